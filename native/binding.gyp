@@ -1,0 +1,8 @@
+{
+  "targets": [
+    {
+      "target_name": "sockopt",
+      "sources": ["sockopt.c"]
+    }
+  ]
+}
