@@ -2,7 +2,9 @@
   "targets": [
     {
       "target_name": "sockopt",
-      "sources": ["sockopt.c"]
+      "sources": ["sockopt.c"],
+      "cflags": ["-Wall", "-Wextra", "-O2"],
+      "defines": ["NAPI_VERSION=8"]
     }
   ]
 }
