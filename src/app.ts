@@ -1,0 +1,137 @@
+// Composition root: wires configuration, store, upstream, service, audit and the listeners, and owns
+// start-up and shutdown (SIGTERM drains in-flight responses, then flushes the audit and closes the index).
+// Nothing else constructs long-lived objects.
+import http from 'node:http';
+import https from 'node:https';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { GatewayConfig } from './config/load.js';
+import { GateError } from './errors.js';
+import { openDatabase, type Db } from './store/database.js';
+import { BlobStore } from './store/blob-store.js';
+import { CacheIndex } from './store/cache-index.js';
+import { AuditLog } from './audit/audit-log.js';
+import { UpstreamClient, loadTrustedRoots } from './upstream/upstream-client.js';
+import { ModuleService } from './service/module-service.js';
+import { initCa, loadCa } from './intercept/ca-store.js';
+import { ensureOriginalDestinationSupport } from './intercept/original-destination.js';
+import { TlsTerminator } from './intercept/tls-terminator.js';
+import { GoRequestHandler } from './intercept/go-request-handler.js';
+import { RequestRouter } from './intercept/request-router.js';
+import { InterceptHosts } from './intercept/intercept-hosts.js';
+import { TransparentListener } from './intercept/transparent-listener.js';
+import { ExplicitProxy } from './intercept/explicit-proxy.js';
+import { ClientAcl } from './intercept/client-acl.js';
+import { connectionInfoOf } from './intercept/connection-info.js';
+import { describeCause } from './errors.js';
+
+export interface Gateway {
+  ports: { tls: number; http: number; proxy: number };
+  stats: { intercepted: number; spliced: number; refused: number };
+  service: ModuleService;
+  /** Stops accepting, lets in-flight responses finish (up to `graceMs`), flushes and closes. */
+  close(graceMs?: number): Promise<void>;
+}
+
+export async function startGateway(config: GatewayConfig, log: Logger): Promise<Gateway> {
+  ensureOriginalDestinationSupport();
+  try {
+    mkdirSync(config.dataDir, { recursive: true, mode: 0o750 });
+  } catch (err) {
+    throw new GateError('CONFIG_INVALID', `cannot create the data directory ${config.dataDir}: ${describeCause(err)}`);
+  }
+  const { created } = initCa(config.caDir);
+  if (created) log.info({ caDir: config.caDir }, 'created the gateway CA; distribute certs/ca.pem to clients (`gomodgate ca export`)');
+  const ca = loadCa(config.caDir);
+
+  const blobs = new BlobStore(config.dataDir);
+  const leftovers = blobs.removeLeftoverTempFiles();
+  if (leftovers) log.info({ count: leftovers }, 'removed partial downloads left by an earlier run');
+  const db: Db = openDatabase(join(config.dataDir, 'gomodgate.db'));
+  const index = new CacheIndex(db);
+  const audit = new AuditLog(db, (err) => log.error({ err: describeCause(err) }, 'audit insert failed'));
+
+  const trustedRoots = loadTrustedRoots(config.upstreamCa);
+  const upstream = new UpstreamClient({ trustedRoots, timeoutMs: config.upstreamTimeout * 1000 });
+  const service = new ModuleService({
+    index,
+    blobs,
+    upstream,
+    mutableTtlSeconds: config.mutableTtl,
+    negativeTtlSeconds: config.negativeTtl,
+    onBackgroundError: (err, key) => log.warn({ key, err: describeCause(err), cause: err instanceof Error && err.cause ? describeCause(err.cause) : undefined }, 'background fetch failed'),
+  });
+
+  const hosts = new InterceptHosts(config.interceptHosts);
+  const handler = new GoRequestHandler(service, audit, log);
+  const router = new RequestRouter(handler, audit, () => new URL(config.upstream));
+  const upstreamAgent = new https.Agent({ keepAlive: true, ca: trustedRoots, rejectUnauthorized: true });
+  const terminator = new TlsTerminator({
+    caDir: config.caDir,
+    ca,
+    hosts: hosts.list(),
+    upstreamAgent,
+    onRequest: (req, res, conn, forward) => router.onInterceptedRequest(req, res, conn, forward),
+    onError: (kind, err, conn) => log.warn({ kind, err: describeCause(err), client: conn?.client.address, host: conn?.sni }, 'intercepted connection error'),
+  });
+  await terminator.start();
+
+  const plainHttpServer = http.createServer({ requestTimeout: 60_000, headersTimeout: 30_000 }, (req, res) => {
+    const conn = connectionInfoOf(req.socket);
+    if (!conn) {
+      res.writeHead(421, { 'content-type': 'text/plain; charset=utf-8' }).end('gomodgate: no routing information\n');
+      return;
+    }
+    router.onInterceptedRequest(req, res, conn, null);
+  });
+
+  const stats = { intercepted: 0, spliced: 0, refused: 0 };
+  const ports = { tls: 0, http: 0, proxy: 0 };
+  const transparent = new TransparentListener({
+    hosts,
+    terminator,
+    plainHttpServer,
+    audit,
+    log,
+    ownPorts: () => [ports.tls, ports.http, ports.proxy],
+    peekTimeoutMs: 10_000,
+    connectTimeoutMs: 10_000,
+    stats,
+  });
+  const acl = new ClientAcl(config.allowClients);
+  const proxy = new ExplicitProxy({ acl: () => acl, hosts, router, transparent, audit, log, connectTimeoutMs: 10_000, peekTimeoutMs: 10_000, stats });
+
+  const t = await transparent.listen(config.listen, config.tlsPort, config.httpPort);
+  ports.tls = t.tlsPort;
+  ports.http = t.httpPort;
+  ports.proxy = await proxy.listen(config.listen, config.proxyPort);
+  log.info({ ports, interceptHosts: hosts.list(), dataDir: config.dataDir, upstream: config.upstream }, 'gomodgate ready');
+
+  let closed = false;
+  return {
+    ports,
+    stats,
+    service,
+    async close(graceMs = 10_000) {
+      if (closed) return;
+      closed = true;
+      transparent.close();
+      proxy.close();
+      terminator.closeIdle();
+      plainHttpServer.closeIdleConnections();
+      const deadline = Date.now() + graceMs;
+      while (service.inflightFetches > 0 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      terminator.closeAll();
+      plainHttpServer.closeAllConnections();
+      proxy.server.closeAllConnections();
+      audit.flush();
+      upstream.close();
+      upstreamAgent.destroy();
+      db.close();
+      log.info('gomodgate stopped');
+    },
+  };
+}

@@ -1,0 +1,79 @@
+// The audit trail: one row per Go request (and per refused or passed-through connection), answering
+// "which module versions came in, for which client, when, from cache or upstream". Rows are queued and
+// inserted in batches inside one transaction (every 250 ms or 200 rows), and flushed on shutdown.
+// Never stores credentials, cookies or query strings.
+import type { Db } from '../store/database.js';
+
+export type AuditOutcome =
+  | 'hit'
+  | 'miss'
+  | 'stale'
+  | 'not-found'
+  | 'error'
+  | 'passthrough'
+  | 'refused'
+  | 'forwarded';
+
+export interface AuditRecord {
+  ts: number;
+  client: string | null;
+  origDst: string | null;
+  host: string | null;
+  method: string | null;
+  path: string | null;
+  module: string | null;
+  version: string | null;
+  kind: string | null;
+  outcome: AuditOutcome;
+  status: number | null;
+  bytes: number | null;
+  durationMs: number | null;
+  sha256: string | null;
+  upstreamUrl: string | null;
+  reason: string | null;
+}
+
+export class AuditLog {
+  private queue: AuditRecord[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private readonly insertMany: (rows: AuditRecord[]) => void;
+
+  constructor(
+    db: Db,
+    private readonly onError: (err: unknown) => void = () => undefined,
+    private readonly batchMs = 250,
+    private readonly batchSize = 200,
+  ) {
+    const insert = db.prepare(
+      `INSERT INTO audit (ts, client, orig_dst, host, method, path, module, version, kind, outcome, status, bytes, duration_ms, sha256, upstream_url, reason)
+       VALUES (@ts, @client, @origDst, @host, @method, @path, @module, @version, @kind, @outcome, @status, @bytes, @durationMs, @sha256, @upstreamUrl, @reason)`,
+    );
+    this.insertMany = db.transaction((rows: AuditRecord[]) => {
+      for (const r of rows) insert.run(r);
+    });
+  }
+
+  record(r: AuditRecord): void {
+    this.queue.push(r);
+    if (this.queue.length >= this.batchSize) this.flush();
+    else if (!this.timer) {
+      this.timer = setTimeout(() => this.flush(), this.batchMs);
+      this.timer.unref();
+    }
+  }
+
+  flush(): void {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    if (this.queue.length === 0) return;
+    const rows = this.queue;
+    this.queue = [];
+    try {
+      this.insertMany(rows);
+    } catch (err) {
+      this.onError(err);
+    }
+  }
+}

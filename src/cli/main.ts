@@ -1,0 +1,139 @@
+// The gomodgate command line (yargs): `serve`, `ca init`, `ca export`. Flags come from the one config
+// schema, so `--help`, the YAML file and GOMODGATE_* variables always agree. Errors print one line to stderr
+// and exit non-zero; nothing here knows about sockets.
+import yargs, { type Argv, type Options } from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { readFileSync } from 'node:fs';
+import { OPTIONS, flagName, envName, type OptionSpec } from '../config/schema.js';
+import { loadConfig, type GatewayConfig } from '../config/load.js';
+import { GateError } from '../errors.js';
+import { createLogger } from '../logger.js';
+import { startGateway } from '../app.js';
+import { caPaths, initCa } from '../intercept/ca-store.js';
+import { certificatePemToDer } from '../intercept/certificates.js';
+
+function yargsOption(spec: OptionSpec): Options {
+  const base: Options = {
+    describe: `${spec.describe} [env ${envName(spec.key)}]`,
+    group: spec.group ? `${spec.group}:` : undefined,
+    defaultDescription: Array.isArray(spec.default) ? (spec.default.length ? spec.default.join(', ') : 'none') : String(spec.default),
+  };
+  switch (spec.type) {
+    case 'list':
+      return { ...base, type: 'string', array: true };
+    case 'port':
+    case 'count':
+      return { ...base, type: 'number' };
+    case 'boolean':
+      return { ...base, type: 'boolean' };
+    case 'enum':
+      return { ...base, type: 'string', choices: spec.choices as string[] };
+    default:
+      return { ...base, type: 'string' };
+  }
+}
+
+function withOptions(y: Argv, keys?: readonly string[]): Argv {
+  let out = y.option('config', { type: 'string', describe: 'YAML config file (file < GOMODGATE_* environment < flags) [env GOMODGATE_CONFIG]' });
+  for (const spec of OPTIONS) {
+    if (keys && !keys.includes(spec.key)) continue;
+    out = out.option(flagName(spec.key), yargsOption(spec));
+  }
+  return out;
+}
+
+/** The config from the parsed argv: only flags actually given override file and environment. */
+export function configFromArgv(argv: Record<string, unknown>): GatewayConfig {
+  const flags: Record<string, unknown> = {};
+  for (const spec of OPTIONS) flags[spec.key] = argv[flagName(spec.key)];
+  const file = (argv.config as string | undefined) ?? process.env.GOMODGATE_CONFIG ?? null;
+  return loadConfig({ file, env: process.env, flags });
+}
+
+function fail(err: unknown): never {
+  const msg = err instanceof GateError ? err.message : err instanceof Error ? err.message : String(err);
+  process.stderr.write(`gomodgate: ${msg}\n`);
+  process.exit(err instanceof GateError && err.code === 'CONFIG_INVALID' ? 2 : 1);
+}
+
+async function serve(argv: Record<string, unknown>): Promise<void> {
+  const config = configFromArgv(argv);
+  const log = createLogger(config.logLevel);
+  const gateway = await startGateway(config, log);
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down: draining in-flight responses');
+    gateway.close().then(
+      () => process.exit(0),
+      (err) => {
+        log.error({ err: String(err) }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+export async function main(args: string[]): Promise<void> {
+  await yargs(args)
+    .scriptName('gomodgate')
+    .usage('$0 <command> [options]\n\nTransparent, TLS-intercepting caching gateway for Go modules.')
+    .command(
+      'serve',
+      'Run the gateway: transparent TLS/HTTP listeners, explicit proxy and GOPROXY endpoint',
+      (y) => withOptions(y).example('$0 serve', 'defaults: ./data, ./certs, ports 8443/8080/3128')
+        .example('$0 serve --config /etc/gomodgate/gomodgate.yaml', 'with a config file'),
+      (argv) => serve(argv as Record<string, unknown>).catch(fail),
+    )
+    .command('ca', 'Manage the gateway CA that clients trust', (y) =>
+      y
+        .command('init', 'Create the CA in --ca-dir if missing (directory 0700, key 0600); idempotent', (yy) => withOptions(yy, ['caDir']), (argv) => {
+          try {
+            const config = configFromArgv(argv as Record<string, unknown>);
+            const { created, paths } = initCa(config.caDir);
+            process.stdout.write(`${created ? 'created' : 'exists'}: ${paths.certFile}\n`);
+          } catch (err) {
+            fail(err);
+          }
+        })
+        .command(
+          'export',
+          'Print the CA certificate (to install on client machines)',
+          (yy) => withOptions(yy, ['caDir']).option('format', { choices: ['pem', 'der'], default: 'pem', describe: 'Output format' }),
+          (argv) => {
+            try {
+              const config = configFromArgv(argv as Record<string, unknown>);
+              const file = caPaths(config.caDir).certFile;
+              let pem: string;
+              try {
+                pem = readFileSync(file, 'utf8');
+              } catch {
+                throw new GateError('CONFIG_INVALID', `no CA certificate at ${file}; run \`gomodgate ca init --ca-dir ${config.caDir}\``);
+              }
+              process.stdout.write(argv.format === 'der' ? certificatePemToDer(pem) : pem);
+            } catch (err) {
+              fail(err);
+            }
+          },
+        )
+        .demandCommand(1, 'ca needs a subcommand: init or export'),
+    )
+    .demandCommand(1, 'a command is required: serve, ca')
+    .strict()
+    .recommendCommands()
+    .help()
+    .alias('h', 'help')
+    .version(false)
+    .wrap(Math.min(110, process.stdout.columns || 110))
+    .fail((msg, err) => {
+      if (err) fail(err);
+      process.stderr.write(`gomodgate: ${msg}\nRun \`gomodgate --help\` for usage.\n`);
+      process.exit(2);
+    })
+    .parseAsync();
+}
+
+await main(hideBin(process.argv));

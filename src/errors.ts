@@ -1,0 +1,65 @@
+// The one error type of gomodgate: a stable code, a one-line reason a person can act on, and a cause.
+// The mapping from code to HTTP status lives here and nowhere else. Never put internal error text
+// (stack traces, socket errors) into `reason`: it is sent to clients; the cause goes to the admin log.
+
+export type GateErrorCode =
+  | 'BAD_PATH' // the request is not a valid Go module request
+  | 'NOT_FOUND' // upstream (or the cache, offline) does not have it: the go command tries its next GOPROXY entry
+  | 'PRIVATE' // a private module path: never sent upstream
+  | 'DENIED' // refused by policy
+  | 'MISDIRECTED' // Host, SNI and original destination disagree
+  | 'UPSTREAM_UNAVAILABLE' // upstream refused, reset, failed TLS, or answered an unexpected status
+  | 'UPSTREAM_TIMEOUT'
+  | 'INTEGRITY' // content failed verification
+  | 'STORE_IO' // the cache could not read or write
+  | 'CONFIG_INVALID';
+
+export class GateError extends Error {
+  readonly code: GateErrorCode;
+  /** Status to pass on verbatim (e.g. upstream 404 vs 410), when the code allows a choice. */
+  readonly status?: number;
+
+  constructor(code: GateErrorCode, reason: string, options: { cause?: unknown; status?: number } = {}) {
+    super(reason, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'GateError';
+    this.code = code;
+    this.status = options.status;
+  }
+}
+
+/** The HTTP status the go command should see for an error code. */
+export function httpStatusFor(err: GateError): number {
+  switch (err.code) {
+    case 'BAD_PATH':
+      return 400;
+    case 'NOT_FOUND':
+      return err.status === 410 ? 410 : 404;
+    case 'PRIVATE':
+      return err.status === 403 ? 403 : 404;
+    case 'DENIED':
+      return 403;
+    case 'MISDIRECTED':
+      return 421;
+    case 'UPSTREAM_TIMEOUT':
+      return 504;
+    case 'UPSTREAM_UNAVAILABLE':
+    case 'INTEGRITY':
+      return 502;
+    case 'STORE_IO':
+    case 'CONFIG_INVALID':
+      return 500;
+  }
+}
+
+export function isGateError(err: unknown): err is GateError {
+  return err instanceof GateError;
+}
+
+/** A one-line text for logs from any thrown value (never sent to clients). */
+export function describeCause(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code ? `${code}: ${err.message}` : err.message;
+  }
+  return String(err);
+}

@@ -1,0 +1,95 @@
+// Content-addressed blob files: DATA_DIR/blobs/ab/<sha256>, written through DATA_DIR/tmp.
+// A blob only appears under its name once complete and fsynced (temp file → fsync → rename → fsync dir),
+// so a crash can leave an orphan temp file (removed at start) but never a half-written blob.
+import { createReadStream, mkdirSync, readdirSync, rmSync, statSync, type ReadStream } from 'node:fs';
+import { open, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { GateError } from '../errors.js';
+
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+export class BlobStore {
+  readonly blobDir: string;
+  readonly tempDir: string;
+
+  constructor(dataDir: string) {
+    this.blobDir = join(dataDir, 'blobs');
+    this.tempDir = join(dataDir, 'tmp');
+    try {
+      mkdirSync(this.blobDir, { recursive: true, mode: 0o750 });
+      mkdirSync(this.tempDir, { recursive: true, mode: 0o750 });
+    } catch (err) {
+      throw new GateError('STORE_IO', `cannot create the cache directories under ${dataDir}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** Removes temp files left by an earlier run (a crash mid-download). Returns how many. */
+  removeLeftoverTempFiles(): number {
+    let n = 0;
+    for (const name of readdirSync(this.tempDir)) {
+      rmSync(join(this.tempDir, name), { force: true, recursive: true });
+      n++;
+    }
+    return n;
+  }
+
+  newTempPath(): string {
+    return join(this.tempDir, `${Date.now()}-${randomBytes(6).toString('hex')}.part`);
+  }
+
+  pathOf(sha256: string): string {
+    if (!SHA256_HEX.test(sha256)) throw new GateError('STORE_IO', `not a blob name: ${sha256}`);
+    return join(this.blobDir, sha256.slice(0, 2), sha256);
+  }
+
+  /** Moves a complete, already fsynced temp file to its content address. Idempotent for equal content. */
+  async commit(tempPath: string, sha256: string): Promise<void> {
+    const final = this.pathOf(sha256);
+    const dir = join(this.blobDir, sha256.slice(0, 2));
+    try {
+      mkdirSync(dir, { recursive: true, mode: 0o750 });
+      await rename(tempPath, final);
+      const d = await open(dir, 'r');
+      try {
+        await d.sync();
+      } finally {
+        await d.close();
+      }
+    } catch (err) {
+      await rm(tempPath, { force: true });
+      throw new GateError('STORE_IO', `cannot store blob ${sha256}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** Size of a stored blob, or null when it is missing. */
+  async sizeOf(sha256: string): Promise<number | null> {
+    try {
+      return (await stat(this.pathOf(sha256))).size;
+    } catch {
+      return null;
+    }
+  }
+
+  sizeOfSync(sha256: string): number | null {
+    try {
+      return statSync(this.pathOf(sha256)).size;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Streams a stored blob. Throws STORE_IO when it cannot be opened. */
+  async openRead(sha256: string): Promise<ReadStream> {
+    const path = this.pathOf(sha256);
+    return await new Promise<ReadStream>((resolve, reject) => {
+      const stream = createReadStream(path, { highWaterMark: 256 * 1024 });
+      stream.once('open', () => resolve(stream));
+      stream.once('error', (err) => reject(new GateError('STORE_IO', `cannot read blob ${sha256}`, { cause: err })));
+    });
+  }
+
+  async remove(sha256: string): Promise<void> {
+    await rm(this.pathOf(sha256), { force: true });
+  }
+}

@@ -1,0 +1,109 @@
+// The cache index: one row per cached Go-module object (by goproxy cacheKey), pointing at a blob by sha256,
+// or remembering an upstream 404/410 for a while. Statements are prepared once. A row is written only after
+// its blob is complete on disk (BlobStore.commit), in one statement, so a row never points at a half file.
+import type { Db } from './database.js';
+import { GateError } from '../errors.js';
+
+export interface CachedObject {
+  key: string;
+  kind: string;
+  module: string | null;
+  version: string | null;
+  status: number;
+  sha256: string | null;
+  size: number;
+  contentType: string;
+  bodyInline: Buffer | null;
+  upstreamUrl: string | null;
+  storedAt: number;
+  expiresAt: number | null; // null = immutable
+}
+
+interface Row {
+  key: string;
+  kind: string;
+  module: string | null;
+  version: string | null;
+  status: number;
+  sha256: string | null;
+  size: number;
+  content_type: string;
+  body_inline: Buffer | null;
+  upstream_url: string | null;
+  stored_at: number;
+  expires_at: number | null;
+}
+
+function fromRow(r: Row): CachedObject {
+  return {
+    key: r.key,
+    kind: r.kind,
+    module: r.module,
+    version: r.version,
+    status: r.status,
+    sha256: r.sha256,
+    size: r.size,
+    contentType: r.content_type,
+    bodyInline: r.body_inline,
+    upstreamUrl: r.upstream_url,
+    storedAt: r.stored_at,
+    expiresAt: r.expires_at,
+  };
+}
+
+export class CacheIndex {
+  private readonly getStmt;
+  private readonly putStmt;
+  private readonly touchStmt;
+  private readonly deleteStmt;
+  private readonly allStmt;
+
+  constructor(private readonly db: Db) {
+    this.getStmt = db.prepare<[string], Row>('SELECT * FROM objects WHERE key = ?');
+    this.putStmt = db.prepare(
+      `INSERT INTO objects (key, kind, module, version, status, sha256, size, content_type, body_inline, upstream_url, stored_at, expires_at, last_access)
+       VALUES (@key, @kind, @module, @version, @status, @sha256, @size, @contentType, @bodyInline, @upstreamUrl, @storedAt, @expiresAt, @storedAt)
+       ON CONFLICT(key) DO UPDATE SET kind=excluded.kind, module=excluded.module, version=excluded.version,
+         status=excluded.status, sha256=excluded.sha256, size=excluded.size, content_type=excluded.content_type,
+         body_inline=excluded.body_inline, upstream_url=excluded.upstream_url, stored_at=excluded.stored_at,
+         expires_at=excluded.expires_at, last_access=excluded.last_access`,
+    );
+    this.touchStmt = db.prepare('UPDATE objects SET last_access = ? WHERE key = ?');
+    this.deleteStmt = db.prepare('DELETE FROM objects WHERE key = ?');
+    this.allStmt = db.prepare<[], Row>('SELECT * FROM objects');
+  }
+
+  /** Returns null when absent; throws STORE_IO when the index cannot be read. */
+  get(key: string): CachedObject | null {
+    try {
+      const row = this.getStmt.get(key);
+      return row ? fromRow(row) : null;
+    } catch (err) {
+      throw new GateError('STORE_IO', 'cannot read the cache index', { cause: err });
+    }
+  }
+
+  put(obj: CachedObject): void {
+    try {
+      this.putStmt.run({ ...obj, bodyInline: obj.bodyInline ?? null });
+    } catch (err) {
+      throw new GateError('STORE_IO', 'cannot write the cache index', { cause: err });
+    }
+  }
+
+  touch(key: string, at = Date.now()): void {
+    try {
+      this.touchStmt.run(at, key);
+    } catch {
+      // last_access is advisory (eviction order); a failed update must not fail a hit
+    }
+  }
+
+  delete(key: string): void {
+    this.deleteStmt.run(key);
+  }
+
+  *all(): IterableIterator<CachedObject> {
+    for (const row of this.allStmt.iterate()) yield fromRow(row);
+  }
+}

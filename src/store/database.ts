@@ -1,0 +1,81 @@
+// Opens gomodgate's SQLite file (DATA_DIR/gomodgate.db) in WAL mode and migrates it by user_version.
+// Owns the schema: the cache index (`objects`) and the audit trail (`audit`). Each index is named for the
+// query it serves. Never holds a transaction across an await.
+import Database from 'better-sqlite3';
+import { GateError } from '../errors.js';
+
+export type Db = Database.Database;
+
+const MIGRATIONS: readonly string[] = [
+  // 1: cache index and audit trail
+  `CREATE TABLE objects (
+     key          TEXT PRIMARY KEY,       -- goproxy cacheKey, e.g. mod:rsc.io/quote@v1.5.2.zip
+     kind         TEXT NOT NULL,
+     module       TEXT,
+     version      TEXT,
+     status       INTEGER NOT NULL,       -- 200, or the remembered upstream 404/410
+     sha256       TEXT,                   -- blob name when status = 200
+     size         INTEGER NOT NULL,
+     content_type TEXT NOT NULL,
+     body_inline  BLOB,                   -- the upstream's short text for a remembered 404/410
+     upstream_url TEXT,
+     stored_at    INTEGER NOT NULL,       -- ms since epoch
+     expires_at   INTEGER,                -- NULL = immutable
+     last_access  INTEGER NOT NULL
+   ) STRICT;
+   CREATE INDEX objects_by_sha256 ON objects(sha256);
+   CREATE INDEX objects_by_module_version ON objects(module, version);
+   CREATE INDEX objects_by_last_access ON objects(last_access);
+   CREATE TABLE audit (
+     id           INTEGER PRIMARY KEY,
+     ts           INTEGER NOT NULL,       -- ms since epoch
+     client       TEXT,
+     orig_dst     TEXT,
+     host         TEXT,
+     method       TEXT,
+     path         TEXT,
+     module       TEXT,
+     version      TEXT,
+     kind         TEXT,
+     outcome      TEXT NOT NULL,
+     status       INTEGER,
+     bytes        INTEGER,
+     duration_ms  INTEGER,
+     sha256       TEXT,
+     upstream_url TEXT,
+     reason       TEXT
+   ) STRICT;
+   CREATE INDEX audit_by_ts ON audit(ts);
+   CREATE INDEX audit_by_module_version_ts ON audit(module, version, ts);
+   CREATE INDEX audit_by_client_ts ON audit(client, ts);
+   CREATE INDEX audit_by_outcome_ts ON audit(outcome, ts);`,
+];
+
+export function openDatabase(file: string, options: { readonly?: boolean } = {}): Db {
+  let db: Db;
+  try {
+    db = new Database(file, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
+  } catch (err) {
+    throw new GateError('STORE_IO', `cannot open the cache index ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  if (options.readonly) return db;
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL'); // WAL + NORMAL: durable against process crashes; blobs are fsynced before their row
+  db.pragma('busy_timeout = 5000');
+  db.pragma('foreign_keys = ON');
+  migrate(db);
+  return db;
+}
+
+function migrate(db: Db): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > MIGRATIONS.length) {
+    throw new GateError('STORE_IO', `the cache index is from a newer gomodgate (schema ${current}, this one knows ${MIGRATIONS.length})`);
+  }
+  for (let v = current; v < MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]!);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+}

@@ -1,0 +1,148 @@
+// A blob being downloaded: one writer appends upstream bytes to a temp file while any number of readers
+// stream it from that file as it grows (no body is ever held whole in memory, a slow or vanished reader never
+// slows or stops the writer). Readers hold back the final byte until the writer has sealed the blob
+// (hashed, optionally verified, fsynced, renamed, indexed): a client never receives a complete body of
+// something that was not stored. If the writer fails, every reader errors.
+import { open, rm, type FileHandle } from 'node:fs/promises';
+import { createHash, type Hash } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { Readable } from 'node:stream';
+
+type State = 'writing' | 'sealed' | 'failed';
+
+export class PendingBlob {
+  readonly tempPath: string;
+  /** Total size announced by upstream (Content-Length), when known. */
+  readonly expectedSize: number | null;
+  private handle: FileHandle | null = null;
+  private written = 0;
+  private hash: Hash = createHash('sha256');
+  private state: State = 'writing';
+  private failure: Error | null = null;
+  private users = 1; // the writer itself
+  private readonly events = new EventEmitter();
+  private writeChain: Promise<void> = Promise.resolve();
+
+  private constructor(tempPath: string, handle: FileHandle, expectedSize: number | null) {
+    this.tempPath = tempPath;
+    this.handle = handle;
+    this.expectedSize = expectedSize;
+    this.events.setMaxListeners(0);
+  }
+
+  static async create(tempPath: string, expectedSize: number | null): Promise<PendingBlob> {
+    const handle = await open(tempPath, 'w+', 0o640);
+    return new PendingBlob(tempPath, handle, expectedSize);
+  }
+
+  get bytesWritten(): number {
+    return this.written;
+  }
+
+  /** Appends a chunk (calls are serialised). */
+  append(chunk: Buffer): Promise<void> {
+    this.writeChain = this.writeChain.then(async () => {
+      if (this.state !== 'writing') return;
+      let off = 0;
+      while (off < chunk.length) {
+        const { bytesWritten } = await this.handle!.write(chunk, off, chunk.length - off, this.written);
+        off += bytesWritten;
+        this.written += bytesWritten;
+      }
+      this.hash.update(chunk);
+      this.events.emit('progress');
+    });
+    return this.writeChain;
+  }
+
+  /** After the last append: fsync and return the sha256 of everything written. */
+  async finishWriting(): Promise<{ sha256: string; size: number }> {
+    await this.writeChain;
+    if (this.state !== 'writing') throw this.failure ?? new Error('blob no longer writing');
+    await this.handle!.sync();
+    return { sha256: this.hash.digest('hex'), size: this.written };
+  }
+
+  /** The blob is stored for good: readers may release the last byte. */
+  seal(): void {
+    if (this.state !== 'writing') return;
+    this.state = 'sealed';
+    this.events.emit('progress');
+    this.release();
+  }
+
+  /** The download failed: readers error, the temp file is removed. */
+  async fail(err: Error): Promise<void> {
+    if (this.state !== 'writing') return;
+    this.state = 'failed';
+    this.failure = err;
+    this.events.emit('progress');
+    await this.writeChain.catch(() => undefined);
+    await rm(this.tempPath, { force: true });
+    this.release();
+  }
+
+  private release(): void {
+    this.users--;
+    if (this.users === 0 && this.handle) {
+      const h = this.handle;
+      this.handle = null;
+      void h.close().catch(() => undefined);
+    }
+  }
+
+  /** A stream of the blob from its first byte, following the writer; null once the blob is sealed and closed
+   *  (then read it from the store). */
+  createReader(): Readable | null {
+    if (this.state === 'sealed' && !this.handle) return null;
+    if (this.state === 'failed' || !this.handle) {
+      return Readable.from((async function* () {
+        throw new Error('download failed');
+      })());
+    }
+    this.users++;
+    let position = 0;
+    let released = false;
+    const releaseOnce = () => {
+      if (!released) {
+        released = true;
+        this.release();
+      }
+    };
+    const self = this;
+    const chunkSize = 256 * 1024;
+    const readable = new Readable({
+      highWaterMark: chunkSize,
+      async read() {
+        try {
+          for (;;) {
+            const limit = self.state === 'sealed' ? self.written : Math.max(0, self.written - 1);
+            if (self.state === 'failed') throw self.failure ?? new Error('download failed');
+            if (position < limit) {
+              const len = Math.min(chunkSize, limit - position);
+              const buf = Buffer.allocUnsafe(len);
+              const { bytesRead } = await self.handle!.read(buf, 0, len, position);
+              position += bytesRead;
+              this.push(bytesRead === len ? buf : buf.subarray(0, bytesRead));
+              return;
+            }
+            if (self.state === 'sealed') {
+              releaseOnce();
+              this.push(null);
+              return;
+            }
+            await new Promise<void>((resolve) => self.events.once('progress', resolve));
+          }
+        } catch (err) {
+          releaseOnce();
+          this.destroy(err as Error);
+        }
+      },
+      destroy(err, cb) {
+        releaseOnce();
+        cb(err);
+      },
+    });
+    return readable;
+  }
+}
