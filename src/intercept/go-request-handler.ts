@@ -67,7 +67,7 @@ export class GoRequestHandler {
     }
     if (parsed.ok === 'other' || (method !== 'GET' && method !== 'HEAD')) {
       if (forward) {
-        finish('forwarded', 0, { reason: 'not a Go module request; relayed unchanged' });
+        res.once('close', () => finish('forwarded', res.statusCode, { reason: 'not a Go module request; relayed unchanged' }));
         forward();
       } else {
         this.sendText(res, 404, `gomodgate: ${rawPath} is not a Go module request`);

@@ -1,0 +1,145 @@
+// Runs a real gomodgate for integration tests: in this process (startGateway) or as a child process
+// (`node bin/gomodgate.js serve`, to measure its memory), on loopback ports chosen by the OS, with a temp data
+// directory, and a small HTTP client that fetches through its plain GOPROXY endpoint.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createHash } from 'node:crypto';
+import http from 'node:http';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { loadConfig } from '../../src/config/load.js';
+import { createLogger } from '../../src/logger.js';
+import { startGateway, type Gateway } from '../../src/app.js';
+import { openDatabase, type Db } from '../../src/store/database.js';
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+
+export interface TestGateway {
+  gateway: Gateway;
+  dir: string;
+  dataDir: string;
+  baseUrl: string; // plain GOPROXY endpoint, http://127.0.0.1:PORT
+  /** Opens the SQLite index read-only (flush the audit first with gateway.close or waitForAudit). */
+  db(): Db;
+  close(): Promise<void>;
+}
+
+export async function startTestGateway(flags: Record<string, unknown>, opts: { dir?: string } = {}): Promise<TestGateway> {
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'gmg-it-'));
+  const config = loadConfig({
+    env: {},
+    flags: {
+      dataDir: join(dir, 'data'),
+      caDir: join(dir, 'certs'),
+      listen: '127.0.0.1',
+      tlsPort: 0,
+      httpPort: 0,
+      proxyPort: 0,
+      logLevel: process.env.GMG_TEST_LOG ?? 'silent',
+      ...flags,
+    },
+  });
+  const gateway = await startGateway(config, createLogger(config.logLevel));
+  let closed = false;
+  return {
+    gateway,
+    dir,
+    dataDir: config.dataDir,
+    baseUrl: `http://127.0.0.1:${gateway.ports.proxy}`,
+    db: () => openDatabase(join(config.dataDir, 'gomodgate.db'), { readonly: true }),
+    async close() {
+      if (closed) return;
+      closed = true;
+      await gateway.close(2000);
+      if (!opts.dir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface Fetched {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+  sha256: string;
+  bytes: number;
+}
+
+/** GET through the gateway; keeps the body only when smaller than keepBelow bytes (sha256 always). */
+export function fetchVia(url: string, opts: { keepBelow?: number; abortAfterBytes?: number; timeoutMs?: number } = {}): Promise<Fetched> {
+  const keepBelow = opts.keepBelow ?? 1 << 20;
+  return new Promise((resolvePromise, reject) => {
+    const req = http.get(url, { agent: false, timeout: opts.timeoutMs ?? 60_000 }, (res) => {
+      const hash = createHash('sha256');
+      const parts: Buffer[] = [];
+      let bytes = 0;
+      res.on('data', (c: Buffer) => {
+        hash.update(c);
+        bytes += c.length;
+        if (bytes <= keepBelow) parts.push(c);
+        if (opts.abortAfterBytes !== undefined && bytes >= opts.abortAfterBytes) {
+          req.destroy();
+          resolvePromise({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts), sha256: '', bytes });
+        }
+      });
+      res.on('end', () => resolvePromise({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts), sha256: hash.digest('hex'), bytes }));
+      res.on('error', reject);
+      res.on('aborted', () => reject(new Error('response aborted')));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
+}
+
+/** Polls `check` every 50 ms until it returns a value or `timeoutMs` passes (then throws `what`). */
+export async function waitFor<T>(what: string, check: () => T | null | undefined | false | Promise<T | null | undefined | false>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** A gomodgate child process (for measurements that need its own memory). Killed by PID in stop(). */
+export interface GatewayProcess {
+  child: ChildProcess;
+  baseUrl: string;
+  log: () => string;
+  stop(): Promise<void>;
+}
+
+export async function spawnGatewayProcess(args: string[], timeoutMs = 20_000): Promise<GatewayProcess> {
+  const child = spawn(process.execPath, [join(REPO_ROOT, 'bin/gomodgate.js'), 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (c) => (out += c));
+  child.stderr!.on('data', (c) => (out += c));
+  const ports = await waitFor('gomodgate ready', () => {
+    if (child.exitCode !== null) throw new Error(`gomodgate exited: ${out}`);
+    for (const line of out.split('\n')) {
+      if (line.includes('"gomodgate ready"')) return JSON.parse(line).ports as { proxy: number };
+    }
+    return null;
+  }, timeoutMs);
+  return {
+    child,
+    baseUrl: `http://127.0.0.1:${ports.proxy}`,
+    log: () => out,
+    async stop() {
+      if (child.exitCode === null) {
+        child.kill('SIGTERM');
+        await waitFor('gomodgate exit', () => child.exitCode !== null || child.signalCode !== null, 15_000).catch(() => child.kill('SIGKILL'));
+      }
+    },
+  };
+}
+
+/** Peak resident memory (VmHWM) of a process, in bytes. */
+export async function peakRss(pid: number): Promise<number> {
+  const { readFile } = await import('node:fs/promises');
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const m = /VmHWM:\s+(\d+) kB/.exec(status);
+  if (!m) throw new Error('no VmHWM');
+  return Number(m[1]) * 1024;
+}

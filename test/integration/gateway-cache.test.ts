@@ -1,0 +1,232 @@
+// Integration: a real gomodgate (real sockets, real SQLite file, real blob files) in front of a real HTTPS
+// upstream that counts its hits, reached through the plain GOPROXY endpoint. Asserts counts, bytes and
+// hashes: miss then hit, single-flight, stale serving, and that no partial download is ever stored.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createTestPki, type TestPki } from '../helpers/test-pki.js';
+import { startModuleUpstream, type ModuleUpstream } from '../helpers/module-upstream.js';
+import { startTestGateway, fetchVia, waitFor, spawnGatewayProcess, peakRss, type TestGateway } from '../helpers/gateway.js';
+
+let dir: string;
+let pki: TestPki;
+let upstream: ModuleUpstream;
+let gw: TestGateway;
+const quote = { path: 'example.com/quote', version: 'v1.5.2' };
+let quoteZip: { zipSha256: string; zipSize: number };
+
+function auditRows(g: TestGateway, where = '1=1', ...params: unknown[]): Array<Record<string, unknown>> {
+  const db = g.db();
+  try {
+    return db.prepare(`SELECT * FROM audit WHERE ${where} ORDER BY id`).all(...params) as Array<Record<string, unknown>>;
+  } finally {
+    db.close();
+  }
+}
+
+function blobFiles(g: TestGateway): string[] {
+  const root = join(g.dataDir, 'blobs');
+  if (!existsSync(root)) return [];
+  return readdirSync(root).flatMap((d) => readdirSync(join(root, d)));
+}
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'gmg-cache-'));
+  pki = createTestPki(join(dir, 'pki'));
+  upstream = await startModuleUpstream({ pki });
+  quoteZip = upstream.addModule({ ...quote, files: { 'quote.go': 'package quote\n\nfunc Hello() string { return "Hello, world." }\n' } });
+  upstream.addModule({ path: 'github.com/Azure/azure-sdk', version: 'v0.1.0', files: { 'a.go': 'package azure\n' } });
+  gw = await startTestGateway({ upstream: upstream.url, upstreamCa: [pki.caFile], mutableTtl: 60 });
+});
+
+after(async () => {
+  await gw?.close();
+  await upstream?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('a zip is fetched upstream once, then served from the cache byte for byte', async () => {
+  upstream.resetHits();
+  const path = `/${quote.path}/@v/${quote.version}.zip`;
+  const first = await fetchVia(gw.baseUrl + path);
+  assert.equal(first.status, 200);
+  assert.equal(first.headers['x-gomodgate-cache'], 'miss');
+  assert.equal(first.sha256, quoteZip.zipSha256);
+  assert.equal(first.bytes, quoteZip.zipSize);
+  const second = await fetchVia(gw.baseUrl + path);
+  assert.equal(second.status, 200);
+  assert.equal(second.headers['x-gomodgate-cache'], 'hit');
+  assert.equal(second.sha256, quoteZip.zipSha256);
+  assert.equal(second.headers['content-length'], String(quoteZip.zipSize));
+  assert.equal(upstream.hits(path), 1, 'the second request must not reach upstream');
+  const rows = await waitFor('two audit rows', () => {
+    const r = auditRows(gw, 'module = ? AND kind = ?', quote.path, 'zip');
+    return r.length >= 2 ? r : null;
+  });
+  assert.deepEqual(rows.map((r) => r.outcome), ['miss', 'hit']);
+  assert.equal(rows[1]!.sha256, quoteZip.zipSha256);
+  assert.equal(rows[0]!.bytes, quoteZip.zipSize);
+  assert.equal(rows[0]!.client, '127.0.0.1');
+  assert.equal(rows[0]!.version, quote.version);
+});
+
+test('case-encoded module paths are decoded for the audit and passed upstream as sent', async () => {
+  const path = '/github.com/!azure/azure-sdk/@v/v0.1.0.mod';
+  const r = await fetchVia(gw.baseUrl + path);
+  assert.equal(r.status, 200);
+  assert.equal(r.body.toString(), 'module github.com/Azure/azure-sdk\n');
+  assert.equal(upstream.hits(path), 1);
+  const rows = await waitFor('audit row', () => auditRows(gw, 'kind = ? AND module = ?', 'mod', 'github.com/Azure/azure-sdk')[0]);
+  assert.equal(rows.outcome, 'miss');
+});
+
+test('an invalid path gets 400 with a one-line text/plain reason and never reaches upstream', async () => {
+  upstream.resetHits();
+  for (const bad of ['/Example.com/x/@v/list', '/example.com/x/@v/v1.0.0.zip!', '/example.com/../x/@v/list', '/example.com/x/@v/..info']) {
+    const r = await fetchVia(gw.baseUrl + bad);
+    assert.equal(r.status, 400, bad);
+    assert.match(String(r.headers['content-type']), /^text\/plain/);
+    const text = r.body.toString();
+    assert.equal(text.trimEnd().split('\n').length, 1, `one line for ${bad}: ${text}`);
+    assert.match(text, /^gomodgate: /);
+  }
+  assert.equal(upstream.hits(), 0);
+});
+
+test('upstream 404 is passed on, remembered, and not fetched again within the negative TTL', async () => {
+  upstream.resetHits();
+  const path = '/example.com/missing/@v/list';
+  const a = await fetchVia(gw.baseUrl + path);
+  const b = await fetchVia(gw.baseUrl + path);
+  assert.equal(a.status, 404);
+  assert.equal(b.status, 404);
+  assert.equal(upstream.hits(path), 1);
+});
+
+test('20 concurrent requests for one uncached zip cause exactly 1 upstream fetch, all get the full bytes', async () => {
+  const m = upstream.addModule({ path: 'example.com/concurrent', version: 'v1.0.0', files: { 'big.txt': 'x'.repeat(2_000_000) } });
+  const path = '/example.com/concurrent/@v/v1.0.0.zip';
+  upstream.resetHits();
+  upstream.setDelay(300);
+  try {
+    const results = await Promise.all(Array.from({ length: 20 }, () => fetchVia(gw.baseUrl + path, { keepBelow: 0 })));
+    for (const r of results) {
+      assert.equal(r.status, 200);
+      assert.equal(r.sha256, m.zipSha256);
+      assert.equal(r.bytes, m.zipSize);
+    }
+  } finally {
+    upstream.setDelay(0);
+  }
+  assert.equal(upstream.hits(path), 1);
+  assert.ok(gw.gateway.service.joinedFetches >= 19, `joined ${gw.gateway.service.joinedFetches}`);
+});
+
+test('a client that drops mid-zip does not stop the shared fetch: the object completes and is then a hit', async () => {
+  const m = await upstream.addLargeModule({ path: 'example.com/dropclient', version: 'v1.0.0', sizeBytes: 30 << 20 });
+  const path = '/example.com/dropclient/@v/v1.0.0.zip';
+  upstream.resetHits();
+  upstream.setDelay(0);
+  const partial = await fetchVia(gw.baseUrl + path, { abortAfterBytes: 64 * 1024, keepBelow: 0 });
+  assert.ok(partial.bytes < m.zipSize);
+  // the download goes on without that client; a later request (joining or hitting) gets every byte
+  const full = await fetchVia(gw.baseUrl + path, { keepBelow: 0 });
+  assert.equal(full.status, 200);
+  assert.equal(full.sha256, m.zipSha256);
+  await waitFor('object indexed', () => {
+    const db = gw.db();
+    try {
+      return db.prepare('SELECT sha256 FROM objects WHERE key = ?').get(`mod:example.com/dropclient@v1.0.0.zip`);
+    } finally {
+      db.close();
+    }
+  });
+  const third = await fetchVia(gw.baseUrl + path, { keepBelow: 0 });
+  assert.equal(third.headers['x-gomodgate-cache'], 'hit');
+  assert.equal(third.sha256, m.zipSha256);
+  assert.equal(upstream.hits(path), 1);
+});
+
+test('an upstream that drops mid-zip leaves no index row, no blob and no temp file; the next request refetches', async () => {
+  const m = upstream.addModule({ path: 'example.com/dropupstream', version: 'v1.0.0', files: { 'data.bin': Buffer.alloc(3_000_000, 7) } });
+  const path = '/example.com/dropupstream/@v/v1.0.0.zip';
+  const blobsBefore = blobFiles(gw).length;
+  upstream.resetHits();
+  upstream.dropMidBody(path, 100_000);
+  const broken = await fetchVia(gw.baseUrl + path, { keepBelow: 0 }).then(
+    (r) => r,
+    (err: Error) => err,
+  );
+  if (!(broken instanceof Error)) assert.ok(broken.bytes < m.zipSize, 'the client must not receive a complete body');
+  await waitFor('temp files removed', () => readdirSync(join(gw.dataDir, 'tmp')).length === 0);
+  const db = gw.db();
+  try {
+    const row = db.prepare('SELECT count(*) AS n FROM objects WHERE key = ?').get('mod:example.com/dropupstream@v1.0.0.zip') as { n: number };
+    assert.equal(row.n, 0, 'no index row for a partial download');
+  } finally {
+    db.close();
+  }
+  assert.equal(blobFiles(gw).length, blobsBefore);
+  const ok = await fetchVia(gw.baseUrl + path, { keepBelow: 0 });
+  assert.equal(ok.status, 200);
+  assert.equal(ok.sha256, m.zipSha256);
+  assert.equal(upstream.hits(path), 2);
+  const rows = auditRows(gw, 'module = ? AND kind = ?', 'example.com/dropupstream', 'zip');
+  assert.equal(rows[0]?.outcome, 'error');
+});
+
+test('upstream down: cached immutables are served, the list is served stale, an uncached object gets 502', async () => {
+  const g = await startTestGateway({ upstream: upstream.url, upstreamCa: [pki.caFile], mutableTtl: 0 });
+  try {
+    upstream.addModule({ path: 'example.com/offline', version: 'v1.0.0', files: { 'o.go': 'package offline\n' } });
+    const base = '/example.com/offline/@v/';
+    for (const p of ['list', 'v1.0.0.info', 'v1.0.0.mod', 'v1.0.0.zip']) assert.equal((await fetchVia(g.baseUrl + base + p)).status, 200, p);
+    upstream.setDown(true);
+    try {
+      const zip = await fetchVia(g.baseUrl + base + 'v1.0.0.zip');
+      assert.equal(zip.status, 200);
+      assert.equal(zip.headers['x-gomodgate-cache'], 'hit');
+      const list = await fetchVia(g.baseUrl + base + 'list');
+      assert.equal(list.status, 200);
+      assert.equal(list.headers['x-gomodgate-cache'], 'stale');
+      assert.match(String(list.headers.warning), /^110 /);
+      assert.equal(list.body.toString(), 'v1.0.0\n');
+      const missing = await fetchVia(g.baseUrl + '/example.com/never/@v/v1.0.0.zip');
+      assert.equal(missing.status, 502);
+      assert.match(missing.body.toString(), /^gomodgate: upstream 127\.0\.0\.1 is unreachable/);
+      assert.equal(missing.body.toString().trimEnd().split('\n').length, 1);
+    } finally {
+      upstream.setDown(false);
+    }
+    const rows = await waitFor('stale row', () => auditRows(g, 'outcome = ?', 'stale')[0]);
+    assert.equal(rows.kind, 'list');
+  } finally {
+    await g.close();
+  }
+});
+
+test('a 100 MB module zip streams through while the gateway process stays under 150 MB resident', async () => {
+  const m = await upstream.addLargeModule({ path: 'example.com/huge', version: 'v1.0.0', sizeBytes: 100 << 20 });
+  const gdir = mkdtempSync(join(tmpdir(), 'gmg-rss-'));
+  const proc = await spawnGatewayProcess([
+    '--data-dir', join(gdir, 'data'), '--ca-dir', join(gdir, 'certs'), '--listen', '127.0.0.1',
+    '--tls-port', '0', '--http-port', '0', '--proxy-port', '0',
+    '--upstream', upstream.url, '--upstream-ca', pki.caFile, '--log-level', 'warn',
+  ]);
+  try {
+    const path = '/example.com/huge/@v/v1.0.0.zip';
+    const first = await fetchVia(proc.baseUrl + path, { keepBelow: 0, timeoutMs: 120_000 });
+    assert.equal(first.status, 200);
+    assert.equal(first.sha256, m.zipSha256);
+    const second = await fetchVia(proc.baseUrl + path, { keepBelow: 0, timeoutMs: 120_000 });
+    assert.equal(second.headers['x-gomodgate-cache'], 'hit');
+    assert.equal(second.sha256, m.zipSha256);
+    const peak = await peakRss(proc.child.pid!);
+    assert.ok(peak < 150 * 1024 * 1024, `peak RSS ${(peak / 1048576).toFixed(1)} MB`);
+  } finally {
+    await proc.stop();
+    rmSync(gdir, { recursive: true, force: true });
+  }
+});
