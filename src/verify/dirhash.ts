@@ -1,0 +1,61 @@
+// The go.sum "h1:" hashes (golang.org/x/mod/sumdb/dirhash Hash1): of a module zip, and of a go.mod.
+// h1 = "h1:" + base64(SHA-256 of the lines `hex(SHA-256(file))  name\n`, sorted by name).
+// Owns the hash definition only. Streams zip entries from disk; must never load a whole zip in memory.
+import { createHash } from 'node:crypto';
+import { ZipReader } from './zip-reader.js';
+import { VerifyError } from './verify-error.js';
+
+/** One line of the hash summary: the file's SHA-256 in hex, two spaces, its name. */
+function summaryLine(fileSha256: Buffer, name: Buffer): Buffer {
+  return Buffer.concat([Buffer.from(`${fileSha256.toString('hex')}  `), name, Buffer.from('\n')]);
+}
+
+/**
+ * Hash1 over named files, given each file's SHA-256. Names are raw bytes sorted bytewise (as Go sorts
+ * strings); a name listed twice is summarized twice.
+ */
+export function hash1FromDigests(files: { name: Buffer; sha256: Buffer }[]): string {
+  const sorted = [...files].sort((a, b) => Buffer.compare(a.name, b.name));
+  const summary = createHash('sha256');
+  for (const f of sorted) {
+    if (f.name.includes(0x0a)) throw new VerifyError('bad-zip', 'dirhash: file names with newlines are not supported');
+    summary.update(summaryLine(f.sha256, f.name));
+  }
+  return `h1:${summary.digest('base64')}`;
+}
+
+/** The go.sum hash of a go.mod file: Hash1 over the single file named `go.mod`. */
+export function hash1GoMod(bytes: Buffer): string {
+  return hash1FromDigests([{ name: Buffer.from('go.mod'), sha256: createHash('sha256').update(bytes).digest() }]);
+}
+
+/**
+ * The go.sum hash of a module zip (dirhash.HashZip with Hash1): every entry of the central directory,
+ * under its full name (`module@version/path`), directories included as Go's reader lists them.
+ * When a name occurs twice, Go opens the last entry of that name for both lines; so do we.
+ * Throws VerifyError 'bad-zip' when the zip cannot be read or an entry fails its CRC-32.
+ */
+export async function hash1ZipFile(zipPath: string): Promise<string> {
+  const zip = await ZipReader.open(zipPath);
+  try {
+    const lastByName = new Map<string, (typeof zip.entries)[number]>();
+    for (const e of zip.entries) lastByName.set(e.name.toString('latin1'), e);
+    const digests = new Map<string, Buffer>();
+    const files: { name: Buffer; sha256: Buffer }[] = [];
+    for (const e of zip.entries) {
+      if (e.name.includes(0x0a)) throw new VerifyError('bad-zip', 'dirhash: file names with newlines are not supported');
+      const key = e.name.toString('latin1');
+      let digest = digests.get(key);
+      if (digest === undefined) {
+        const h = createHash('sha256');
+        for await (const chunk of zip.contents(lastByName.get(key)!)) h.update(chunk);
+        digest = h.digest();
+        digests.set(key, digest);
+      }
+      files.push({ name: e.name, sha256: digest });
+    }
+    return hash1FromDigests(files);
+  } finally {
+    await zip.close();
+  }
+}
