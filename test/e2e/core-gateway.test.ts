@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { createGoWorld, PASSTHROUGH_BODY, PASSTHROUGH_HOST, type Gateway, type GoWorld } from '../helpers/go-world.js';
@@ -13,6 +14,7 @@ import { HELLO_QUOTE, TEST_SUMDB_KEY, type HelloRun } from '../helpers/go-client
 import { describeResult, runInNamespace } from '../helpers/netns.js';
 
 interface AuditRow {
+  rowid: number;
   ts: string | number;
   client: string | null;
   orig_dst: string | null;
@@ -36,7 +38,7 @@ describe('gomodgate end to end (network namespaces, real go command, real upstre
     world = await createGoWorld({ prefix: 'gmgcore', subnet: 213 });
     const worldMs = Date.now() - started;
     gateway = await world.startGateway({ freshData: true, args: ['--log-level', 'debug'] });
-    console.log(`# world ready in ${worldMs} ms, gateway ready after ${Date.now() - started} ms (state: ${world.stateDir})`);
+    console.log(`world ready in ${worldMs} ms, gateway ready after ${Date.now() - started} ms (state: ${world.stateDir})`);
   });
 
   after(async () => {
@@ -52,20 +54,39 @@ describe('gomodgate end to end (network namespaces, real go command, real upstre
     assert.equal(run.output, HELLO_QUOTE, `unexpected program output:\n${explain(run)}`);
   }
 
-  /** Audit rows written since `since` (ms since the epoch); read while the gateway runs (WAL). */
-  function auditSince(since: number): AuditRow[] {
+  function readAudit<T = AuditRow>(sql: string): T[] {
+    // Read-only while the gateway runs (WAL): no need to stop it between tests.
     const db = new Database(gateway.dbFile, { readonly: true, fileMustExist: true });
     try {
-      const rows = db.prepare('SELECT * FROM audit ORDER BY rowid').all() as AuditRow[];
-      return rows.filter((r) => tsMillis(r.ts) >= since - 1000);
+      return db.prepare(sql).all() as T[];
     } finally {
       db.close();
     }
   }
 
+  /** The highest audit rowid so far: rows of a later go run are those above it. */
+  function auditMark(): number {
+    const rows = readAudit<{ mark: number }>('SELECT COALESCE(MAX(rowid), 0) AS mark FROM audit');
+    return rows[0]?.mark ?? 0;
+  }
+
+  /**
+   * Audit rows above `mark`, polled (bounded) until `complete` holds: the gateway writes its audit in batches
+   * (every 250 ms), so the last rows of a run may land just after the go command exits.
+   */
+  async function auditAfter(mark: number, complete: (rows: AuditRow[]) => boolean): Promise<AuditRow[]> {
+    let rows: AuditRow[] = [];
+    for (let i = 0; i < 50; i++) {
+      rows = readAudit(`SELECT rowid, * FROM audit WHERE rowid > ${Number(mark)} ORDER BY rowid`);
+      if (complete(rows)) break;
+      await delay(200);
+    }
+    return rows;
+  }
+
   function describeRows(rows: AuditRow[]): string {
     return rows
-      .map((r) => `${r.outcome}\t${r.status}\t${r.kind}\t${r.host}\t${r.module ?? ''}@${r.version ?? ''}\t${r.upstream_url ?? ''}`)
+      .map((r) => `${r.outcome}\t${r.status}\t${r.client}→${r.orig_dst}\t${r.kind}\t${r.host}\t${r.module ?? ''}@${r.version ?? ''}\t${r.upstream_url ?? ''}`)
       .join('\n');
   }
 
@@ -91,38 +112,45 @@ describe('gomodgate end to end (network namespaces, real go command, real upstre
   });
 
   test('transparent: stock GOPROXY through the REDIRECT builds, and the audit records the misses', async () => {
-    const since = Date.now();
+    const mark = auditMark();
     const run = await world.runHello({ ns: world.namespaces.client, certFile: gateway.caFile });
     assertBuilt(run);
-    const rows = auditSince(since);
-    const listing = `audit rows:\n${describeRows(rows)}\n${world.diagnostics(20)}`;
-    for (const [module, version] of [
+    const wanted = [
       ['rsc.io/quote', 'v1.5.2'],
       ['rsc.io/sampler', null],
       ['golang.org/x/text', null],
-    ] as const) {
-      assert.ok(
-        rows.some((r) => r.module === module && (version === null || r.version === version) && r.outcome === 'miss'),
-        `no miss row for ${module}${version ? '@' + version : ''}; ${listing}`,
-      );
+    ] as const;
+    const hasMiss = (rows: AuditRow[], module: string, version: string | null) =>
+      rows.some((r) => r.module === module && (version === null || r.version === version) && r.outcome === 'miss');
+    const hasSumdb = (rows: AuditRow[]) => rows.some((r) => r.kind !== null && SUMDB_KIND.test(r.kind));
+    const rows = await auditAfter(mark, (rs) => hasSumdb(rs) && wanted.every(([m, v]) => hasMiss(rs, m, v)));
+    const listing = `audit rows:\n${describeRows(rows)}\n${world.diagnostics(20)}`;
+    for (const [module, version] of wanted) {
+      assert.ok(hasMiss(rows, module, version), `no miss row for ${module}${version ? '@' + version : ''}; ${listing}`);
     }
-    assert.ok(rows.some((r) => r.kind !== null && SUMDB_KIND.test(r.kind)), `no checksum-database rows; ${listing}`);
+    assert.ok(hasSumdb(rows), `no checksum-database rows; ${listing}`);
+    // They arrived through the REDIRECT: the original destination is the upstream, the client is the client.
+    const quote = rows.find((r) => r.module === 'rsc.io/quote' && r.version === 'v1.5.2' && r.outcome === 'miss')!;
+    assert.equal(quote.orig_dst, `${world.addresses.upstream.v4}:443`, listing);
+    assert.equal(quote.client, world.addresses.client.v4, listing);
     assert.ok(rows.every((r) => r.outcome !== 'error'), `error rows; ${listing}`);
   });
 
   test('offline: with the upstream Go proxy stopped, a fresh client still builds from the cache', async () => {
     await world.stopGoProxy();
     try {
-      const since = Date.now();
+      const mark = auditMark();
       const run = await world.runHello({ ns: world.namespaces.client, certFile: gateway.caFile });
       assertBuilt(run);
-      const rows = auditSince(since);
+      const servedFromCache = (r: AuditRow) => r.outcome === 'hit' || r.outcome === 'stale';
+      const quoteZip = (r: AuditRow) => r.module === 'rsc.io/quote' && r.version === 'v1.5.2' && r.kind === 'zip';
+      const rows = await auditAfter(mark, (rs) => rs.some(quoteZip));
       const listing = `audit rows:\n${describeRows(rows)}\n${world.diagnostics(20)}`;
-      assert.ok(
-        rows.some((r) => r.module === 'rsc.io/quote' && r.version === 'v1.5.2' && (r.outcome === 'hit' || r.outcome === 'stale')),
-        `no hit/stale row for rsc.io/quote@v1.5.2; ${listing}`,
-      );
-      assert.ok(rows.length > 0 && rows.every((r) => r.outcome === 'hit' || r.outcome === 'stale'), `rows other than hit/stale; ${listing}`);
+      assert.ok(rows.some((r) => quoteZip(r) && servedFromCache(r)), `no hit/stale row for the rsc.io/quote@v1.5.2 zip; ${listing}`);
+      assert.ok(rows.some((r) => r.kind !== null && SUMDB_KIND.test(r.kind) && servedFromCache(r)), `no cached checksum-DB row; ${listing}`);
+      // Everything came from the cache: hits, stale mutable answers, or a remembered 404 (negative cache).
+      const fetched = rows.filter((r) => !servedFromCache(r) && r.outcome !== 'not-found');
+      assert.deepEqual(fetched, [], `rows that were not served from the cache; ${listing}`);
     } finally {
       await world.startGoProxy();
     }
@@ -151,47 +179,55 @@ describe('gomodgate end to end (network namespaces, real go command, real upstre
 
   test('explicit proxy: HTTPS_PROXY to the gateway with the default GOPROXY builds', async () => {
     const gw = world.addresses.gatewayClientSide.v4;
-    const run = await world.runHello({
-      ns: world.namespaces.client,
-      certFile: gateway.caFile,
-      env: { HTTPS_PROXY: `http://${gw}:${gateway.proxyPort}` },
-    });
+    // Port 443 is blocked in the client: the transparent path cannot stand in for the proxy.
+    const run = await world.withClientPortsBlocked([443, 80], () =>
+      world.runHello({
+        ns: world.namespaces.client,
+        certFile: gateway.caFile,
+        env: { HTTPS_PROXY: `http://${gw}:${gateway.proxyPort}` },
+      }),
+    );
     assertBuilt(run);
   });
 
   test('plain GOPROXY endpoint: GOPROXY=http://gateway:3128 (checksum DB through its /sumdb/) builds', async () => {
     const gw = world.addresses.gatewayClientSide.v4;
-    const since = Date.now();
-    const run = await world.runHello({
-      ns: world.namespaces.client,
-      certFile: gateway.caFile,
-      env: { GOPROXY: `http://${gw}:${gateway.proxyPort}` },
-    });
+    const mark = auditMark();
+    const run = await world.withClientPortsBlocked([443, 80], () =>
+      world.runHello({
+        ns: world.namespaces.client,
+        certFile: gateway.caFile,
+        env: { GOPROXY: `http://${gw}:${gateway.proxyPort}` },
+      }),
+    );
     assertBuilt(run);
-    const rows = auditSince(since);
+    const quote = (r: AuditRow) => r.module === 'rsc.io/quote' && r.version === 'v1.5.2';
+    const rows = await auditAfter(mark, (rs) => rs.some(quote));
     assert.ok(
-      rows.some((r) => r.module === 'rsc.io/quote' && r.version === 'v1.5.2'),
+      rows.some(quote),
       `no audit row for rsc.io/quote@v1.5.2:\n${describeRows(rows)}\n${world.diagnostics(20)}`,
     );
   });
 
   test('direct checksum DB: GOSUMDB naming https://sum.golang.org builds, audited under that host', async () => {
-    const since = Date.now();
+    const mark = auditMark();
     const run = await world.runHello({
       ns: world.namespaces.client,
       certFile: gateway.caFile,
       env: { GOSUMDB: `${TEST_SUMDB_KEY} https://sum.golang.org` },
     });
     assertBuilt(run);
-    const rows = auditSince(since);
+    const direct = (r: AuditRow) => r.host === 'sum.golang.org' && r.kind !== null && SUMDB_KIND.test(r.kind);
+    const rows = await auditAfter(mark, (rs) => rs.some(direct));
     assert.ok(
-      rows.some((r) => r.host === 'sum.golang.org' && r.kind !== null && SUMDB_KIND.test(r.kind)),
+      rows.some(direct),
       `no checksum-database row for host sum.golang.org:\n${describeRows(rows)}\n${world.diagnostics(20)}`,
     );
   });
 
   test('IPv6: the ip6tables REDIRECT reaches the gateway, which answers for proxy.golang.org', async () => {
     const v6 = world.addresses.upstream.v6;
+    const mark = auditMark();
     const res = await runInNamespace(world.namespaces.client, [
       'curl', '-sS', '--max-time', '30', '-w', '\n%{http_code}', '--cacert', gateway.caFile,
       '--resolve', `proxy.golang.org:443:[${v6}]`, 'https://proxy.golang.org/rsc.io/quote/@v/list',
@@ -200,15 +236,14 @@ describe('gomodgate end to end (network namespaces, real go command, real upstre
     const lines = res.stdout.trim().split('\n');
     assert.equal(lines[lines.length - 1], '200', describeResult(res));
     assert.ok(lines.includes('v1.5.2'), `v1.5.2 not listed: ${res.stdout}`);
+    const rows = await auditAfter(mark, (rs) => rs.some((r) => r.kind === 'list' && r.module === 'rsc.io/quote'));
+    const row = rows.find((r) => r.kind === 'list' && r.module === 'rsc.io/quote');
+    const listing = `audit rows:\n${describeRows(rows)}\n${world.diagnostics(20)}`;
+    assert.ok(row, `no audit row for the list request; ${listing}`);
+    assert.equal(row.orig_dst, `[${v6}]:443`, listing);
+    assert.equal(row.client, world.addresses.client.v6, listing);
   });
 });
-
-function tsMillis(ts: string | number): number {
-  if (typeof ts === 'number') return ts < 1e12 ? ts * 1000 : ts;
-  const n = Number(ts);
-  if (Number.isFinite(n)) return n < 1e12 ? n * 1000 : n;
-  return Date.parse(ts);
-}
 
 function readPem(file: string): string {
   return readFileSync(file, 'utf8');

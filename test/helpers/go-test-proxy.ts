@@ -51,9 +51,11 @@ export async function ensureGoTestProxyBinary(): Promise<string> {
   if (existsSync(bin)) return bin;
   const partial = `${bin}.${process.pid}.partial`;
   rmSync(partial, { force: true });
+  // go needs a build cache: the user's when HOME or XDG_CACHE_HOME says where it is, else one under tmpdir.
+  const hasCacheHome = Boolean(process.env.HOME || process.env.XDG_CACHE_HOME);
   const res = await run(['go', 'test', '-c', '-o', partial, '.'], {
     cwd: CMD_GO_SOURCE_DIR,
-    env: cleanGoEnv(),
+    env: cleanGoEnv(hasCacheHome ? {} : { GOCACHE: join(tmpdir(), 'gomodgate-cmdgo-gocache') }),
     timeoutMs: 10 * 60_000,
   });
   if (res.code !== 0) {
@@ -67,6 +69,8 @@ export async function ensureGoTestProxyBinary(): Promise<string> {
 export interface GoTestProxy {
   readonly address: string; // host:port inside the namespace
   readonly process: NamespaceProcess;
+  /** Size and root hash of the checksum database once settled ("167 <base64>"): the same on every start. */
+  readonly treeHead: string;
   stop(): Promise<void>;
 }
 
@@ -94,18 +98,19 @@ export async function startGoTestProxy(opts: GoTestProxyOptions): Promise<GoTest
     cwd: CMD_GO_SOURCE_DIR,
     env: cleanGoEnv(),
   });
+  let treeHead: string;
   try {
     await proc.waitForLine((l) => l.includes('go test proxy running at'), 30_000);
     await waitForTcpPort(opts.ns, host, port, 30_000);
-    await waitForSumdbSettled(opts.ns, address, proc);
+    treeHead = await waitForSumdbSettled(opts.ns, address, proc);
   } catch (err) {
     await proc.stop(2000);
     throw err;
   }
-  return { address, process: proc, stop: () => proc.stop(5000) };
+  return { address, process: proc, treeHead, stop: () => proc.stop(5000) };
 }
 
-async function waitForSumdbSettled(ns: string, address: string, proc: NamespaceProcess): Promise<void> {
+async function waitForSumdbSettled(ns: string, address: string, proc: NamespaceProcess): Promise<string> {
   let lastSize = -1;
   let stableReads = 0;
   for (let i = 0; i < 300; i++) {
@@ -114,9 +119,10 @@ async function waitForSumdbSettled(ns: string, address: string, proc: NamespaceP
       timeoutMs: 10_000,
     });
     // a signed note: "go.sum database tree\n<size>\n<hash>\n\n— <signature>"
-    const size = res.code === 0 ? Number(res.stdout.split('\n')[1]) : NaN;
+    const lines = res.stdout.split('\n');
+    const size = res.code === 0 ? Number(lines[1]) : NaN;
     if (Number.isInteger(size) && size > 0 && size === lastSize) {
-      if (++stableReads >= 3) return;
+      if (++stableReads >= 3) return `${size} ${lines[2]}`;
     } else {
       stableReads = 0;
     }

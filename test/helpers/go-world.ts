@@ -106,6 +106,11 @@ export interface GoWorld {
   gateway(): Gateway | null;
   startGateway(opts?: GatewayOptions): Promise<Gateway>;
   stopGateway(): Promise<void>;
+  /**
+   * Runs fn while the client namespace cannot open TCP connections to these ports (REJECT in its OUTPUT chain,
+   * IPv4 and IPv6), so that only an explicitly configured path (the proxy port) can work.
+   */
+  withClientPortsBlocked<T>(ports: number[], fn: () => Promise<T>): Promise<T>;
   /** The hello program built and run by the real go command in `ns` with a fresh GOPATH (see go-client.ts). */
   runHello(opts: { ns: string; certFile: string; env?: Record<string, string | undefined>; timeoutMs?: number }): Promise<HelloRun>;
   /** Diagnostics: last lines of the gateway, nginx and test-proxy logs. */
@@ -207,9 +212,15 @@ export async function createGoWorld(options: GoWorldOptions = {}): Promise<GoWor
     await waitForTcpPort(namespaces.upstream, addresses.upstream.v6, 443, 20_000);
 
     const binary = await binaryPromise;
+    let firstTreeHead: string | null = null;
     const startGoProxy = async (): Promise<GoTestProxy> => {
       if (goProxy && !goProxy.process.hasExited()) return goProxy;
       goProxy = await startGoTestProxy({ ns: namespaces.upstream, stateDir, binary, port: goProxyPort });
+      // A gateway may hold tiles of the first tree: a restart must rebuild exactly the same one.
+      firstTreeHead ??= goProxy.treeHead;
+      if (goProxy.treeHead !== firstTreeHead) {
+        throw new Error(`the restarted test proxy built another checksum tree (${goProxy.treeHead}, first ${firstTreeHead})`);
+      }
       return goProxy;
     };
     await startGoProxy();
@@ -244,6 +255,21 @@ export async function createGoWorld(options: GoWorldOptions = {}): Promise<GoWor
         gateway = null;
       },
       runHello: (o) => buildAndRunHello({ ...o, baseDir: runsDir }),
+      async withClientPortsBlocked(ports, fn) {
+        const rule = (port: number) => ['OUTPUT', '-p', 'tcp', '--dport', String(port), '-j', 'REJECT', '--reject-with', 'tcp-reset'];
+        const added: [4 | 6, number][] = [];
+        try {
+          for (const port of ports) {
+            for (const family of [4, 6] as const) {
+              await netfilter(namespaces.client, family, ['-I', ...rule(port)]);
+              added.push([family, port]);
+            }
+          }
+          return await fn();
+        } finally {
+          for (const [family, port] of added) await netfilter(namespaces.client, family, ['-D', ...rule(port)]);
+        }
+      },
       diagnostics(lines = 30) {
         return [
           `--- gateway (last ${lines} lines) ---\n${gateway?.logs(lines) ?? '(not running)'}`,
