@@ -7,6 +7,7 @@ import https from 'node:https';
 import http from 'node:http';
 import { readFileSync, existsSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
+import { isIP } from 'node:net';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { GateError, describeCause } from '../errors.js';
 
@@ -89,7 +90,7 @@ export class UpstreamClient {
         host: connectTo?.address ?? host,
         port: connectTo?.port ?? (url.port || (isHttps ? 443 : 80)),
         path: url.pathname + url.search,
-        servername: isHttps ? host : undefined,
+        servername: isHttps && !isIP(host) ? host : undefined,
         headers: { host: url.host, 'user-agent': 'gomodgate', accept: '*/*' },
         agent: isHttps ? this.httpsAgent : this.httpAgent,
       });

@@ -5,6 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { createTestPki, type TestPki } from '../helpers/test-pki.js';
 import { startModuleUpstream, type ModuleUpstream } from '../helpers/module-upstream.js';
@@ -84,7 +85,7 @@ test('case-encoded module paths are decoded for the audit and passed upstream as
 
 test('an invalid path gets 400 with a one-line text/plain reason and never reaches upstream', async () => {
   upstream.resetHits();
-  for (const bad of ['/Example.com/x/@v/list', '/example.com/x/@v/v1.0.0.zip!', '/example.com/../x/@v/list', '/example.com/x/@v/..info']) {
+  for (const bad of ['/Example.com/x/@v/list', '/example.com/!X/@v/list', '/example.com/../x/@v/list', '/example.com/x/@v/..info']) {
     const r = await fetchVia(gw.baseUrl + bad);
     assert.equal(r.status, 400, bad);
     assert.match(String(r.headers['content-type']), /^text\/plain/);
@@ -150,7 +151,7 @@ test('a client that drops mid-zip does not stop the shared fetch: the object com
 });
 
 test('an upstream that drops mid-zip leaves no index row, no blob and no temp file; the next request refetches', async () => {
-  const m = upstream.addModule({ path: 'example.com/dropupstream', version: 'v1.0.0', files: { 'data.bin': Buffer.alloc(3_000_000, 7) } });
+  const m = upstream.addModule({ path: 'example.com/dropupstream', version: 'v1.0.0', files: { 'data.bin': randomBytes(3_000_000) } });
   const path = '/example.com/dropupstream/@v/v1.0.0.zip';
   const blobsBefore = blobFiles(gw).length;
   upstream.resetHits();
@@ -169,6 +170,7 @@ test('an upstream that drops mid-zip leaves no index row, no blob and no temp fi
     db.close();
   }
   assert.equal(blobFiles(gw).length, blobsBefore);
+  upstream.dropMidBody(path, null);
   const ok = await fetchVia(gw.baseUrl + path, { keepBelow: 0 });
   assert.equal(ok.status, 200);
   assert.equal(ok.sha256, m.zipSha256);
@@ -213,7 +215,7 @@ test('a 100 MB module zip streams through while the gateway process stays under 
   const proc = await spawnGatewayProcess([
     '--data-dir', join(gdir, 'data'), '--ca-dir', join(gdir, 'certs'), '--listen', '127.0.0.1',
     '--tls-port', '0', '--http-port', '0', '--proxy-port', '0',
-    '--upstream', upstream.url, '--upstream-ca', pki.caFile, '--log-level', 'warn',
+    '--upstream', upstream.url, '--upstream-ca', pki.caFile, '--log-level', 'info',
   ]);
   try {
     const path = '/example.com/huge/@v/v1.0.0.zip';
