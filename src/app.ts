@@ -65,7 +65,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
 
   const hosts = new InterceptHosts(config.interceptHosts);
   const handler = new GoRequestHandler(service, audit, log);
-  const router = new RequestRouter(handler, audit, () => new URL(config.upstream));
+  const router = new RequestRouter(handler, audit, () => new URL(config.upstream.split(/[,|]/)[0] || 'https://proxy.golang.org'));
   const upstreamAgent = new https.Agent({ keepAlive: true, ca: trustedRoots, rejectUnauthorized: true });
   const terminator = new TlsTerminator({
     caDir: config.caDir,

@@ -11,12 +11,18 @@ import { createLogger } from '../logger.js';
 import { startGateway } from '../app.js';
 import { caPaths, initCa } from '../intercept/ca-store.js';
 import { certificatePemToDer } from '../intercept/certificates.js';
+import { auditCommand } from './audit-command.js';
+import { cacheCommand } from './cache-command.js';
+import { doctorCommand } from './doctor-command.js';
+import { configCommand } from './config-command.js';
 
 function yargsOption(spec: OptionSpec): Options {
   const base: Options = {
     describe: `${spec.describe} [env ${envName(spec.key)}]`,
     group: spec.group ? `${spec.group}:` : undefined,
-    defaultDescription: Array.isArray(spec.default) ? (spec.default.length ? spec.default.join(', ') : 'none') : String(spec.default),
+    defaultDescription: Array.isArray(spec.default)
+      ? spec.default.length ? spec.default.join(', ') : 'none'
+      : spec.type === 'duration' ? `${spec.default}s` : String(spec.default),
   };
   switch (spec.type) {
     case 'list':
@@ -33,7 +39,7 @@ function yargsOption(spec: OptionSpec): Options {
   }
 }
 
-function withOptions(y: Argv, keys?: readonly string[]): Argv {
+export function withOptions(y: Argv, keys?: readonly string[]): Argv {
   let out = y.option('config', { type: 'string', describe: 'YAML config file (file < GOMODGATE_* environment < flags) [env GOMODGATE_CONFIG]' });
   for (const spec of OPTIONS) {
     if (keys && !keys.includes(spec.key)) continue;
@@ -121,7 +127,11 @@ export async function main(args: string[]): Promise<void> {
         )
         .demandCommand(1, 'ca needs a subcommand: init or export'),
     )
-    .demandCommand(1, 'a command is required: serve, ca')
+    .command(auditCommand)
+    .command(cacheCommand)
+    .command(doctorCommand)
+    .command(configCommand)
+    .demandCommand(1, 'a command is required: serve, ca, audit, cache, doctor, config')
     .strict()
     .recommendCommands()
     .help()

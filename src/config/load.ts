@@ -16,11 +16,24 @@ export interface GatewayConfig {
   readonly proxyPort: number;
   readonly allowClients: readonly string[];
   readonly interceptHosts: readonly string[];
+  /** GOPROXY-syntax list; '' = the host the client asked for (endpoint: https://proxy.golang.org). */
   readonly upstream: string;
+  readonly egressProxy: string;
+  readonly offline: boolean;
   readonly upstreamCa: readonly string[];
   readonly upstreamTimeout: number; // seconds
   readonly mutableTtl: number; // seconds
   readonly negativeTtl: number; // seconds
+  readonly 'cache.maxBytes': number;
+  readonly sumdb: string;
+  readonly nosumdb: readonly string[];
+  readonly private: readonly string[];
+  readonly policy: string;
+  readonly adminListen: string;
+  readonly adminPort: number;
+  readonly 'limits.maxConnections': number;
+  readonly 'limits.peekTimeout': number; // seconds
+  readonly 'limits.maxUpstreamFetches': number;
   readonly logLevel: string;
   /** The config file it was loaded from, if any (for SIGHUP reloads). */
   readonly configFile: string | null;
@@ -58,8 +71,9 @@ function isCidr(s: string): boolean {
 function coerce(spec: OptionSpec, raw: unknown, source: Source): unknown {
   switch (spec.type) {
     case 'string':
-      if (typeof raw !== 'string' || raw.trim() === '') throw invalid(spec, source, 'a non-empty string', raw);
-      return raw;
+      if (typeof raw !== 'string') throw invalid(spec, source, 'a string', raw);
+      if (raw.trim() === '' && spec.default !== '') throw invalid(spec, source, 'a non-empty string', raw);
+      return raw.trim();
     case 'port': {
       const n = typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : raw;
       if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 65535) throw invalid(spec, source, 'a port number 0-65535', raw);
@@ -131,16 +145,35 @@ function checkCrossFieldRules(c: Record<string, unknown>): void {
       throw new GateError('CONFIG_INVALID', `interceptHosts entries must be lower-case DNS names such as proxy.golang.org (got "${host}")`);
     }
   }
-  let url: URL;
-  try {
-    url = new URL(c.upstream as string);
-  } catch {
-    throw new GateError('CONFIG_INVALID', `upstream must be a URL such as https://proxy.golang.org (got "${c.upstream}")`);
+  for (const entry of (c.upstream as string).split(/[,|]/).map((e) => e.trim()).filter((e) => e !== '')) {
+    if (entry === 'off' || entry === 'direct') {
+      throw new GateError('CONFIG_INVALID', `upstream entries must be proxy URLs; "${entry}" is for the go command, not the gateway (got "${c.upstream}")`);
+    }
+    let url: URL;
+    try {
+      url = new URL(entry);
+    } catch {
+      throw new GateError('CONFIG_INVALID', `upstream entries must be URLs such as https://proxy.golang.org (got "${entry}")`);
+    }
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+      throw new GateError('CONFIG_INVALID', `upstream entries must be http or https URLs (got "${entry}")`);
+    }
   }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw new GateError('CONFIG_INVALID', `upstream must be an http or https URL (got "${c.upstream}")`);
+  if (c.egressProxy) {
+    let url: URL | null = null;
+    try {
+      url = new URL(c.egressProxy as string);
+    } catch {
+      url = null;
+    }
+    if (!url || url.protocol !== 'http:') throw new GateError('CONFIG_INVALID', `egressProxy must be an http:// proxy URL such as http://proxy.corp:3128 (got "${c.egressProxy}")`);
   }
-  if (!isIP(c.listen as string)) throw new GateError('CONFIG_INVALID', `listen must be an IP address such as :: or 0.0.0.0 (got "${c.listen}")`);
+  if (!/^[^\s+]+\+[0-9a-f]{8}\+[A-Za-z0-9+/=]+(\s+https?:\/\/\S+)?$/.test(c.sumdb as string)) {
+    throw new GateError('CONFIG_INVALID', `sumdb must be "NAME+HASH+KEY [URL]" as in GOSUMDB (got "${c.sumdb}")`);
+  }
+  for (const key of ['listen', 'adminListen']) {
+    if (!isIP(c[key] as string)) throw new GateError('CONFIG_INVALID', `${key} must be an IP address such as :: or 127.0.0.1 (got "${c[key]}")`);
+  }
 }
 
 export interface ConfigSources {
