@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
 import tls from 'node:tls';
+import fc from 'fast-check';
 import { inspectClientHello, type ClientHelloResult } from '../../src/intercept/client-hello.js';
 import { peekSocket } from '../../src/intercept/peek.js';
 
@@ -239,6 +240,20 @@ test('never throws: every truncation and every single-byte corruption of real he
     if (buf.length >= 6) buf[5] = 0x01;
     assert.ok(KINDS.has(inspectClientHello(buf).kind));
   }
+});
+
+test('never throws: arbitrary bytes and mutated real hellos (fast-check)', () => {
+  const kinds = (buf: Uint8Array): boolean => KINDS.has(inspectClientHello(Buffer.from(buf)).kind);
+  fc.assert(fc.property(fc.uint8Array({ maxLength: 600 }), kinds), { numRuns: 2000 });
+  const real = hello('proxy.golang.org');
+  const mutated = fc
+    .array(fc.tuple(fc.nat(real.length - 1), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 8 })
+    .map((edits) => {
+      const buf = Buffer.from(real);
+      for (const [at, value] of edits) buf[at] = value;
+      return buf;
+    });
+  fc.assert(fc.property(mutated, kinds), { numRuns: 5000 });
 });
 
 // ---- peekSocket on loopback ----
