@@ -5,9 +5,12 @@
 import assert from 'node:assert/strict';
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { originalDestination } from '../../src/intercept/original-destination.js';
 
 const CLIENT_NS = 'gmgod-c';
 const SERVER_NS = 'gmgod-s';
@@ -223,4 +226,51 @@ test('a closed socket gives null rather than throwing', { timeout: 60_000 }, asy
   const afterClose = serverLines.map((line) => JSON.parse(line) as { afterClose: unknown });
   assert.ok(afterClose.length > 0, 'the server reported on closed sockets');
   for (const line of afterClose) assert.deepEqual(line, { afterClose: null });
+});
+
+// ---- no namespace needed ----
+
+interface ErrnoLike {
+  code?: string;
+  errno?: number;
+  syscall?: string;
+}
+
+test('the addon: bytes the kernel wrote, errors with errno name and number', async () => {
+  const addonPath = new URL('../../../native/build/Release/sockopt.node', import.meta.url);
+  const { getsockopt } = createRequire(import.meta.url)(addonPath.pathname) as {
+    getsockopt(fd: number, level: number, optname: number, maxLen: number): Buffer;
+  };
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const fd = (server as unknown as { _handle: { fd: number } })._handle.fd;
+    const SOL_SOCKET = 1;
+    const SO_TYPE = 3;
+    const SO_ACCEPTCONN = 30;
+    assert.deepEqual(getsockopt(fd, SOL_SOCKET, SO_TYPE, 64), Buffer.from([1, 0, 0, 0])); // SOCK_STREAM, 4 bytes
+    assert.equal(getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, 4).readInt32LE(0), 1);
+    assert.throws(() => getsockopt(fd, 0, 80, 16), (e: ErrnoLike) => e.code === 'ENOTCONN' || e.code === 'ENOENT');
+  } finally {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+  assert.throws(() => getsockopt(2 ** 30, 1, 3, 4), (e: ErrnoLike) => e.code === 'EBADF' && e.errno === 9 && e.syscall === 'getsockopt');
+  assert.throws(() => getsockopt(-1, 1, 3, 4), TypeError);
+  assert.throws(() => getsockopt(0, 1, 3, 0), TypeError);
+  assert.throws(() => (getsockopt as unknown as (...args: unknown[]) => Buffer)('0', 1, 3, 4), TypeError);
+});
+
+test('a plain loopback connection (no REDIRECT) gives null', { timeout: 10_000 }, async () => {
+  const seen = new Promise<unknown>((resolve) => {
+    const server = net.createServer((socket) => {
+      resolve(originalDestination(socket));
+      socket.destroy();
+      server.close();
+    });
+    server.listen(0, '127.0.0.1', () => {
+      const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+      client.on('error', () => {});
+    });
+  });
+  assert.equal(await seen, null);
 });
