@@ -25,6 +25,8 @@ import { ExplicitProxy } from './intercept/explicit-proxy.js';
 import { ClientAcl } from './intercept/client-acl.js';
 import { connectionInfoOf } from './intercept/connection-info.js';
 import { describeCause } from './errors.js';
+import { parseUpstreamList, describeChain } from './upstream/upstream-chain.js';
+import { ModuleVerifier, parseSumdbSetting } from './verify/module-verifier.js';
 
 export interface Gateway {
   ports: { tls: number; http: number; proxy: number };
@@ -60,12 +62,22 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     upstream,
     mutableTtlSeconds: config.mutableTtl,
     negativeTtlSeconds: config.negativeTtl,
+    offline: config.offline,
     onBackgroundError: (err, key) => log.warn({ key, err: describeCause(err), cause: err instanceof Error && err.cause ? describeCause(err.cause) : undefined }, 'background fetch failed'),
   });
 
+  const sumdb = parseSumdbSetting(config.sumdb);
+  if (sumdb) {
+    service.verifier = new ModuleVerifier(sumdb, (request, target) => service.fetchBuffered(request, target), () => true);
+  } else {
+    log.warn('checksum verification is off (--sumdb off): modules are cached without being checked');
+  }
+  const configuredUpstream = config.upstream ? parseUpstreamList(config.upstream) : null;
+  if (configuredUpstream) log.info({ upstream: describeChain(configuredUpstream) }, 'explicit upstream list: it answers intercepted GOPROXY requests too');
+
   const hosts = new InterceptHosts(config.interceptHosts);
   const handler = new GoRequestHandler(service, audit, log);
-  const router = new RequestRouter(handler, audit, () => new URL(config.upstream.split(/[,|]/)[0] || 'https://proxy.golang.org'));
+  const router = new RequestRouter(handler, audit, () => configuredUpstream);
   const upstreamAgent = new https.Agent({ keepAlive: true, ca: trustedRoots, rejectUnauthorized: true });
   const terminator = new TlsTerminator({
     caDir: config.caDir,

@@ -12,7 +12,10 @@ export type AuditOutcome =
   | 'error'
   | 'passthrough'
   | 'refused'
-  | 'forwarded';
+  | 'forwarded'
+  | 'tampered'
+  | 'private'
+  | 'denied';
 
 export interface AuditRecord {
   ts: number;

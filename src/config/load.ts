@@ -168,8 +168,8 @@ function checkCrossFieldRules(c: Record<string, unknown>): void {
     }
     if (!url || url.protocol !== 'http:') throw new GateError('CONFIG_INVALID', `egressProxy must be an http:// proxy URL such as http://proxy.corp:3128 (got "${c.egressProxy}")`);
   }
-  if (!/^[^\s+]+\+[0-9a-f]{8}\+[A-Za-z0-9+/=]+(\s+https?:\/\/\S+)?$/.test(c.sumdb as string)) {
-    throw new GateError('CONFIG_INVALID', `sumdb must be "NAME+HASH+KEY [URL]" as in GOSUMDB (got "${c.sumdb}")`);
+  if (c.sumdb !== 'off' && !/^[^\s+]+\+[0-9a-f]{8}\+[A-Za-z0-9+/=]+(\s+https?:\/\/\S+)?$/.test(c.sumdb as string)) {
+    throw new GateError('CONFIG_INVALID', `sumdb must be "NAME+HASH+KEY [URL]" as in GOSUMDB, or "off" (got "${c.sumdb}")`);
   }
   for (const key of ['listen', 'adminListen']) {
     if (!isIP(c[key] as string)) throw new GateError('CONFIG_INVALID', `${key} must be an IP address such as :: or 127.0.0.1 (got "${c[key]}")`);

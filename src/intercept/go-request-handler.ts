@@ -8,14 +8,14 @@ import type { Logger } from 'pino';
 import { GateError, httpStatusFor, describeCause } from '../errors.js';
 import { parseProxyPath, parseSumdbDirectPath, type ModuleRequest, type ParseResult } from '../goproxy/request-path.js';
 import type { ModuleService, ModuleReply } from '../service/module-service.js';
-import type { UpstreamTarget } from '../upstream/upstream-client.js';
+import type { UpstreamChain } from '../upstream/upstream-chain.js';
 import type { AuditLog, AuditOutcome } from '../audit/audit-log.js';
 import { formatAddress, type ConnectionInfo } from './connection-info.js';
 
 export interface GoRoute {
   /** The host the client asked for (SNI / Host), or the upstream's host for the plain GOPROXY endpoint. */
   host: string;
-  target: UpstreamTarget;
+  upstream: UpstreamChain;
   /** 'goproxy': GOPROXY protocol paths (with /sumdb/NAME/...); 'sumdb-direct': a checksum DB host's own paths. */
   protocol: 'goproxy' | 'sumdb-direct';
 }
@@ -81,7 +81,7 @@ export class GoRequestHandler {
       return;
     }
     const request = parsed.request;
-    this.service.answer({ request, target: route.target, method: method as 'GET' | 'HEAD' }).then(
+    this.service.answer({ request, upstream: route.upstream, method: method as 'GET' | 'HEAD' }).then(
       (reply) => this.sendReply(res, reply, (bytes, complete, err) => {
         const outcome: AuditOutcome = complete ? reply.outcome : 'error';
         finish(outcome, reply.status, {
@@ -96,10 +96,13 @@ export class GoRequestHandler {
         const gate = err instanceof GateError ? err : new GateError('STORE_IO', 'internal error; see the gateway log', { cause: err });
         const status = httpStatusFor(gate);
         this.sendText(res, status, `gomodgate: ${gate.message}`);
-        if (!(err instanceof GateError) || gate.cause) {
+        if (gate.code === 'INTEGRITY') {
+          this.log.error({ reqId: requestId, module: request.module, version: request.version, kind: request.kind, reason: gate.message, cause: gate.cause ? describeCause(gate.cause) : undefined }, 'integrity failure: object refused');
+        } else if (!(err instanceof GateError) || gate.cause) {
           this.log.warn({ reqId: requestId, err: describeCause(gate.cause ?? err) }, 'request failed');
         }
-        finish(gate.code === 'NOT_FOUND' ? 'not-found' : 'error', status, { request, reason: gate.message });
+        const outcome: AuditOutcome = gate.code === 'NOT_FOUND' ? 'not-found' : gate.code === 'INTEGRITY' ? 'tampered' : 'error';
+        finish(outcome, status, { request, reason: gate.message });
       },
     );
   }

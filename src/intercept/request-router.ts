@@ -9,6 +9,7 @@ import type { AuditLog } from '../audit/audit-log.js';
 import type { GoRequestHandler, GoRoute } from './go-request-handler.js';
 import { InterceptHosts } from './intercept-hosts.js';
 import { formatAddress, type ConnectionInfo } from './connection-info.js';
+import { singleHop, type UpstreamChain } from '../upstream/upstream-chain.js';
 
 export function hostWithoutPort(hostHeader: string | undefined): string | null {
   if (!hostHeader) return null;
@@ -21,7 +22,8 @@ export class RequestRouter {
   constructor(
     private readonly handler: GoRequestHandler,
     private readonly audit: AuditLog,
-    private readonly upstreamBase: () => URL,
+    /** The configured --upstream list, or null: intercepted requests then go where the client meant. */
+    private readonly configuredUpstream: () => UpstreamChain | null,
   ) {}
 
   /** A request on a connection to an intercepted host (TLS, or plain HTTP on port 80). */
@@ -43,17 +45,17 @@ export class RequestRouter {
       : conn.originalDestination && conn.arrival === 'transparent-http'
         ? { address: conn.originalDestination.address, port: 443 }
         : undefined;
-    const route: GoRoute = {
-      host: expected,
-      target: { base: new URL(`https://${expected}`), connectTo },
-      protocol: InterceptHosts.isChecksumDbHost(expected) ? 'sumdb-direct' : 'goproxy',
-    };
+    const sumdbDirect = InterceptHosts.isChecksumDbHost(expected);
+    const asked = singleHop({ base: new URL(`https://${expected}`), connectTo });
+    // an admin-configured upstream list wins for GOPROXY traffic (the audit's upstream_url shows where it went)
+    const upstream = sumdbDirect ? asked : this.configuredUpstream() ?? asked;
+    const route: GoRoute = { host: expected, upstream, protocol: sumdbDirect ? 'sumdb-direct' : 'goproxy' };
     this.handler.handle(req, res, conn, route, forward);
   }
 
   /** A request to the plain GOPROXY endpoint (GOPROXY=http://gateway:3128). */
   onGoproxyEndpointRequest(req: IncomingMessage, res: ServerResponse, conn: ConnectionInfo): void {
-    const base = this.upstreamBase();
-    this.handler.handle(req, res, conn, { host: base.hostname, target: { base }, protocol: 'goproxy' }, null);
+    const upstream = this.configuredUpstream() ?? singleHop({ base: new URL('https://proxy.golang.org') });
+    this.handler.handle(req, res, conn, { host: upstream[0]!.target.base.hostname, upstream, protocol: 'goproxy' }, null);
   }
 }

@@ -1,8 +1,10 @@
 // Answers one Go-module request (GOPROXY protocol or checksum database) from the cache or from upstream:
-// cache lookup → single-flight upstream fetch → stream into a pending blob → seal (blob + index row) →
-// later requests are hits. Mutable objects are refreshed after their TTL and served stale when upstream
-// fails; upstream 404/410 are remembered briefly. Knows nothing of sockets, TLS or HTTP servers: the caller
-// turns a ModuleReply into a response and writes the audit row.
+// cache lookup → single-flight upstream fetch (along a GOPROXY-style chain) → stream into a pending blob →
+// verify (.zip/.mod against the checksum database) → seal (blob + index row) → later requests are hits.
+// Mutable objects are refreshed after their TTL and served stale when upstream fails; upstream 404/410 are
+// remembered briefly. Objects that must be verified are released only once verified and stored; others
+// stream to clients while they arrive. Knows nothing of sockets, TLS or HTTP servers: the caller turns a
+// ModuleReply into a response and writes the audit row.
 import type { Readable } from 'node:stream';
 import { GateError, describeCause } from '../errors.js';
 import type { ModuleRequest } from '../goproxy/request-path.js';
@@ -10,14 +12,15 @@ import { classify, contentType, cacheControl, type CacheClass } from '../goproxy
 import type { BlobStore } from '../store/blob-store.js';
 import type { CacheIndex, CachedObject } from '../store/cache-index.js';
 import { PendingBlob } from '../store/pending-blob.js';
-import type { UpstreamClient, UpstreamTarget } from '../upstream/upstream-client.js';
+import type { UpstreamClient, UpstreamResponse, UpstreamTarget } from '../upstream/upstream-client.js';
+import type { UpstreamChain } from '../upstream/upstream-chain.js';
 import { SingleFlight } from './single-flight.js';
 
 export type Outcome = 'hit' | 'miss' | 'stale' | 'not-found' | 'error';
 
 export interface ModuleQuery {
   request: ModuleRequest;
-  target: UpstreamTarget;
+  upstream: UpstreamChain;
   method: 'GET' | 'HEAD';
 }
 
@@ -31,13 +34,21 @@ export interface ModuleReply {
   upstreamUrl?: string;
 }
 
+/** Verifies downloaded objects before they are stored (see verify/module-verifier.ts). */
+export interface ObjectVerifier {
+  needsVerification(req: ModuleRequest): boolean;
+  /** Returns the verified h1:; throws GateError (INTEGRITY, UPSTREAM_UNAVAILABLE). */
+  verify(req: ModuleRequest, target: UpstreamTarget, file: string): Promise<string>;
+}
+
 /** Upper bounds from the go command (modfetch): a go.mod ≤ 16 MiB, a zip ≤ 500 MiB. */
 const MAX_BYTES: Record<string, number> = { zip: 500 << 20 };
 const DEFAULT_MAX_BYTES = 16 << 20;
 const NEGATIVE_BODY_MAX = 4096;
 
 type Fetched =
-  | { type: 'blob'; pending: PendingBlob; size: number | null; contentType: string; upstreamUrl: string; key: string }
+  | { type: 'streaming'; pending: PendingBlob; size: number | null; contentType: string; upstreamUrl: string }
+  | { type: 'stored' }
   | { type: 'negative'; object: CachedObject };
 
 export interface ModuleServiceOptions {
@@ -46,14 +57,25 @@ export interface ModuleServiceOptions {
   upstream: UpstreamClient;
   mutableTtlSeconds: number;
   negativeTtlSeconds: number;
+  /** Answer only from the cache. */
+  offline?: boolean;
+  verifier?: ObjectVerifier | null;
+  /** Called after an object is stored (e.g. to enforce the cache size limit). */
+  onStored?: (obj: CachedObject) => void;
   /** Called for failures the admin should see but the client must not (e.g. a disk error while storing). */
   onBackgroundError?: (err: unknown, key: string) => void;
+  /** Called once per upstream response or failure (metrics). */
+  onUpstream?: (host: string, status: number | 'error', seconds: number) => void;
 }
 
 export class ModuleService {
   private readonly flights = new SingleFlight<Fetched>();
+  private readonly serving = new Map<string, number>();
+  verifier: ObjectVerifier | null;
 
-  constructor(private readonly opts: ModuleServiceOptions) {}
+  constructor(private readonly opts: ModuleServiceOptions) {
+    this.verifier = opts.verifier ?? null;
+  }
 
   get inflightFetches(): number {
     return this.flights.size;
@@ -63,14 +85,23 @@ export class ModuleService {
     return this.flights.joinedTotal;
   }
 
+  /** Is this blob being streamed to a client right now (never evict it)? */
+  isServing(sha256: string): boolean {
+    return (this.serving.get(sha256) ?? 0) > 0;
+  }
+
   /** Throws GateError for anything that is not a reply from cache or upstream. */
   async answer(q: ModuleQuery): Promise<ModuleReply> {
     const req = q.request;
     const cls = classify(req);
     const cached = this.opts.index.get(req.cacheKey);
-    if (cached && (cached.expiresAt === null || cached.expiresAt > Date.now())) {
-      const reply = await this.fromCache(q, cached, cls, 'hit');
+    const fresh = cached && (cached.expiresAt === null || cached.expiresAt > Date.now());
+    if (cached && (fresh || this.opts.offline)) {
+      const reply = await this.fromCache(q, cached, cls, fresh ? 'hit' : 'stale');
       if (reply) return reply;
+    }
+    if (this.opts.offline) {
+      throw new GateError('UPSTREAM_UNAVAILABLE', `the gateway is offline and has no cached copy of ${describeRequest(req)}`);
     }
     let fetched: Fetched;
     try {
@@ -83,26 +114,44 @@ export class ModuleService {
       throw err;
     }
     if (fetched.type === 'negative') return this.negativeReply(q, fetched.object, 'not-found');
-    const body = fetched.pending.createReader();
-    if (body === null) {
-      // the download finished between our join and now: it is in the index
+    const body = fetched.type === 'streaming' ? fetched.pending.createReader() : null;
+    if (fetched.type === 'stored' || body === null) {
+      // stored before any byte was released (verified), or finished between our join and now
       const stored = this.opts.index.get(req.cacheKey);
       const reply = stored && (await this.fromCache(q, stored, cls, 'miss'));
       if (reply) return reply;
       throw new GateError('STORE_IO', 'the object vanished from the cache while being stored; retry');
     }
-    const headers = this.headersFor(req, cls, fetched.contentType, fetched.size, 'miss');
+    const headers = this.headersFor(req, fetched.contentType, fetched.size, 'miss');
     if (q.method === 'HEAD') body.destroy();
-    return {
-      status: 200,
-      headers,
-      body: q.method === 'HEAD' ? null : body,
-      outcome: 'miss',
-      upstreamUrl: fetched.upstreamUrl,
-    };
+    return { status: 200, headers, body: q.method === 'HEAD' ? null : body, outcome: 'miss', upstreamUrl: fetched.upstreamUrl };
   }
 
-  private headersFor(req: ModuleRequest, cls: CacheClass, type: string, size: number | null, state: Outcome): Record<string, string> {
+  /** The whole body of a small object through the cache (checksum-database reads for verification). */
+  async fetchBuffered(request: ModuleRequest, target: UpstreamTarget): Promise<{ status: number; body: Buffer }> {
+    let reply: ModuleReply;
+    try {
+      reply = await this.answer({ request, upstream: [{ target, fallthrough: 'none' }], method: 'GET' });
+    } catch (err) {
+      if (err instanceof GateError && err.code === 'NOT_FOUND') return { status: 404, body: Buffer.from(err.message) };
+      throw err;
+    }
+    if (reply.body === null) return { status: reply.status, body: Buffer.alloc(0) };
+    if (Buffer.isBuffer(reply.body)) return { status: reply.status, body: reply.body };
+    const parts: Buffer[] = [];
+    let n = 0;
+    for await (const chunk of reply.body as AsyncIterable<Buffer>) {
+      n += chunk.length;
+      if (n > DEFAULT_MAX_BYTES) {
+        reply.body.destroy();
+        throw new GateError('UPSTREAM_UNAVAILABLE', `${describeRequest(request)} is larger than expected`);
+      }
+      parts.push(chunk);
+    }
+    return { status: reply.status, body: Buffer.concat(parts) };
+  }
+
+  private headersFor(req: ModuleRequest, type: string, size: number | null, state: Outcome): Record<string, string> {
     const h: Record<string, string> = {
       'content-type': type,
       'cache-control': cacheControl(req, this.opts.mutableTtlSeconds),
@@ -110,7 +159,6 @@ export class ModuleService {
     };
     if (size !== null) h['content-length'] = String(size);
     if (state === 'stale') h['warning'] = '110 gomodgate "Response is stale: upstream unavailable"';
-    void cls;
     return h;
   }
 
@@ -121,8 +169,8 @@ export class ModuleService {
       headers: {
         'content-type': 'text/plain; charset=utf-8',
         'content-length': String(body.length),
-        'cache-control': `public, max-age=${this.opts.negativeTtlSeconds}`,
-        'x-gomodgate-cache': outcome === 'not-found' ? 'miss' : outcome,
+        'cache-control': `public, max-age=${Math.floor(this.opts.negativeTtlSeconds)}`,
+        'x-gomodgate-cache': outcome === 'stale' ? 'stale' : obj.storedAt < Date.now() - 1000 ? 'hit' : 'miss',
       },
       body: q.method === 'HEAD' ? null : body,
       outcome: outcome === 'stale' ? 'stale' : 'not-found',
@@ -144,10 +192,12 @@ export class ModuleService {
         this.opts.index.delete(obj.key);
         return null;
       }
+      this.markServing(obj.sha256, body);
     }
+    void cls;
     return {
       status: 200,
-      headers: this.headersFor(q.request, cls, obj.contentType, obj.size, outcome),
+      headers: this.headersFor(q.request, obj.contentType, obj.size, outcome),
       body,
       outcome,
       sha256: obj.sha256,
@@ -155,10 +205,48 @@ export class ModuleService {
     };
   }
 
+  private markServing(sha256: string, body: Readable): void {
+    this.serving.set(sha256, (this.serving.get(sha256) ?? 0) + 1);
+    body.once('close', () => {
+      const n = (this.serving.get(sha256) ?? 1) - 1;
+      if (n <= 0) this.serving.delete(sha256);
+      else this.serving.set(sha256, n);
+    });
+  }
+
+  /** Asks each hop in turn, as the go command walks GOPROXY; returns the first answer that ends the walk. */
+  private async requestAlongChain(q: ModuleQuery): Promise<{ res: UpstreamResponse; target: UpstreamTarget }> {
+    let lastError: unknown = null;
+    for (let i = 0; i < q.upstream.length; i++) {
+      const hop = q.upstream[i]!;
+      const last = i === q.upstream.length - 1;
+      const started = process.hrtime.bigint();
+      const host = hop.target.base.hostname;
+      let res: UpstreamResponse;
+      try {
+        res = await this.opts.upstream.request(hop.target, q.request.upstreamPath);
+      } catch (err) {
+        this.opts.onUpstream?.(host, 'error', Number(process.hrtime.bigint() - started) / 1e9);
+        lastError = err;
+        if (!last && hop.fallthrough === 'any-error') continue;
+        throw err;
+      }
+      this.opts.onUpstream?.(host, res.status, Number(process.hrtime.bigint() - started) / 1e9);
+      const notFound = res.status === 404 || res.status === 410;
+      const moveOn = !last && ((notFound && hop.fallthrough !== 'none') || (!notFound && res.status !== 200 && hop.fallthrough === 'any-error'));
+      if (moveOn) {
+        res.body.resume();
+        continue;
+      }
+      return { res, target: hop.target };
+    }
+    throw lastError ?? new GateError('UPSTREAM_UNAVAILABLE', 'no upstream is configured');
+  }
+
   private async fetch(q: ModuleQuery, cls: CacheClass): Promise<{ value: Fetched; settled?: Promise<unknown> }> {
     const req = q.request;
-    const res = await this.opts.upstream.request(q.target, req.upstreamPath);
-    const host = q.target.base.hostname;
+    const { res, target } = await this.requestAlongChain(q);
+    const host = target.base.hostname;
     if (res.status === 404 || res.status === 410) {
       const text = await readSmall(res.body, NEGATIVE_BODY_MAX);
       const now = Date.now();
@@ -169,6 +257,7 @@ export class ModuleService {
         version: req.version ?? null,
         status: res.status,
         sha256: null,
+        h1: null,
         size: text.length,
         contentType: 'text/plain; charset=utf-8',
         bodyInline: text,
@@ -197,27 +286,31 @@ export class ModuleService {
       throw new GateError('STORE_IO', 'the gateway cannot write to its cache', { cause: err });
     }
     const type = contentType(req);
-    const settled = this.store(q, cls, res.body, pending, declared, max, type, res.url);
-    return {
-      value: { type: 'blob', pending, size: declared, contentType: type, upstreamUrl: res.url, key: req.cacheKey },
-      settled,
-    };
+    const verify = this.verifier?.needsVerification(req) ? this.verifier : null;
+    const stored = this.store(req, cls, res, pending, declared, max, type, verify, target);
+    if (verify) {
+      // nothing is released before the checksum database has vouched for it: wait for the stored object
+      const failure = await stored;
+      if (failure) throw failure;
+      return { value: { type: 'stored' } };
+    }
+    return { value: { type: 'streaming', pending, size: declared, contentType: type, upstreamUrl: res.url }, settled: stored };
   }
 
-  /** Pumps the upstream body into the pending blob and seals it; never rejects (failures fail the blob). */
+  /** Pumps the upstream body into the pending blob, verifies and seals it. Resolves to the failure, if any. */
   private async store(
-    q: ModuleQuery,
+    req: ModuleRequest,
     cls: CacheClass,
-    body: NodeJS.ReadableStream & { destroy(): void },
+    res: UpstreamResponse,
     pending: PendingBlob,
     declared: number | null,
     max: number,
     type: string,
-    upstreamUrl: string,
-  ): Promise<void> {
-    const req = q.request;
+    verifier: ObjectVerifier | null,
+    target: UpstreamTarget,
+  ): Promise<GateError | null> {
     try {
-      for await (const chunk of body as AsyncIterable<Buffer>) {
+      for await (const chunk of res.body as AsyncIterable<Buffer>) {
         if (pending.bytesWritten + chunk.length > max) throw new Error(`body exceeds the ${max}-byte limit`);
         await pending.append(chunk);
       }
@@ -225,29 +318,46 @@ export class ModuleService {
         throw new Error(`upstream sent ${pending.bytesWritten} of ${declared} bytes`);
       }
       const { sha256, size } = await pending.finishWriting();
+      const h1 = verifier ? await verifier.verify(req, target, pending.tempPath) : null;
       await this.opts.blobs.commit(pending.tempPath, sha256);
       const now = Date.now();
-      this.opts.index.put({
+      const obj: CachedObject = {
         key: req.cacheKey,
         kind: req.kind,
         module: req.module ?? null,
         version: req.version ?? null,
         status: 200,
         sha256,
+        h1,
         size,
         contentType: type,
         bodyInline: null,
-        upstreamUrl,
+        upstreamUrl: res.url,
         storedAt: now,
         expiresAt: cls === 'immutable' ? null : now + this.opts.mutableTtlSeconds * 1000,
-      });
+      };
+      this.opts.index.put(obj);
       pending.seal();
+      this.opts.onStored?.(obj);
+      return null;
     } catch (err) {
-      body.destroy();
-      this.opts.onBackgroundError?.(new GateError('UPSTREAM_UNAVAILABLE', `download of ${req.upstreamPath} failed: ${describeCause(err)}`, { cause: err }), req.cacheKey);
-      await pending.fail(err instanceof Error ? err : new Error(String(err)));
+      res.body.destroy();
+      const gate = err instanceof GateError
+        ? err
+        : new GateError('UPSTREAM_UNAVAILABLE', `the download of ${describeRequest(req)} from ${target.base.hostname} failed`, { cause: err });
+      if (!(err instanceof GateError) || err.code !== 'INTEGRITY') {
+        this.opts.onBackgroundError?.(new GateError(gate.code, `${gate.message}: ${describeCause(err)}`, { cause: err }), req.cacheKey);
+      }
+      await pending.fail(gate);
+      return gate;
     }
   }
+}
+
+export function describeRequest(req: ModuleRequest): string {
+  if (req.module && req.version) return `${req.module}@${req.version} (${req.kind})`;
+  if (req.module) return `${req.module} (${req.kind})`;
+  return req.upstreamPath;
 }
 
 function isUpstreamTrouble(err: unknown): boolean {

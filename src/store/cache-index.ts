@@ -11,6 +11,8 @@ export interface CachedObject {
   version: string | null;
   status: number;
   sha256: string | null;
+  /** h1: hash verified against the checksum database (null when not verified) */
+  h1: string | null;
   size: number;
   contentType: string;
   bodyInline: Buffer | null;
@@ -26,6 +28,7 @@ interface Row {
   version: string | null;
   status: number;
   sha256: string | null;
+  h1: string | null;
   size: number;
   content_type: string;
   body_inline: Buffer | null;
@@ -42,6 +45,7 @@ function fromRow(r: Row): CachedObject {
     version: r.version,
     status: r.status,
     sha256: r.sha256,
+    h1: r.h1,
     size: r.size,
     contentType: r.content_type,
     bodyInline: r.body_inline,
@@ -61,10 +65,10 @@ export class CacheIndex {
   constructor(private readonly db: Db) {
     this.getStmt = db.prepare<[string], Row>('SELECT * FROM objects WHERE key = ?');
     this.putStmt = db.prepare(
-      `INSERT INTO objects (key, kind, module, version, status, sha256, size, content_type, body_inline, upstream_url, stored_at, expires_at, last_access)
-       VALUES (@key, @kind, @module, @version, @status, @sha256, @size, @contentType, @bodyInline, @upstreamUrl, @storedAt, @expiresAt, @storedAt)
+      `INSERT INTO objects (key, kind, module, version, status, sha256, h1, size, content_type, body_inline, upstream_url, stored_at, expires_at, last_access)
+       VALUES (@key, @kind, @module, @version, @status, @sha256, @h1, @size, @contentType, @bodyInline, @upstreamUrl, @storedAt, @expiresAt, @storedAt)
        ON CONFLICT(key) DO UPDATE SET kind=excluded.kind, module=excluded.module, version=excluded.version,
-         status=excluded.status, sha256=excluded.sha256, size=excluded.size, content_type=excluded.content_type,
+         status=excluded.status, sha256=excluded.sha256, h1=excluded.h1, size=excluded.size, content_type=excluded.content_type,
          body_inline=excluded.body_inline, upstream_url=excluded.upstream_url, stored_at=excluded.stored_at,
          expires_at=excluded.expires_at, last_access=excluded.last_access`,
     );

@@ -49,6 +49,8 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX audit_by_module_version_ts ON audit(module, version, ts);
    CREATE INDEX audit_by_client_ts ON audit(client, ts);
    CREATE INDEX audit_by_outcome_ts ON audit(outcome, ts);`,
+  // 2: the h1: hash each .zip/.mod was verified with against the checksum database
+  `ALTER TABLE objects ADD COLUMN h1 TEXT;`,
 ];
 
 export function openDatabase(file: string, options: { readonly?: boolean } = {}): Db {

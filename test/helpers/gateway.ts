@@ -37,6 +37,8 @@ export async function startTestGateway(flags: Record<string, unknown>, opts: { d
       httpPort: 0,
       proxyPort: 0,
       logLevel: process.env.GMG_TEST_LOG ?? 'silent',
+      adminPort: 0,
+      sumdb: 'off', // the module fixture has no checksum database; verification has its own tests
       ...flags,
     },
   });

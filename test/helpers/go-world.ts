@@ -28,7 +28,7 @@ import {
   writeNamespaceHosts,
   type NamespaceProcess,
 } from './netns.js';
-import { ensureGoTestProxyBinary, startGoTestProxy, type GoTestProxy } from './go-test-proxy.js';
+import { ensureGoTestProxyBinary, startGoTestProxy, TEST_SUMDB_KEY, type GoTestProxy } from './go-test-proxy.js';
 import { buildAndRunHello, type HelloRun } from './go-client.js';
 
 /** The repository root, from this file's place (dist/test/helpers/ or test/helpers/). */
@@ -404,6 +404,7 @@ async function startGateway(world: GoWorld, opts: GatewayOptions): Promise<Gatew
     '--http-port', String(ports.http),
     '--proxy-port', String(ports.proxy),
     '--upstream-ca', world.pki.caFile,
+    '--sumdb', TEST_SUMDB_KEY, // verify every .zip/.mod against the test checksum database (via proxy.golang.org/sumdb/)
     '--allow-clients', '10.0.0.0/8',
     '--allow-clients', 'fd00::/8',
     ...(opts.args ?? []),

@@ -215,7 +215,7 @@ test('a 100 MB module zip streams through while the gateway process stays under 
   const proc = await spawnGatewayProcess([
     '--data-dir', join(gdir, 'data'), '--ca-dir', join(gdir, 'certs'), '--listen', '127.0.0.1',
     '--tls-port', '0', '--http-port', '0', '--proxy-port', '0',
-    '--upstream', upstream.url, '--upstream-ca', pki.caFile, '--log-level', 'info',
+    '--upstream', upstream.url, '--upstream-ca', pki.caFile, '--log-level', 'info', '--sumdb', 'off', '--admin-port', '0',
   ]);
   try {
     const path = '/example.com/huge/@v/v1.0.0.zip';

@@ -6,13 +6,10 @@
 // Every proxy is stopped by PID in `after`; temp dirs are removed.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, createPrivateKey, sign } from 'node:crypto';
-import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { get } from 'node:http';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
 import { escapePath, escapeVersion } from '../../src/goproxy/module-path.js';
 import { hash1GoMod, hash1ZipFile } from '../../src/verify/dirhash.js';
 import { SumdbVerifier, type SumdbFetch } from '../../src/verify/sumdb-verifier.js';
@@ -27,89 +24,17 @@ import {
   type Hash,
 } from '../../src/verify/tlog.js';
 import { isVerifyError, type VerifyErrorCode } from '../../src/verify/verify-error.js';
-import { CMD_GO_SOURCE_DIR, TEST_SUMDB_KEY, cleanGoEnv, ensureGoTestProxyBinary } from '../helpers/go-test-proxy.js';
+import { TEST_SUMDB_KEY, ensureGoTestProxyBinary } from '../helpers/go-test-proxy.js';
+import { httpGet, startLocalProxy, TEST_SUMDB_PATH as SUMDB_PATH, type LocalProxy } from '../helpers/local-go-proxy.js';
 
-const SUMDB_PATH = '/sumdb/localhost.localdev/sumdb';
 const SUM_GOLANG_ORG_KEY = 'sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8';
-
-/** GET without keep-alive (no sockets left behind). */
-function httpGet(url: string): Promise<{ status: number; body: Buffer }> {
-  return new Promise((resolve, reject) => {
-    const req = get(url, { agent: false, timeout: 15_000 }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error(`GET ${url}: timed out`)));
-    req.on('error', reject);
-  });
-}
-
-interface LocalProxy {
-  /** GOPROXY base, e.g. http://127.0.0.1:40123/mod */
-  base: string;
-  /** testdata/mod of this proxy's private copy (files added here are served from then on). */
-  modDir: string;
-  stop(): Promise<void>;
-}
 
 const started: LocalProxy[] = [];
 
-/** Starts the test proxy on a free loopback port from a private copy of testdata/mod (plus `extra` files). */
-async function startLocalProxy(binary: string, root: string, extra: Record<string, string> = {}): Promise<LocalProxy> {
-  const modDir = join(root, 'testdata', 'mod');
-  await cp(join(CMD_GO_SOURCE_DIR, 'testdata', 'mod'), modDir, { recursive: true });
-  for (const [name, text] of Object.entries(extra)) await writeFile(join(modDir, name), text);
-
-  const child: ChildProcess = spawn(binary, ['-proxy=127.0.0.1:0', '-test.run=^$'], {
-    cwd: root, // the proxy reads testdata/mod relative to its working directory
-    env: cleanGoEnv(),
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const proxy: LocalProxy = {
-    base: '',
-    modDir,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
-        process.kill(child.pid, 'SIGTERM');
-        if ((await Promise.race([exited.then(() => true), delay(5000, false)])) === false) process.kill(child.pid, 'SIGKILL');
-        await exited;
-      }
-    },
-  };
-  started.push(proxy);
-  const base = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`test proxy did not start within 30s:\n${stderr.slice(-2000)}`)), 30_000);
-    child.stderr!.on('data', (c: Buffer) => {
-      stderr = (stderr + c.toString()).slice(-64 * 1024);
-      const m = /GOPROXY=(http:\/\/127\.0\.0\.1:\d+\/mod)/.exec(stderr);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`test proxy exited (${code}) before listening:\n${stderr.slice(-2000)}`));
-    });
-  });
-  proxy.base = base;
-
-  // It looks up every module once right after it starts listening: wait for the tree to stop growing.
-  let last = '';
-  let stable = 0;
-  for (let i = 0; stable < 3; i++) {
-    if (i > 300) throw new Error('test proxy checksum database never settled');
-    const res = await httpGet(`${base}${SUMDB_PATH}/latest`);
-    const size = res.status === 200 ? res.body.toString().split('\n')[1] : '';
-    stable = size !== '' && size === last ? stable + 1 : 0;
-    last = size;
-    await delay(100);
-  }
-  return proxy;
+async function startTrackedProxy(binary: string, root: string, extra: Record<string, string> = {}): Promise<LocalProxy> {
+  const p = await startLocalProxy(binary, root, extra);
+  started.push(p);
+  return p;
 }
 
 /** A fetch into the proxy's checksum database that counts requests per path. */
@@ -160,7 +85,7 @@ describe('SumdbVerifier against the Go test checksum database', { timeout: 15 * 
   before(async () => {
     binary = await ensureGoTestProxyBinary(); // builds it (minutes) only when not cached
     work = await mkdtemp(join(tmpdir(), 'gomodgate-sumdb-'));
-    main = await startLocalProxy(binary, join(work, 'main'));
+    main = await startTrackedProxy(binary, join(work, 'main'));
   });
 
   after(async () => {
@@ -340,7 +265,7 @@ describe('SumdbVerifier against the Go test checksum database', { timeout: 15 * 
 
   test('a forked log signed with the same key is caught (bad-proof), in both directions', async () => {
     // Same modules plus two that sort first: a different history of a larger size, validly signed.
-    const fork = await startLocalProxy(binary, join(work, 'fork'), {
+    const fork = await startTrackedProxy(binary, join(work, 'fork'), {
       'aaa.example_fork_v1.0.0.txt': txtarModule('aaa.example/fork', 'v1.0.0'),
       'aab.example_fork_v1.0.0.txt': txtarModule('aab.example/fork', 'v1.0.0'),
     });

@@ -1,0 +1,135 @@
+// Verify-before-cache: checks every .zip and .mod fetched from upstream against the configured checksum
+// database before it is stored or released, the way the go command does (signed tree head + Merkle proof of
+// the record, then the h1: hash of the downloaded bytes). Reaches the database as the go command does: through
+// the upstream proxy's /sumdb/NAME/ when it answers /supported, else directly (GOSUMDB URL or https://NAME);
+// those reads go through the gateway's own cache (the `fetch` given by the composition root).
+// Never lets an unverifiable object through: an unreachable database is a failure, not a pass.
+import { readFile } from 'node:fs/promises';
+import { GateError } from '../errors.js';
+import { parseProxyPath, parseSumdbDirectPath, type ModuleRequest } from '../goproxy/request-path.js';
+import type { UpstreamTarget } from '../upstream/upstream-client.js';
+import { SumdbVerifier } from './sumdb-verifier.js';
+import { hash1GoMod, hash1ZipFile } from './dirhash.js';
+import { isVerifyError } from './verify-error.js';
+
+export interface SumdbSetting {
+  name: string;
+  verifierKey: string;
+  /** Direct URL of the database (GOSUMDB's optional URL), default https://NAME */
+  url: URL;
+}
+
+/** Parses GOSUMDB syntax: "NAME+HASH+KEY [URL]", or "off" (null). Throws CONFIG_INVALID. */
+export function parseSumdbSetting(value: string): SumdbSetting | null {
+  const v = value.trim();
+  if (v === 'off') return null;
+  const [key, url, ...rest] = v.split(/\s+/);
+  const name = key?.split('+')[0];
+  if (!key || !name || rest.length) throw new GateError('CONFIG_INVALID', `sumdb must be "NAME+HASH+KEY [URL]" or "off" (got "${value}")`);
+  let base: URL;
+  try {
+    base = new URL(url ?? `https://${name}`);
+  } catch {
+    throw new GateError('CONFIG_INVALID', `sumdb URL is not a URL (got "${url}")`);
+  }
+  return { name, verifierKey: key, url: base };
+}
+
+/** Reads a checksum-database path through the gateway's cache. Returns 404/410 as status; throws GateError otherwise. */
+export type CachedFetch = (request: ModuleRequest, target: UpstreamTarget) => Promise<{ status: number; body: Buffer }>;
+
+const MAX_ROUTES = 32;
+
+export class ModuleVerifier {
+  private readonly verifiers = new Map<string, Promise<SumdbVerifier>>();
+
+  constructor(
+    private readonly sumdb: SumdbSetting,
+    private readonly fetch: CachedFetch,
+    /** false for modules under --nosumdb or --private */
+    private readonly shouldCheck: (module: string) => boolean,
+  ) {}
+
+  get databaseName(): string {
+    return this.sumdb.name;
+  }
+
+  needsVerification(req: ModuleRequest): boolean {
+    return (req.kind === 'zip' || req.kind === 'mod') && !!req.module && !!req.version && this.shouldCheck(req.module);
+  }
+
+  /** Returns the verified h1: of the downloaded file; throws GateError INTEGRITY on mismatch. */
+  async verify(req: ModuleRequest, target: UpstreamTarget, file: string): Promise<string> {
+    const module = req.module!;
+    const version = req.version!;
+    const actual = req.kind === 'zip' ? await this.hashZip(file, module, version) : hash1GoMod(await readFile(file));
+    const verifier = await this.verifierFor(target);
+    let sums;
+    try {
+      sums = await verifier.lookup(module, version);
+    } catch (err) {
+      if (isVerifyError(err, 'not-found')) {
+        throw new GateError('INTEGRITY', `${module}@${version} is not in the checksum database ${this.sumdb.name}; refusing it (for a private module set --private or --nosumdb)`, { cause: err });
+      }
+      if (isVerifyError(err, 'unavailable')) {
+        throw new GateError('UPSTREAM_UNAVAILABLE', `cannot verify ${module}@${version}: the checksum database ${this.sumdb.name} is unreachable from the gateway`, { cause: err });
+      }
+      throw new GateError('INTEGRITY', `the checksum database ${this.sumdb.name} gave an answer that does not verify for ${module}@${version}; refusing it`, { cause: err });
+    }
+    const expected = req.kind === 'zip' ? sums.zipHash : sums.modHash;
+    if (actual !== expected) {
+      const what = req.kind === 'zip' ? `${module}@${version}` : `${module}@${version}/go.mod`;
+      throw new GateError('INTEGRITY', `checksum mismatch for ${what}: upstream ${actual} database ${expected}`);
+    }
+    return actual;
+  }
+
+  private async hashZip(file: string, module: string, version: string): Promise<string> {
+    try {
+      return await hash1ZipFile(file);
+    } catch (err) {
+      throw new GateError('INTEGRITY', `upstream sent a zip for ${module}@${version} that cannot be read as a module zip; refusing it`, { cause: err });
+    }
+  }
+
+  /** One verifier (tree-head state, tile cache) per route to the database. */
+  private verifierFor(target: UpstreamTarget): Promise<SumdbVerifier> {
+    const key = `${target.base.href}|${target.connectTo ? `${target.connectTo.address}:${target.connectTo.port}` : ''}`;
+    let v = this.verifiers.get(key);
+    if (!v) {
+      if (this.verifiers.size >= MAX_ROUTES) this.verifiers.delete(this.verifiers.keys().next().value!);
+      v = this.createVerifier(target);
+      this.verifiers.set(key, v);
+      v.catch(() => this.verifiers.delete(key));
+    }
+    return v;
+  }
+
+  private async createVerifier(target: UpstreamTarget): Promise<SumdbVerifier> {
+    const name = this.sumdb.name;
+    const viaProxy = await this.proxySupportsSumdb(target);
+    const fetch = viaProxy
+      ? async (path: string) => this.fetch(this.parsed(parseProxyPath(`/sumdb/${name}${path}`), path), target)
+      : async (path: string) => this.fetch(this.parsed(parseSumdbDirectPath(path, this.sumdb.url.hostname)), { base: this.sumdb.url });
+    return new SumdbVerifier({ verifierKey: this.sumdb.verifierKey, fetch });
+  }
+
+  private async proxySupportsSumdb(target: UpstreamTarget): Promise<boolean> {
+    if (target.base.hostname === this.sumdb.url.hostname) return false;
+    const req = this.parsed(parseProxyPath(`/sumdb/${this.sumdb.name}/supported`));
+    try {
+      return (await this.fetch(req, target)).status === 200;
+    } catch {
+      return false; // the go command falls back to the direct URL too
+    }
+  }
+
+  private parsed(result: ReturnType<typeof parseProxyPath>, path = ''): ModuleRequest {
+    if (result.ok !== true) {
+      throw new GateError('INTEGRITY', `checksum database path ${path} is not valid`);
+    }
+    return result.request;
+  }
+}
+
+export { isVerifyError };

@@ -1,0 +1,149 @@
+// Integration: the gateway checks every .zip and .mod against the checksum database before caching or
+// releasing it. The upstream is the Go team's real test module proxy (real records, real signed tree heads),
+// behind a small relay that can alter bytes of chosen paths on the way, as a compromised mirror would.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { ensureGoTestProxyBinary, TEST_SUMDB_KEY } from '../helpers/go-test-proxy.js';
+import { startLocalProxy, httpGet, type LocalProxy } from '../helpers/local-go-proxy.js';
+import { startTestGateway, fetchVia, waitFor, type TestGateway } from '../helpers/gateway.js';
+
+let work: string;
+let proxy: LocalProxy;
+let relay: http.Server;
+let relayBase: string;
+let gw: TestGateway;
+const tamper = new Map<string, (body: Buffer) => Buffer>();
+const relayHits = new Map<string, number>();
+
+function flipLastLetter(body: Buffer): Buffer {
+  const out = Buffer.from(body);
+  for (let i = out.length - 1; i >= 0; i--) {
+    if (out[i]! >= 0x61 && out[i]! <= 0x7a) {
+      out[i] = out[i] === 0x7a ? 0x79 : out[i]! + 1; // same length, one letter changed
+      return out;
+    }
+  }
+  throw new Error('no letter to flip');
+}
+
+before(async () => {
+  work = await mkdtemp(join(tmpdir(), 'gmg-verify-'));
+  proxy = await startLocalProxy(await ensureGoTestProxyBinary(), join(work, 'proxy'));
+  relay = http.createServer(async (req, res) => {
+    const path = req.url ?? '/';
+    relayHits.set(path, (relayHits.get(path) ?? 0) + 1);
+    const up = await httpGet(proxy.base + path);
+    const change = tamper.get(path);
+    const body = change && up.status === 200 ? change(up.body) : up.body;
+    res.writeHead(up.status, { 'content-length': String(body.length) }).end(body);
+  });
+  await new Promise<void>((r) => relay.listen(0, '127.0.0.1', r));
+  relayBase = `http://127.0.0.1:${(relay.address() as { port: number }).port}`;
+  gw = await startTestGateway({ upstream: relayBase, sumdb: TEST_SUMDB_KEY });
+});
+
+after(async () => {
+  await gw?.close();
+  relay?.close();
+  await proxy?.stop();
+  await rm(work, { recursive: true, force: true });
+});
+
+function indexRow(key: string): { h1: string | null; sha256: string } | undefined {
+  const db = gw.db();
+  try {
+    return db.prepare('SELECT h1, sha256 FROM objects WHERE key = ?').get(key) as { h1: string | null; sha256: string } | undefined;
+  } finally {
+    db.close();
+  }
+}
+
+test('a genuine zip and go.mod are verified, stored with their h1: and served byte for byte', async () => {
+  const direct = await httpGet(`${proxy.base}/rsc.io/quote/@v/v1.5.2.zip`);
+  const zip = await fetchVia(`${gw.baseUrl}/rsc.io/quote/@v/v1.5.2.zip`);
+  assert.equal(zip.status, 200, zip.body.toString());
+  assert.equal(zip.sha256, createHash('sha256').update(direct.body).digest('hex'));
+  const lookup = (await httpGet(`${proxy.base}/sumdb/localhost.localdev/sumdb/lookup/rsc.io/quote@v1.5.2`)).body.toString();
+  const zipLine = lookup.split('\n').find((l) => l.startsWith('rsc.io/quote v1.5.2 h1:'));
+  const modLine = lookup.split('\n').find((l) => l.startsWith('rsc.io/quote v1.5.2/go.mod h1:'));
+  assert.equal(indexRow('mod:rsc.io/quote@v1.5.2.zip')?.h1, zipLine!.split(' ')[2]);
+  const mod = await fetchVia(`${gw.baseUrl}/rsc.io/quote/@v/v1.5.2.mod`);
+  assert.equal(mod.status, 200);
+  assert.equal(indexRow('mod:rsc.io/quote@v1.5.2.mod')?.h1, modLine!.split(' ')[2]);
+});
+
+test('a go.mod altered upstream (same length) is refused with 502 and the two hashes, and is not cached', async () => {
+  const path = '/rsc.io/sampler/@v/v1.3.0.mod';
+  tamper.set(path, flipLastLetter);
+  try {
+    const r = await fetchVia(gw.baseUrl + path);
+    assert.equal(r.status, 502);
+    assert.match(String(r.headers['content-type']), /^text\/plain/);
+    const text = r.body.toString();
+    assert.match(text, /^gomodgate: checksum mismatch for rsc\.io\/sampler@v1\.3\.0\/go\.mod: upstream h1:\S+ database h1:\S+\n$/);
+    const [, upstreamH1, databaseH1] = /upstream (h1:\S+) database (h1:\S+)/.exec(text)!;
+    assert.notEqual(upstreamH1, databaseH1);
+    assert.equal(indexRow('mod:rsc.io/sampler@v1.3.0.mod'), undefined, 'a refused object is not cached');
+    const row = await waitFor('tampered audit row', () => {
+      const db = gw.db();
+      try {
+        return db.prepare("SELECT outcome, status, reason FROM audit WHERE kind = 'mod' AND module = 'rsc.io/sampler' ORDER BY id DESC").get() as { outcome: string; status: number; reason: string } | undefined;
+      } finally {
+        db.close();
+      }
+    });
+    assert.equal(row.outcome, 'tampered');
+    assert.equal(row.status, 502);
+  } finally {
+    tamper.delete(path);
+  }
+  const genuine = await fetchVia(gw.baseUrl + path);
+  assert.equal(genuine.status, 200, 'the genuine bytes are served once the upstream is fixed');
+  assert.equal(genuine.body.toString(), (await httpGet(proxy.base + path)).body.toString());
+  assert.ok(indexRow('mod:rsc.io/sampler@v1.3.0.mod')?.h1);
+});
+
+test('a zip altered upstream (same length) is refused, not cached, and the genuine one is served after', async () => {
+  const path = '/golang.org/x/text/@v/v0.0.0-20170915032832-14c0d48ead0c.zip';
+  const key = 'mod:golang.org/x/text@v0.0.0-20170915032832-14c0d48ead0c.zip';
+  tamper.set(path, (body) => {
+    const out = Buffer.from(body);
+    out[Math.floor(out.length / 2)] ^= 0xff;
+    return out;
+  });
+  try {
+    const r = await fetchVia(gw.baseUrl + path);
+    assert.equal(r.status, 502);
+    assert.match(r.body.toString(), /^gomodgate: .*golang\.org\/x\/text@v0\.0\.0-20170915032832-14c0d48ead0c/);
+    assert.equal(indexRow(key), undefined);
+  } finally {
+    tamper.delete(path);
+  }
+  const before = relayHits.get(path) ?? 0;
+  const ok = await fetchVia(gw.baseUrl + path);
+  assert.equal(ok.status, 200);
+  assert.equal(relayHits.get(path), before + 1);
+  assert.ok(indexRow(key)?.h1?.startsWith('h1:'));
+});
+
+test('a database key that does not sign the tree heads fails closed: nothing is served or cached', async () => {
+  const g = await startTestGateway({ upstream: relayBase, sumdb: 'localhost.localdev/sumdb+deadbeef+AWbrZbNkfzeVQfqGGFdDyTOHaWqe3b5rSDfMEDJO9+zT' });
+  try {
+    const r = await fetchVia(`${g.baseUrl}/rsc.io/quote/@v/v1.5.2.mod`);
+    assert.equal(r.status, 502);
+    const db = g.db();
+    try {
+      const row = db.prepare("SELECT count(*) AS n FROM objects WHERE kind = 'mod'").get() as { n: number };
+      assert.equal(row.n, 0);
+    } finally {
+      db.close();
+    }
+  } finally {
+    await g.close();
+  }
+});
