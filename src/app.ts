@@ -4,6 +4,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { mkdirSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from './config/load.js';
@@ -24,6 +25,7 @@ import { TransparentListener } from './intercept/transparent-listener.js';
 import { ExplicitProxy } from './intercept/explicit-proxy.js';
 import { ClientAcl } from './intercept/client-acl.js';
 import { connectionInfoOf } from './intercept/connection-info.js';
+import { serveOnboarding } from './intercept/onboarding-page.js';
 import { describeCause } from './errors.js';
 import { parseUpstreamList, describeChain } from './upstream/upstream-chain.js';
 import { ModuleVerifier, parseSumdbSetting } from './verify/module-verifier.js';
@@ -32,8 +34,17 @@ export interface Gateway {
   ports: { tls: number; http: number; proxy: number };
   stats: { intercepted: number; spliced: number; refused: number };
   service: ModuleService;
+  /** Applies a re-read configuration (SIGHUP) without dropping connections; returns what it could not apply. */
+  reload(next: GatewayConfig): { applied: string[]; needsRestart: string[] };
   /** Stops accepting, lets in-flight responses finish (up to `graceMs`), flushes and closes. */
   close(graceMs?: number): Promise<void>;
+}
+
+/** Tells systemd (Type=notify, NotifyAccess=all) about our state, when it is listening. */
+function notifySystemd(args: string[], log: Logger): void {
+  if (!process.env.NOTIFY_SOCKET) return;
+  const child = spawn('systemd-notify', args, { stdio: 'ignore' });
+  child.on('error', (err) => log.warn({ err: describeCause(err) }, 'systemd-notify failed'));
 }
 
 export async function startGateway(config: GatewayConfig, log: Logger): Promise<Gateway> {
@@ -55,7 +66,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   const audit = new AuditLog(db, (err) => log.error({ err: describeCause(err) }, 'audit insert failed'));
 
   const trustedRoots = loadTrustedRoots(config.upstreamCa);
-  const upstream = new UpstreamClient({ trustedRoots, timeoutMs: config.upstreamTimeout * 1000 });
+  const upstream = new UpstreamClient({ trustedRoots, timeoutMs: config.upstreamTimeout * 1000, maxSocketsPerHost: config['limits.maxUpstreamFetches'] });
   const service = new ModuleService({
     index,
     blobs,
@@ -72,7 +83,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   } else {
     log.warn('checksum verification is off (--sumdb off): modules are cached without being checked');
   }
-  const configuredUpstream = config.upstream ? parseUpstreamList(config.upstream) : null;
+  let configuredUpstream = config.upstream ? parseUpstreamList(config.upstream) : null;
   if (configuredUpstream) log.info({ upstream: describeChain(configuredUpstream) }, 'explicit upstream list: it answers intercepted GOPROXY requests too');
 
   const hosts = new InterceptHosts(config.interceptHosts);
@@ -98,21 +109,28 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     router.onInterceptedRequest(req, res, conn, null);
   });
 
+  const onboarding = (req: http.IncomingMessage, res: http.ServerResponse) => serveOnboarding(req, res, ca.certPem, ports.proxy);
+  const onboardingServer = http.createServer({ requestTimeout: 30_000, headersTimeout: 15_000 }, (req, res) => {
+    if (!onboarding(req, res)) res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('gomodgate: see / for the gateway CA\n');
+  });
+
   const stats = { intercepted: 0, spliced: 0, refused: 0 };
   const ports = { tls: 0, http: 0, proxy: 0 };
   const transparent = new TransparentListener({
     hosts,
     terminator,
     plainHttpServer,
+    onboardingServer,
     audit,
     log,
     ownPorts: () => [ports.tls, ports.http, ports.proxy],
-    peekTimeoutMs: 10_000,
+    peekTimeoutMs: config['limits.peekTimeout'] * 1000,
     connectTimeoutMs: 10_000,
+    maxConnections: config['limits.maxConnections'],
     stats,
   });
-  const acl = new ClientAcl(config.allowClients);
-  const proxy = new ExplicitProxy({ acl: () => acl, hosts, router, transparent, audit, log, connectTimeoutMs: 10_000, peekTimeoutMs: 10_000, stats });
+  let acl = new ClientAcl(config.allowClients);
+  const proxy = new ExplicitProxy({ acl: () => acl, hosts, router, transparent, audit, log, connectTimeoutMs: 10_000, peekTimeoutMs: config['limits.peekTimeout'] * 1000, maxConnections: config['limits.maxConnections'], stats, onboarding });
 
   const t = await transparent.listen(config.listen, config.tlsPort, config.httpPort);
   ports.tls = t.tlsPort;
@@ -120,14 +138,49 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   ports.proxy = await proxy.listen(config.listen, config.proxyPort);
   log.info({ ports, interceptHosts: hosts.list(), dataDir: config.dataDir, upstream: config.upstream }, 'gomodgate ready');
 
+  notifySystemd(['--ready', `--status=serving on ${ports.tls}/${ports.http}/${ports.proxy}`], log);
+
+  let current = config;
   let closed = false;
   return {
     ports,
     stats,
     service,
+    reload(next) {
+      const applied: string[] = [];
+      const needsRestart: string[] = [];
+      const changed = (k: keyof GatewayConfig) => JSON.stringify(next[k]) !== JSON.stringify(current[k]);
+      if (changed('interceptHosts')) {
+        terminator.setHosts(next.interceptHosts);
+        hosts.replace(next.interceptHosts);
+        applied.push('interceptHosts');
+      }
+      if (changed('allowClients')) {
+        acl = new ClientAcl(next.allowClients);
+        applied.push('allowClients');
+      }
+      if (changed('upstream')) {
+        configuredUpstream = next.upstream ? parseUpstreamList(next.upstream) : null;
+        applied.push('upstream');
+      }
+      if (changed('offline')) {
+        service.offline = next.offline;
+        applied.push('offline');
+      }
+      if (changed('logLevel')) {
+        log.level = next.logLevel;
+        applied.push('logLevel');
+      }
+      for (const k of ['dataDir', 'caDir', 'listen', 'tlsPort', 'httpPort', 'proxyPort', 'adminListen', 'adminPort', 'upstreamCa', 'upstreamTimeout', 'egressProxy', 'mutableTtl', 'negativeTtl', 'sumdb', 'limits.maxConnections', 'limits.peekTimeout', 'limits.maxUpstreamFetches'] as const) {
+        if (changed(k)) needsRestart.push(k);
+      }
+      current = next;
+      return { applied, needsRestart };
+    },
     async close(graceMs = 10_000) {
       if (closed) return;
       closed = true;
+      notifySystemd(['--stopping'], log);
       transparent.close();
       proxy.close();
       terminator.closeIdle();

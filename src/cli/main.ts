@@ -79,6 +79,15 @@ async function serve(argv: Record<string, unknown>): Promise<void> {
       },
     );
   };
+  process.on('SIGHUP', () => {
+    try {
+      const next = configFromArgv(argv);
+      const { applied, needsRestart } = gateway.reload(next);
+      log.info({ applied, needsRestart }, needsRestart.length ? 'configuration reloaded; some changes need a restart' : 'configuration reloaded');
+    } catch (err) {
+      log.error({ err: err instanceof Error ? err.message : String(err) }, 'configuration reload rejected; the previous configuration stays in force');
+    }
+  });
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
 }

@@ -131,7 +131,10 @@ function readFileOptions(file: string): Record<string, unknown> {
   walk(doc as Record<string, unknown>, '');
   const known = new Set(OPTIONS.map((o) => o.key));
   for (const key of Object.keys(flat)) {
-    if (!known.has(key)) throw new GateError('CONFIG_INVALID', `config file ${file}: unknown option "${key}"`);
+    if (!known.has(key)) {
+      const near = [...known].find((k) => k.toLowerCase() === key.toLowerCase() || k.replace(/\./g, '').toLowerCase() === key.replace(/[._-]/g, '').toLowerCase());
+      throw new GateError('CONFIG_INVALID', `config file ${file}: unknown option "${key}"${near ? ` (did you mean "${near}"?)` : ''}`);
+    }
   }
   return flat;
 }

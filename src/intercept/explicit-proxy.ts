@@ -17,12 +17,14 @@ import { plainAddress, type ConnectionInfo } from './connection-info.js';
 
 const MAX_CLIENT_HELLO = 16 * 1024 + 5;
 
-export interface ExplicitProxyDeps extends Pick<TransparentDeps, 'audit' | 'log' | 'connectTimeoutMs' | 'stats' | 'peekTimeoutMs'> {
+export interface ExplicitProxyDeps extends Pick<TransparentDeps, 'audit' | 'log' | 'connectTimeoutMs' | 'stats' | 'peekTimeoutMs' | 'maxConnections'> {
   acl: () => ClientAcl;
   hosts: InterceptHosts;
   router: RequestRouter;
   transparent: TransparentListener;
   log: Logger;
+  /** Answers the onboarding paths (/, /gomodgate-ca.pem, ...); false for anything else. */
+  onboarding: (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
 }
 
 function rawReply(socket: net.Socket, status: number, text: string): void {
@@ -36,6 +38,7 @@ export class ExplicitProxy {
   constructor(private readonly deps: ExplicitProxyDeps) {
     this.server = http.createServer({ requestTimeout: 60_000, headersTimeout: 30_000, keepAliveTimeout: 30_000 });
     this.server.maxHeadersCount = 100;
+    this.server.maxConnections = deps.maxConnections;
     this.server.on('connection', (socket: net.Socket) => {
       const client = plainAddress(socket.remoteAddress);
       if (!this.deps.acl().allows(client)) {
@@ -75,6 +78,7 @@ export class ExplicitProxy {
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = req.url ?? '/';
     if (url.startsWith('/')) {
+      if (this.deps.onboarding(req, res)) return;
       this.deps.router.onGoproxyEndpointRequest(req, res, this.connInfo(req, null));
       return;
     }

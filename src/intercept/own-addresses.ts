@@ -5,8 +5,12 @@ import type { SocketAddress } from './original-destination.js';
 import { plainAddress } from './connection-info.js';
 
 export function isOwnListener(dst: SocketAddress, ownPorts: readonly number[]): boolean {
-  if (!ownPorts.includes(dst.port)) return false;
-  const addr = plainAddress(dst.address);
+  return ownPorts.includes(dst.port) && isLocalAddress(dst.address);
+}
+
+/** Is this one of the gateway's own addresses (a connection to the gateway itself, not through it)? */
+export function isLocalAddress(address: string): boolean {
+  const addr = plainAddress(address);
   if (addr === '0.0.0.0' || addr === '::' || addr.startsWith('127.') || addr === '::1') return true;
   for (const list of Object.values(networkInterfaces())) {
     for (const i of list ?? []) if (plainAddress(i.address) === addr) return true;

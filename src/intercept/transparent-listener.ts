@@ -12,7 +12,7 @@ import { inspectHttpRequestHead } from './http-request-head.js';
 import { originalDestination, type SocketAddress } from './original-destination.js';
 import { peekSocket } from './peek.js';
 import { spliceConnection } from './splice.js';
-import { isOwnListener } from './own-addresses.js';
+import { isLocalAddress, isOwnListener } from './own-addresses.js';
 import { attachConnectionInfo, formatAddress, plainAddress, type Arrival, type ConnectionInfo } from './connection-info.js';
 import type { InterceptHosts } from './intercept-hosts.js';
 import type { TlsTerminator } from './tls-terminator.js';
@@ -22,11 +22,14 @@ export interface TransparentDeps {
   terminator: TlsTerminator;
   /** Serves plain-HTTP requests for intercepted hosts (port 80). */
   plainHttpServer: http.Server;
+  /** Serves the onboarding page to port-80 connections meant for the gateway itself. */
+  onboardingServer: http.Server;
   audit: AuditLog;
   log: Logger;
   ownPorts: () => number[];
   peekTimeoutMs: number;
   connectTimeoutMs: number;
+  maxConnections: number;
   stats: { intercepted: number; spliced: number; refused: number };
 }
 
@@ -68,7 +71,7 @@ export class TransparentListener {
 
   private listenOne(host: string, port: number, onConnection: (s: net.Socket) => void): Promise<net.Server> {
     const server = net.createServer({ pauseOnConnect: true, noDelay: true }, onConnection);
-    server.maxConnections = 20_000;
+    server.maxConnections = this.deps.maxConnections;
     this.servers.push(server);
     return new Promise((resolve, reject) => {
       server.once('error', reject);
@@ -126,6 +129,12 @@ export class TransparentListener {
   private async onHttpConnection(socket: net.Socket): Promise<void> {
     const admitted = this.admit(socket, 'transparent-http');
     if (!admitted) return;
+    if (admitted.dst.port === 80 && isLocalAddress(admitted.dst.address)) {
+      // http://<gateway>/ : the onboarding page, like mitm.it
+      this.deps.onboardingServer.emit('connection', socket);
+      socket.resume();
+      return;
+    }
     const { bytes, result } = await peekSocket(socket, (buf) => {
       const r = inspectHttpRequestHead(buf, MAX_HTTP_HEAD);
       return r.kind === 'need-more' ? 'need-more' : r;

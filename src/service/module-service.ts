@@ -72,9 +72,12 @@ export class ModuleService {
   private readonly flights = new SingleFlight<Fetched>();
   private readonly serving = new Map<string, number>();
   verifier: ObjectVerifier | null;
+  /** Answer only from the cache (reloadable). */
+  offline: boolean;
 
   constructor(private readonly opts: ModuleServiceOptions) {
     this.verifier = opts.verifier ?? null;
+    this.offline = opts.offline ?? false;
   }
 
   get inflightFetches(): number {
@@ -96,11 +99,11 @@ export class ModuleService {
     const cls = classify(req);
     const cached = this.opts.index.get(req.cacheKey);
     const fresh = cached && (cached.expiresAt === null || cached.expiresAt > Date.now());
-    if (cached && (fresh || this.opts.offline)) {
+    if (cached && (fresh || this.offline)) {
       const reply = await this.fromCache(q, cached, cls, fresh ? 'hit' : 'stale');
       if (reply) return reply;
     }
-    if (this.opts.offline) {
+    if (this.offline) {
       throw new GateError('UPSTREAM_UNAVAILABLE', `the gateway is offline and has no cached copy of ${describeRequest(req)}`);
     }
     let fetched: Fetched;

@@ -1,0 +1,141 @@
+// Integration: what an admin touches on a running gateway process — the onboarding page and CA downloads on
+// the proxy port (compared with `gomodgate ca export`), `config check` messages and exit codes, and a SIGHUP
+// reload that applies a new allowClients list without a restart and keeps the old configuration when the
+// new file is invalid.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import http from 'node:http';
+import { REPO_ROOT, spawnGatewayProcess, waitFor, type GatewayProcess } from '../helpers/gateway.js';
+
+const run = promisify(execFile);
+const CLI = join(REPO_ROOT, 'bin/gomodgate.js');
+let dir: string;
+let gw: GatewayProcess;
+let configFile: string;
+
+function get(url: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer } | Error> {
+  return new Promise((resolve) => {
+    const req = http.get(url, { agent: false, timeout: 5000 }, (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (c: Buffer) => parts.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts) }));
+      res.on('error', (e) => resolve(e));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', (e) => resolve(e));
+  });
+}
+
+async function cli(args: string[]): Promise<{ code: number; stdout: Buffer; stderr: string }> {
+  try {
+    const r = await run(process.execPath, [CLI, ...args], { encoding: 'buffer', timeout: 30_000 });
+    return { code: 0, stdout: r.stdout, stderr: r.stderr.toString() };
+  } catch (err) {
+    const e = err as { code: number; stdout: Buffer; stderr: Buffer };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr.toString() };
+  }
+}
+
+function writeConfig(extra: string): void {
+  writeFileSync(configFile, [
+    `dataDir: ${join(dir, 'data')}`,
+    `caDir: ${join(dir, 'certs')}`,
+    'listen: 127.0.0.1',
+    'tlsPort: 0',
+    'httpPort: 0',
+    'proxyPort: 0',
+    'adminPort: 0',
+    'sumdb: "off"',
+    extra,
+  ].join('\n') + '\n');
+}
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'gmg-ops-'));
+  configFile = join(dir, 'gomodgate.yaml');
+  writeConfig('allowClients: [127.0.0.0/8]');
+  gw = await spawnGatewayProcess(['--config', configFile]);
+});
+
+after(async () => {
+  await gw?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('the proxy port serves the onboarding page and the same CA as `ca export`, as PEM and DER', async () => {
+  const pem = await cli(['ca', 'export', '--ca-dir', join(dir, 'certs')]);
+  const der = await cli(['ca', 'export', '--ca-dir', join(dir, 'certs'), '--format', 'der']);
+  assert.equal(pem.code, 0);
+  const page = await get(`${gw.baseUrl}/`);
+  assert.ok(!(page instanceof Error));
+  assert.equal(page.status, 200);
+  assert.match(String(page.headers['content-type']), /^text\/html/);
+  const html = page.body.toString();
+  for (const step of ['update-ca-certificates', 'update-ca-trust', 'security add-trusted-cert', 'Import-Certificate', 'SSL_CERT_FILE']) {
+    assert.ok(html.includes(step), `page explains ${step}`);
+  }
+  const pemDownload = await get(`${gw.baseUrl}/gomodgate-ca.pem`);
+  const derDownload = await get(`${gw.baseUrl}/gomodgate-ca.der`);
+  assert.ok(!(pemDownload instanceof Error) && !(derDownload instanceof Error));
+  assert.equal(pemDownload.body.toString(), pem.stdout.toString());
+  assert.deepEqual(derDownload.body, der.stdout);
+  assert.match(String(derDownload.headers['content-disposition']), /gomodgate-ca\.der/);
+});
+
+test('config check: a valid file passes, each invalid one exits 2 with a precise one-line reason', async () => {
+  const good = join(dir, 'good.yaml');
+  writeFileSync(good, 'tlsPort: 9443\ncache:\n  maxBytes: 1000000\nlimits:\n  peekTimeout: 5s\n');
+  const ok = await cli(['config', 'check', good]);
+  assert.equal(ok.code, 0, ok.stderr);
+  const cases: Array<[string, RegExp]> = [
+    ['cache:\n  maxBytes: -1\n', /^gomodgate: cache\.maxBytes must be a non-negative integer \(from file\) \(got -1\)\n$/],
+    ['tlsport: 9443\n', /unknown option "tlsport" \(did you mean "tlsPort"\?\)/],
+    ['mutableTtl: soon\n', /mutableTtl must be a duration such as 60s, 5m or 1h/],
+    ['allowClients: [10.0.0.0/33]\n', /allowClients entries must be addresses or CIDRs/],
+    ['upstream: "https://a.example,direct"\n', /"direct" is for the go command, not the gateway/],
+    ['tlsPort: [\n', /is not valid YAML/],
+  ];
+  for (const [text, expected] of cases) {
+    const f = join(dir, 'bad.yaml');
+    writeFileSync(f, text);
+    const r = await cli(['config', 'check', f]);
+    assert.equal(r.code, 2, `${text} → exit 2`);
+    assert.match(r.stderr, expected);
+    assert.equal(r.stderr.trimEnd().split('\n').length, 1, r.stderr);
+  }
+  const mixedCase = join(dir, 'mixed.yaml');
+  writeFileSync(mixedCase, 'interceptHosts: [Proxy.Golang.Org]\n');
+  const shown = await cli(['config', 'check', mixedCase, '--json']);
+  assert.equal(shown.code, 0, shown.stderr);
+  assert.deepEqual(JSON.parse(shown.stdout.toString()).interceptHosts, ['proxy.golang.org'], 'host names are lower-cased, not refused');
+});
+
+test('SIGHUP applies a new allowClients list without a restart; an invalid file is rejected and the old one stays', async () => {
+  const pid = gw.child.pid!;
+  const before = await get(`${gw.baseUrl}/`);
+  assert.ok(!(before instanceof Error) && before.status === 200);
+
+  writeConfig('allowClients: [10.0.0.0/8]');
+  process.kill(pid, 'SIGHUP');
+  await waitFor('reload logged', () => gw.log().includes('"applied":["allowClients"]'));
+  const refused = await get(`${gw.baseUrl}/`);
+  assert.ok(refused instanceof Error, 'loopback is no longer an allowed client');
+
+  writeConfig('allowClients: [127.0.0.0/8]\nmutableTtl: soon');
+  process.kill(pid, 'SIGHUP');
+  await waitFor('rejection logged', () => gw.log().includes('configuration reload rejected'));
+  assert.ok((await get(`${gw.baseUrl}/`)) instanceof Error, 'the rejected file changed nothing');
+
+  writeConfig('allowClients: [127.0.0.0/8]');
+  process.kill(pid, 'SIGHUP');
+  await waitFor('second reload', () => gw.log().split('"applied":["allowClients"]').length === 3);
+  const after = await get(`${gw.baseUrl}/`);
+  assert.ok(!(after instanceof Error) && after.status === 200);
+  assert.equal(gw.child.pid, pid);
+  assert.equal(gw.child.exitCode, null, 'same process throughout');
+});
