@@ -1,0 +1,214 @@
+// The gateway's Prometheus metrics: one private prom-client Registry (never the global one) holding request,
+// byte, upstream-latency, connection and certificate series, plus gauges read at scrape time from callbacks
+// (cache totals, single-flight state) and the default process metrics. Label values come from fixed sets
+// (unknown kinds and outcomes become "other"), so a client cannot grow the series count. Never does I/O of its
+// own except what a scrape-time callback does; never throws from an observe* method.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Db } from '../store/database.js';
+
+export type ConnectionDecision = 'intercepted' | 'spliced' | 'refused';
+
+export interface CacheTotals {
+  objects: number;
+  bytes: number;
+}
+
+export interface SingleFlightState {
+  /** Upstream fetches running now. */
+  inflight: number;
+  /** Requests that joined a running fetch instead of starting one, since start (monotonic). */
+  joinedTotal: number;
+}
+
+export interface GatewayMetricsSources {
+  /** Read at scrape time; see cacheTotalsFromDb. */
+  cacheTotals?: () => CacheTotals;
+  /** Read at scrape time, e.g. () => ({ inflight: service.inflightFetches, joinedTotal: service.joinedFetches }). */
+  singleFlight?: () => SingleFlightState;
+  /**
+   * Monotonic connection counts kept elsewhere (the gateway's `stats` object), read at scrape time and added to
+   * what observeConnection counted. Use one or the other for a decision, not both.
+   */
+  connectionStats?: () => Partial<Record<ConnectionDecision, number>>;
+  /** Default process metrics (CPU, memory, event loop, fds); default true. */
+  processMetrics?: boolean;
+}
+
+export const REQUEST_KINDS = [
+  'list', 'latest', 'info', 'mod', 'zip', 'sumdb-supported', 'sumdb-lookup', 'sumdb-latest', 'sumdb-tile',
+] as const;
+export const REQUEST_OUTCOMES = [
+  'hit', 'miss', 'stale', 'not-found', 'error', 'forwarded', 'denied', 'passthrough', 'refused',
+] as const;
+const DECISIONS: readonly ConnectionDecision[] = ['intercepted', 'spliced', 'refused'];
+const KIND_SET = new Set<string>(REQUEST_KINDS);
+const OUTCOME_SET = new Set<string>(REQUEST_OUTCOMES);
+
+/** Seconds: from a fast cache-adjacent mirror to a slow large zip behind an egress proxy. */
+export const UPSTREAM_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
+
+function kindLabel(kind: string | null): string {
+  if (kind === null || kind === '') return 'none';
+  return KIND_SET.has(kind) ? kind : 'other';
+}
+
+function outcomeLabel(outcome: string): string {
+  return OUTCOME_SET.has(outcome) ? outcome : 'other';
+}
+
+export function statusClass(status: number | 'error'): string {
+  if (status === 'error' || !Number.isInteger(status) || status < 100 || status > 599) return 'error';
+  return `${Math.floor(status / 100)}xx`;
+}
+
+function nonNegative(n: number): number {
+  return Number.isFinite(n) && n > 0 ? n : 0;
+}
+
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  private readonly requests: Counter<'kind' | 'outcome'>;
+  private readonly responseBytes: Counter<'outcome'>;
+  private readonly upstreamDuration: Histogram<'host' | 'status_class'>;
+  private readonly certificates: Counter<string>;
+  private readonly observedConnections: Record<ConnectionDecision, number> = { intercepted: 0, spliced: 0, refused: 0 };
+
+  constructor(sources: GatewayMetricsSources = {}) {
+    const registers = [this.registry];
+    this.requests = new Counter({
+      name: 'gomodgate_requests_total',
+      help: 'Go module requests answered, by request kind and outcome (hit, miss, stale, not-found, error, ...)',
+      labelNames: ['kind', 'outcome'],
+      registers,
+    });
+    this.responseBytes = new Counter({
+      name: 'gomodgate_response_bytes_total',
+      help: 'Body bytes sent to clients for Go module requests, by outcome',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.upstreamDuration = new Histogram({
+      name: 'gomodgate_upstream_request_duration_seconds',
+      help: 'Time until an upstream answered (response headers) or failed, by upstream host and status class',
+      labelNames: ['host', 'status_class'],
+      buckets: UPSTREAM_BUCKETS,
+      registers,
+    });
+    const observed = this.observedConnections;
+    new Counter({
+      name: 'gomodgate_connections_total',
+      help: 'Client connections by decision: intercepted (TLS terminated), spliced (passed through untouched), refused',
+      labelNames: ['decision'],
+      registers,
+      collect() {
+        const external = sources.connectionStats?.() ?? {};
+        this.reset();
+        for (const d of DECISIONS) this.inc({ decision: d }, observed[d] + nonNegative(external[d] ?? 0));
+      },
+    });
+    this.certificates = new Counter({
+      name: 'gomodgate_certificates_issued_total',
+      help: 'Leaf certificates issued by the gateway CA',
+      registers,
+    });
+    // One query serves both cache gauges of a scrape: a read is reused for a second.
+    const cacheTotals = sources.cacheTotals;
+    let lastTotals: CacheTotals | null = null;
+    let readAt = -Infinity;
+    const readTotals = (): CacheTotals | null => {
+      if (!cacheTotals) return null;
+      const now = performance.now();
+      if (now - readAt < 1000) return lastTotals;
+      try {
+        lastTotals = cacheTotals();
+        readAt = now;
+      } catch {
+        // the index is closing or busy: keep the last value rather than failing the whole scrape
+      }
+      return lastTotals;
+    };
+    new Gauge({
+      name: 'gomodgate_cache_objects',
+      help: 'Objects in the cache index (including remembered 404/410 answers)',
+      registers,
+      collect() {
+        const t = readTotals();
+        if (t) this.set(nonNegative(t.objects));
+      },
+    });
+    new Gauge({
+      name: 'gomodgate_cache_bytes',
+      help: 'Bytes of the objects in the cache index',
+      registers,
+      collect() {
+        const t = readTotals();
+        if (t) this.set(nonNegative(t.bytes));
+      },
+    });
+    new Gauge({
+      name: 'gomodgate_singleflight_inflight',
+      help: 'Upstream fetches in progress (each shared by every request waiting for the same object)',
+      registers,
+      collect() {
+        const s = sources.singleFlight?.();
+        if (s) this.set(nonNegative(s.inflight));
+      },
+    });
+    new Counter({
+      name: 'gomodgate_singleflight_joined_total',
+      help: 'Requests that joined an upstream fetch already in progress instead of starting their own',
+      registers,
+      collect() {
+        const s = sources.singleFlight?.();
+        if (!s) return;
+        this.reset();
+        this.inc(nonNegative(s.joinedTotal));
+      },
+    });
+    if (sources.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** The exposition-format content type of `text()`. */
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** The metrics in Prometheus text format (runs the scrape-time callbacks). */
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  /** One Go module request answered. kind null = not a module request (e.g. a refused or bad one). */
+  observeRequest(kind: string | null, outcome: string, bytes: number): void {
+    const o = outcomeLabel(outcome);
+    this.requests.inc({ kind: kindLabel(kind), outcome: o });
+    const b = nonNegative(bytes);
+    if (b > 0) this.responseBytes.inc({ outcome: o }, b);
+  }
+
+  /** One upstream request: status of its answer, or 'error' when it failed (refused, reset, TLS, timeout). */
+  observeUpstream(host: string, status: number | 'error', seconds: number): void {
+    this.upstreamDuration.observe({ host, status_class: statusClass(status) }, nonNegative(seconds));
+  }
+
+  observeConnection(decision: ConnectionDecision): void {
+    if (decision in this.observedConnections) this.observedConnections[decision]++;
+  }
+
+  certificateIssued(n = 1): void {
+    const k = nonNegative(n);
+    if (k > 0) this.certificates.inc(k);
+  }
+}
+
+/**
+ * Cache totals straight from the index: one aggregate over `objects`, prepared once. A full scan of the table,
+ * which costs about a millisecond per 10 000 objects: fine at a scrape every 15 s or more.
+ */
+export function cacheTotalsFromDb(db: Db): () => CacheTotals {
+  const stmt = db.prepare('SELECT count(*) AS objects, coalesce(sum(size), 0) AS bytes FROM objects');
+  return () => {
+    const row = stmt.get() as { objects: number; bytes: number };
+    return { objects: Number(row.objects), bytes: Number(row.bytes) };
+  };
+}
