@@ -1,0 +1,93 @@
+// The one question the service asks before it looks at the cache: may this module@version be served, and
+// how? Private paths (--private, GOPRIVATE syntax) are never sent to a public upstream or checksum database;
+// the rule file (--policy) allows or denies; --nosumdb (GONOSUMDB syntax) and private paths skip checksum
+// verification. Private wins over every rule.
+// Owns: the current private/nosumdb patterns and rules, and swapping the rules on reload (SIGHUP). Reads only
+// the rules file; never answers requests, never logs, and never replaces valid rules with a file that failed
+// to parse.
+
+import { GateError } from '../errors.js';
+import { compileModulePatterns, type ModulePatternSet } from './module-pattern.js';
+import { loadPolicyFile, Policy } from './policy-rules.js';
+
+export interface ModulePolicyOptions {
+  /** GOPRIVATE-syntax patterns (each entry may itself be comma-separated). */
+  private: readonly string[];
+  /** GONOSUMDB-syntax patterns. */
+  nosumdb: readonly string[];
+  /** The YAML rule file, or null (or "") for none: everything not private is allowed. */
+  rulesFile: string | null;
+}
+
+export type ModuleClassification =
+  | { kind: 'private'; pattern: string }
+  | { kind: 'denied'; reason: string; rule: number | null }
+  | { kind: 'allowed'; checkSumdb: boolean };
+
+export type ReloadResult = { ok: true } | { ok: false; error: string };
+
+/**
+ * The text/plain body for a checksum-database lookup of a private module (HTTP 403), which the go command
+ * prints: the client is missing GOPRIVATE and would otherwise have sent the name to a public service.
+ */
+export function privateLookupMessage(module: string, pattern: string): string {
+  return `${module} is private here: set GOPRIVATE=${pattern} on this machine; the gateway never sends private module names to public services`;
+}
+
+function compileOption(flag: string, patterns: readonly string[], foldCase: boolean): ModulePatternSet {
+  try {
+    return compileModulePatterns(patterns, { foldCase });
+  } catch (err) {
+    throw new GateError('CONFIG_INVALID', `${flag}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+export class ModulePolicy {
+  private readonly privatePatterns: ModulePatternSet;
+  private readonly nosumdbPatterns: ModulePatternSet;
+  private readonly rulesFile: string | null;
+  private rules: Policy;
+
+  /** Throws GateError(CONFIG_INVALID) for a bad pattern or an unreadable or invalid rules file. */
+  constructor(options: ModulePolicyOptions) {
+    // Private matching ignores case, so a case variant of a private path is never sent out either; nosumdb
+    // follows the go command exactly, so it never skips verification for more than the admin wrote.
+    this.privatePatterns = compileOption('--private', options.private, true);
+    this.nosumdbPatterns = compileOption('--nosumdb', options.nosumdb, false);
+    this.rulesFile = options.rulesFile === null || options.rulesFile === '' ? null : options.rulesFile;
+    this.rules = this.rulesFile === null ? Policy.allowAll() : loadPolicyFile(this.rulesFile);
+  }
+
+  /** The rules in force (for diagnostics: source, rule count, default). */
+  get policy(): Policy {
+    return this.rules;
+  }
+
+  /**
+   * Classifies a request for `module` at `version` (null for list and @latest; sumdb lookups pass their
+   * module and version too). Never throws.
+   */
+  classify(module: string, version: string | null): ModuleClassification {
+    const pattern = this.privatePatterns.firstMatch(module);
+    if (pattern !== null) return { kind: 'private', pattern };
+    const decision = this.rules.decide(module, version);
+    if (decision.action === 'deny') {
+      return { kind: 'denied', reason: decision.reason ?? `${module} is denied by the gateway policy`, rule: decision.rule };
+    }
+    return { kind: 'allowed', checkSumdb: !this.nosumdbPatterns.matches(module) };
+  }
+
+  /**
+   * Re-reads the rules file (SIGHUP). On any problem the rules in force stay as they were and the error says
+   * exactly what is wrong (file, rule index, field). Without a rules file there is nothing to do.
+   */
+  reload(): ReloadResult {
+    if (this.rulesFile === null) return { ok: true };
+    try {
+      this.rules = loadPolicyFile(this.rulesFile);
+      return { ok: true };
+    } catch (err) {
+      return { ok: false, error: (err as Error).message };
+    }
+  }
+}
