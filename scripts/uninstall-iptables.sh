@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Removes what install-iptables.sh added, and nothing else: the jump to GOMODGATE at PREROUTING (the rule
+# tagged with the comment "gomodgate") and the GOMODGATE chain of the nat table, for IPv4 and IPv6.
+# Idempotent: with nothing installed it changes nothing and succeeds. Never touches another chain or rule.
+set -euo pipefail
+
+PROG=uninstall-iptables.sh
+CHAIN=GOMODGATE
+JUMP_COMMENT=gomodgate
+WAIT=(-w 10)
+
+usage() {
+  cat <<EOF2
+Usage: $PROG [options]
+
+Removes gomodgate's REDIRECT rules: the nat chain $CHAIN and its jump from PREROUTING, for iptables (IPv4) and
+ip6tables (IPv6). Other rules are left exactly as they are. Safe to run when nothing is installed.
+
+Options:
+  --no-ipv6    IPv4 only: do not run ip6tables at all
+  --dry-run    print the commands instead of running them (needs neither root nor iptables)
+  -h, --help   show this help
+EOF2
+}
+
+die() {
+  echo "$PROG: $*" >&2
+  exit 1
+}
+
+usage_error() {
+  echo "$PROG: $*" >&2
+  echo "Run \`$PROG --help\` for usage." >&2
+  exit 2
+}
+
+ipv6=1
+dry_run=0
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --no-ipv6) ipv6=0; shift ;;
+    --dry-run) dry_run=1; shift ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage_error "unknown argument \"$1\"" ;;
+  esac
+done
+
+tools=(iptables)
+((ipv6)) && tools+=(ip6tables)
+
+if ((!dry_run)); then
+  [[ $EUID -eq 0 ]] || die "must run as root (changes the nat table); use --dry-run to see the commands"
+  for t in "${tools[@]}"; do
+    if ! command -v "$t" >/dev/null 2>&1; then
+      if [[ $t == ip6tables ]]; then die "$t not found: install the iptables package (apt-get install iptables), or pass --no-ipv6"; fi
+      die "$t not found: install the iptables package (apt-get install iptables)"
+    fi
+  done
+fi
+
+jump_args="-p tcp -m comment --comment $JUMP_COMMENT -j $CHAIN"
+build_script() {
+  echo "set -euo pipefail"
+  local t ipt
+  for t in "${tools[@]}"; do
+    ipt="$t ${WAIT[*]}"
+    echo "# $t"
+    echo "for _ in \$(seq 1 50); do $ipt -t nat -D PREROUTING $jump_args 2>/dev/null || break; done"
+    echo "if $ipt -t nat -S $CHAIN >/dev/null 2>&1; then $ipt -t nat -F $CHAIN && $ipt -t nat -X $CHAIN; fi"
+  done
+}
+
+script=$(build_script)
+if ((dry_run)); then
+  echo "# $PROG --dry-run: these commands would run (as root)"
+  echo "$script"
+  exit 0
+fi
+if ! bash -c "$script"; then
+  for t in "${tools[@]}"; do
+    refs=$("$t" "${WAIT[@]}" -t nat -S 2>/dev/null | grep -E -- "-[jg] $CHAIN( |\$)" || true)
+    if [[ -n $refs ]]; then
+      echo "$PROG: $t: the $CHAIN chain is still used by rules that install-iptables.sh did not add:" >&2
+      echo "$refs" >&2
+    fi
+  done
+  die "failed; remove the rules above by hand (iptables -t nat -D ...) and run it again"
+fi
+for t in "${tools[@]}"; do
+  if "$t" "${WAIT[@]}" -t nat -S "$CHAIN" >/dev/null 2>&1; then die "$t: the $CHAIN chain is still there"; fi
+done
+echo "removed gomodgate's REDIRECT rules ($(IFS=/; echo "${tools[*]}"))"
