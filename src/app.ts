@@ -66,7 +66,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   const audit = new AuditLog(db, (err) => log.error({ err: describeCause(err) }, 'audit insert failed'));
 
   const trustedRoots = loadTrustedRoots(config.upstreamCa);
-  const upstream = new UpstreamClient({ trustedRoots, timeoutMs: config.upstreamTimeout * 1000, maxSocketsPerHost: config['limits.maxUpstreamFetches'] });
+  const upstream = new UpstreamClient({ trustedRoots, timeoutMs: config.upstreamTimeout * 1000, maxSocketsPerHost: config['limits.maxUpstreamFetches'], egress: { egressProxy: config.egressProxy, env: process.env } });
   const service = new ModuleService({
     index,
     blobs,

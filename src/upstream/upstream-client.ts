@@ -10,6 +10,7 @@ import { rootCertificates } from 'node:tls';
 import { isIP } from 'node:net';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { GateError, describeCause } from '../errors.js';
+import { egressProxyFor, TunnelingAgent, type EgressSettings } from './egress-proxy.js';
 
 export interface UpstreamTarget {
   /** Base URL of the Go proxy or checksum DB, e.g. https://proxy.golang.org or https://mirror.corp/goproxy */
@@ -51,11 +52,23 @@ export function loadTrustedRoots(extraFiles: readonly string[]): string[] {
 export class UpstreamClient {
   private readonly httpsAgent: https.Agent;
   private readonly httpAgent: http.Agent;
+  private readonly tunnels = new Map<string, TunnelingAgent>();
+  private readonly agentOptions: https.AgentOptions;
 
-  constructor(private readonly opts: { trustedRoots: string[]; timeoutMs: number; maxSocketsPerHost?: number }) {
+  constructor(private readonly opts: { trustedRoots: string[]; timeoutMs: number; maxSocketsPerHost?: number; egress?: EgressSettings }) {
     const common = { keepAlive: true, maxSockets: opts.maxSocketsPerHost ?? 32, maxFreeSockets: 8 };
-    this.httpsAgent = new https.Agent({ ...common, ca: opts.trustedRoots, rejectUnauthorized: true });
+    this.agentOptions = { ...common, ca: opts.trustedRoots, rejectUnauthorized: true };
+    this.httpsAgent = new https.Agent(this.agentOptions);
     this.httpAgent = new http.Agent(common);
+  }
+
+  private tunnelFor(proxy: URL): TunnelingAgent {
+    let agent = this.tunnels.get(proxy.href);
+    if (!agent) {
+      agent = new TunnelingAgent(proxy, this.agentOptions, this.opts.timeoutMs);
+      this.tunnels.set(proxy.href, agent);
+    }
+    return agent;
   }
 
   /** GET (or HEAD) `path` relative to the target's base. Resolves on response headers, any status. */
@@ -84,16 +97,28 @@ export class UpstreamClient {
   private once(url: URL, connectTo: UpstreamTarget['connectTo'], method: string): Promise<UpstreamResponse> {
     const isHttps = url.protocol === 'https:';
     const host = url.hostname.replace(/^\[|\]$/g, '');
-    return new Promise((resolve, reject) => {
-      const req = (isHttps ? https : http).request({
+    const proxy = this.opts.egress ? egressProxyFor(url, this.opts.egress) : null;
+    const headers: Record<string, string> = { host: url.host, 'user-agent': 'gomodgate', accept: '*/*' };
+    let options: https.RequestOptions;
+    if (proxy && isHttps) {
+      // through the egress proxy by name: the tunnel goes where the proxy resolves the upstream
+      options = { method, host, port: url.port || 443, path: url.pathname + url.search, servername: isIP(host) ? undefined : host, headers, agent: this.tunnelFor(proxy) };
+    } else if (proxy) {
+      if (proxy.username) headers['proxy-authorization'] = `Basic ${Buffer.from(`${decodeURIComponent(proxy.username)}:${decodeURIComponent(proxy.password)}`).toString('base64')}`;
+      options = { method, host: proxy.hostname.replace(/^\[|\]$/g, ''), port: proxy.port || 80, path: url.href, headers, agent: this.httpAgent };
+    } else {
+      options = {
         method,
         host: connectTo?.address ?? host,
         port: connectTo?.port ?? (url.port || (isHttps ? 443 : 80)),
         path: url.pathname + url.search,
         servername: isHttps && !isIP(host) ? host : undefined,
-        headers: { host: url.host, 'user-agent': 'gomodgate', accept: '*/*' },
+        headers,
         agent: isHttps ? this.httpsAgent : this.httpAgent,
-      });
+      };
+    }
+    return new Promise((resolve, reject) => {
+      const req = (isHttps ? https : http).request(options);
       req.setTimeout(this.opts.timeoutMs, () => {
         req.destroy(new GateError('UPSTREAM_TIMEOUT', `upstream ${host} did not answer within ${Math.round(this.opts.timeoutMs / 1000)} s`));
       });
@@ -108,6 +133,7 @@ export class UpstreamClient {
   close(): void {
     this.httpsAgent.destroy();
     this.httpAgent.destroy();
+    for (const t of this.tunnels.values()) t.destroy();
   }
 }
 
@@ -118,6 +144,7 @@ export function toGateError(err: unknown, host: string): GateError {
   if (TLS_FAILURE.test(code)) {
     return new GateError('UPSTREAM_UNAVAILABLE', `upstream ${host} failed TLS verification; the gateway refuses to use it`, { cause: err });
   }
+  if (code === 'EPROXY') return new GateError('UPSTREAM_UNAVAILABLE', `the egress proxy refused the tunnel to upstream ${host}`, { cause: err });
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
     return new GateError('UPSTREAM_UNAVAILABLE', `upstream ${host} cannot be resolved from the gateway`, { cause: err });
   }

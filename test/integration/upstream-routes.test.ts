@@ -1,0 +1,158 @@
+// Integration: how the gateway reaches upstreams — a GOPROXY-style chain (',' falls through on 404/410
+// only, '|' on any error), --offline (cache only, upstream never contacted), and an egress CONNECT proxy
+// (credentials sent, TLS still verified for the upstream's name). Real sockets and fixtures that count hits.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import net from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createTestPki, type TestPki } from '../helpers/test-pki.js';
+import { startModuleUpstream, type ModuleUpstream } from '../helpers/module-upstream.js';
+import { startTestGateway, fetchVia } from '../helpers/gateway.js';
+
+let dir: string;
+let pki: TestPki;
+let a: ModuleUpstream;
+let b: ModuleUpstream;
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'gmg-routes-'));
+  pki = createTestPki(join(dir, 'pki'));
+  a = await startModuleUpstream({ pki });
+  b = await startModuleUpstream({ pki });
+  a.addModule({ path: 'example.com/ona', version: 'v1.0.0', files: { 'a.go': 'package ona\n' } });
+  b.addModule({ path: 'example.com/onb', version: 'v1.0.0', files: { 'b.go': 'package onb\n' } });
+});
+
+after(async () => {
+  await a?.close();
+  await b?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test("',' falls through to the next upstream on 404 but stops on a 500", async () => {
+  const g = await startTestGateway({ upstream: `${a.url},${b.url}`, upstreamCa: [pki.caFile] });
+  try {
+    const fromB = await fetchVia(`${g.baseUrl}/example.com/onb/@v/v1.0.0.mod`);
+    assert.equal(fromB.status, 200);
+    assert.equal(a.hits('/example.com/onb/@v/v1.0.0.mod'), 1);
+    assert.equal(b.hits('/example.com/onb/@v/v1.0.0.mod'), 1);
+    a.setStatusFor('/example.com/onb/@v/v1.0.0.info', 500);
+    const stopped = await fetchVia(`${g.baseUrl}/example.com/onb/@v/v1.0.0.info`);
+    assert.equal(stopped.status, 502);
+    assert.equal(b.hits('/example.com/onb/@v/v1.0.0.info'), 0, 'a 500 before "," ends the walk');
+  } finally {
+    a.setStatusFor('/example.com/onb/@v/v1.0.0.info', null);
+    await g.close();
+  }
+});
+
+test("'|' falls through on any error, including an unreachable upstream", async () => {
+  const g = await startTestGateway({ upstream: `${a.url}|${b.url}`, upstreamCa: [pki.caFile] });
+  try {
+    a.setDown(true);
+    const r = await fetchVia(`${g.baseUrl}/example.com/onb/@v/v1.0.0.info`);
+    assert.equal(r.status, 200);
+    assert.match(r.body.toString(), /"Version":"v1.0.0"/);
+  } finally {
+    a.setDown(false);
+    await g.close();
+  }
+});
+
+test('--offline answers from the cache and never contacts upstream', async () => {
+  const gdir = mkdtempSync(join(tmpdir(), 'gmg-offline-'));
+  try {
+    const online = await startTestGateway({ upstream: a.url, upstreamCa: [pki.caFile], mutableTtl: 0 }, { dir: gdir });
+    assert.equal((await fetchVia(`${online.baseUrl}/example.com/ona/@v/v1.0.0.zip`)).status, 200);
+    assert.equal((await fetchVia(`${online.baseUrl}/example.com/ona/@v/list`)).status, 200);
+    await online.close();
+    a.resetHits();
+    const offline = await startTestGateway({ upstream: a.url, upstreamCa: [pki.caFile], offline: true, mutableTtl: 0 }, { dir: gdir });
+    try {
+      const zip = await fetchVia(`${offline.baseUrl}/example.com/ona/@v/v1.0.0.zip`);
+      assert.equal(zip.status, 200);
+      const list = await fetchVia(`${offline.baseUrl}/example.com/ona/@v/list`);
+      assert.equal(list.status, 200);
+      assert.equal(list.headers['x-gomodgate-cache'], 'stale');
+      const missing = await fetchVia(`${offline.baseUrl}/example.com/ona/@v/v9.9.9.info`);
+      assert.equal(missing.status, 502);
+      assert.match(missing.body.toString(), /offline/);
+      assert.equal(a.hits(), 0);
+    } finally {
+      await offline.close();
+    }
+  } finally {
+    rmSync(gdir, { recursive: true, force: true });
+  }
+});
+
+interface ConnectProxy {
+  url: string;
+  tunnels: string[];
+  auth: Array<string | undefined>;
+  refuse: boolean;
+  close(): void;
+}
+
+async function startConnectProxy(): Promise<ConnectProxy> {
+  const state = { tunnels: [] as string[], auth: [] as Array<string | undefined>, refuse: false };
+  const server = http.createServer((_req, res) => res.writeHead(405).end());
+  server.on('connect', (req, socket: net.Socket, head) => {
+    state.tunnels.push(req.url ?? '');
+    state.auth.push(req.headers['proxy-authorization']);
+    if (state.refuse) {
+      socket.end('HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n');
+      return;
+    }
+    const [host, port] = (req.url ?? '').split(':');
+    // the upstream fixtures answer on 127.0.0.1: resolve their name here as a corporate proxy's DNS would
+    const up = net.connect(Number(port), host === 'localhost' ? '127.0.0.1' : host!, () => {
+      socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      if (head.length) up.write(head);
+      up.pipe(socket);
+      socket.pipe(up);
+    });
+    up.on('error', () => socket.destroy());
+    socket.on('error', () => up.destroy());
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as net.AddressInfo).port;
+  return Object.assign(state, {
+    url: `http://gw:s3cret@127.0.0.1:${port}`,
+    close: () => {
+      server.closeAllConnections();
+      server.close();
+    },
+  }) as ConnectProxy;
+}
+
+test('--egress-proxy tunnels upstream TLS through CONNECT with credentials, and a refusal is a clear 502', async () => {
+  const proxy = await startConnectProxy();
+  const upstreamByName = a.url.replace('127.0.0.1', 'localhost');
+  const g = await startTestGateway({ upstream: upstreamByName, upstreamCa: [pki.caFile], egressProxy: proxy.url });
+  try {
+    const r = await fetchVia(`${g.baseUrl}/example.com/ona/@v/v1.0.0.mod`);
+    assert.equal(r.status, 200);
+    assert.equal(r.body.toString(), 'module example.com/ona\n');
+    assert.ok(proxy.tunnels.includes(`localhost:${a.port}`), `tunnels: ${proxy.tunnels.join(', ')}`);
+    assert.equal(proxy.auth[0], `Basic ${Buffer.from('gw:s3cret').toString('base64')}`);
+  } finally {
+    await g.close();
+  }
+  // a new tunnel (another upstream) that the proxy refuses
+  b.resetHits();
+  proxy.refuse = true;
+  const g2 = await startTestGateway({ upstream: b.url.replace('127.0.0.1', 'localhost'), upstreamCa: [pki.caFile], egressProxy: proxy.url });
+  try {
+    const refused = await fetchVia(`${g2.baseUrl}/example.com/onb/@v/v1.0.0.info`);
+    assert.equal(refused.status, 502);
+    assert.match(refused.body.toString(), /egress proxy refused the tunnel/);
+    assert.equal(b.hits('/example.com/onb/@v/v1.0.0.info'), 0);
+  } finally {
+    await g2.close();
+    proxy.close();
+  }
+});
