@@ -29,6 +29,7 @@ import { serveOnboarding } from './intercept/onboarding-page.js';
 import { describeCause } from './errors.js';
 import { parseUpstreamList, describeChain } from './upstream/upstream-chain.js';
 import { ModuleVerifier, parseSumdbSetting } from './verify/module-verifier.js';
+import { ModulePolicy } from './policy/module-policy.js';
 
 export interface Gateway {
   ports: { tls: number; http: number; proxy: number };
@@ -65,6 +66,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   const index = new CacheIndex(db);
   const audit = new AuditLog(db, (err) => log.error({ err: describeCause(err) }, 'audit insert failed'));
 
+  const policy = new ModulePolicy({ private: config.private, nosumdb: config.nosumdb, rulesFile: config.policy || null });
   const trustedRoots = loadTrustedRoots(config.upstreamCa);
   const upstream = new UpstreamClient({ trustedRoots, timeoutMs: config.upstreamTimeout * 1000, maxSocketsPerHost: config['limits.maxUpstreamFetches'], egress: { egressProxy: config.egressProxy, env: process.env } });
   const service = new ModuleService({
@@ -74,12 +76,17 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     mutableTtlSeconds: config.mutableTtl,
     negativeTtlSeconds: config.negativeTtl,
     offline: config.offline,
+    policy,
     onBackgroundError: (err, key) => log.warn({ key, err: describeCause(err), cause: err instanceof Error && err.cause ? describeCause(err.cause) : undefined }, 'background fetch failed'),
   });
 
   const sumdb = parseSumdbSetting(config.sumdb);
   if (sumdb) {
-    service.verifier = new ModuleVerifier(sumdb, (request, target) => service.fetchBuffered(request, target), () => true);
+    const checked = (module: string) => {
+      const c = policy.classify(module, null);
+      return c.kind === 'allowed' && c.checkSumdb;
+    };
+    service.verifier = new ModuleVerifier(sumdb, (request, target) => service.fetchBuffered(request, target), checked);
   } else {
     log.warn('checksum verification is off (--sumdb off): modules are cached without being checked');
   }
@@ -167,11 +174,18 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
         service.offline = next.offline;
         applied.push('offline');
       }
+      if (next.policy !== current.policy) {
+        needsRestart.push('policy (file name)');
+      } else if (next.policy) {
+        const r = policy.reload();
+        if (r.ok) applied.push('policy');
+        else log.error({ err: r.error }, 'policy reload rejected; the previous rules stay in force');
+      }
       if (changed('logLevel')) {
         log.level = next.logLevel;
         applied.push('logLevel');
       }
-      for (const k of ['dataDir', 'caDir', 'listen', 'tlsPort', 'httpPort', 'proxyPort', 'adminListen', 'adminPort', 'upstreamCa', 'upstreamTimeout', 'egressProxy', 'mutableTtl', 'negativeTtl', 'sumdb', 'limits.maxConnections', 'limits.peekTimeout', 'limits.maxUpstreamFetches'] as const) {
+      for (const k of ['dataDir', 'caDir', 'listen', 'tlsPort', 'httpPort', 'proxyPort', 'adminListen', 'adminPort', 'upstreamCa', 'upstreamTimeout', 'egressProxy', 'mutableTtl', 'negativeTtl', 'sumdb', 'private', 'nosumdb', 'limits.maxConnections', 'limits.peekTimeout', 'limits.maxUpstreamFetches'] as const) {
         if (changed(k)) needsRestart.push(k);
       }
       current = next;

@@ -95,13 +95,16 @@ export class GoRequestHandler {
       (err: unknown) => {
         const gate = err instanceof GateError ? err : new GateError('STORE_IO', 'internal error; see the gateway log', { cause: err });
         const status = httpStatusFor(gate);
-        this.sendText(res, status, `gomodgate: ${gate.message}`);
+        // the private-module 403 is the exact sentence the go command shows the developer
+        this.sendText(res, status, gate.code === 'PRIVATE' && status === 403 ? gate.message : `gomodgate: ${gate.message}`);
         if (gate.code === 'INTEGRITY') {
           this.log.error({ reqId: requestId, module: request.module, version: request.version, kind: request.kind, reason: gate.message, cause: gate.cause ? describeCause(gate.cause) : undefined }, 'integrity failure: object refused');
+        } else if (gate.code === 'PRIVATE' || gate.code === 'DENIED') {
+          this.log.info({ reqId: requestId, module: request.module, version: request.version, reason: gate.message }, gate.code === 'PRIVATE' ? 'private module kept inside' : 'denied by policy');
         } else if (!(err instanceof GateError) || gate.cause) {
           this.log.warn({ reqId: requestId, err: describeCause(gate.cause ?? err) }, 'request failed');
         }
-        const outcome: AuditOutcome = gate.code === 'NOT_FOUND' ? 'not-found' : gate.code === 'INTEGRITY' ? 'tampered' : 'error';
+        const outcome: AuditOutcome = ({ NOT_FOUND: 'not-found', INTEGRITY: 'tampered', PRIVATE: 'private', DENIED: 'denied' } as Partial<Record<string, AuditOutcome>>)[gate.code] ?? 'error';
         finish(outcome, status, { request, reason: gate.message });
       },
     );

@@ -15,6 +15,7 @@ import { PendingBlob } from '../store/pending-blob.js';
 import type { UpstreamClient, UpstreamResponse, UpstreamTarget } from '../upstream/upstream-client.js';
 import type { UpstreamChain } from '../upstream/upstream-chain.js';
 import { SingleFlight } from './single-flight.js';
+import { privateLookupMessage, type ModulePolicy } from '../policy/module-policy.js';
 
 export type Outcome = 'hit' | 'miss' | 'stale' | 'not-found' | 'error';
 
@@ -59,6 +60,8 @@ export interface ModuleServiceOptions {
   negativeTtlSeconds: number;
   /** Answer only from the cache. */
   offline?: boolean;
+  /** Private paths and allow/deny rules, asked before anything else. */
+  policy?: Pick<ModulePolicy, 'classify'> | null;
   verifier?: ObjectVerifier | null;
   /** Called after an object is stored (e.g. to enforce the cache size limit). */
   onStored?: (obj: CachedObject) => void;
@@ -96,6 +99,7 @@ export class ModuleService {
   /** Throws GateError for anything that is not a reply from cache or upstream. */
   async answer(q: ModuleQuery): Promise<ModuleReply> {
     const req = q.request;
+    this.enforcePolicy(req);
     const cls = classify(req);
     const cached = this.opts.index.get(req.cacheKey);
     const fresh = cached && (cached.expiresAt === null || cached.expiresAt > Date.now());
@@ -128,6 +132,17 @@ export class ModuleService {
     const headers = this.headersFor(req, fetched.contentType, fetched.size, 'miss');
     if (q.method === 'HEAD') body.destroy();
     return { status: 200, headers, body: q.method === 'HEAD' ? null : body, outcome: 'miss', upstreamUrl: fetched.upstreamUrl };
+  }
+
+  /** Private modules never leave the gateway; denied ones never come in. Throws PRIVATE or DENIED. */
+  private enforcePolicy(req: ModuleRequest): void {
+    if (!req.module || !this.opts.policy) return;
+    const c = this.opts.policy.classify(req.module, req.version ?? null);
+    if (c.kind === 'private') {
+      if (req.kind === 'sumdb-lookup') throw new GateError('PRIVATE', privateLookupMessage(req.module, c.pattern), { status: 403 });
+      throw new GateError('PRIVATE', `${req.module} is private here (${c.pattern}): the go command fetches it directly when GOPRIVATE or GONOPROXY covers it`);
+    }
+    if (c.kind === 'denied') throw new GateError('DENIED', `${req.module}${req.version ? `@${req.version}` : ''} is blocked by the gateway policy: ${c.reason}`);
   }
 
   /** The whole body of a small object through the cache (checksum-database reads for verification). */
