@@ -450,7 +450,8 @@ describe('scripts/install.sh (--dry-run and a throwaway --root only)', { timeout
   });
 
   it('refuses an unbuilt checkout, and a prefix the sandbox hides', async () => {
-    const base = existsSync('/run') ? '/run' : REPO_ROOT;
+    // a directory the sandbox would not hide (not /tmp, /var/tmp, /home, /root)
+    const base = process.getuid?.() === 0 && existsSync('/run') ? '/run' : join(REPO_ROOT, 'dist');
     const fake = mkdtempSync(join(base, `${PREFIX}-prefix-`));
     try {
       mkdirSync(join(fake, 'bin'));
