@@ -1,0 +1,310 @@
+// Integration: `gomodgate doctor` as a child process (the real CLI) against a real HTTPS module upstream with a
+// test CA: a live upstream passes every layer; a dead one fails at TCP with the refused explanation; a forced
+// 403 and an untrusted certificate are explained; an egress proxy (a real CONNECT proxy here) is walked through;
+// the checksum-database route is followed to a direct URL when the upstream does not proxy it. Asserts exit
+// codes, check ids and their outcomes, and the upstream's hit counts.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, execFileSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { startModuleUpstream, type ModuleUpstream } from '../helpers/module-upstream.js';
+
+interface Check {
+  id: string;
+  title: string;
+  ok: boolean | 'warn';
+  detail: string;
+  hint: string;
+}
+
+const BIN = resolve('bin/gomodgate.js');
+const PROBE = '/golang.org/x/text/@v/list';
+const SUMDB_KEY = 'sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8';
+
+let dir: string;
+let caDir: string;
+let dataDir: string;
+let emptyPath: string;
+let upstream: ModuleUpstream;
+let deadPort: number;
+
+/** The environment without anything that would change the doctor's view (proxies, extra roots, GOMODGATE_*), and a
+ *  PATH without iptables-save so the REDIRECT checks are deterministic warnings on any host. */
+function cleanEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (/^GOMODGATE_|_PROXY$|^NODE_EXTRA_CA_CERTS$|^NODE_OPTIONS$/i.test(k)) continue;
+    env[k] = v;
+  }
+  env.PATH = emptyPath;
+  return env;
+}
+
+function doctor(args: string[]): Promise<{ code: number; checks: Check[]; stderr: string }> {
+  const all = ['doctor', '--ca-dir', caDir, '--data-dir', dataDir, '--json', '--probe-timeout', '5s', ...args];
+  return new Promise((done, fail) => {
+    execFile(process.execPath, [BIN, ...all], { env: cleanEnv(), timeout: 60_000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
+      if (code === -1) return fail(new Error(`doctor did not finish: ${err?.message}\n${stderr}`));
+      let checks: Check[];
+      try {
+        checks = JSON.parse(stdout) as Check[];
+      } catch {
+        return fail(new Error(`doctor printed no JSON (exit ${code}): ${stdout}\n${stderr}`));
+      }
+      done({ code, checks, stderr });
+    });
+  });
+}
+
+function byId(checks: Check[], id: string): Check {
+  const c = checks.find((x) => x.id === id);
+  assert.ok(c, `check ${id} present among ${checks.map((x) => x.id).join(', ')}`);
+  return c;
+}
+
+/** A CONNECT-only egress proxy: 'allow' tunnels to the requested host:port, 'deny' answers 403 with a block page. */
+async function startConnectProxy(mode: 'allow' | 'deny'): Promise<{ port: number; targets: string[]; close(): Promise<void> }> {
+  const targets: string[] = [];
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    sockets.add(client);
+    client.on('close', () => sockets.delete(client));
+    client.on('error', () => undefined);
+    let head = Buffer.alloc(0);
+    const onData = (chunk: Buffer) => {
+      head = Buffer.concat([head, chunk]);
+      const end = head.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      client.off('data', onData);
+      const [method, target] = head.subarray(0, end).toString('latin1').split(' ');
+      targets.push(`${method} ${target}`);
+      if (method !== 'CONNECT' || mode === 'deny') {
+        const body = 'blocked by egress policy rule 7\n';
+        client.end(`HTTP/1.1 403 Forbidden\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
+        return;
+      }
+      const i = target!.lastIndexOf(':');
+      const outbound = net.connect({ host: target!.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(target!.slice(i + 1)) }, () => {
+        client.write('HTTP/1.1 200 Connection established\r\n\r\n');
+        const rest = head.subarray(end + 4);
+        if (rest.length) outbound.write(rest);
+        client.pipe(outbound).pipe(client);
+      });
+      sockets.add(outbound);
+      outbound.on('close', () => sockets.delete(outbound));
+      outbound.on('error', () => client.destroy());
+    };
+    client.on('data', onData);
+  });
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    targets,
+    close: () =>
+      new Promise<void>((ok) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => ok());
+      }),
+  };
+}
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'gmg-doctor-'));
+  caDir = join(dir, 'ca');
+  dataDir = join(dir, 'data');
+  emptyPath = join(dir, 'empty-path');
+  mkdirSync(dataDir);
+  mkdirSync(emptyPath);
+  execFileSync(process.execPath, [BIN, 'ca', 'init', '--ca-dir', caDir], { env: cleanEnv(), timeout: 60_000 });
+  upstream = await startModuleUpstream();
+  upstream.addModule({ path: 'golang.org/x/text', version: 'v0.3.0', files: { 'doc.go': 'package text\n' } });
+  upstream.addModule({ path: 'golang.org/x/text', version: 'v0.3.2', files: { 'doc.go': 'package text\n' } });
+  const closed = net.createServer();
+  await new Promise<void>((ok) => closed.listen(0, '127.0.0.1', ok));
+  deadPort = (closed.address() as net.AddressInfo).port;
+  await new Promise<void>((ok) => closed.close(() => ok()));
+});
+
+after(async () => {
+  await upstream?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('a live upstream passes DNS, TCP, TLS and the module probe; local checks pass; exit 0', async () => {
+  upstream.resetFaults();
+  const before = upstream.hits(PROBE);
+  const { code, checks } = await doctor(['--upstream', upstream.url, '--upstream-ca', upstream.caFile, '--sumdb', 'off']);
+  const u = upstream.url;
+  assert.equal(byId(checks, `upstream-dns@${u}`).ok, true);
+  assert.equal(byId(checks, `upstream-tcp@${u}`).ok, true);
+  const tlsCheck = byId(checks, `upstream-tls@${u}`);
+  assert.equal(tlsCheck.ok, true);
+  assert.match(tlsCheck.detail, /issued by "gomodgate test public CA", expires \d{4}-\d\d-\d\d \(\d+ days\)/);
+  const http = byId(checks, `upstream-http@${u}`);
+  assert.equal(http.ok, true);
+  assert.equal(http.detail, `GET ${PROBE}: 200, 2 versions listed`);
+  assert.equal(upstream.hits(PROBE) - before, 1, 'exactly one probe request reached the upstream');
+  assert.equal(byId(checks, 'upstream-ca').ok, true);
+  assert.equal(byId(checks, 'ca').ok, true);
+  assert.equal(byId(checks, 'ca-key').ok, true);
+  assert.equal(byId(checks, 'data-dir').ok, true);
+  for (const id of ['listener-tls', 'listener-http', 'listener-proxy', 'listener-admin']) assert.notEqual(byId(checks, id).ok, false, id);
+  const redirect = byId(checks, 'redirect-ipv4');
+  assert.equal(redirect.ok, 'warn');
+  assert.match(redirect.detail, /iptables-save is not installed/);
+  assert.deepEqual(checks.filter((c) => c.ok === false), []);
+  assert.equal(code, 0);
+});
+
+test('a dead upstream (closed port) fails at TCP with the refused explanation; exit 1', async () => {
+  const dead = `https://127.0.0.1:${deadPort}`;
+  const { code, checks } = await doctor(['--upstream', dead, '--upstream-ca', upstream.caFile, '--sumdb', 'off']);
+  assert.equal(code, 1);
+  assert.equal(byId(checks, `upstream-dns@${dead}`).ok, true);
+  const tcp = byId(checks, `upstream-tcp@${dead}`);
+  assert.equal(tcp.ok, false);
+  assert.equal(tcp.detail, `connection refused by 127.0.0.1:${deadPort}: nothing listens there, or a firewall rejects the connection`);
+  assert.match(tcp.hint, /check the host and port in the URL/);
+  assert.equal(checks.some((c) => c.id === `upstream-tls@${dead}` || c.id === `upstream-http@${dead}`), false, 'no layer above a failed one is reported');
+  assert.equal(checks.filter((c) => c.ok === false).length, 1, 'the local checks still pass');
+});
+
+test('a 403 from the upstream is explained as a refusal by the upstream or a proxy in between; exit 1', async () => {
+  upstream.resetFaults();
+  upstream.setStatusFor(PROBE, 403);
+  try {
+    const { code, checks } = await doctor(['--upstream', upstream.url, '--upstream-ca', upstream.caFile, '--sumdb', 'off']);
+    assert.equal(code, 1);
+    assert.equal(byId(checks, `upstream-tls@${upstream.url}`).ok, true);
+    const http = byId(checks, `upstream-http@${upstream.url}`);
+    assert.equal(http.ok, false);
+    assert.match(http.detail, /^GET \/golang\.org\/x\/text\/@v\/list: 403 forbidden: the upstream or a proxy in between refuses: "test upstream: status 403 forced/);
+    assert.match(http.hint, /corporate firewall\/egress proxy policy/);
+  } finally {
+    upstream.setStatusFor(PROBE, null);
+  }
+});
+
+test('a module missing upstream is a warning naming --private, not a failure', async () => {
+  const { code, checks } = await doctor(['--upstream', upstream.url, '--upstream-ca', upstream.caFile, '--sumdb', 'off', '--probe-module', 'example.com/Private/thing']);
+  const http = byId(checks, `upstream-http@${upstream.url}`);
+  assert.equal(http.ok, 'warn');
+  assert.match(http.detail, /^GET \/example\.com\/!private\/thing\/@v\/list: 404: the module is not on this upstream/);
+  assert.match(http.hint, /--private/);
+  assert.equal(code, 0);
+});
+
+test('an upstream certificate the gateway does not trust fails at TLS with the issuer named; nothing is requested', async () => {
+  upstream.resetFaults();
+  const before = upstream.hits();
+  const { code, checks } = await doctor(['--upstream', upstream.url, '--sumdb', 'off']);
+  assert.equal(code, 1);
+  const tlsCheck = byId(checks, `upstream-tls@${upstream.url}`);
+  assert.equal(tlsCheck.ok, false);
+  assert.match(tlsCheck.detail, /^the certificate of 127\.0\.0\.1 was issued by "gomodgate test public CA", a CA the gateway does not trust \(UNABLE_TO_VERIFY_LEAF_SIGNATURE\)$/);
+  assert.match(tlsCheck.hint, /--upstream-ca/);
+  assert.equal(checks.some((c) => c.id === `upstream-http@${upstream.url}`), false);
+  assert.equal(upstream.hits() - before, 0, 'no HTTP request over an unverified connection');
+});
+
+test('through an egress proxy: CONNECT, then TLS and the probe inside the tunnel', async () => {
+  const proxy = await startConnectProxy('allow');
+  try {
+    const { code, checks } = await doctor(['--upstream', upstream.url, '--upstream-ca', upstream.caFile, '--sumdb', 'off', '--egress-proxy', `http://127.0.0.1:${proxy.port}`]);
+    assert.deepEqual(proxy.targets, [`CONNECT 127.0.0.1:${upstream.port}`]);
+    const connect = byId(checks, `upstream-connect@${upstream.url}`);
+    assert.equal(connect.ok, true);
+    assert.equal(checks.some((c) => c.id === `upstream-tcp@${upstream.url}`), false, 'no direct connection attempted');
+    assert.equal(byId(checks, `upstream-tls@${upstream.url}`).ok, true);
+    assert.equal(byId(checks, `upstream-http@${upstream.url}`).ok, true);
+    assert.equal(code, 0);
+  } finally {
+    await proxy.close();
+  }
+});
+
+test('an egress proxy that refuses the tunnel is explained with its block page', async () => {
+  const proxy = await startConnectProxy('deny');
+  try {
+    const { code, checks } = await doctor(['--upstream', upstream.url, '--upstream-ca', upstream.caFile, '--sumdb', 'off', '--egress-proxy', `http://127.0.0.1:${proxy.port}`]);
+    assert.equal(code, 1);
+    const connect = byId(checks, `upstream-connect@${upstream.url}`);
+    assert.equal(connect.ok, false);
+    assert.equal(connect.detail, `the egress proxy refuses a tunnel to 127.0.0.1:${upstream.port} (403): "blocked by egress policy rule 7"`);
+    assert.match(connect.hint, /egress proxy policy/);
+  } finally {
+    await proxy.close();
+  }
+});
+
+test('checksum database: asked directly when the upstream does not proxy it, so a dead database URL fails', async () => {
+  const sumdbUrl = `https://localhost:${deadPort}`; // another host name than the upstream's: the gateway asks the proxy first
+  const { code, checks } = await doctor(['--upstream', upstream.url, '--upstream-ca', upstream.caFile, '--sumdb', `${SUMDB_KEY} ${sumdbUrl}`]);
+  const route = byId(checks, `sumdb-route@${upstream.url}`);
+  assert.equal(route.ok, true);
+  assert.match(route.detail, /: 404: the upstream does not proxy sum\.golang\.org, so the gateway asks https:\/\/localhost:\d+ directly/);
+  const tcp = byId(checks, `upstream-tcp@${sumdbUrl}`);
+  assert.equal(tcp.ok, false);
+  assert.match(tcp.detail, /^connection refused by localhost:\d+/);
+  assert.equal(code, 1);
+});
+
+test('checksum database: proxied by the upstream (supported: 200), the direct URL is not needed', async () => {
+  upstream.setStatusFor('/sumdb/sum.golang.org/supported', 200);
+  try {
+    const before = upstream.hits('/sumdb/sum.golang.org/supported');
+    const { code, checks } = await doctor(['--upstream', upstream.url, '--upstream-ca', upstream.caFile, '--sumdb', `${SUMDB_KEY} https://localhost:${deadPort}`]);
+    assert.equal(byId(checks, `sumdb-route@${upstream.url}`).ok, true);
+    assert.match(byId(checks, `sumdb-route@${upstream.url}`).detail, /200: the gateway verifies modules through this upstream/);
+    assert.equal(checks.some((c) => c.id.endsWith(`@https://localhost:${deadPort}`)), false);
+    assert.equal(upstream.hits('/sumdb/sum.golang.org/supported') - before, 1);
+    assert.equal(code, 0);
+  } finally {
+    upstream.setStatusFor('/sumdb/sum.golang.org/supported', null);
+  }
+});
+
+test('a CA key others can read fails the ca-key check', async () => {
+  const key = join(caDir, 'keys', 'ca.private.key');
+  chmodSync(key, 0o644);
+  try {
+    const { code, checks } = await doctor(['--offline']);
+    assert.equal(byId(checks, 'upstream').ok, true, 'offline: no upstream is contacted');
+    const k = byId(checks, 'ca-key');
+    assert.equal(k.ok, false);
+    assert.match(k.detail, /^mode 0644: others can read the CA key/);
+    assert.equal(k.hint, `chmod 600 ${key}`);
+    assert.equal(code, 1);
+  } finally {
+    chmodSync(key, 0o600);
+  }
+});
+
+test('human output: one line per check with its mark, hints under problems, a summary', async () => {
+  const dead = `https://127.0.0.1:${deadPort}`;
+  const out = await new Promise<{ code: number; stdout: string }>((done) => {
+    execFile(process.execPath, [BIN, 'doctor', '--ca-dir', caDir, '--data-dir', dataDir, '--upstream', dead, '--sumdb', 'off'], { env: cleanEnv(), timeout: 60_000 }, (err, stdout) =>
+      done({ code: err ? Number((err as { code?: unknown }).code) : 0, stdout }),
+    );
+  });
+  assert.equal(out.code, 1);
+  const lines = out.stdout.split('\n');
+  assert.ok(lines.includes(`✘ TCP 127.0.0.1:${deadPort}: connection refused by 127.0.0.1:${deadPort}: nothing listens there, or a firewall rejects the connection`));
+  assert.ok(lines.some((l) => l.startsWith('✔ gateway CA ')));
+  assert.ok(lines.some((l) => l.startsWith('! IPv4 REDIRECT rules')));
+  assert.match(out.stdout, /\n\d+ checks: \d+ ok, \d+ warnings, 1 failed\n$/);
+});
+
+test('an invalid option value exits 2 with one line', async () => {
+  const r = await new Promise<{ code: number; stderr: string }>((done) => {
+    execFile(process.execPath, [BIN, 'doctor', '--ca-dir', caDir, '--data-dir', dataDir, '--probe-module', 'nodot/x'], { env: cleanEnv(), timeout: 60_000 }, (err, _stdout, stderr) =>
+      done({ code: err ? Number((err as { code?: unknown }).code) : 0, stderr }),
+    );
+  });
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /^gomodgate: --probe-module "nodot\/x" is not a module path: missing dot in first path element\n$/);
+});
