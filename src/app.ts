@@ -194,7 +194,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     async close(graceMs = 10_000) {
       if (closed) return;
       closed = true;
-      notifySystemd(['--stopping'], log);
+      notifySystemd(['STOPPING=1'], log);
       transparent.close();
       proxy.close();
       terminator.closeIdle();
