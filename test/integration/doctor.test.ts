@@ -6,11 +6,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startModuleUpstream, type ModuleUpstream } from '../helpers/module-upstream.js';
+import { createCertificateAuthority } from '../../src/intercept/certificates.js';
 
 interface Check {
   id: string;
@@ -43,8 +44,8 @@ function cleanEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-function doctor(args: string[]): Promise<{ code: number; checks: Check[]; stderr: string }> {
-  const all = ['doctor', '--ca-dir', caDir, '--data-dir', dataDir, '--json', '--probe-timeout', '5s', ...args];
+function doctor(args: string[], ca = caDir): Promise<{ code: number; checks: Check[]; stderr: string }> {
+  const all = ['doctor', '--ca-dir', ca, '--data-dir', dataDir, '--json', '--probe-timeout', '5s', ...args];
   return new Promise((done, fail) => {
     execFile(process.execPath, [BIN, ...all], { env: cleanEnv(), timeout: 60_000 }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
@@ -282,6 +283,41 @@ test('a CA key others can read fails the ca-key check', async () => {
   } finally {
     chmodSync(key, 0o600);
   }
+});
+
+test('listeners: a listening port passes, a missing one is a warning that points at the running gateway', async () => {
+  const listening = net.createServer((c) => c.destroy());
+  await new Promise<void>((ok) => listening.listen(0, '127.0.0.1', ok));
+  const port = (listening.address() as net.AddressInfo).port;
+  try {
+    const { code, checks } = await doctor(['--offline', '--admin-listen', '127.0.0.1', '--admin-port', String(port), '--listen', '127.0.0.1', '--tls-port', String(deadPort)]);
+    const admin = byId(checks, 'listener-admin');
+    assert.equal(admin.ok, true);
+    assert.equal(admin.detail, `something listens on 127.0.0.1:${port}`);
+    const tlsListener = byId(checks, 'listener-tls');
+    assert.equal(tlsListener.ok, 'warn');
+    assert.equal(tlsListener.detail, `nothing listens on 127.0.0.1:${deadPort}`);
+    assert.match(tlsListener.hint, /other gateway ports answer: did serve fail to bind --tls-port/);
+    assert.equal(code, 0);
+  } finally {
+    await new Promise<void>((ok) => listening.close(() => ok()));
+  }
+});
+
+test('a CA that expires within 30 days is a warning, not a failure', async () => {
+  const shortDir = join(dir, 'short-ca');
+  mkdirSync(join(shortDir, 'certs'), { recursive: true, mode: 0o700 });
+  mkdirSync(join(shortDir, 'keys'), { recursive: true, mode: 0o700 });
+  chmodSync(shortDir, 0o700);
+  const ca = createCertificateAuthority('short-lived test gateway CA', 10);
+  writeFileSync(join(shortDir, 'certs', 'ca.pem'), ca.certPem);
+  writeFileSync(join(shortDir, 'keys', 'ca.private.key'), ca.privateKeyPem, { mode: 0o600 });
+  const { code, checks } = await doctor(['--offline'], shortDir);
+  const c = byId(checks, 'ca');
+  assert.equal(c.ok, 'warn');
+  assert.match(c.detail, /^"short-lived test gateway CA", SHA-256 [0-9A-F:]+…, expires \d{4}-\d\d-\d\d: (9|10) days left$/);
+  assert.equal(byId(checks, 'ca-key').ok, true);
+  assert.equal(code, 0);
 });
 
 test('human output: one line per check with its mark, hints under problems, a summary', async () => {
