@@ -86,8 +86,10 @@ test('/metrics: Prometheus text with the observed series and the cache totals fr
   for (const line of r.body.split('\n')) {
     if (line === '' || line.startsWith('#')) continue;
     const cut = line.lastIndexOf(' ');
-    const v = Number(line.slice(cut + 1));
-    assert.ok(!Number.isNaN(v), `a sample line ends in a number: ${line}`);
+    const raw = line.slice(cut + 1);
+    const v = Number(raw);
+    // NaN and ±Inf are valid sample values (Prometheus parses them case-insensitively; prom-client writes "Nan")
+    assert.ok(!Number.isNaN(v) || /^(nan|[+-]inf)$/i.test(raw), `a sample line ends in a number: ${line}`);
     values.set(line.slice(0, cut), v);
   }
   assert.equal(values.get('gomodgate_requests_total{kind="zip",outcome="hit"}'), 1);

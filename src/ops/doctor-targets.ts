@@ -1,0 +1,100 @@
+// Which upstreams the gateway contacts with a given config (GOPROXY-syntax list, or proxy.golang.org and the
+// checksum database), what to fetch from each to prove it works, and which egress proxy applies to each.
+// Pure: no I/O.
+import type { GatewayConfig } from '../config/load.js';
+import { escapePath } from '../goproxy/module-path.js';
+import { DEFAULT_PROBE_MODULE } from './doctor-check.js';
+
+export interface ProbeTarget {
+  /** Base URL of the upstream (a Go proxy or a checksum database). */
+  url: URL;
+  role: 'proxy' | 'sumdb';
+  /** Path (with the base path) fetched as the HTTP probe. */
+  probePath: string;
+}
+
+export interface SumdbSpec {
+  name: string;
+  url: URL;
+}
+
+/** Name and URL of a GOSUMDB-syntax spec "NAME+HASH+KEY [URL]" (URL default https://NAME); null for "off". */
+export function parseSumdbSpec(spec: string): SumdbSpec | null {
+  const v = spec.trim();
+  if (v === 'off') return null;
+  const [key, url] = v.split(/\s+/);
+  const name = key!.split('+')[0]!;
+  return { name, url: new URL(url ?? `https://${name}`) };
+}
+
+export function basePath(url: URL): string {
+  return url.pathname.replace(/\/+$/, '');
+}
+
+/** The configured proxy upstreams (GOPROXY syntax, split on , and |), each once; empty when none is set. */
+export function proxyTargets(upstream: string, probeModule = DEFAULT_PROBE_MODULE): ProbeTarget[] {
+  const modulePath = `/${escapePath(probeModule)}/@v/list`;
+  const seen = new Set<string>();
+  const out: ProbeTarget[] = [];
+  for (const entry of upstream.split(/[,|]/).map((e) => e.trim()).filter((e) => e !== '')) {
+    const url = new URL(entry);
+    if (seen.has(url.href)) continue;
+    seen.add(url.href);
+    out.push({ url, role: 'proxy', probePath: basePath(url) + modulePath });
+  }
+  return out;
+}
+
+export function sumdbTarget(sumdb: SumdbSpec): ProbeTarget {
+  return { url: sumdb.url, role: 'sumdb', probePath: basePath(sumdb.url) + '/latest' };
+}
+
+/**
+ * What the gateway contacts with no --upstream: the host the client asked for, i.e. proxy.golang.org (the plain
+ * GOPROXY endpoint's default) and the checksum database.
+ */
+export function defaultTargets(sumdb: SumdbSpec | null, probeModule = DEFAULT_PROBE_MODULE): ProbeTarget[] {
+  const out = proxyTargets('https://proxy.golang.org', probeModule);
+  if (sumdb) out.push(sumdbTarget(sumdb));
+  return out;
+}
+
+export function targetName(url: URL): string {
+  return url.origin + basePath(url);
+}
+
+export function hostOf(url: URL): string {
+  return url.hostname.replace(/^\[|\]$/g, '');
+}
+
+export function portOf(url: URL): number {
+  return Number(url.port || (url.protocol === 'https:' ? 443 : 80));
+}
+
+/** NO_PROXY as curl and Go read it: host suffixes, leading dots, '*', optional ports (as src/upstream/egress-proxy.ts). */
+function bypassesProxy(host: string, port: number, noProxy: string): boolean {
+  const h = host.toLowerCase().replace(/^\[|\]$/g, '');
+  for (const raw of noProxy.split(/[,\s]+/)) {
+    const entry = raw.trim().toLowerCase();
+    if (!entry) continue;
+    if (entry === '*') return true;
+    const m = /^(.*?)(?::(\d+))?$/.exec(entry.replace(/^\[|\]$/g, ''))!;
+    const name = m[1]!.replace(/^\*?\./, '');
+    if (m[2] && Number(m[2]) !== port) continue;
+    if (h === name || h.endsWith(`.${name}`)) return true;
+  }
+  return false;
+}
+
+/** The egress proxy for `target`: config.egressProxy, else HTTPS_PROXY (HTTP_PROXY for http URLs) unless NO_PROXY matches. */
+export function egressProxyFor(config: Pick<GatewayConfig, 'egressProxy'>, env: NodeJS.ProcessEnv, target: URL): URL | null {
+  const pick = (name: string) => env[name] ?? env[name.toLowerCase()] ?? '';
+  const configured = config.egressProxy || (target.protocol === 'https:' ? pick('HTTPS_PROXY') : pick('HTTP_PROXY'));
+  if (!configured) return null;
+  if (!config.egressProxy && bypassesProxy(target.hostname, portOf(target), pick('NO_PROXY'))) return null;
+  try {
+    return new URL(configured.includes('://') ? configured : `http://${configured}`);
+  } catch {
+    return null;
+  }
+}
