@@ -30,6 +30,8 @@ export interface GatewayMetricsSources {
    * what observeConnection counted. Use one or the other for a decision, not both.
    */
   connectionStats?: () => Partial<Record<ConnectionDecision, number>>;
+  /** Monotonic count of certificates issued, kept elsewhere (TlsTerminator.certificatesIssued), added to certificateIssued(). */
+  certificatesIssued?: () => number;
   /** Default process metrics (CPU, memory, event loop, fds); default true. */
   processMetrics?: boolean;
 }
@@ -70,7 +72,7 @@ export class GatewayMetrics {
   private readonly requests: Counter<'kind' | 'outcome'>;
   private readonly responseBytes: Counter<'outcome'>;
   private readonly upstreamDuration: Histogram<'host' | 'status_class'>;
-  private readonly certificates: Counter<string>;
+  private observedCertificates = 0;
   private readonly observedConnections: Record<ConnectionDecision, number> = { intercepted: 0, spliced: 0, refused: 0 };
 
   constructor(sources: GatewayMetricsSources = {}) {
@@ -106,10 +108,15 @@ export class GatewayMetrics {
         for (const d of DECISIONS) this.inc({ decision: d }, observed[d] + nonNegative(external[d] ?? 0));
       },
     });
-    this.certificates = new Counter({
+    const certificates = () => this.observedCertificates + nonNegative(sources.certificatesIssued?.() ?? 0);
+    new Counter({
       name: 'gomodgate_certificates_issued_total',
       help: 'Leaf certificates issued by the gateway CA',
       registers,
+      collect() {
+        this.reset();
+        this.inc(certificates());
+      },
     });
     // One query serves both cache gauges of a scrape: a read is reused for a second.
     const cacheTotals = sources.cacheTotals;
@@ -196,8 +203,7 @@ export class GatewayMetrics {
   }
 
   certificateIssued(n = 1): void {
-    const k = nonNegative(n);
-    if (k > 0) this.certificates.inc(k);
+    this.observedCertificates += nonNegative(n);
   }
 }
 

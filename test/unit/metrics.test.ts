@@ -81,12 +81,15 @@ test('connections: observed decisions plus the external stats object, read at sc
   assert.equal(s.get('gomodgate_connections_total{decision="spliced"}'), 2);
 });
 
-test('certificates issued', async () => {
-  const m = new GatewayMetrics({ processMetrics: false });
+test('certificates issued: counted here plus the terminator\'s own count read at scrape time', async () => {
+  let external = 0;
+  const m = new GatewayMetrics({ processMetrics: false, certificatesIssued: () => external });
   assert.equal(samples(await m.text()).get('gomodgate_certificates_issued_total'), 0);
   m.certificateIssued(5);
   m.certificateIssued();
   assert.equal(samples(await m.text()).get('gomodgate_certificates_issued_total'), 6);
+  external = 5;
+  assert.equal(samples(await m.text()).get('gomodgate_certificates_issued_total'), 11);
 });
 
 test('cache and single-flight values come from the callbacks at scrape time', async () => {
