@@ -1,0 +1,453 @@
+// Reads the audit trail (table `audit` of DATA_DIR/gomodgate.db) for `gomodgate audit`: rows filtered by module
+// pattern, version, client address or CIDR, outcome and time range; per module@version groups; rows newer than
+// an id (for `audit tail`). Every filter is turned into SQL that the existing indexes serve:
+//   module pattern → audit_by_module_version_ts: `module = ?` plus a range over the pattern's literal prefix
+//                    (`golang.org/x/*` → module >= 'golang.org/x/' AND module < 'golang.org/x0'), refined exactly
+//                    by a registered SQL function with GOPRIVATE semantics;
+//   version        → audit_by_module_version_ts together with a module, else audit_by_version_ts (proposed
+//                    migration AUDIT_QUERY_MIGRATION; without it a version-only query scans);
+//   client         → audit_by_client_ts: an address by equality, an IPv4 CIDR by ranges over its dotted text
+//                    prefixes (10.1.0.0/16 → client >= '10.1.' AND client < '10.1/'), refined exactly in JS;
+//   outcome        → audit_by_outcome_ts;  since/until → audit_by_ts.
+// Read-only: it never writes to the database.
+import { isIP } from 'node:net';
+import type { Db } from '../store/database.js';
+import { parseDuration } from '../config/load.js';
+import { GateError } from '../errors.js';
+
+/** Proposed migration 2 of src/store/database.ts: lets a version-only filter (`--version v1.2.3`) use an index. */
+export const AUDIT_QUERY_MIGRATION = `CREATE INDEX audit_by_version_ts ON audit(version, ts);`;
+
+export const AUDIT_OUTCOMES = ['hit', 'miss', 'stale', 'not-found', 'error', 'forwarded', 'passthrough', 'refused'] as const;
+
+export interface AuditFilter {
+  /** GOPRIVATE-style patterns: each matches a module and every module below it; `*`, `?`, `[...]` as in path.Match. */
+  modules?: readonly string[];
+  versions?: readonly string[];
+  /** Addresses ("10.0.0.5", "fd00::5") or CIDRs ("10.0.0.0/8", "fd00::/16"). */
+  clients?: readonly string[];
+  outcomes?: readonly string[];
+  /** ms since epoch, inclusive */
+  since?: number;
+  /** ms since epoch, exclusive */
+  until?: number;
+}
+
+export interface AuditRow {
+  id: number;
+  ts: number;
+  client: string | null;
+  origDst: string | null;
+  host: string | null;
+  method: string | null;
+  path: string | null;
+  module: string | null;
+  version: string | null;
+  kind: string | null;
+  outcome: string;
+  status: number | null;
+  bytes: number | null;
+  durationMs: number | null;
+  sha256: string | null;
+  upstreamUrl: string | null;
+  reason: string | null;
+}
+
+export interface AuditGroup {
+  module: string;
+  version: string | null;
+  clients: number;
+  fetches: number; // audit rows (requests answered) for this module@version
+  upstream: number; // of which fetched from upstream (outcome miss)
+  bytes: number;
+  first: number;
+  last: number;
+}
+
+const ROW_COLUMNS = `id, ts, client, orig_dst AS origDst, host, method, path, module, version, kind, outcome, status, bytes,
+  duration_ms AS durationMs, sha256, upstream_url AS upstreamUrl, reason`;
+
+// ---- time arguments
+
+/** "24h", "30m", "7d", "90s" (before `now`) or an ISO date/time ("2026-11-24", "2026-11-24T10:00", with or without
+ *  a zone; without one it is local time) → ms since epoch. Throws CONFIG_INVALID with what was expected. */
+export function parseTimeArgument(value: string, now: number, flag: string): number {
+  const v = value.trim();
+  if (/^\d+(\.\d+)?\s*(ms|s|m|h|d)$/.test(v)) return now - Math.round(parseDuration(v)! * 1000);
+  if (/^\d+(\.\d+)?\s*w$/.test(v)) return now - Math.round(Number(v.slice(0, -1)) * 7 * 86_400_000);
+  if (/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$/.test(v)) {
+    // Date.parse treats a bare date as UTC but a date-time without zone as local: make a bare date local too.
+    const t = Date.parse(/^\d{4}-\d{2}-\d{2}$/.test(v) ? `${v}T00:00` : v.replace(' ', 'T'));
+    if (Number.isFinite(t)) return t;
+  }
+  throw new GateError('CONFIG_INVALID', `${flag} must be a duration before now such as 24h, 30m or 7d, or an ISO time such as 2026-11-24T10:00 (got "${value}")`);
+}
+
+// ---- module patterns (GOPRIVATE syntax, golang.org/x/mod/module.MatchPrefixPatterns)
+
+const patternCache = new Map<string, RegExp>();
+
+function globElementToRegExp(glob: string, pattern: string): string {
+  let out = '';
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i]!;
+    if (c === '*') out += '[^/]*';
+    else if (c === '?') out += '[^/]';
+    else if (c === '\\') {
+      const next = glob[++i];
+      if (next === undefined) throw badPattern(pattern, 'it ends with "\\"');
+      out += escapeRegExp(next);
+    } else if (c === '[') {
+      const end = glob.indexOf(']', i + 2);
+      if (end < 0) throw badPattern(pattern, 'an unclosed "["');
+      let body = glob.slice(i + 1, end);
+      let negate = false;
+      if (body.startsWith('^')) {
+        negate = true;
+        body = body.slice(1);
+      }
+      if (body === '') throw badPattern(pattern, 'an empty character class');
+      const cls = body.replace(/\\(.)/g, '$1').replace(/[\]\\^]/g, '\\$&');
+      out += negate ? `[^/${cls}]` : `(?!/)[${cls}]`;
+      i = end;
+    } else out += escapeRegExp(c);
+  }
+  return out;
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+}
+
+function badPattern(pattern: string, why: string): GateError {
+  return new GateError('CONFIG_INVALID', `module pattern "${pattern}" is not a valid glob: ${why}`);
+}
+
+function patternRegExp(pattern: string): RegExp {
+  let re = patternCache.get(pattern);
+  if (!re) {
+    // The pattern's n elements match the first n elements of the path (a module and everything below it).
+    re = new RegExp(`^${globElementToRegExp(pattern, pattern)}(?:/|$)`);
+    patternCache.set(pattern, re);
+  }
+  return re;
+}
+
+/** Whether `module` matches the GOPRIVATE-style `pattern` (the module itself or any module below it). */
+export function moduleMatchesPattern(pattern: string, module: string): boolean {
+  return patternRegExp(pattern.replace(/\/+$/, '')).test(module);
+}
+
+/** The literal text every matching module starts with (before the first wildcard). */
+export function patternLiteralPrefix(pattern: string): string {
+  const m = /[*?[\\]/.exec(pattern);
+  return m ? pattern.slice(0, m.index) : pattern;
+}
+
+/** The smallest string greater than every string starting with `prefix` (null when there is none). */
+export function prefixUpperBound(prefix: string): string | null {
+  for (let i = prefix.length - 1; i >= 0; i--) {
+    const code = prefix.charCodeAt(i);
+    if (code < 0xffff) return prefix.slice(0, i) + String.fromCharCode(code + 1);
+  }
+  return null;
+}
+
+/** Comma-separated or repeated GOPRIVATE-style patterns, trimmed and checked; throws CONFIG_INVALID on a bad glob. */
+export function parseModulePatterns(values: readonly string[]): string[] {
+  return values
+    .flatMap((v) => v.split(','))
+    .map((v) => v.trim().replace(/\/+$/, ''))
+    .filter((v) => v !== '')
+    .map((p) => {
+      patternRegExp(p); // throws on an invalid glob
+      return p;
+    });
+}
+
+// ---- client addresses and CIDRs
+
+interface ClientSelector {
+  text: string;
+  family: 4 | 6;
+  /** The address as bits (IPv4 in the low 32 bits). */
+  bits: bigint;
+  prefix: number;
+}
+
+function addressBits(address: string): { family: 4 | 6; bits: bigint } | null {
+  const family = isIP(address);
+  if (family === 4) {
+    const parts = address.split('.').map(Number);
+    return { family: 4, bits: parts.reduce((acc, p) => (acc << 8n) | BigInt(p), 0n) };
+  }
+  if (family === 6) {
+    let a = address.split('%')[0]!;
+    const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(a);
+    if (v4) {
+      const b = addressBits(v4[1]!)!.bits;
+      a = a.slice(0, -v4[1]!.length) + `${(b >> 16n).toString(16)}:${(b & 0xffffn).toString(16)}`;
+    }
+    const [head, tail] = a.includes('::') ? a.split('::') : [a, undefined];
+    const h = head ? head.split(':') : [];
+    const t = tail ? tail.split(':') : [];
+    const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
+    if (groups.length !== 8) return null;
+    return { family: 6, bits: groups.reduce((acc, g) => (acc << 16n) | BigInt(parseInt(g || '0', 16)), 0n) };
+  }
+  return null;
+}
+
+function parseClientSelector(text: string): ClientSelector {
+  const t = text.trim();
+  const [addr, bits, ...rest] = t.split('/');
+  const parsed = addr && !rest.length ? addressBits(addr) : null;
+  const width = parsed?.family === 4 ? 32 : 128;
+  const prefix = bits === undefined ? width : /^\d+$/.test(bits) ? Number(bits) : NaN;
+  if (!parsed || !(prefix >= 0 && prefix <= width)) {
+    throw new GateError('CONFIG_INVALID', `--client must be an address or a CIDR such as 10.0.0.5, 10.0.0.0/8 or fd00::/16 (got "${text}")`);
+  }
+  return { text: t, family: parsed.family, bits: parsed.bits, prefix };
+}
+
+function selectorMatches(sel: ClientSelector, client: string): boolean {
+  const a = addressBits(client.startsWith('::ffff:') && client.includes('.') ? client.slice(7) : client);
+  if (!a || a.family !== sel.family) return false;
+  const width = sel.family === 4 ? 32 : 128;
+  const shift = BigInt(width - sel.prefix);
+  return a.bits >> shift === sel.bits >> shift;
+}
+
+const selectorCache = new Map<string, ClientSelector[]>();
+
+/** Whether `client` is one of the addresses or inside one of the CIDRs of a comma-separated list. */
+export function clientMatches(list: string, client: string): boolean {
+  let sels = selectorCache.get(list);
+  if (!sels) {
+    sels = list.split(',').map(parseClientSelector);
+    selectorCache.set(list, sels);
+  }
+  return sels.some((s) => selectorMatches(s, client));
+}
+
+/** Text ranges [lo, hi) of `client` that contain every address the selector matches; null = no useful range. */
+function clientTextRanges(sel: ClientSelector): Array<[string, string]> | 'exact' | null {
+  const width = sel.family === 4 ? 32 : 128;
+  if (sel.prefix === width && sel.family === 4) return 'exact';
+  if (sel.family === 4) {
+    // Only whole leading octets make one contiguous text range ("10.1.0.0/20" → "10.1." … "10.1/"); the rest of
+    // the prefix is checked exactly by gmg_client_matches. (Several ranges, one per value of a partial octet,
+    // make SQLite prefer a scan by time.) Below /8 there is no fixed octet: no range.
+    const full = Math.floor(sel.prefix / 8);
+    if (full === 0) return null;
+    const octets = [24, 16, 8, 0].map((s) => Number((sel.bits >> BigInt(s)) & 0xffn));
+    const head = octets.slice(0, full).map((o) => `${o}.`).join('');
+    return [[head, prefixUpperBound(head)!]];
+  }
+  // IPv6 text is compressed (inet_ntop): with a /16 or longer the first group is fixed and written out first,
+  // unless it is 0 (then the text starts with "::" or "0:").
+  if (sel.prefix < 16) return null;
+  const g = Number(sel.bits >> 112n);
+  if (g !== 0) {
+    const p = `${g.toString(16)}:`;
+    return [[p, prefixUpperBound(p)!]];
+  }
+  return [['::', prefixUpperBound('::')!], ['0:', prefixUpperBound('0:')!]];
+}
+
+/** "fd00:0:0::5" → "fd00::5", the compressed form sockets report (RFC 5952). */
+function canonicalIpv6(address: string): string {
+  return new URL(`http://[${address.split('%')[0]}]/`).hostname.slice(1, -1);
+}
+
+// ---- the WHERE clause
+
+interface Where {
+  sql: string;
+  params: unknown[];
+}
+
+/** Registers the SQL functions the filters use (idempotent per connection). */
+function registerFunctions(db: Db): void {
+  const marked = db as Db & { __gomodgateAuditFns?: boolean };
+  if (marked.__gomodgateAuditFns) return;
+  db.function('gmg_module_matches', { deterministic: true }, (patterns: unknown, module: unknown) =>
+    typeof module === 'string' && String(patterns).split('\n').some((p) => moduleMatchesPattern(p, module)) ? 1 : 0,
+  );
+  db.function('gmg_client_matches', { deterministic: true }, (list: unknown, client: unknown) =>
+    typeof client === 'string' && clientMatches(String(list), client) ? 1 : 0,
+  );
+  marked.__gomodgateAuditFns = true;
+}
+
+/**
+ * SQL conditions for a filter. With `indexed` false every column is written `+col`, which keeps SQLite from
+ * choosing a filter index (used by tail, whose `id > ?` range is always the narrowest).
+ */
+export function auditWhere(filter: AuditFilter, indexed = true): Where {
+  const col = (c: string) => (indexed ? c : `+${c}`);
+  const conds: string[] = [];
+  const params: unknown[] = [];
+
+  const modules = parseModulePatterns(filter.modules ?? []);
+  const versions = (filter.versions ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
+  const versionIn = (c: string) => `${c} IN (${versions.map(() => '?').join(', ')})`;
+  if (modules.length) {
+    // One OR term per index range; with versions, each term carries them: `module = ? AND version IN (…)` uses
+    // both columns of audit_by_module_version_ts. After a range on module the version column cannot narrow the
+    // index any more, so there it is written +version, which keeps SQLite from picking a version index instead.
+    const terms: string[] = [];
+    const addTerm = (sql: string, exact: boolean, ...values: unknown[]) => {
+      terms.push(versions.length ? `(${sql} AND ${versionIn(exact ? col('version') : '+version')})` : `(${sql})`);
+      params.push(...values, ...(versions.length ? versions : []));
+    };
+    let needsRefine = false;
+    for (const p of modules) {
+      const literal = patternLiteralPrefix(p);
+      if (literal === p) {
+        // no wildcard: the module itself, or one below it (p + "/…")
+        const below = `${p}/`;
+        addTerm(`${col('module')} = ?`, true, p);
+        addTerm(`${col('module')} >= ? AND ${col('module')} < ?`, false, below, prefixUpperBound(below));
+      } else {
+        needsRefine = true;
+        const hi = prefixUpperBound(literal);
+        if (literal === '' || hi === null) addTerm(`${col('module')} IS NOT NULL`, false);
+        else addTerm(`${col('module')} >= ? AND ${col('module')} < ?`, false, literal, hi);
+      }
+    }
+    conds.push(`(${terms.join(' OR ')})`);
+    if (needsRefine) {
+      conds.push('gmg_module_matches(?, module)');
+      params.push(modules.join('\n'));
+    }
+  } else if (versions.length) {
+    conds.push(versionIn(col('version')));
+    params.push(...versions);
+  }
+
+  const clients = (filter.clients ?? []).flatMap((c) => c.split(',')).map((c) => c.trim()).filter((c) => c !== '');
+  if (clients.length) {
+    const sels = clients.map(parseClientSelector);
+    const exact: string[] = [];
+    const ranges: Array<[string, string]> = [];
+    let unbounded = false;
+    for (const s of sels) {
+      const r = clientTextRanges(s);
+      if (r === 'exact') exact.push(s.text.split('/')[0]!);
+      else if (s.family === 6 && s.prefix === 128) exact.push(canonicalIpv6(s.text.split('/')[0]!));
+      else if (r === null) unbounded = true;
+      else ranges.push(...r);
+    }
+    if (!unbounded) {
+      const terms: string[] = [];
+      for (const e of exact) {
+        terms.push(`${col('client')} = ?`);
+        params.push(e);
+      }
+      for (const [lo, hi] of ranges) {
+        terms.push(`(${col('client')} >= ? AND ${col('client')} < ?)`);
+        params.push(lo, hi);
+      }
+      conds.push(`(${terms.join(' OR ')})`);
+    }
+    if (ranges.length || unbounded) {
+      conds.push('gmg_client_matches(?, client)');
+      params.push(sels.map((s) => s.text).join(','));
+    }
+  }
+
+  const outcomes = (filter.outcomes ?? []).flatMap((o) => o.split(',')).map((o) => o.trim()).filter((o) => o !== '');
+  for (const o of outcomes) {
+    if (!(AUDIT_OUTCOMES as readonly string[]).includes(o)) {
+      throw new GateError('CONFIG_INVALID', `--outcome must be one of ${AUDIT_OUTCOMES.join(', ')} (got "${o}")`);
+    }
+  }
+  if (outcomes.length) {
+    conds.push(`${col('outcome')} IN (${outcomes.map(() => '?').join(', ')})`);
+    params.push(...outcomes);
+  }
+
+  if (filter.since !== undefined) {
+    conds.push(`${col('ts')} >= ?`);
+    params.push(filter.since);
+  }
+  if (filter.until !== undefined) {
+    conds.push(`${col('ts')} < ?`);
+    params.push(filter.until);
+  }
+  return { sql: conds.length ? conds.join(' AND ') : '1', params };
+}
+
+// ---- queries
+
+export class AuditQuery {
+  constructor(private readonly db: Db) {
+    registerFunctions(db);
+  }
+
+  /** SQL and parameters of `rows` (for EXPLAIN QUERY PLAN). */
+  rowsSql(filter: AuditFilter, limit: number): Where {
+    const w = auditWhere(filter);
+    if (limit > 0) {
+      return { sql: `SELECT ${ROW_COLUMNS} FROM audit WHERE ${w.sql} ORDER BY ts DESC, id DESC LIMIT ?`, params: [...w.params, limit] };
+    }
+    return { sql: `SELECT ${ROW_COLUMNS} FROM audit WHERE ${w.sql} ORDER BY ts, id`, params: w.params };
+  }
+
+  /** The latest `limit` matching rows, oldest first (limit 0: all of them). */
+  rows(filter: AuditFilter, limit: number): AuditRow[] {
+    const q = this.rowsSql(filter, limit);
+    const rows = this.db.prepare(q.sql).all(...q.params) as AuditRow[];
+    return limit > 0 ? rows.reverse() : rows;
+  }
+
+  /** Every matching row, oldest first, without holding them all in memory. */
+  iterate(filter: AuditFilter): IterableIterator<AuditRow> {
+    const q = this.rowsSql(filter, 0);
+    return this.db.prepare(q.sql).iterate(...q.params) as IterableIterator<AuditRow>;
+  }
+
+  groupsSql(filter: AuditFilter, limit: number): Where {
+    const w = auditWhere(filter);
+    const sql = `SELECT module, version, COUNT(DISTINCT client) AS clients, COUNT(*) AS fetches,
+        SUM(outcome = 'miss') AS upstream, COALESCE(SUM(bytes), 0) AS bytes, MIN(ts) AS first, MAX(ts) AS last
+      FROM audit WHERE +module IS NOT NULL AND ${w.sql}
+      GROUP BY +module, +version ORDER BY fetches DESC, module, version${limit > 0 ? ' LIMIT ?' : ''}`;
+    return { sql, params: limit > 0 ? [...w.params, limit] : w.params };
+  }
+
+  /** Per module@version: distinct clients, requests, upstream fetches and bytes sent; most requested first. */
+  groups(filter: AuditFilter, limit: number): AuditGroup[] {
+    const q = this.groupsSql(filter, limit);
+    return this.db.prepare(q.sql).all(...q.params) as AuditGroup[];
+  }
+
+  tailSql(filter: AuditFilter, afterId: number, upToId: number, max: number): Where {
+    const w = auditWhere(filter, false);
+    return {
+      sql: `SELECT ${ROW_COLUMNS} FROM audit WHERE id > ? AND id <= ? AND ${w.sql} ORDER BY id LIMIT ?`,
+      params: [afterId, upToId, ...w.params, max],
+    };
+  }
+
+  /**
+   * Matching rows with afterId < id <= upToId in id order (at most `max`), and the id to continue after: the last
+   * row's when `max` rows came back, else upToId (rows in between did not match and need no second look).
+   */
+  after(filter: AuditFilter, afterId: number, upToId: number, max = 1000): { rows: AuditRow[]; next: number } {
+    const q = this.tailSql(filter, afterId, upToId, max);
+    const rows = this.db.prepare(q.sql).all(...q.params) as AuditRow[];
+    return { rows, next: rows.length === max ? rows.at(-1)!.id : upToId };
+  }
+
+  /** The highest row id so far (0 when empty). */
+  lastId(): number {
+    return (this.db.prepare('SELECT COALESCE(MAX(id), 0) AS id FROM audit').get() as { id: number }).id;
+  }
+
+  /** EXPLAIN QUERY PLAN details of a statement, one string per plan step. */
+  explain(q: Where): string[] {
+    return (this.db.prepare(`EXPLAIN QUERY PLAN ${q.sql}`).all(...q.params) as Array<{ detail: string }>).map((r) => r.detail);
+  }
+}
