@@ -352,16 +352,37 @@ function listTree(dir: string): string[] {
   return out.sort();
 }
 
+/**
+ * The checkout as install.sh's --prefix. install.sh refuses prefixes the unit's sandbox hides (/tmp, /home, ...);
+ * when this checkout lives there (a CI clone in /tmp), a symlink under /opt stands in for it.
+ */
+function usablePrefix(): { prefix: string; cleanup: () => void } {
+  if (!/^\/(home|root|tmp|var\/tmp|run\/user)\//.test(`${REPO_ROOT}/`)) return { prefix: REPO_ROOT, cleanup: () => undefined };
+  const link = `/opt/${PREFIX}-checkout-${process.pid}`;
+  rmSync(link, { force: true });
+  symlinkSync(REPO_ROOT, link);
+  return { prefix: link, cleanup: () => rmSync(link, { force: true }) };
+}
+
 describe('scripts/install.sh (--dry-run and a throwaway --root only)', { timeout: 3 * 60_000 }, () => {
   let root: string;
+  let CHECKOUT = REPO_ROOT;
+  let dropPrefix = () => undefined as void;
   const builtCheckout = existsSync(join(REPO_ROOT, 'dist/src/cli/main.js')) && existsSync(join(REPO_ROOT, 'node_modules'));
 
   before(() => {
     root = mkdtempSync(join(tmpdir(), `${PREFIX}-root-`));
+    if (process.getuid?.() === 0) {
+      for (const stale of readdirSync('/opt').filter((n) => n.startsWith(`${PREFIX}-checkout-`))) rmSync(join('/opt', stale), { force: true });
+      const p = usablePrefix();
+      CHECKOUT = p.prefix;
+      dropPrefix = p.cleanup;
+    }
   });
 
   after(() => {
     if (root) rmSync(root, { recursive: true, force: true });
+    dropPrefix();
   });
 
   it('--help describes the options and exits 0', async () => {
@@ -374,7 +395,7 @@ describe('scripts/install.sh (--dry-run and a throwaway --root only)', { timeout
     expectUsageError(await installSh(['--prefix', '/home/someone/gomodgate', '--root', root]), /hidden from the service/);
     expectUsageError(await installSh(['--prefix', 'relative/dir', '--root', root]), /absolute path/);
     expectUsageError(await installSh(['--prefix', '/opt/go mod gate', '--root', root]), /may contain only/);
-    expectUsageError(await installSh(['--root', join(root, 'missing')]), /not a directory/);
+    expectUsageError(await installSh(['--prefix', CHECKOUT, '--root', join(root, 'missing')]), /not a directory/);
     expectUsageError(await installSh(['--bogus']), /unknown argument "--bogus"/);
     const notCheckout = await installSh(['--prefix', '/var/empty-gomodgate-prefix', '--root', root]);
     assert.equal(notCheckout.code, 1, describeResult(notCheckout));
@@ -384,7 +405,7 @@ describe('scripts/install.sh (--dry-run and a throwaway --root only)', { timeout
 
   it('--dry-run changes nothing, under --root and on this machine', async (t) => {
     if (!builtCheckout) return t.skip('the checkout is not built (npm ci)');
-    const dry = await installSh(['--dry-run', '--root', root]);
+    const dry = await installSh(['--dry-run', '--root', root, '--prefix', CHECKOUT]);
     expectOk(dry);
     assert.match(dry.stdout, /^\+ install -m 0640 \S+\/systemd\/gomodgate\.yaml \S+\/etc\/gomodgate\/gomodgate\.yaml$/m);
     assert.match(dry.stdout, /ca init --config/);
@@ -393,7 +414,7 @@ describe('scripts/install.sh (--dry-run and a throwaway --root only)', { timeout
     const watched = ['/etc/gomodgate', '/etc/systemd/system/gomodgate.service', '/var/lib/gomodgate'];
     const existed = watched.map((p) => existsSync(p));
     const userBefore = spawnSync('getent', ['passwd', 'gomodgate']).status;
-    const real = await installSh(['--dry-run']);
+    const real = await installSh(['--dry-run', '--prefix', CHECKOUT]);
     expectOk(real);
     assert.match(real.stdout, /Dry run: nothing was changed/);
     if (userBefore !== 0) assert.match(real.stdout, /^\+ useradd --system .* gomodgate$/m);
@@ -403,7 +424,7 @@ describe('scripts/install.sh (--dry-run and a throwaway --root only)', { timeout
 
   it('--root installs the config, the unit pointing at this node and checkout, and the CA; a second run keeps them', async (t) => {
     if (!builtCheckout) return t.skip('the checkout is not built (npm ci)');
-    const res = await installSh(['--root', root, '--prefix', REPO_ROOT]);
+    const res = await installSh(['--root', root, '--prefix', CHECKOUT]);
     expectOk(res);
     const config = join(root, 'etc/gomodgate/gomodgate.yaml');
     const unit = join(root, 'etc/systemd/system/gomodgate.service');
@@ -415,10 +436,10 @@ describe('scripts/install.sh (--dry-run and a throwaway --root only)', { timeout
     assert.equal(statSync(join(root, 'var/lib/gomodgate')).mode & 0o777, 0o750);
     const unitText = readFileSync(unit, 'utf8');
     const node = realpathSync(process.execPath);
-    assert.match(unitText, new RegExp(`^ExecStart=${node} ${REPO_ROOT}/bin/gomodgate\\.js serve --config /etc/gomodgate/gomodgate\\.yaml$`, 'm'));
+    assert.match(unitText, new RegExp(`^ExecStart=${node} ${CHECKOUT}/bin/gomodgate\\.js serve --config /etc/gomodgate/gomodgate\\.yaml$`, 'm'));
     assert.ok(!unitText.includes('/opt/gomodgate'), 'every /opt/gomodgate is replaced by the prefix');
     assert.equal(
-      unitText.replaceAll(REPO_ROOT, '/opt/gomodgate').replace(`ExecStart=${node} `, 'ExecStart=/usr/bin/node '),
+      unitText.replaceAll(CHECKOUT, '/opt/gomodgate').replace(`ExecStart=${node} `, 'ExecStart=/usr/bin/node '),
       readFileSync(join(REPO_ROOT, 'systemd/gomodgate.service'), 'utf8'),
       'the unit is installed with only its paths changed',
     );
@@ -438,7 +459,7 @@ describe('scripts/install.sh (--dry-run and a throwaway --root only)', { timeout
     appendFileSync(config, '# changed by the admin\n');
     const configBefore = readFileSync(config, 'utf8');
     const fingerprint = ca.fingerprint256;
-    const again = await installSh(['--root', root, '--prefix', REPO_ROOT]);
+    const again = await installSh(['--root', root, '--prefix', CHECKOUT]);
     expectOk(again);
     assert.equal(readFileSync(config, 'utf8'), configBefore);
     assert.equal(new X509Certificate(readFileSync(caCert)).fingerprint256, fingerprint);
