@@ -1,7 +1,6 @@
 // Which upstreams the gateway contacts with a given config (GOPROXY-syntax list, or proxy.golang.org and the
-// checksum database), what to fetch from each to prove it works, and which egress proxy applies to each.
+// checksum database) and what to fetch from each to prove it works.
 // Pure: no I/O.
-import type { GatewayConfig } from '../config/load.js';
 import { escapePath } from '../goproxy/module-path.js';
 import { DEFAULT_PROBE_MODULE } from './doctor-check.js';
 
@@ -69,32 +68,4 @@ export function hostOf(url: URL): string {
 
 export function portOf(url: URL): number {
   return Number(url.port || (url.protocol === 'https:' ? 443 : 80));
-}
-
-/** NO_PROXY as curl and Go read it: host suffixes, leading dots, '*', optional ports (as src/upstream/egress-proxy.ts). */
-function bypassesProxy(host: string, port: number, noProxy: string): boolean {
-  const h = host.toLowerCase().replace(/^\[|\]$/g, '');
-  for (const raw of noProxy.split(/[,\s]+/)) {
-    const entry = raw.trim().toLowerCase();
-    if (!entry) continue;
-    if (entry === '*') return true;
-    const m = /^(.*?)(?::(\d+))?$/.exec(entry.replace(/^\[|\]$/g, ''))!;
-    const name = m[1]!.replace(/^\*?\./, '');
-    if (m[2] && Number(m[2]) !== port) continue;
-    if (h === name || h.endsWith(`.${name}`)) return true;
-  }
-  return false;
-}
-
-/** The egress proxy for `target`: config.egressProxy, else HTTPS_PROXY (HTTP_PROXY for http URLs) unless NO_PROXY matches. */
-export function egressProxyFor(config: Pick<GatewayConfig, 'egressProxy'>, env: NodeJS.ProcessEnv, target: URL): URL | null {
-  const pick = (name: string) => env[name] ?? env[name.toLowerCase()] ?? '';
-  const configured = config.egressProxy || (target.protocol === 'https:' ? pick('HTTPS_PROXY') : pick('HTTP_PROXY'));
-  if (!configured) return null;
-  if (!config.egressProxy && bypassesProxy(target.hostname, portOf(target), pick('NO_PROXY'))) return null;
-  try {
-    return new URL(configured.includes('://') ? configured : `http://${configured}`);
-  } catch {
-    return null;
-  }
 }

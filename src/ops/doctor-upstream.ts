@@ -6,13 +6,13 @@ import net from 'node:net';
 import type tls from 'node:tls';
 import type { GatewayConfig } from '../config/load.js';
 import { describeCause } from '../errors.js';
+import { egressProxyFor } from '../upstream/egress-proxy.js';
 import { DAY_MS, type DoctorCheck } from './doctor-check.js';
 import { explainCertificateError, explainNetworkError, explainProbeStatus } from './doctor-explain.js';
 import { StepTimeout, bounded, connectTunnel, errorCode, httpGet, proxyAuthorization, stepCode, tcpConnect, tlsHandshake } from './doctor-probe.js';
 import {
   basePath,
   defaultTargets,
-  egressProxyFor,
   hostOf,
   parseSumdbSpec,
   portOf,
@@ -81,7 +81,7 @@ async function openUpstream(target: URL, ctx: NetContext, sockets: net.Socket[])
   const port = portOf(target);
   const where = `${net.isIPv6(host) ? `[${host}]` : host}:${port}`;
   const ms = ctx.timeoutMs;
-  const proxy = egressProxyFor(ctx.config, ctx.env, target);
+  const proxy = egressProxyFor(target, { egressProxy: ctx.config.egressProxy, env: ctx.env }); // the gateway's own rule
   const https = target.protocol === 'https:';
   let socket: net.Socket;
 
