@@ -30,9 +30,11 @@ import { describeCause } from './errors.js';
 import { parseUpstreamList, describeChain } from './upstream/upstream-chain.js';
 import { ModuleVerifier, parseSumdbSetting } from './verify/module-verifier.js';
 import { ModulePolicy } from './policy/module-policy.js';
+import { GatewayMetrics, cacheTotalsFromDb } from './ops/metrics.js';
+import { startAdminServer } from './ops/admin-server.js';
 
 export interface Gateway {
-  ports: { tls: number; http: number; proxy: number };
+  ports: { tls: number; http: number; proxy: number; admin: number };
   stats: { intercepted: number; spliced: number; refused: number };
   service: ModuleService;
   /** Applies a re-read configuration (SIGHUP) without dropping connections; returns what it could not apply. */
@@ -64,7 +66,18 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   if (leftovers) log.info({ count: leftovers }, 'removed partial downloads left by an earlier run');
   const db: Db = openDatabase(join(config.dataDir, 'gomodgate.db'));
   const index = new CacheIndex(db);
-  const audit = new AuditLog(db, (err) => log.error({ err: describeCause(err) }, 'audit insert failed'));
+  // metrics sources are read lazily at scrape time; `late` holds what is built further down
+  const late: { service?: ModuleService; certificatesIssued: () => number } = { certificatesIssued: () => 0 };
+  const stats = { intercepted: 0, spliced: 0, refused: 0 };
+  const metrics = new GatewayMetrics({
+    cacheTotals: cacheTotalsFromDb(db),
+    singleFlight: () => ({ inflight: late.service?.inflightFetches ?? 0, joinedTotal: late.service?.joinedFetches ?? 0 }),
+    connectionStats: () => stats,
+    certificatesIssued: () => late.certificatesIssued(),
+  });
+  const audit = new AuditLog(db, (err) => log.error({ err: describeCause(err) }, 'audit insert failed'), 250, 200, (r) => {
+    if (r.outcome !== 'passthrough' && r.outcome !== 'refused') metrics.observeRequest(r.kind, r.outcome, r.bytes ?? 0);
+  });
 
   const policy = new ModulePolicy({ private: config.private, nosumdb: config.nosumdb, rulesFile: config.policy || null });
   const trustedRoots = loadTrustedRoots(config.upstreamCa);
@@ -77,9 +90,11 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     negativeTtlSeconds: config.negativeTtl,
     offline: config.offline,
     policy,
+    onUpstream: (host, status, seconds) => metrics.observeUpstream(host, status, seconds),
     onBackgroundError: (err, key) => log.warn({ key, err: describeCause(err), cause: err instanceof Error && err.cause ? describeCause(err.cause) : undefined }, 'background fetch failed'),
   });
 
+  late.service = service;
   const sumdb = parseSumdbSetting(config.sumdb);
   if (sumdb) {
     const checked = (module: string) => {
@@ -106,6 +121,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     onError: (kind, err, conn) => log.warn({ kind, err: describeCause(err), client: conn?.client.address, host: conn?.sni }, 'intercepted connection error'),
   });
   await terminator.start();
+  late.certificatesIssued = () => terminator.certificatesIssued;
 
   const plainHttpServer = http.createServer({ requestTimeout: 60_000, headersTimeout: 30_000 }, (req, res) => {
     const conn = connectionInfoOf(req.socket);
@@ -121,8 +137,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     if (!onboarding(req, res)) res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('gomodgate: see / for the gateway CA\n');
   });
 
-  const stats = { intercepted: 0, spliced: 0, refused: 0 };
-  const ports = { tls: 0, http: 0, proxy: 0 };
+  const ports = { tls: 0, http: 0, proxy: 0, admin: 0 };
   const transparent = new TransparentListener({
     hosts,
     terminator,
@@ -143,12 +158,27 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   ports.tls = t.tlsPort;
   ports.http = t.httpPort;
   ports.proxy = await proxy.listen(config.listen, config.proxyPort);
-  log.info({ ports, interceptHosts: hosts.list(), dataDir: config.dataDir, upstream: config.upstream }, 'gomodgate ready');
 
+  let closed = false;
+  const admin = await startAdminServer({
+    host: config.adminListen,
+    port: config.adminPort,
+    metrics,
+    log,
+    readiness: () => {
+      const checks: Record<string, boolean | string> = {
+        listeners: (ports.tls > 0 && ports.http > 0 && ports.proxy > 0) || 'not bound',
+        cacheIndex: db.open || 'closed',
+        accepting: !closed || 'shutting down',
+      };
+      return { ready: Object.values(checks).every((v) => v === true), checks };
+    },
+  });
+  ports.admin = admin.port;
+  log.info({ ports, adminListen: config.adminListen, interceptHosts: hosts.list(), dataDir: config.dataDir, upstream: config.upstream }, 'gomodgate ready');
   notifySystemd(['--ready', `--status=serving on ${ports.tls}/${ports.http}/${ports.proxy}`], log);
 
   let current = config;
-  let closed = false;
   return {
     ports,
     stats,
@@ -206,6 +236,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
       terminator.closeAll();
       plainHttpServer.closeAllConnections();
       proxy.server.closeAllConnections();
+      await admin.close();
       audit.flush();
       upstream.close();
       upstreamAgent.destroy();

@@ -46,6 +46,8 @@ export class AuditLog {
     private readonly onError: (err: unknown) => void = () => undefined,
     private readonly batchMs = 250,
     private readonly batchSize = 200,
+    /** Sees every record as it is queued (metrics). */
+    private readonly onRecord: ((r: AuditRecord) => void) | null = null,
   ) {
     const insert = db.prepare(
       `INSERT INTO audit (ts, client, orig_dst, host, method, path, module, version, kind, outcome, status, bytes, duration_ms, sha256, upstream_url, reason)
@@ -57,6 +59,7 @@ export class AuditLog {
   }
 
   record(r: AuditRecord): void {
+    this.onRecord?.(r);
     this.queue.push(r);
     if (this.queue.length >= this.batchSize) this.flush();
     else if (!this.timer) {

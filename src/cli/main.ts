@@ -1,11 +1,10 @@
 // The gomodgate command line (yargs): `serve`, `ca init`, `ca export`. Flags come from the one config
 // schema, so `--help`, the YAML file and GOMODGATE_* variables always agree. Errors print one line to stderr
 // and exit non-zero; nothing here knows about sockets.
-import yargs, { type Argv, type Options } from 'yargs';
+import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { readFileSync } from 'node:fs';
-import { OPTIONS, flagName, envName, type OptionSpec } from '../config/schema.js';
-import { loadConfig, type GatewayConfig } from '../config/load.js';
+import { withOptions, configFromArgv } from './config-options.js';
 import { GateError } from '../errors.js';
 import { createLogger } from '../logger.js';
 import { startGateway } from '../app.js';
@@ -15,46 +14,6 @@ import { auditCommand } from './audit-command.js';
 import { cacheCommand } from './cache-command.js';
 import { doctorCommand } from './doctor-command.js';
 import { configCommand } from './config-command.js';
-
-function yargsOption(spec: OptionSpec): Options {
-  const base: Options = {
-    describe: `${spec.describe} [env ${envName(spec.key)}]`,
-    group: spec.group ? `${spec.group}:` : undefined,
-    defaultDescription: Array.isArray(spec.default)
-      ? spec.default.length ? spec.default.join(', ') : 'none'
-      : spec.type === 'duration' ? `${spec.default}s` : String(spec.default),
-  };
-  switch (spec.type) {
-    case 'list':
-      return { ...base, type: 'string', array: true };
-    case 'port':
-    case 'count':
-      return { ...base, type: 'number' };
-    case 'boolean':
-      return { ...base, type: 'boolean' };
-    case 'enum':
-      return { ...base, type: 'string', choices: spec.choices as string[] };
-    default:
-      return { ...base, type: 'string' };
-  }
-}
-
-export function withOptions(y: Argv, keys?: readonly string[]): Argv {
-  let out = y.option('config', { type: 'string', describe: 'YAML config file (file < GOMODGATE_* environment < flags) [env GOMODGATE_CONFIG]' });
-  for (const spec of OPTIONS) {
-    if (keys && !keys.includes(spec.key)) continue;
-    out = out.option(flagName(spec.key), yargsOption(spec));
-  }
-  return out;
-}
-
-/** The config from the parsed argv: only flags actually given override file and environment. */
-export function configFromArgv(argv: Record<string, unknown>): GatewayConfig {
-  const flags: Record<string, unknown> = {};
-  for (const spec of OPTIONS) flags[spec.key] = argv[flagName(spec.key)];
-  const file = (argv.config as string | undefined) ?? process.env.GOMODGATE_CONFIG ?? null;
-  return loadConfig({ file, env: process.env, flags });
-}
 
 function fail(err: unknown): never {
   const msg = err instanceof GateError ? err.message : err instanceof Error ? err.message : String(err);

@@ -71,6 +71,11 @@ test('a zip is fetched upstream once, then served from the cache byte for byte',
   assert.equal(rows[0]!.bytes, quoteZip.zipSize);
   assert.equal(rows[0]!.client, '127.0.0.1');
   assert.equal(rows[0]!.version, quote.version);
+  const metrics = (await fetchVia(`http://127.0.0.1:${gw.gateway.ports.admin}/metrics`)).body.toString();
+  assert.match(metrics, /^gomodgate_requests_total\{kind="zip",outcome="miss"\} 1$/m);
+  assert.match(metrics, /^gomodgate_requests_total\{kind="zip",outcome="hit"\} 1$/m);
+  assert.match(metrics, new RegExp(`^gomodgate_response_bytes_total\\{outcome="hit"\\} ${quoteZip.zipSize}$`, 'm'));
+  assert.match(metrics, /^gomodgate_upstream_request_duration_seconds_count\{host="127\.0\.0\.1",status_class="2xx"\} 1$/m);
 });
 
 test('case-encoded module paths are decoded for the audit and passed upstream as sent', async () => {

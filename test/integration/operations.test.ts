@@ -139,3 +139,23 @@ test('SIGHUP applies a new allowClients list without a restart; an invalid file 
   assert.equal(gw.child.pid, pid);
   assert.equal(gw.child.exitCode, null, 'same process throughout');
 });
+
+test('the admin port: /healthz, /readyz and /metrics counting real requests by kind and outcome', async () => {
+  const ready = JSON.parse(gw.log().split('\n').find((l) => l.includes('"gomodgate ready"'))!) as { ports: { admin: number } };
+  const admin = `http://127.0.0.1:${ready.ports.admin}`;
+  const health = await get(`${admin}/healthz`);
+  assert.ok(!(health instanceof Error) && health.status === 200);
+  const readyz = await get(`${admin}/readyz`);
+  assert.ok(!(readyz instanceof Error));
+  assert.equal(readyz.status, 200);
+  assert.equal(JSON.parse(readyz.body.toString()).ready, true);
+  // two invalid module requests on the GOPROXY endpoint: counted as kind none, outcome error
+  for (let i = 0; i < 2; i++) await get(`${gw.baseUrl}/Example.com/x/@v/list`);
+  const metrics = await get(`${admin}/metrics`);
+  assert.ok(!(metrics instanceof Error));
+  const text = metrics.body.toString();
+  assert.match(text, /^gomodgate_requests_total\{kind="none",outcome="error"\} 2$/m);
+  assert.match(text, /^gomodgate_cache_objects \d+$/m);
+  assert.match(text, /^# TYPE gomodgate_upstream_request_duration_seconds histogram$/m);
+  assert.match(text, /^gomodgate_certificates_issued_total 5$/m, 'one certificate per default intercepted host, issued at start-up');
+});
