@@ -1,0 +1,179 @@
+// Removes cached objects to bound the cache: least recently used blobs first until the blobs the index points at
+// total at most a byte limit (evictToLimit: the running gateway after each stored object, and
+// `gomodgate cache prune --max-bytes`), or every object not used since a cutoff (pruneOlderThan,
+// `cache prune --older-than`). Index rows are deleted first (one transaction), then the blob files no row points
+// at any more: a crash in between leaves an orphan blob, never a row without its blob.
+// Never removes a blob for which inUse returns true (being served or being stored), and never awaits: the
+// caller's event loop sees one synchronous step. Cost: one pass over the objects index to total the blob
+// sizes, then index lookups for as many objects as it removes.
+import { rmSync } from 'node:fs';
+import type { Db } from './database.js';
+import type { BlobStore } from './blob-store.js';
+
+export interface EvictionResult {
+  /** Index rows removed. */
+  removedObjects: number;
+  /** Bytes of blob files removed from disk (a blob shared by several rows counts once). */
+  removedBytes: number;
+}
+
+export interface RemovedObject {
+  key: string;
+  kind: string;
+  module: string | null;
+  version: string | null;
+  sha256: string | null;
+  size: number;
+  lastAccess: number;
+  /** true when this removal also deleted its blob file (no other row points at it) */
+  blobRemoved: boolean;
+}
+
+export interface EvictionOptions {
+  /** Report what would be removed without removing anything. */
+  dryRun?: boolean;
+  onRemove?: (o: RemovedObject) => void;
+}
+
+interface Row {
+  rowid: number;
+  key: string;
+  kind: string;
+  module: string | null;
+  version: string | null;
+  sha256: string | null;
+  size: number;
+  last_access: number;
+}
+
+const ROW_COLS = 'rowid, key, kind, module, version, sha256, size, last_access';
+const BATCH = 256;
+
+/** Total size of the distinct blobs the index points at (each counted once). */
+export function indexedBlobBytes(db: Db): number {
+  const r = db
+    .prepare('SELECT COALESCE(SUM(size), 0) AS bytes FROM (SELECT MAX(size) AS size FROM objects WHERE sha256 IS NOT NULL GROUP BY sha256)')
+    .get() as { bytes: number };
+  return r.bytes;
+}
+
+function removeBlobFile(blobs: BlobStore, sha256: string): void {
+  try {
+    rmSync(blobs.pathOf(sha256), { force: true });
+  } catch {
+    // an unremovable file is an orphan for `cache verify --repair`; the index no longer points at it
+  }
+}
+
+function emit(opts: EvictionOptions, rows: Row[], blobRemoved: boolean): void {
+  if (!opts.onRemove) return;
+  for (const r of rows) {
+    opts.onRemove({ key: r.key, kind: r.kind, module: r.module, version: r.version, sha256: r.sha256, size: r.size, lastAccess: r.last_access, blobRemoved });
+  }
+}
+
+/**
+ * Evicts least recently used blobs (a blob's last use is the latest last_access of the rows pointing at it),
+ * with every row pointing at them, until the indexed blobs total at most maxBytes. Skips blobs for which
+ * inUse returns true. Negative entries (remembered 404/410, no blob) are left alone.
+ */
+export function evictToLimit(
+  db: Db,
+  blobs: BlobStore,
+  maxBytes: number,
+  inUse: (sha256: string) => boolean,
+  options: EvictionOptions = {},
+): EvictionResult {
+  let total = indexedBlobBytes(db);
+  const result: EvictionResult = { removedObjects: 0, removedBytes: 0 };
+  if (total <= maxBytes) return result;
+  const page = db.prepare<[number, number], Row>(
+    `SELECT ${ROW_COLS} FROM objects INDEXED BY objects_by_last_access
+     WHERE (last_access, rowid) > (?, ?) AND sha256 IS NOT NULL ORDER BY last_access, rowid LIMIT ${BATCH}`,
+  );
+  const refsOf = db.prepare<[string], Row>(`SELECT ${ROW_COLS} FROM objects WHERE sha256 = ?`);
+  const deleteRefs = db.prepare<[string]>('DELETE FROM objects WHERE sha256 = ?');
+  const handled = new Set<string>();
+  let cursor: [number, number] = [Number.MIN_SAFE_INTEGER, Number.MIN_SAFE_INTEGER];
+  for (;;) {
+    const rows = page.all(...cursor);
+    if (rows.length === 0) break;
+    for (const row of rows) {
+      if (total <= maxBytes) return result;
+      cursor = [row.last_access, row.rowid];
+      const sha = row.sha256!;
+      if (handled.has(sha)) continue;
+      if (inUse(sha)) {
+        handled.add(sha);
+        continue;
+      }
+      const refs = refsOf.all(sha);
+      // The blob is as recent as its most recently used row: evict it when the scan reaches that row.
+      const latest = refs.reduce((a, b) => (b.last_access > a.last_access || (b.last_access === a.last_access && b.rowid > a.rowid) ? b : a), row);
+      if (latest.rowid !== row.rowid) continue;
+      handled.add(sha);
+      const size = refs.reduce((m, r) => Math.max(m, r.size), 0);
+      if (!options.dryRun) {
+        deleteRefs.run(sha);
+        removeBlobFile(blobs, sha);
+      }
+      emit(options, refs, true);
+      total -= size;
+      result.removedObjects += refs.length;
+      result.removedBytes += size;
+    }
+  }
+  return result;
+}
+
+/**
+ * Removes every object (negative entries too) last used before `cutoff` (ms since epoch), then the blobs no
+ * remaining row points at. Skips objects whose blob is in use.
+ */
+export function pruneOlderThan(
+  db: Db,
+  blobs: BlobStore,
+  cutoff: number,
+  inUse: (sha256: string) => boolean,
+  options: EvictionOptions = {},
+): EvictionResult {
+  const result: EvictionResult = { removedObjects: 0, removedBytes: 0 };
+  const page = db.prepare<[number, number, number], Row>(
+    `SELECT ${ROW_COLS} FROM objects INDEXED BY objects_by_last_access
+     WHERE last_access < ? AND (last_access, rowid) > (?, ?) ORDER BY last_access, rowid LIMIT ${BATCH}`,
+  );
+  const deleteRow = db.prepare<[number]>('DELETE FROM objects WHERE rowid = ?');
+  const stillReferenced = db.prepare<[string]>('SELECT 1 FROM objects WHERE sha256 = ? LIMIT 1').pluck();
+  const doomed = new Map<string, Row[]>(); // blob → its removed rows (dry run: to tell whether all of them go)
+  const refCount = db.prepare<[string]>('SELECT COUNT(*) FROM objects WHERE sha256 = ?').pluck();
+  let cursor: [number, number] = [Number.MIN_SAFE_INTEGER, Number.MIN_SAFE_INTEGER];
+  for (;;) {
+    const rows = page.all(cutoff, ...cursor);
+    if (rows.length === 0) break;
+    cursor = [rows.at(-1)!.last_access, rows.at(-1)!.rowid];
+    const chosen = rows.filter((r) => r.sha256 === null || !inUse(r.sha256));
+    if (!options.dryRun) {
+      db.transaction(() => {
+        for (const r of chosen) deleteRow.run(r.rowid);
+      })();
+    }
+    for (const r of chosen) {
+      result.removedObjects++;
+      if (r.sha256 === null) emit(options, [r], false);
+      else {
+        const list = doomed.get(r.sha256) ?? [];
+        list.push(r);
+        doomed.set(r.sha256, list);
+      }
+    }
+  }
+  for (const [sha, rows] of doomed) {
+    const orphaned = options.dryRun ? (refCount.get(sha) as number) === rows.length : !stillReferenced.get(sha);
+    if (orphaned) {
+      if (!options.dryRun) removeBlobFile(blobs, sha);
+      result.removedBytes += rows.reduce((m, r) => Math.max(m, r.size), 0);
+    }
+    emit(options, rows, orphaned);
+  }
+  return result;
+}
