@@ -1,0 +1,257 @@
+// `gomodgate cache verify`: re-hashes every blob the cache index points at (streaming, never a whole file in
+// memory) and checks that each index row's blob exists, that the blob's sha256 matches its name and that its
+// size matches the row. Also finds orphan blobs (files no row points at) and leftover temp files.
+// repairCache removes corrupt rows with their bad blobs, and orphans and temp files older than a grace period
+// (a running gateway renames a blob into place just before writing its row, and downloads into DATA_DIR/tmp).
+// Verification itself never changes anything.
+import { createReadStream, readdirSync, rmSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { basename, join } from 'node:path';
+import type { Db } from '../store/database.js';
+
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+export interface MissingBlob {
+  key: string;
+  sha256: string | null;
+  size: number;
+}
+
+export interface HashMismatch {
+  sha256: string; // the name, what the rows expect
+  actual: string; // what the file hashes to
+  size: number;
+  keys: string[];
+}
+
+export interface SizeMismatch {
+  key: string;
+  sha256: string;
+  expected: number; // the row
+  actual: number; // the file
+}
+
+export interface StrayFile {
+  path: string;
+  size: number;
+  mtimeMs: number;
+}
+
+export interface VerifyReport {
+  rows: number; // index rows with a blob
+  blobs: number; // distinct blobs they point at
+  bytesHashed: number;
+  missing: MissingBlob[];
+  hashMismatches: HashMismatch[];
+  sizeMismatches: SizeMismatch[];
+  unreadable: Array<{ sha256: string; error: string; keys: string[] }>;
+  orphans: StrayFile[];
+  tempFiles: StrayFile[];
+}
+
+export interface VerifyProgress {
+  /** Called once with the number of bytes to hash, then after every chunk. */
+  onTotal?: (bytes: number, blobs: number) => void;
+  onProgress?: (bytesDone: number) => void;
+}
+
+/** True when an index row is wrong (missing blob, bad hash, bad size, unreadable): exit 1. Strays are not. */
+export function isCorrupt(r: VerifyReport): boolean {
+  return r.missing.length + r.hashMismatches.length + r.sizeMismatches.length + r.unreadable.length > 0;
+}
+
+interface IndexRow {
+  key: string;
+  sha256: string | null;
+  size: number;
+}
+
+async function hashFile(path: string, onChunk: (n: number) => void): Promise<string> {
+  const hash = createHash('sha256');
+  const stream = createReadStream(path, { highWaterMark: 1 << 20 });
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    hash.update(chunk);
+    onChunk(chunk.length);
+  }
+  return hash.digest('hex');
+}
+
+function statFile(path: string): { size: number; mtimeMs: number; isFile: boolean; isDir: boolean } | null {
+  try {
+    const st = statSync(path);
+    return { size: st.size, mtimeMs: st.mtimeMs, isFile: st.isFile(), isDir: st.isDirectory() };
+  } catch {
+    return null;
+  }
+}
+
+function listDir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+function blobPath(dataDir: string, sha256: string): string {
+  return join(dataDir, 'blobs', sha256.slice(0, 2), sha256);
+}
+
+export async function verifyCache(db: Db, dataDir: string, progress: VerifyProgress = {}): Promise<VerifyReport> {
+  const report: VerifyReport = {
+    rows: 0,
+    blobs: 0,
+    bytesHashed: 0,
+    missing: [],
+    hashMismatches: [],
+    sizeMismatches: [],
+    unreadable: [],
+    orphans: [],
+    tempFiles: [],
+  };
+
+  // Strays first: a blob renamed into place after this listing is not seen at all, and one listed here whose row
+  // is written while we hash is re-checked against the index at the end.
+  const blobRoot = join(dataDir, 'blobs');
+  const onDisk: Array<{ sha256: string | null; file: StrayFile }> = [];
+  for (const shard of listDir(blobRoot)) {
+    const shardPath = join(blobRoot, shard);
+    const st = statFile(shardPath);
+    if (!st) continue;
+    if (!st.isDir || !/^[0-9a-f]{2}$/.test(shard)) {
+      onDisk.push({ sha256: null, file: { path: shardPath, size: st.size, mtimeMs: st.mtimeMs } });
+      continue;
+    }
+    for (const name of listDir(shardPath)) {
+      const path = join(shardPath, name);
+      const f = statFile(path);
+      if (!f) continue;
+      const named = f.isFile && SHA256_HEX.test(name) && name.startsWith(shard);
+      onDisk.push({ sha256: named ? name : null, file: { path, size: f.size, mtimeMs: f.mtimeMs } });
+    }
+  }
+  for (const name of listDir(join(dataDir, 'tmp'))) {
+    const path = join(dataDir, 'tmp', name);
+    const f = statFile(path);
+    if (f) report.tempFiles.push({ path, size: f.size, mtimeMs: f.mtimeMs });
+  }
+
+  const rows = db.prepare('SELECT key, sha256, size FROM objects WHERE status = 200 ORDER BY sha256').all() as IndexRow[];
+  report.rows = rows.length;
+  const bySha = new Map<string, IndexRow[]>();
+  for (const r of rows) {
+    if (r.sha256 === null || !SHA256_HEX.test(r.sha256)) {
+      report.missing.push({ key: r.key, sha256: r.sha256, size: r.size });
+      continue;
+    }
+    const list = bySha.get(r.sha256) ?? [];
+    list.push(r);
+    bySha.set(r.sha256, list);
+  }
+  report.blobs = bySha.size;
+
+  const present: Array<[string, IndexRow[], number]> = [];
+  let total = 0;
+  for (const [sha, refs] of bySha) {
+    const st = statFile(blobPath(dataDir, sha));
+    if (!st || !st.isFile) {
+      for (const r of refs) report.missing.push({ key: r.key, sha256: sha, size: r.size });
+      continue;
+    }
+    present.push([sha, refs, st.size]);
+    total += st.size;
+  }
+  progress.onTotal?.(total, present.length);
+
+  for (const [sha, refs, size] of present) {
+    let actual: string;
+    try {
+      actual = await hashFile(blobPath(dataDir, sha), (n) => {
+        report.bytesHashed += n;
+        progress.onProgress?.(report.bytesHashed);
+      });
+    } catch (err) {
+      report.unreadable.push({ sha256: sha, error: (err as Error).message, keys: refs.map((r) => r.key) });
+      continue;
+    }
+    if (actual !== sha) {
+      report.hashMismatches.push({ sha256: sha, actual, size, keys: refs.map((r) => r.key) });
+      continue;
+    }
+    for (const r of refs) {
+      if (r.size !== size) report.sizeMismatches.push({ key: r.key, sha256: sha, expected: r.size, actual: size });
+    }
+  }
+
+  const referenced = db.prepare('SELECT 1 FROM objects WHERE sha256 = ? LIMIT 1').pluck();
+  for (const { sha256, file } of onDisk) {
+    if (sha256 !== null && (bySha.has(sha256) || referenced.get(sha256))) continue;
+    report.orphans.push(file);
+  }
+  return report;
+}
+
+export interface RepairOptions {
+  /** Orphans and temp files modified less than this long ago are left alone (a running gateway may own them). */
+  graceMs: number;
+  now?: number;
+}
+
+export interface RepairResult {
+  removedRows: number;
+  removedBlobs: number; // corrupt blobs, and blobs left without a row by the removed rows
+  removedOrphans: number;
+  removedTempFiles: number;
+  keptRecent: number; // strays younger than the grace period
+}
+
+function removePath(path: string): boolean {
+  try {
+    rmSync(path, { force: true, recursive: true });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Deletes the corrupt rows found by verifyCache (only while they still point at the same blob), then the bad
+ * blobs and those no row points at any more, then orphans and temp files older than the grace period.
+ */
+export function repairCache(db: Db, dataDir: string, report: VerifyReport, opts: RepairOptions): RepairResult {
+  const now = opts.now ?? Date.now();
+  const result: RepairResult = { removedRows: 0, removedBlobs: 0, removedOrphans: 0, removedTempFiles: 0, keptRecent: 0 };
+  const deleteRow = db.prepare('DELETE FROM objects WHERE key = ? AND sha256 IS ?');
+  const referenced = db.prepare('SELECT 1 FROM objects WHERE sha256 = ? LIMIT 1').pluck();
+  const blobsToCheck = new Set<string>();
+  db.transaction(() => {
+    for (const m of report.missing) result.removedRows += deleteRow.run(m.key, m.sha256).changes;
+    for (const h of report.hashMismatches) {
+      for (const key of h.keys) result.removedRows += deleteRow.run(key, h.sha256).changes;
+      blobsToCheck.add(h.sha256);
+    }
+    for (const u of report.unreadable) {
+      for (const key of u.keys) result.removedRows += deleteRow.run(key, u.sha256).changes;
+      blobsToCheck.add(u.sha256);
+    }
+    for (const s of report.sizeMismatches) {
+      result.removedRows += deleteRow.run(s.key, s.sha256).changes;
+      blobsToCheck.add(s.sha256);
+    }
+  })();
+  // Rows first, then files: a blob is removed only when no row points at it any more.
+  for (const sha of blobsToCheck) {
+    if (!referenced.get(sha) && removePath(blobPath(dataDir, sha))) result.removedBlobs++;
+  }
+  for (const o of report.orphans) {
+    const name = basename(o.path);
+    if (SHA256_HEX.test(name) && referenced.get(name)) continue; // its row was written after the check
+    if (now - o.mtimeMs < opts.graceMs) result.keptRecent++;
+    else if (removePath(o.path)) result.removedOrphans++;
+  }
+  for (const t of report.tempFiles) {
+    if (now - t.mtimeMs < opts.graceMs) result.keptRecent++;
+    else if (removePath(t.path)) result.removedTempFiles++;
+  }
+  return result;
+}
