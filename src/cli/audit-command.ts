@@ -33,6 +33,14 @@ export function reportFailure(err: unknown): void {
   process.exitCode = err instanceof GateError && err.code === 'CONFIG_INVALID' ? 2 : 1;
 }
 
+/** `gomodgate audit | head`: when the reader goes away, stop quietly instead of failing with EPIPE. */
+export function exitQuietlyOnClosedStdout(): void {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
+}
+
 /** The cache index of the configured data dir (--data-dir, GOMODGATE_DATA_DIR, --config), read-only by default. */
 export function openIndex(args: Args, options: { readonly: boolean }): { db: Db; dataDir: string } {
   const { dataDir } = configFromArgv(args);
@@ -93,6 +101,7 @@ function printRows(rows: AuditRow[], format: OutputFormat): void {
 
 function runQuery(args: Args): void {
   let db: Db | null = null;
+  exitQuietlyOnClosedStdout();
   try {
     const filter = filterFromArgs(args, Date.now());
     const limit = Number(args.limit);

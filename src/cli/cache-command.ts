@@ -18,7 +18,7 @@ import { parseModuleList } from '../ops/go-sum-file.js';
 import { warmCache } from '../ops/cache-warm.js';
 import { ProgressBar } from '../ops/progress-bar.js';
 import { withOptions } from './config-options.js';
-import { openIndex, reportFailure } from './audit-command.js';
+import { exitQuietlyOnClosedStdout, openIndex, reportFailure } from './audit-command.js';
 
 type Args = Record<string, unknown>;
 
@@ -336,6 +336,7 @@ export const cacheCommand: CommandModule = {
             .example('$0 cache warm go.sum', 'prefetch a project through the local gateway'),
         handler: (argv) => runWarm(argv as Args),
       })
-      .demandCommand(1, 'cache needs a subcommand: stats, ls, verify, prune or warm'),
+      .demandCommand(1, 'cache needs a subcommand: stats, ls, verify, prune or warm')
+      .middleware(() => exitQuietlyOnClosedStdout()),
   handler: () => undefined,
 };

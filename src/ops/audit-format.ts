@@ -51,7 +51,8 @@ function pad(s: string, width: number, align: 'left' | 'right' | undefined): str
 
 /** Columns separated by two spaces, each as wide as its widest cell; no trailing blanks. */
 export function formatTable(columns: readonly Column[], rows: readonly (readonly string[])[]): string {
-  const widths = columns.map((c, i) => Math.max(c.title.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const widths = columns.map((c) => c.title.length);
+  for (const r of rows) r.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
   const line = (cells: readonly string[]) => cells.map((cell, i) => pad(cell, widths[i]!, columns[i]!.align)).join('  ').trimEnd() + '\n';
   return line(columns.map((c) => c.title)) + rows.map(line).join('');
 }
