@@ -228,6 +228,48 @@ describe('proxy port', () => {
     await assertAliveAndServing();
   });
 
+  // Inside an intercepted connection the HTTP server is http-mitm-proxy's: its 'clientError' listener only logs,
+  // so Node neither answers nor closes (measured: still open after 400 s, one socket leaked per bad request).
+  const CLIENT_ERROR_TODO = 'TlsTerminator must answer and destroy on clientError (http-mitm-proxy only logs it): see the hostile-input report';
+
+  for (const [name, request, expected] of [
+    ['garbage', 'garbage garbage\r\n\r\n', 400],
+    ['a duplicate Content-Length', 'GET /x HTTP/1.1\r\nHost: proxy.golang.org\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n', 400],
+    ['an oversized request line', `GET /${'a'.repeat(20_000)} HTTP/1.1\r\nHost: proxy.golang.org\r\n\r\n`, 431],
+  ] as const) {
+    it(`an intercepted TLS connection carrying ${name}: ${expected} and closed`, { todo: CLIENT_ERROR_TODO }, async () => {
+      const c = await connectIntercepted();
+      const secure = tls.connect({ socket: c.socket, servername: 'proxy.golang.org', ca: readFileSync(join(dir, 'certs', 'certs', 'ca.pem')) });
+      let received = '';
+      secure.on('data', (d: Buffer) => (received += d.toString('latin1')));
+      secure.on('error', () => undefined);
+      const closed = new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(false), CLOSE_BOUND_MS);
+        secure.on('close', () => {
+          clearTimeout(timer);
+          resolve(true);
+        });
+      });
+      await new Promise<void>((resolve, reject) => secure.once('secureConnect', resolve).once('error', reject));
+      secure.write(request);
+      const wasClosed = await closed;
+      secure.destroy();
+      c.destroy();
+      assert.equal(statusOf(Buffer.from(received, 'latin1')), expected);
+      assert.equal(wasClosed, true, 'closed after the refusal');
+      await assertAliveAndServing();
+    });
+  }
+
+  it('a whole ClientHello and then a stalled handshake: closed within the peek bound', { todo: CLIENT_ERROR_TODO }, async () => {
+    const c = await connectIntercepted();
+    c.write(hello); // passes the peek (SNI proxy.golang.org); the server's answer is never acknowledged
+    const closed = await c.waitForClose(CLOSE_BOUND_MS);
+    c.destroy();
+    assert.equal(closed, true, `closed within ${CLOSE_BOUND_MS} ms (Node's default handshake timeout is 120 s, and then the socket is not destroyed)`);
+    await assertAliveAndServing();
+  });
+
   it('200 concurrent idle connections (plain and after CONNECT) do not stop a normal request from being answered', async () => {
     const idle: RawClient[] = [];
     try {
@@ -294,9 +336,9 @@ import tls from 'node:tls';
 import { readFileSync } from 'node:fs';
 const [dst, helloHex, caFile, boundMs] = process.argv.slice(2);
 const hello = Buffer.from(helloHex, 'hex');
-function raw(bytes, endAfter) {
+function raw(bytes, endAfter, port = 443) {
   return new Promise((resolve) => {
-    const s = net.connect({ host: dst, port: 443 });
+    const s = net.connect({ host: dst, port });
     let received = 0;
     const timer = setTimeout(() => { s.destroy(); resolve({ closed: false, received }); }, Number(boundMs));
     s.on('connect', () => { if (bytes.length) s.write(bytes); if (endAfter) s.end(); });
@@ -324,12 +366,15 @@ const out = {
   bigRecord: await raw(bigRecord, false),
   truncatedThenEnd: await raw(hello.subarray(0, 60), true),
   truncatedSilent: await Promise.all(pending),
+  httpGarbage: await raw(Buffer.from([0, 1, 2, 3, 0xff]), false, 80),
+  httpOversized: await raw(Buffer.from('GET /' + 'a'.repeat(17000)), false, 80),
+  httpStalled: await raw(Buffer.from('GET /golang.org/x/mod/@v/list HTTP/1.1\\r\\nHost: proxy.golang.org\\r\\n'), false, 80),
   after: await handshake(),
 };
 console.log(JSON.stringify(out));
 `;
 
-describe('transparent TLS port behind iptables REDIRECT (namespaces gmghi-*)', { skip: isRoot ? false : 'needs root for network namespaces' }, () => {
+describe('transparent TLS and HTTP ports behind iptables REDIRECT (namespaces gmghi-*)', { skip: isRoot ? false : 'needs root for network namespaces' }, () => {
   let proc: NamespaceProcess | null = null;
   let nsDir: string;
 
@@ -344,6 +389,7 @@ describe('transparent TLS port behind iptables REDIRECT (namespaces gmghi-*)', {
     await addAddress(GATEWAY_NS, 'gmghi-g0', '10.231.1.1/24');
     await addDefaultRoute(CLIENT_NS, '10.231.1.1');
     await netfilter(GATEWAY_NS, 4, ['-t', 'nat', '-A', 'PREROUTING', '-i', 'gmghi-g0', '-p', 'tcp', '--dport', '443', '-j', 'REDIRECT', '--to-ports', '8443']);
+    await netfilter(GATEWAY_NS, 4, ['-t', 'nat', '-A', 'PREROUTING', '-i', 'gmghi-g0', '-p', 'tcp', '--dport', '80', '-j', 'REDIRECT', '--to-ports', '8080']);
     writeFileSync(join(nsDir, 'client.mjs'), CLIENT_SCRIPT);
     proc = spawnInNamespace(GATEWAY_NS, [
       process.execPath, join(REPO_ROOT, 'bin/gomodgate.js'), 'serve',
@@ -361,7 +407,7 @@ describe('transparent TLS port behind iptables REDIRECT (namespaces gmghi-*)', {
     if (nsDir) rmSync(nsDir, { recursive: true, force: true });
   });
 
-  it('garbage, an oversized record and truncated ClientHellos are closed; real handshakes succeed meanwhile and after', async () => {
+  it('TLS and HTTP ports: garbage, oversized records or heads and stalled ClientHellos or heads are closed; real handshakes succeed meanwhile and after', async () => {
     const res = await run(
       ['ip', 'netns', 'exec', CLIENT_NS, process.execPath, join(nsDir, 'client.mjs'), ORIGINAL_DST, hello.toString('hex'), join(nsDir, 'certs', 'certs', 'ca.pem'), String(CLOSE_BOUND_MS)],
       { timeoutMs: 90_000 },
@@ -373,7 +419,7 @@ describe('transparent TLS port behind iptables REDIRECT (namespaces gmghi-*)', {
       after: { ok: boolean; cn?: string; error?: string };
     };
     for (const h of [...out.meanwhile, out.after]) assert.deepEqual(h, { ok: true, cn: 'proxy.golang.org' });
-    for (const name of ['garbage', 'bigRecord', 'truncatedThenEnd']) {
+    for (const name of ['garbage', 'bigRecord', 'truncatedThenEnd', 'httpGarbage', 'httpOversized', 'httpStalled']) {
       assert.deepEqual(out[name], { closed: true, received: 0 }, name);
     }
     assert.equal(out.truncatedSilent.length, 40);
