@@ -32,6 +32,7 @@ import { ModuleVerifier, parseSumdbSetting } from './verify/module-verifier.js';
 import { ModulePolicy } from './policy/module-policy.js';
 import { GatewayMetrics, cacheTotalsFromDb } from './ops/metrics.js';
 import { startAdminServer } from './ops/admin-server.js';
+import { evictToLimit } from './store/eviction.js';
 
 export interface Gateway {
   ports: { tls: number; http: number; proxy: number; admin: number };
@@ -91,10 +92,25 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     offline: config.offline,
     policy,
     onUpstream: (host, status, seconds) => metrics.observeUpstream(host, status, seconds),
+    onStored: (obj) => enforceCacheLimit(obj.sha256),
     onBackgroundError: (err, key) => log.warn({ key, err: describeCause(err), cause: err instanceof Error && err.cause ? describeCause(err.cause) : undefined }, 'background fetch failed'),
   });
 
   late.service = service;
+
+  // --cache-max-bytes: after each stored object, least recently used blobs go first, never one being served
+  // or just stored (a pass sums the index's sizes: milliseconds for 100k objects, next to a download)
+  const enforceCacheLimit = (justStored: string | null) => {
+    const max = config['cache.maxBytes'];
+    if (max <= 0) return;
+    try {
+      const r = evictToLimit(db, blobs, max, (sha) => sha === justStored || service.isServing(sha));
+      if (r.removedObjects) log.info({ removedObjects: r.removedObjects, removedBytes: r.removedBytes, maxBytes: max }, 'cache over its size limit: evicted least recently used objects');
+    } catch (err) {
+      log.error({ err: describeCause(err) }, 'cache eviction failed');
+    }
+  };
+  enforceCacheLimit(null);
   const sumdb = parseSumdbSetting(config.sumdb);
   if (sumdb) {
     const checked = (module: string) => {

@@ -4,18 +4,21 @@
 // Never stores credentials, cookies or query strings.
 import type { Db } from '../store/database.js';
 
-export type AuditOutcome =
-  | 'hit'
-  | 'miss'
-  | 'stale'
-  | 'not-found'
-  | 'error'
-  | 'passthrough'
-  | 'refused'
-  | 'forwarded'
-  | 'tampered'
-  | 'private'
-  | 'denied';
+export const AUDIT_OUTCOMES = [
+  'hit',
+  'miss',
+  'stale',
+  'not-found',
+  'error',
+  'forwarded',
+  'passthrough',
+  'refused',
+  'tampered',
+  'private',
+  'denied',
+] as const;
+
+export type AuditOutcome = (typeof AUDIT_OUTCOMES)[number];
 
 export interface AuditRecord {
   ts: number;

@@ -127,8 +127,10 @@ export class GoRequestHandler {
       bytes += chunk.length;
     });
     pipeline(reply.body, res, (err) => {
-      if (err) res.destroy();
-      done(bytes, !err, err);
+      // a client that closes right after the last byte still got the whole response
+      const delivered = res.writableEnded && reply.headers['content-length'] !== undefined && bytes === Number(reply.headers['content-length']);
+      if (err && !delivered) res.destroy();
+      done(bytes, !err || delivered, err);
     });
   }
 

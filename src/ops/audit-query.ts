@@ -4,8 +4,7 @@
 //   module pattern → audit_by_module_version_ts: `module = ?` plus a range over the pattern's literal prefix
 //                    (`golang.org/x/*` → module >= 'golang.org/x/' AND module < 'golang.org/x0'), refined exactly
 //                    by a registered SQL function with GOPRIVATE semantics;
-//   version        → audit_by_module_version_ts together with a module, else audit_by_version_ts (proposed
-//                    migration AUDIT_QUERY_MIGRATION; without it a version-only query scans);
+//   version        → audit_by_module_version_ts together with a module, else audit_by_version_ts;
 //   client         → audit_by_client_ts: an address by equality, an IPv4 CIDR by ranges over its dotted text
 //                    prefixes (10.1.0.0/16 → client >= '10.1.' AND client < '10.1/'), refined exactly in JS;
 //   outcome        → audit_by_outcome_ts;  since/until → audit_by_ts.
@@ -15,10 +14,9 @@ import type { Db } from '../store/database.js';
 import { parseDuration } from '../config/load.js';
 import { GateError } from '../errors.js';
 
-/** Proposed migration 2 of src/store/database.ts: lets a version-only filter (`--version v1.2.3`) use an index. */
-export const AUDIT_QUERY_MIGRATION = `CREATE INDEX audit_by_version_ts ON audit(version, ts);`;
+import { AUDIT_OUTCOMES } from '../audit/audit-log.js';
 
-export const AUDIT_OUTCOMES = ['hit', 'miss', 'stale', 'not-found', 'error', 'forwarded', 'passthrough', 'refused'] as const;
+export { AUDIT_OUTCOMES };
 
 export interface AuditFilter {
   /** GOPRIVATE-style patterns: each matches a module and every module below it; `*`, `?`, `[...]` as in path.Match. */

@@ -5,6 +5,7 @@
 // own except what a scrape-time callback does; never throws from an observe* method.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Db } from '../store/database.js';
+import { AUDIT_OUTCOMES } from '../audit/audit-log.js';
 
 export type ConnectionDecision = 'intercepted' | 'spliced' | 'refused';
 
@@ -39,9 +40,8 @@ export interface GatewayMetricsSources {
 export const REQUEST_KINDS = [
   'list', 'latest', 'info', 'mod', 'zip', 'sumdb-supported', 'sumdb-lookup', 'sumdb-latest', 'sumdb-tile',
 ] as const;
-export const REQUEST_OUTCOMES = [
-  'hit', 'miss', 'stale', 'not-found', 'error', 'forwarded', 'denied', 'passthrough', 'refused',
-] as const;
+/** The audit's outcomes: one list for the table, `audit --outcome` and the metric labels. */
+export const REQUEST_OUTCOMES = AUDIT_OUTCOMES;
 const DECISIONS: readonly ConnectionDecision[] = ['intercepted', 'spliced', 'refused'];
 const KIND_SET = new Set<string>(REQUEST_KINDS);
 const OUTCOME_SET = new Set<string>(REQUEST_OUTCOMES);

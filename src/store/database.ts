@@ -51,6 +51,8 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX audit_by_outcome_ts ON audit(outcome, ts);`,
   // 2: the h1: hash each .zip/.mod was verified with against the checksum database
   `ALTER TABLE objects ADD COLUMN h1 TEXT;`,
+  // 3: `gomodgate audit --version` without --module
+  `CREATE INDEX audit_by_version_ts ON audit(version, ts);`,
 ];
 
 export function openDatabase(file: string, options: { readonly?: boolean } = {}): Db {

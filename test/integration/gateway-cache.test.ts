@@ -237,3 +237,35 @@ test('a 100 MB module zip streams through while the gateway process stays under 
     rmSync(gdir, { recursive: true, force: true });
   }
 });
+
+test('--cache-max-bytes: the running gateway evicts least recently used objects, keeps the newest, refetches evicted ones', async () => {
+  const mods = [];
+  for (let i = 0; i < 4; i++) {
+    mods.push(upstream.addModule({ path: `example.com/lru${i}`, version: 'v1.0.0', files: { 'data.bin': randomBytes(400_000) } }));
+  }
+  const max = Math.floor(mods[0]!.zipSize * 2.5);
+  const g = await startTestGateway({ upstream: upstream.url, upstreamCa: [pki.caFile], 'cache.maxBytes': max });
+  try {
+    upstream.resetHits();
+    for (let i = 0; i < 4; i++) {
+      const r = await fetchVia(`${g.baseUrl}/example.com/lru${i}/@v/v1.0.0.zip`, { keepBelow: 0 });
+      assert.equal(r.sha256, mods[i]!.zipSha256);
+    }
+    const db = g.db();
+    let keys: string[];
+    try {
+      const total = (db.prepare('SELECT coalesce(sum(size), 0) AS n FROM objects WHERE sha256 IS NOT NULL').get() as { n: number }).n;
+      assert.ok(total <= max, `index holds ${total} bytes, limit ${max}`);
+      keys = (db.prepare("SELECT key FROM objects WHERE kind = 'zip' ORDER BY key").all() as Array<{ key: string }>).map((r) => r.key);
+    } finally {
+      db.close();
+    }
+    assert.deepEqual(keys, ['mod:example.com/lru2@v1.0.0.zip', 'mod:example.com/lru3@v1.0.0.zip'], 'the two most recent stay');
+    assert.equal(blobFiles(g).length, 2, 'evicted blobs are removed from disk');
+    const again = await fetchVia(`${g.baseUrl}/example.com/lru0/@v/v1.0.0.zip`, { keepBelow: 0 });
+    assert.equal(again.sha256, mods[0]!.zipSha256);
+    assert.equal(upstream.hits('/example.com/lru0/@v/v1.0.0.zip'), 2, 'an evicted object is fetched again');
+  } finally {
+    await g.close();
+  }
+});
