@@ -244,7 +244,7 @@ describe('proxy port', () => {
       secure.on('data', (d: Buffer) => (received += d.toString('latin1')));
       secure.on('error', () => undefined);
       const closed = new Promise<boolean>((resolve) => {
-        const timer = setTimeout(() => resolve(false), CLOSE_BOUND_MS);
+        const timer = setTimeout(() => resolve(false), 3000); // a refusal is immediate
         secure.on('close', () => {
           clearTimeout(timer);
           resolve(true);
@@ -285,6 +285,36 @@ describe('proxy port', () => {
       for (const c of idle) c.destroy();
     }
     await assertAliveAndServing();
+  });
+
+  it('a connection cap (--limits-max-connections 20): excess connections are closed at once, service resumes when they leave', async () => {
+    const capped = await spawnGatewayProcess([
+      '--data-dir', join(dir, 'capped-data'), '--ca-dir', join(dir, 'certs'), '--listen', '127.0.0.1',
+      '--tls-port', '0', '--http-port', '0', '--proxy-port', '0', '--admin-port', '0',
+      '--upstream', `https://127.0.0.1:${relay.port}`, '--upstream-ca', pki.caFile, '--sumdb', 'off', '--log-level', 'info',
+      '--limits-max-connections', '20',
+    ]);
+    const held: RawClient[] = [];
+    try {
+      const port = readyPorts(capped.log()).proxy;
+      for (let i = 0; i < 20; i++) held.push(await RawClient.connect(port));
+      const extra: RawClient[] = [];
+      for (let i = 0; i < 5; i++) extra.push(await RawClient.connect(port));
+      for (const c of extra) c.write('GET /example.com/quote/@v/list HTTP/1.1\r\nHost: x\r\n\r\n');
+      const closed = await Promise.all(extra.map((c) => c.waitForClose(5000)));
+      assert.deepEqual(closed, extra.map(() => true), 'connections over the cap are closed');
+      assert.deepEqual(extra.map((c) => c.received.length), extra.map(() => 0), 'and get no answer');
+      for (const c of held) c.destroy();
+      const r = await waitFor('a request answered once the held connections left', async () => {
+        const res = await fetchVia(`${capped.baseUrl}/${quote.path}/@v/${quote.version}.zip`, { timeoutMs: 5000 }).catch(() => null);
+        return res?.status === 200 ? res : null;
+      }, 10_000);
+      assert.equal(r.sha256, quoteZip.zipSha256);
+      assert.equal(capped.child.exitCode, null);
+    } finally {
+      for (const c of held) c.destroy();
+      await capped.stop();
+    }
   });
 
   it(`concurrent upstream fetches are bounded (--limits-max-upstream-fetches ${MAX_UPSTREAM_FETCHES}) and all complete`, async () => {
