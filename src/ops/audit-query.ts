@@ -14,7 +14,7 @@ import type { Db } from '../store/database.js';
 import { parseDuration } from '../config/load.js';
 import { GateError } from '../errors.js';
 
-import { AUDIT_OUTCOMES } from '../audit/audit-log.js';
+import { AUDIT_OUTCOMES, type AuditRecord } from '../audit/audit-log.js';
 
 export { AUDIT_OUTCOMES };
 
@@ -31,24 +31,10 @@ export interface AuditFilter {
   until?: number;
 }
 
-export interface AuditRow {
+/** A stored audit row: what AuditLog wrote, with its id (outcome as text: older rows may predate a new one). */
+export interface AuditRow extends Omit<AuditRecord, 'outcome'> {
   id: number;
-  ts: number;
-  client: string | null;
-  origDst: string | null;
-  host: string | null;
-  method: string | null;
-  path: string | null;
-  module: string | null;
-  version: string | null;
-  kind: string | null;
   outcome: string;
-  status: number | null;
-  bytes: number | null;
-  durationMs: number | null;
-  sha256: string | null;
-  upstreamUrl: string | null;
-  reason: string | null;
 }
 
 export interface AuditGroup {

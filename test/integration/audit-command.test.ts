@@ -7,51 +7,18 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import http from 'node:http';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createTestPki, type TestPki } from '../helpers/test-pki.js';
 import { startModuleUpstream, type ModuleUpstream } from '../helpers/module-upstream.js';
-import { startTestGateway, waitFor, REPO_ROOT, type TestGateway } from '../helpers/gateway.js';
+import { startTestGateway, waitFor, type TestGateway } from '../helpers/gateway.js';
+import { CLI, runCli, spawnTracked, killRunningChildren, type CliResult } from '../helpers/cli.js';
 
 let dir: string;
 let pki: TestPki;
 let upstream: ModuleUpstream;
 let gw: TestGateway;
 let midpoint: number; // between the first and second batch of requests
-const children = new Set<ChildProcess>();
-
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cliEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('GOMODGATE_')) env[k] = v;
-  return env;
-}
-
-/** Runs `node bin/gomodgate.js ARGS` to completion (bounded: killed after 60 s). */
-function cli(args: string[]): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(REPO_ROOT, 'bin/gomodgate.js'), ...args], { env: cliEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-    children.add(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (c) => (stdout += c));
-    child.stderr!.on('data', (c) => (stderr += c));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      children.delete(child);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
 function audit(...args: string[]): Promise<CliResult> {
-  return cli(['audit', '--data-dir', gw.dataDir, ...args]);
+  return runCli(['audit', '--data-dir', gw.dataDir, ...args]);
 }
 
 // Keep-alive, as the go command does: a client that closes right after the last byte can make the gateway record
@@ -164,7 +131,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  killRunningChildren();
   agent.destroy();
   await gw?.close();
   await upstream?.close();
@@ -318,7 +285,7 @@ test('bad arguments exit 2 with one line; a missing index exits 1', async () => 
     assert.equal(r.stdout, '');
     assert.match(r.stderr, /^gomodgate: .+\n$/, args.join(' '));
   }
-  const missing = await cli(['audit', '--data-dir', join(dir, 'nowhere')]);
+  const missing = await runCli(['audit', '--data-dir', join(dir, 'nowhere')]);
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /no cache index at .*nowhere\/gomodgate\.db/);
 });
@@ -327,7 +294,7 @@ test('--config gives the same data directory as serve', async () => {
   const { writeFileSync } = await import('node:fs');
   const file = join(dir, 'gomodgate.yaml');
   writeFileSync(file, `dataDir: ${gw.dataDir}\n`);
-  const r = await cli(['audit', '--config', file, '--json', '--outcome', 'not-found']);
+  const r = await runCli(['audit', '--config', file, '--json', '--outcome', 'not-found']);
   assert.equal(r.code, 0, r.stderr);
   assert.equal((JSON.parse(r.stdout) as unknown[]).length, 1);
 });
@@ -342,11 +309,7 @@ test('audit tail --no-follow: the latest rows as a table, then exit', async () =
 });
 
 test('audit tail follows: a request made through the gateway appears as a new JSON line', async () => {
-  const child = spawn(process.execPath, [join(REPO_ROOT, 'bin/gomodgate.js'), 'audit', 'tail', '--data-dir', gw.dataDir, '--json', '-n', '1', '--interval', '100', '--client', '127.0.0.0/8'], {
-    env: cliEnv(),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
+  const child = spawnTracked(process.execPath, [CLI, 'audit', 'tail', '--data-dir', gw.dataDir, '--json', '-n', '1', '--interval', '100', '--client', '127.0.0.0/8']);
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (c) => (stdout += c));
@@ -369,7 +332,6 @@ test('audit tail follows: a request made through the gateway appears as a new JS
   } finally {
     child.kill('SIGTERM');
     await waitFor('tail to exit', () => child.exitCode !== null || child.signalCode !== null, 10_000);
-    children.delete(child);
   }
   assert.equal(child.exitCode, 0, `tail exits cleanly on SIGTERM: ${stderr}`);
   assert.equal(stdout.trimEnd().split('\n').length, 3, 'nothing printed twice');

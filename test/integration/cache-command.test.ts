@@ -8,10 +8,11 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, w
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createTestPki, type TestPki } from '../helpers/test-pki.js';
 import { startModuleUpstream, type ModuleUpstream, type AddedModule } from '../helpers/module-upstream.js';
-import { startTestGateway, fetchVia, waitFor, REPO_ROOT, type TestGateway } from '../helpers/gateway.js';
+import { startTestGateway, fetchVia, waitFor, type TestGateway } from '../helpers/gateway.js';
+import { CLI, cliEnv, runCli, runTracked, killRunningChildren, type CliResult } from '../helpers/cli.js';
 import { openDatabase, type Db } from '../../src/store/database.js';
 
 let dir: string;
@@ -20,40 +21,8 @@ let upstream: ModuleUpstream;
 let gw: TestGateway;
 let db: Db; // read-write, for the checks and for what only time could do (last_access long ago)
 const mods = {} as Record<'a' | 'a11' | 'b' | 'c' | 'text' | 'azure', AddedModule>;
-const children = new Set<ChildProcess>();
-
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cliEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('GOMODGATE_')) env[k] = v;
-  return env;
-}
-
-function cli(args: string[]): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(REPO_ROOT, 'bin/gomodgate.js'), ...args], { env: cliEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-    children.add(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (c) => (stdout += c));
-    child.stderr!.on('data', (c) => (stderr += c));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      children.delete(child);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
 function cache(...args: string[]): Promise<CliResult> {
-  return cli(['cache', ...args.slice(0, 1), '--data-dir', gw.dataDir, ...args.slice(1)]);
+  return runCli(['cache', ...args.slice(0, 1), '--data-dir', gw.dataDir, ...args.slice(1)]);
 }
 
 /**
@@ -63,21 +32,9 @@ function cache(...args: string[]): Promise<CliResult> {
 async function onTerminal(args: string[]): Promise<{ code: number | null; output: string } | null> {
   if (spawnSync('script', ['--version']).status !== 0) return null;
   const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-  const command = [process.execPath, join(REPO_ROOT, 'bin/gomodgate.js'), ...args].map(quote).join(' ');
-  return await new Promise((resolve, reject) => {
-    const child = spawn('script', ['-qefc', command, '/dev/null'], { env: { ...cliEnv(), COLUMNS: '100' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    children.add(child);
-    let output = '';
-    child.stdout!.on('data', (c) => (output += c));
-    child.stderr!.on('data', (c) => (output += c));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      children.delete(child);
-      resolve({ code, output });
-    });
-  });
+  const command = [process.execPath, CLI, ...args].map(quote).join(' ');
+  const r = await runTracked('script', ['-qefc', command, '/dev/null'], { env: cliEnv({ COLUMNS: '100' }) });
+  return { code: r.code, output: r.stdout + r.stderr };
 }
 
 function objectKeys(): string[] {
@@ -137,7 +94,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  killRunningChildren();
   db?.close();
   await gw?.close();
   await upstream?.close();
@@ -337,7 +294,7 @@ test('cache warm go.sum: every .mod and the zips go.sum names, through the gatew
     ].join('\n'),
   );
   upstream.resetHits();
-  const r = await cli(['cache', 'warm', sum, '--gateway', gw.baseUrl]);
+  const r = await runCli(['cache', 'warm', sum, '--gateway', gw.baseUrl]);
   assert.equal(r.code, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /2 module versions, 3 files through/);
   assert.match(r.stdout, /fetched 3, already cached 0, failed 0/);
@@ -348,7 +305,7 @@ test('cache warm go.sum: every .mod and the zips go.sum names, through the gatew
   assert.equal(upstream.hits('/github.com/!azure/azure-sdk/@v/v0.1.0.zip'), 0, 'no zip line, no zip');
   assert.equal(rowOf('mod:golang.org/x/text@v0.3.7.zip').sha256, mods.text.zipSha256);
 
-  const again = await cli(['cache', 'warm', sum, '--gateway', gw.baseUrl, '--json']);
+  const again = await runCli(['cache', 'warm', sum, '--gateway', gw.baseUrl, '--json']);
   assert.equal(again.code, 0);
   const j = JSON.parse(again.stdout);
   assert.deepEqual({ items: j.items, fetched: j.fetched, cached: j.cached, failed: j.failed }, { items: 3, fetched: 0, cached: 3, failed: [] });
@@ -366,18 +323,18 @@ require (
 	example.com/missing v1.0.0
 )
 `);
-  const r = await cli(['cache', 'warm', gomod, '--gateway', gw.baseUrl + '/']);
+  const r = await runCli(['cache', 'warm', gomod, '--gateway', gw.baseUrl + '/']);
   assert.equal(r.code, 1, r.stdout + r.stderr);
   assert.match(r.stdout, /failed\s+example\.com\/missing@v1\.0\.0 \.mod: HTTP 404: /);
   assert.match(r.stdout, /failed\s+example\.com\/missing@v1\.0\.0 \.zip: HTTP 404: /);
   assert.match(r.stdout, /fetched 0, already cached 2, failed 2/);
 
-  const down = await cli(['cache', 'warm', gomod, '--gateway', 'http://127.0.0.1:1']);
+  const down = await runCli(['cache', 'warm', gomod, '--gateway', 'http://127.0.0.1:1']);
   assert.equal(down.code, 1);
   assert.match(down.stdout, /ECONNREFUSED/);
   assert.match(down.stdout, /fetched 0, already cached 0, failed 4/);
 
-  const bad = await cli(['cache', 'warm', join(dir, 'nope.sum')]);
+  const bad = await runCli(['cache', 'warm', join(dir, 'nope.sum')]);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /cannot read .*nope\.sum: ENOENT/);
 });
