@@ -133,6 +133,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     ca,
     hosts: hosts.list(),
     upstreamAgent,
+    handshakeTimeoutMs: config['limits.peekTimeout'] * 1000,
     onRequest: (req, res, conn, forward) => router.onInterceptedRequest(req, res, conn, forward),
     onError: (kind, err, conn) => log.warn({ kind, err: describeCause(err), client: conn?.client.address, host: conn?.sni }, 'intercepted connection error'),
   });

@@ -49,9 +49,14 @@ export class ExplicitProxy {
     });
     this.server.on('connect', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => void this.onConnect(req, socket, head));
     this.server.on('request', (req, res) => this.onRequest(req, res));
-    this.server.on('clientError', (_err, socket: net.Socket) => {
-      if (socket.writable) rawReply(socket, 400, 'malformed request');
-      else socket.destroy();
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => {
+      if (!socket.writable) {
+        socket.destroy();
+        return;
+      }
+      if (err.code === 'HPE_HEADER_OVERFLOW') rawReply(socket, 431, 'request headers too large');
+      else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') rawReply(socket, 408, 'request not received in time');
+      else rawReply(socket, 400, 'malformed request');
     });
   }
 

@@ -27,6 +27,22 @@ export interface TlsTerminatorOptions {
   onRequest: InterceptedRequestHandler;
   onError: (kind: string, err: unknown, conn: ConnectionInfo | null) => void;
   leafValidDays?: number;
+  /** Close a handed-over connection whose TLS handshake has not completed in this time (default 10 s). */
+  handshakeTimeoutMs?: number;
+}
+
+/** Ends a connection the HTTP parser rejected: 400 (431 for oversized headers) when the TLS layer is up, then closes. */
+function closeBadClient(socket: net.Socket, err: unknown): void {
+  if (socket.destroyed) return;
+  const code = String((err as NodeJS.ErrnoException)?.code ?? '');
+  if (code.startsWith('HPE_') && socket.writable && (socket as net.Socket & { encrypted?: boolean }).encrypted) {
+    const status = code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+    const body = `gomodgate: ${status === 431 ? 'request headers too large' : 'malformed HTTP request'}\n`;
+    socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+    setTimeout(() => socket.destroy(), 1000).unref();
+    return;
+  }
+  socket.destroy();
 }
 
 type ProxyContext = {
@@ -40,6 +56,7 @@ export class TlsTerminator {
   private readonly leafKey = generateRsaKeyPair(2048);
   private server: https.Server | null = null;
   private issued = new Set<string>();
+  private readonly handshakeTimers = new WeakMap<net.Socket, NodeJS.Timeout>();
   certificatesIssued = 0;
 
   constructor(private readonly opts: TlsTerminatorOptions) {}
@@ -47,9 +64,14 @@ export class TlsTerminator {
   async start(): Promise<void> {
     const proxy = this.proxy as unknown as Record<string, unknown> & Proxy;
     // The library's own error path writes `${kind}: ${err}` to the client and console.error: replace it.
-    (proxy as unknown as { _onError: unknown })._onError = (kind: string, ctx: ProxyContext | null, err: unknown) => {
-      const conn = ctx ? connectionInfoOf(ctx.clientToProxyRequest.socket) : null;
+    (proxy as unknown as { _onError: unknown })._onError = (kind: string, ctx: ProxyContext | null, err: unknown, socket?: net.Socket) => {
+      const conn = ctx ? connectionInfoOf(ctx.clientToProxyRequest.socket) : socket ? connectionInfoOf(socket) : null;
       this.opts.onError(kind, err, conn);
+      if (kind === 'HTTPS_CLIENT_ERROR' && socket) {
+        // a listener for clientError means Node no longer closes the socket itself: answer what can be answered, then close
+        closeBadClient(socket, err);
+        return;
+      }
       const res = ctx?.proxyToClientResponse;
       if (res && !res.headersSent) {
         res.writeHead(502, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' });
@@ -101,6 +123,11 @@ export class TlsTerminator {
     this.server = proxy.httpsServer as https.Server;
     this.server.close();
     this.server.removeAllListeners('upgrade'); // no WebSocket relaying through an intercepted Go host
+    this.server.timeout = 60_000; // inactivity, after the handshake (the library sets 0: never)
+    this.server.on('secureConnection', (tlsSocket: { _parent?: net.Socket }) => {
+      const raw = tlsSocket._parent;
+      if (raw) clearTimeout(this.handshakeTimers.get(raw));
+    });
     this.server.headersTimeout = 30_000;
     this.server.requestTimeout = 60_000;
     this.server.keepAliveTimeout = 30_000;
@@ -121,6 +148,10 @@ export class TlsTerminator {
 
   /** Hands over a connection whose ClientHello (already read into `peeked`) named an intercepted host. */
   accept(socket: net.Socket, peeked: Buffer): void {
+    const timer = setTimeout(() => socket.destroy(), this.opts.handshakeTimeoutMs ?? 10_000);
+    timer.unref();
+    this.handshakeTimers.set(socket, timer);
+    socket.once('close', () => clearTimeout(timer));
     socket.pause();
     if (peeked.length) socket.unshift(peeked);
     this.server!.emit('connection', socket);
