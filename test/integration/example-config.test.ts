@@ -75,4 +75,9 @@ describe('example config systemd/gomodgate.yaml', () => {
       assert.match(lines[above] ?? '', /^\s*#/, `${spec.key} in ${EXAMPLE} has no comment above it`);
     }
   });
+
+  it('is the full example the README shows, verbatim', () => {
+    const readme = readFileSync(resolve(REPO_ROOT, 'README.md'), 'utf8');
+    assert.ok(readme.includes('```yaml\n' + text + '```'), 'README.md must embed systemd/gomodgate.yaml unchanged (update one, update both)');
+  });
 });
