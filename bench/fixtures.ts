@@ -1,0 +1,32 @@
+// The bench's module tree on disk, laid out as a GOPROXY serves it (`<path>/@v/<version>.{info,mod,zip}`, case-
+// encoded), so the same files can be served by the origin, by nginx as static files and, through either, by
+// gomodgate. Zips are real module zips of random content (test/helpers/module-zip.ts), written to disk, never
+// held in memory.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeLargeModuleZip } from '../test/helpers/module-zip.js';
+
+export interface BenchModule {
+  path: string;
+  version: string;
+  /** URL path of the zip, e.g. /example.com/bench/onemb/@v/v1.0.0.zip */
+  zipPath: string;
+  modPath: string;
+  zipSize: number;
+  zipSha256: string;
+  modSize: number;
+}
+
+function escapeCase(s: string): string {
+  return s.replace(/[A-Z]/g, (c) => `!${c.toLowerCase()}`);
+}
+
+export async function writeModule(root: string, path: string, version: string, contentBytes: number): Promise<BenchModule> {
+  const base = `/${escapeCase(path)}/@v/${escapeCase(version)}`;
+  mkdirSync(join(root, escapeCase(path), '@v'), { recursive: true });
+  const goMod = Buffer.from(`module ${path}\n\ngo 1.19\n`);
+  writeFileSync(join(root, `${base}.mod`), goMod);
+  writeFileSync(join(root, `${base}.info`), JSON.stringify({ Version: version, Time: '2019-01-01T00:00:00Z' }));
+  const zip = await writeLargeModuleZip(join(root, `${base}.zip`), path, version, goMod, contentBytes);
+  return { path, version, zipPath: `${base}.zip`, modPath: `${base}.mod`, zipSize: zip.zipSize, zipSha256: zip.zipSha256, modSize: goMod.length };
+}

@@ -1,0 +1,105 @@
+// `npm run bench`: measures gomodgate next to baselines measured in the same run on the same machine (nginx
+// serving the same files statically, Squid as a caching forward proxy, direct fetches from the upstream, the Go
+// test proxy for the real go command) and prints a table of absolute figures and ratios gomodgate/baseline.
+// Loopback only; every process it starts is stopped by PID and its temp directory removed, also on SIGINT/SIGTERM.
+// It asserts nothing about timing: a figure is printed, never judged. Not part of `npm test`.
+//
+//   node dist/bench/run.js [--only cached,tls,coldmiss,go] [--json FILE] [--keep]
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { REPO_ROOT } from '../test/helpers/gateway.js';
+import { Cleanup } from './cleanup.js';
+import { BenchContext } from './context.js';
+import { NGINX_BINARY } from './nginx.js';
+import { SQUID_BINARY } from './squid.js';
+import { formatFacts, formatTable, machineFacts } from './report.js';
+import { startWorld } from './world.js';
+import { runCachedZipScenario } from './scenarios/cached-zip.js';
+
+const SCENARIOS = ['cached', 'tls', 'coldmiss', 'go'] as const;
+type ScenarioName = (typeof SCENARIOS)[number];
+
+/** The whole run stops starting measurements after this; each measurement has its own smaller bound too. */
+const RUN_BUDGET_MS = 270_000;
+
+interface Args {
+  only: Set<ScenarioName>;
+  json: string | null;
+  keep: boolean;
+}
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = { only: new Set(SCENARIOS), json: null, keep: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--only') {
+      const names = (argv[++i] ?? '').split(',').filter(Boolean);
+      const bad = names.filter((n) => !SCENARIOS.includes(n as ScenarioName));
+      if (bad.length || names.length === 0) throw new Error(`--only takes a comma-separated list of ${SCENARIOS.join(', ')} (got "${names.join(',')}")`);
+      args.only = new Set(names as ScenarioName[]);
+    } else if (a === '--json') {
+      args.json = argv[++i] ?? null;
+      if (!args.json) throw new Error('--json needs a file name');
+    } else if (a === '--keep') {
+      args.keep = true;
+    } else {
+      throw new Error(`unknown argument ${a}; usage: run.js [--only ${SCENARIOS.join(',')}] [--json FILE] [--keep]`);
+    }
+  }
+  return args;
+}
+
+async function main(): Promise<number> {
+  const args = parseArgs(process.argv.slice(2));
+  const started = Date.now();
+  const cleanup = new Cleanup();
+  cleanup.installSignalHandlers();
+  const workDir = mkdtempSync(join(tmpdir(), 'gmgbench-'));
+  chmodSync(workDir, 0o755); // nginx workers and squid run as unprivileged users and read files below it
+  if (!args.keep) cleanup.add('work directory', () => rmSync(workDir, { recursive: true, force: true }));
+  const ctx = new BenchContext(workDir, cleanup, started + RUN_BUDGET_MS);
+  const facts = machineFacts({ nginx: NGINX_BINARY, squid: SQUID_BINARY, repoRoot: REPO_ROOT });
+  let failed = false;
+  try {
+    const world = await startWorld(ctx);
+    const steps: [ScenarioName, () => Promise<void>][] = [
+      ['cached', () => runCachedZipScenario(ctx, world)],
+    ];
+    for (const [name, step] of steps) {
+      if (!args.only.has(name)) continue;
+      try {
+        await step();
+      } catch (err) {
+        failed = true;
+        ctx.notice(`scenario ${name} failed: ${(err as Error).stack ?? err}`);
+      }
+    }
+  } catch (err) {
+    failed = true;
+    ctx.notice(`setup failed: ${(err as Error).stack ?? err}`);
+  } finally {
+    await cleanup.runAll();
+  }
+  const out = [
+    '',
+    'gomodgate benchmarks (ratio = gomodgate / baseline; "better" says which direction is better for gomodgate)',
+    formatFacts(facts),
+    `run took ${((Date.now() - started) / 1000).toFixed(1)} s${args.keep ? `; files kept in ${workDir}` : ''}`,
+    '',
+    formatTable(ctx.rows),
+    ...(ctx.notices.length ? ['', 'notices:', ...ctx.notices.map((n) => `- ${n.split('\n')[0]}`)] : []),
+    '',
+  ].join('\n');
+  process.stdout.write(out);
+  if (args.json) writeFileSync(args.json, JSON.stringify({ facts, rows: ctx.rows, notices: ctx.notices }, null, 2));
+  return failed ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    process.stderr.write(`bench: ${(err as Error).message}\n`);
+    process.exit(2);
+  },
+);

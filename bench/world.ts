@@ -1,0 +1,49 @@
+// The fixture most scenarios share, started once per run: the module tree on disk, the origin serving it (rate
+// unlimited until a scenario throttles it), nginx serving the same files statically over HTTP and HTTPS (a test
+// certificate for proxy.golang.org), and one gomodgate child whose upstream is the origin. Everything started
+// here is registered with the undo list as it starts.
+import { join } from 'node:path';
+import { createTestPki, type TestPki } from '../test/helpers/test-pki.js';
+import type { BenchContext } from './context.js';
+import { writeModule, type BenchModule } from './fixtures.js';
+import { startOriginProcess, type OriginProcess } from './origin-process.js';
+import { NGINX_BINARY, startNginx, type Nginx } from './nginx.js';
+import { startBenchGateway, type BenchGateway } from './gateway-process.js';
+
+export const MiB = 1024 * 1024;
+
+export interface World {
+  modulesDir: string;
+  small: BenchModule; // 1 MiB of content
+  large: BenchModule; // 20 MiB
+  cold: BenchModule; // 20 MiB, fetched only by the cold-miss scenario
+  pki: TestPki;
+  origin: OriginProcess;
+  nginx: Nginx | null;
+  gateway: BenchGateway;
+}
+
+export async function startWorld(ctx: BenchContext): Promise<World> {
+  const modulesDir = ctx.dir('modules');
+  ctx.progress('writing module zips (1 MiB, 20 MiB, 20 MiB)');
+  const small = await writeModule(modulesDir, 'example.com/bench/small', 'v1.0.0', 1 * MiB);
+  const large = await writeModule(modulesDir, 'example.com/bench/large', 'v1.0.0', 20 * MiB);
+  const cold = await writeModule(modulesDir, 'example.com/bench/cold', 'v1.0.0', 20 * MiB);
+
+  const pki = createTestPki(ctx.dir('pki'));
+  const origin = await startOriginProcess(modulesDir, 0, join(ctx.dir('origin'), 'origin.log'));
+  ctx.cleanup.add('origin', () => origin.stop());
+
+  let nginx: Nginx | null = null;
+  if (NGINX_BINARY) {
+    const cert = pki.issue('nginx', ['proxy.golang.org', 'localhost']);
+    nginx = await startNginx({ root: modulesDir, dir: ctx.dir('nginx'), tls: { certFile: cert.certFile, keyFile: cert.keyFile } });
+    ctx.cleanup.add('nginx', () => nginx!.stop());
+  } else {
+    ctx.notice('nginx not found (apt-get install nginx): the direct-fetch baseline rows are skipped');
+  }
+
+  const gateway = await startBenchGateway({ dir: ctx.dir('gateway'), upstream: origin.url });
+  ctx.cleanup.add('gomodgate', () => gateway.stop());
+  return { modulesDir, small, large, cold, pki, origin, nginx, gateway };
+}
