@@ -20,19 +20,40 @@ class SharedLink {
   private nextFree = 0;
   constructor(public rate: number) {}
 
-  /** Resolves when n more bytes may go out (at once when the rate is unlimited). */
+  /** Resolves when n more bytes may go out (at once when the rate is unlimited, 0). */
   take(n: number): Promise<void> {
     if (!Number.isFinite(this.rate) || this.rate <= 0) return Promise.resolve();
     const now = performance.now();
     const start = Math.max(now, this.nextFree);
     this.nextFree = start + (n / this.rate) * 1000;
     const wait = this.nextFree - now;
-    return wait < 1 ? Promise.resolve() : new Promise((resolve) => setTimeout(resolve, wait));
+    return wait < 1 ? Promise.resolve() : new Promise((done) => setTimeout(done, wait));
   }
 }
 
 const CONTENT_TYPES: Record<string, string> = { '.zip': 'application/zip', '.info': 'application/json', '.mod': 'text/plain; charset=utf-8' };
 const CHUNK = 64 * 1024;
+
+/** Streams the file through the shared link, one chunk at a time, honouring back-pressure; ends the response. */
+async function sendThrottled(file: string, res: http.ServerResponse, link: SharedLink, sent: (n: number) => void): Promise<void> {
+  const input = createReadStream(file, { highWaterMark: CHUNK });
+  try {
+    for await (const chunk of input as AsyncIterable<Buffer>) {
+      await link.take(chunk.length);
+      if (res.destroyed) return;
+      sent(chunk.length);
+      if (!res.write(chunk)) {
+        await new Promise<void>((done) => {
+          res.once('drain', done);
+          res.once('close', done);
+        });
+      }
+    }
+    res.end();
+  } finally {
+    input.destroy();
+  }
+}
 
 export interface Origin {
   port: number;
@@ -84,33 +105,22 @@ export async function startOrigin(rootDir: string, rateBytesPerSecond: number): 
       'last-modified': 'Tue, 01 Jan 2019 00:00:00 GMT',
     });
     if (req.method === 'HEAD') return void res.end();
-    const input = createReadStream(file, { highWaterMark: CHUNK });
-    input.on('error', () => res.destroy());
-    res.on('close', () => input.destroy());
-    input.on('data', (chunk) => {
-      input.pause();
-      void link.take(chunk.length).then(() => {
-        if (res.destroyed) return;
-        stats.bodyBytes += chunk.length;
-        if (res.write(chunk)) input.resume();
-        else res.once('drain', () => input.resume());
-      });
-    });
-    input.on('end', () => res.end());
+    const stream = stats; // the counters of the burst this request belongs to, even across a reset
+    void sendThrottled(file, res, link, (n) => (stream.bodyBytes += n)).catch(() => res.destroy());
   });
   server.keepAliveTimeout = 30_000;
   server.on('connection', (s: Socket) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
+  await new Promise<void>((done, fail) => {
+    server.once('error', fail);
+    server.listen(0, '127.0.0.1', () => done());
   });
   return {
     port: (server.address() as AddressInfo).port,
     async close() {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      const closed = new Promise<void>((done) => server.close(() => done()));
       for (const s of sockets) s.destroy();
       await closed;
     },

@@ -16,6 +16,7 @@ import { SQUID_BINARY } from './squid.js';
 import { formatFacts, formatTable, machineFacts } from './report.js';
 import { startWorld } from './world.js';
 import { runCachedZipScenario } from './scenarios/cached-zip.js';
+import { runColdMissScenario } from './scenarios/cold-miss.js';
 
 const SCENARIOS = ['cached', 'tls', 'coldmiss', 'go'] as const;
 type ScenarioName = (typeof SCENARIOS)[number];
@@ -65,6 +66,7 @@ async function main(): Promise<number> {
     const world = await startWorld(ctx);
     const steps: [ScenarioName, () => Promise<void>][] = [
       ['cached', () => runCachedZipScenario(ctx, world)],
+      ['coldmiss', () => runColdMissScenario(ctx, world)],
     ];
     for (const [name, step] of steps) {
       if (!args.only.has(name)) continue;
