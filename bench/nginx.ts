@@ -46,7 +46,8 @@ pid ${join(opts.dir, 'nginx.pid')};
 error_log ${join(opts.dir, 'error.log')} warn;
 events { worker_connections 4096; }
 http {
-  access_log ${join(opts.dir, 'access.log')};
+  log_format bench '$remote_addr $status $body_bytes_sent $request_time conn=$connection req=$connection_requests reused=$ssl_session_reused';
+  access_log ${join(opts.dir, 'access.log')} bench;
   client_body_temp_path ${join(opts.dir, 'tmp', 'body')};
   proxy_temp_path ${join(opts.dir, 'tmp', 'proxy')};
   fastcgi_temp_path ${join(opts.dir, 'tmp', 'fastcgi')};

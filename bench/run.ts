@@ -17,6 +17,7 @@ import { formatFacts, formatTable, machineFacts } from './report.js';
 import { startWorld } from './world.js';
 import { runCachedZipScenario } from './scenarios/cached-zip.js';
 import { runColdMissScenario } from './scenarios/cold-miss.js';
+import { runTlsScenario } from './scenarios/tls-connect.js';
 
 const SCENARIOS = ['cached', 'tls', 'coldmiss', 'go'] as const;
 type ScenarioName = (typeof SCENARIOS)[number];
@@ -66,6 +67,7 @@ async function main(): Promise<number> {
     const world = await startWorld(ctx);
     const steps: [ScenarioName, () => Promise<void>][] = [
       ['cached', () => runCachedZipScenario(ctx, world)],
+      ['tls', () => runTlsScenario(ctx, world)],
       ['coldmiss', () => runColdMissScenario(ctx, world)],
     ];
     for (const [name, step] of steps) {

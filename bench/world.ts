@@ -2,6 +2,7 @@
 // unlimited until a scenario throttles it), nginx serving the same files statically over HTTP and HTTPS (a test
 // certificate for proxy.golang.org), and one gomodgate child whose upstream is the origin. Everything started
 // here is registered with the undo list as it starts.
+import http from 'node:http';
 import { join } from 'node:path';
 import { createTestPki, type TestPki } from '../test/helpers/test-pki.js';
 import type { BenchContext } from './context.js';
@@ -9,6 +10,7 @@ import { writeModule, type BenchModule } from './fixtures.js';
 import { startOriginProcess, type OriginProcess } from './origin-process.js';
 import { NGINX_BINARY, startNginx, type Nginx } from './nginx.js';
 import { startBenchGateway, type BenchGateway } from './gateway-process.js';
+import { getOnce } from './load-client.js';
 
 export const MiB = 1024 * 1024;
 
@@ -46,4 +48,14 @@ export async function startWorld(ctx: BenchContext): Promise<World> {
   const gateway = await startBenchGateway({ dir: ctx.dir('gateway'), upstream: origin.url });
   ctx.cleanup.add('gomodgate', () => gateway.stop());
   return { modulesDir, small, large, cold, pki, origin, nginx, gateway };
+}
+
+/** Fetches a module's zip and go.mod through the gateway's plain endpoint and checks them against the files. */
+export async function warmGateway(world: World, m: BenchModule): Promise<void> {
+  const get = (path: string, hash: boolean) =>
+    getOnce({ transport: http, options: { host: '127.0.0.1', port: world.gateway.ports.proxy, path, agent: false } }, { hash, timeoutMs: 60_000 });
+  const zip = await get(m.zipPath, true);
+  if (zip.status !== 200 || zip.sha256 !== m.zipSha256) throw new Error(`warming ${m.zipPath} through gomodgate: status ${zip.status}, sha256 ${zip.sha256} (want ${m.zipSha256})`);
+  const mod = await get(m.modPath, false);
+  if (mod.status !== 200 || mod.bytes !== m.modSize) throw new Error(`warming ${m.modPath} through gomodgate: status ${mod.status}, ${mod.bytes} bytes`);
 }

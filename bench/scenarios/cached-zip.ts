@@ -3,9 +3,8 @@
 // 1 MiB and a 20 MiB zip, each one client at a time and many at once, over keep-alive connections.
 import http from 'node:http';
 import type { BenchContext } from '../context.js';
-import { getOnce, quantile, runLoad, type LoadResult, type Target } from '../load-client.js';
-import type { BenchModule } from '../fixtures.js';
-import { MiB, type World } from '../world.js';
+import { quantile, runLoad, type LoadResult, type Target } from '../load-client.js';
+import { MiB, warmGateway, type World } from '../world.js';
 
 interface Load {
   label: string;
@@ -42,14 +41,6 @@ function note(r: LoadResult | null, who: string): string {
   if (!r) return '';
   const failed = r.failed ? `; ${who} ${r.failed} failed (${r.firstError})` : '';
   return `${who} ${r.ok} req${failed}`;
-}
-
-/** Fetches one object through the gateway and checks it is the file on disk (fills the cache). */
-async function warmGateway(world: World, m: BenchModule): Promise<void> {
-  const zip = await getOnce({ transport: http, options: { host: '127.0.0.1', port: world.gateway.ports.proxy, path: m.zipPath, agent: false } }, { hash: true, timeoutMs: 60_000 });
-  if (zip.status !== 200 || zip.sha256 !== m.zipSha256) throw new Error(`warming ${m.zipPath} through gomodgate: status ${zip.status}, sha256 ${zip.sha256} (want ${m.zipSha256})`);
-  const mod = await getOnce({ transport: http, options: { host: '127.0.0.1', port: world.gateway.ports.proxy, path: m.modPath, agent: false } });
-  if (mod.status !== 200 || mod.bytes !== m.modSize) throw new Error(`warming ${m.modPath} through gomodgate: status ${mod.status}, ${mod.bytes} bytes`);
 }
 
 export async function runCachedZipScenario(ctx: BenchContext, world: World): Promise<void> {
