@@ -5,7 +5,8 @@
 # replaced atomically (iptables-restore --noflush) and the jump added only when missing, so running it again,
 # or with other arguments, converges to what the arguments say. Only PREROUTING: the gateway's own traffic
 # (including gomodgate's upstream fetches) never passes it, and connections addressed to the gateway itself
-# are left alone. Never touches any other chain, rule or table.
+# are left alone, except http://<gateway>/ (port 80), which shows gomodgate's onboarding page (the CA and how to
+# trust it) unless --no-onboarding. Never touches any other chain, rule or table.
 set -euo pipefail
 
 PROG=install-iptables.sh
@@ -20,8 +21,10 @@ Usage: $PROG [--lan-if IF]... [--lan-cidr CIDR]... [options]
 Redirects TCP connections arriving from the LAN for port 443 to gomodgate's TLS port and for port 80 to its
 HTTP port (iptables for IPv4, ip6tables for IPv6), in the nat chain $CHAIN jumped to from PREROUTING.
 A connection is redirected when it arrives on one of the --lan-if interfaces OR comes from one of the
---lan-cidr ranges; connections addressed to the gateway itself are never redirected. Run it again at any
-time: the rules are replaced to match the new arguments. Remove everything with uninstall-iptables.sh.
+--lan-cidr ranges. Connections addressed to the gateway itself are not redirected, except port 80:
+http://<gateway>/ then shows gomodgate's onboarding page (its CA and how to trust it); --no-onboarding leaves
+the gateway's own port 80 alone. Run it again at any time: the rules are replaced to match the new arguments.
+Remove everything with uninstall-iptables.sh.
 
 LAN selection (at least one):
   --lan-if IF        LAN-side interface (repeatable; iptables wildcards such as eth+ allowed). IPv4 and IPv6.
@@ -30,6 +33,7 @@ LAN selection (at least one):
 Options:
   --tls-port PORT    gomodgate's transparent TLS port, target for port 443 (default 8443)
   --http-port PORT   gomodgate's transparent HTTP port, target for port 80 (default 8080; 0 = leave port 80 alone)
+  --no-onboarding    do not redirect port 80 addressed to the gateway itself (e.g. a web server runs there)
   --no-ipv6          IPv4 only: do not run ip6tables at all
   --dry-run          print the commands instead of running them (needs neither root nor iptables)
   -h, --help         show this help
@@ -111,6 +115,7 @@ tls_port=8443
 http_port=8080
 ipv6=1
 dry_run=0
+onboarding=1
 
 need_value() {
   [[ $# -ge 2 && -n $2 && $2 != --* ]] || usage_error "$1 needs a value"
@@ -148,6 +153,7 @@ while [[ $# -gt 0 ]]; do
       shift 2
       ;;
     --no-ipv6) ipv6=0; shift ;;
+    --no-onboarding) onboarding=0; shift ;;
     --dry-run) dry_run=1; shift ;;
     -h | --help) usage; exit 0 ;;
     *) usage_error "unknown argument \"$1\"" ;;
@@ -213,10 +219,16 @@ family_script() { # family_script FAMILY CIDR...
   echo "$restore --noflush <<'RULES'"
   echo "*nat"
   echo ":$CHAIN - [0:0]"
+  if ((http_port != 0 && onboarding)); then
+    # port 80 first, whatever the destination: http://<gateway>/ reaches the onboarding page too
+    for sel in "${selectors[@]}"; do
+      echo "-A $CHAIN $sel -p tcp -m tcp --dport 80 -j REDIRECT --to-ports $http_port"
+    done
+  fi
   echo "-A $CHAIN -m addrtype --dst-type LOCAL -j RETURN"
   for sel in "${selectors[@]}"; do
     echo "-A $CHAIN $sel -p tcp -m tcp --dport 443 -j REDIRECT --to-ports $tls_port"
-    if ((http_port != 0)); then
+    if ((http_port != 0 && !onboarding)); then
       echo "-A $CHAIN $sel -p tcp -m tcp --dport 80 -j REDIRECT --to-ports $http_port"
     fi
   done

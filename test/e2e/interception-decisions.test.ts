@@ -134,4 +134,14 @@ describe('interception decision table (network namespaces, real REDIRECT)', { ti
     assert.ok(result.error, `expected the gateway to close the connection, got ${JSON.stringify(result)}`);
     assert.match(gateway.logs(50), /not redirected/);
   });
+
+  test('http://<gateway>/ through the port-80 REDIRECT is the onboarding page, with the same CA as `ca export`', async () => {
+    const gw = world.addresses.gatewayClientSide.v4;
+    const page = await runInNamespace(world.namespaces.client, ['curl', '-sS', '--max-time', '10', `http://${gw}/`], { timeoutMs: 15_000 });
+    assert.equal(page.code, 0, describeResult(page));
+    assert.match(page.stdout, /update-ca-certificates/);
+    assert.ok(page.stdout.includes(new X509Certificate(readFileSync(gateway.caFile)).fingerprint256), 'the page shows the CA fingerprint');
+    const pem = await runInNamespace(world.namespaces.client, ['curl', '-sS', '--max-time', '10', `http://${gw}/gomodgate-ca.pem`], { timeoutMs: 15_000 });
+    assert.equal(pem.stdout, readFileSync(gateway.caFile, 'utf8'));
+  });
 });

@@ -238,19 +238,20 @@ describe('scripts/install-iptables.sh and uninstall-iptables.sh in a network nam
     const v6 = await natRules(GW, 6);
     assert.deepEqual(prerouting(v4), [JUMP, FOREIGN], v4);
     assert.deepEqual(prerouting(v6), [JUMP, FOREIGN], v6);
+    // port 80 before the LOCAL return (http://<gateway>/ is the onboarding page), 443 only through the gateway
     assert.deepEqual(chainRules(v4), [
+      `-A GOMODGATE -i ${GW_IF} -p tcp -m tcp --dport 80 -j REDIRECT --to-ports 8080`,
+      '-A GOMODGATE -s 10.231.0.0/16 -p tcp -m tcp --dport 80 -j REDIRECT --to-ports 8080',
       '-A GOMODGATE -m addrtype --dst-type LOCAL -j RETURN',
       `-A GOMODGATE -i ${GW_IF} -p tcp -m tcp --dport 443 -j REDIRECT --to-ports 8443`,
-      `-A GOMODGATE -i ${GW_IF} -p tcp -m tcp --dport 80 -j REDIRECT --to-ports 8080`,
       '-A GOMODGATE -s 10.231.0.0/16 -p tcp -m tcp --dport 443 -j REDIRECT --to-ports 8443',
-      '-A GOMODGATE -s 10.231.0.0/16 -p tcp -m tcp --dport 80 -j REDIRECT --to-ports 8080',
     ]);
     assert.deepEqual(chainRules(v6), [
+      `-A GOMODGATE -i ${GW_IF} -p tcp -m tcp --dport 80 -j REDIRECT --to-ports 8080`,
+      `-A GOMODGATE -s ${LAN6} -p tcp -m tcp --dport 80 -j REDIRECT --to-ports 8080`,
       '-A GOMODGATE -m addrtype --dst-type LOCAL -j RETURN',
       `-A GOMODGATE -i ${GW_IF} -p tcp -m tcp --dport 443 -j REDIRECT --to-ports 8443`,
-      `-A GOMODGATE -i ${GW_IF} -p tcp -m tcp --dport 80 -j REDIRECT --to-ports 8080`,
       `-A GOMODGATE -s ${LAN6} -p tcp -m tcp --dport 443 -j REDIRECT --to-ports 8443`,
-      `-A GOMODGATE -s ${LAN6} -p tcp -m tcp --dport 80 -j REDIRECT --to-ports 8080`,
     ]);
     const before = await natBoth(GW);
     expectOk(await bash(GW, INSTALL_IPTABLES, args));
@@ -284,6 +285,13 @@ describe('scripts/install-iptables.sh and uninstall-iptables.sh in a network nam
     assert.equal(await connectFrom(CL, GW4, 443), 'ECONNREFUSED');
     assert.equal(await connectFrom(CL, GW6, 443), 'ECONNREFUSED');
     assert.equal(await connectFrom(CL, GW4, 8443), 'gw:8443'); // (the listener itself is reachable)
+    // but http://<gateway>/ is: it is gomodgate's onboarding page
+    assert.equal(await connectFrom(CL, GW4, 80), 'gw:8080');
+    assert.equal(await connectFrom(CL, GW6, 80), 'gw:8080');
+    // --no-onboarding leaves the gateway's own port 80 alone
+    expectOk(await bash(GW, INSTALL_IPTABLES, ['--lan-if', GW_IF, '--no-onboarding']));
+    assert.equal(await connectFrom(CL, GW4, 80), 'ECONNREFUSED');
+    assert.equal(await connectFrom(CL, REMOTE4, 80), 'gw:8080', 'LAN port 80 through the gateway is still redirected');
     // the gateway's own outgoing traffic never passes PREROUTING: it is not redirected to itself
     const own = await connectFrom(GW, REMOTE4, 443);
     assert.notEqual(own, 'gw:8443');
