@@ -156,3 +156,21 @@ test('--egress-proxy tunnels upstream TLS through CONNECT with credentials, and 
     proxy.close();
   }
 });
+
+test('a parent gomodgate as the upstream: two child gateways, one fetch from the origin', async () => {
+  const parent = await startTestGateway({ upstream: a.url, upstreamCa: [pki.caFile] });
+  const children = [await startTestGateway({ upstream: parent.baseUrl }), await startTestGateway({ upstream: parent.baseUrl })];
+  try {
+    a.resetHits();
+    const path = '/example.com/ona/@v/v1.0.0.zip';
+    const first = await fetchVia(children[0]!.baseUrl + path);
+    const second = await fetchVia(children[1]!.baseUrl + path);
+    assert.equal(first.status, 200);
+    assert.equal(second.sha256, first.sha256);
+    assert.equal(second.headers['x-gomodgate-cache'], 'miss', 'the second child had not seen it');
+    assert.equal(a.hits(path), 1, 'the origin served it once, to the parent');
+  } finally {
+    for (const c of children) await c.close();
+    await parent.close();
+  }
+});
