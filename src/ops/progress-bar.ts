@@ -1,6 +1,7 @@
 // A one-line progress bar for long cache commands (verify, warm), drawn on stderr only when it is a terminal:
 // piped or redirected output never gets carriage returns or escape codes. Redraws at most ~10 times a second.
 // Never writes to stdout (that carries the report).
+import { humanBytes } from './audit-format.js';
 
 export interface ProgressTarget {
   isTTY?: boolean;
@@ -16,16 +17,7 @@ export interface ProgressOptions {
 }
 
 function human(n: number, unit: 'bytes' | 'count'): string {
-  if (unit === 'count') return String(n);
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n / 1024;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return `${v.toFixed(1)} ${units[u]}`;
+  return unit === 'count' ? String(n) : humanBytes(n);
 }
 
 export class ProgressBar {

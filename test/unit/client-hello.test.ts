@@ -4,45 +4,13 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
-import tls from 'node:tls';
 import fc from 'fast-check';
 import { inspectClientHello, type ClientHelloResult } from '../../src/intercept/client-hello.js';
 import { peekSocket } from '../../src/intercept/peek.js';
+import { captureClientHello } from '../helpers/client-hello-capture.js';
 
 const KINDS = new Set(['need-more', 'not-tls', 'tls']);
 
-/** Bytes a node:tls client sends first, as a plain TCP server on 127.0.0.1 receives them (one whole record). */
-async function captureClientHello(options: tls.ConnectionOptions): Promise<Buffer> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  try {
-    const captured = new Promise<Buffer>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('no ClientHello within 5 s')), 5000);
-      server.once('connection', (socket) => {
-        let buf = Buffer.alloc(0);
-        socket.on('error', () => {});
-        socket.on('data', (chunk: Buffer) => {
-          buf = Buffer.concat([buf, chunk]);
-          if (buf.length >= 5 && buf.length >= 5 + buf.readUInt16BE(3)) {
-            clearTimeout(timer);
-            socket.destroy();
-            resolve(buf.subarray(0, 5 + buf.readUInt16BE(3)));
-          }
-        });
-      });
-    });
-    const client = tls.connect({ host: '127.0.0.1', port, ...options });
-    client.on('error', () => {});
-    try {
-      return await captured;
-    } finally {
-      client.destroy();
-    }
-  } finally {
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  }
-}
 
 const hellos = new Map<string, Buffer>();
 

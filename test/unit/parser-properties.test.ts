@@ -4,13 +4,12 @@
 // then mutated) with fixed seeds: no exception escapes, every answer is one of the documented kinds, a decision
 // never changes when more bytes arrive, and every rejection of a path is a 400 or 404 with a one-line reason.
 import assert from 'node:assert/strict';
-import net from 'node:net';
-import { after, before, describe, it } from 'node:test';
-import tls from 'node:tls';
+import { before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { inspectClientHello, type ClientHelloResult } from '../../src/intercept/client-hello.js';
 import { inspectHttpRequestHead, type HttpRequestHeadResult } from '../../src/intercept/http-request-head.js';
 import { parseProxyPath, parseSumdbDirectPath, type ParseResult } from '../../src/goproxy/request-path.js';
+import { captureClientHello } from '../helpers/client-hello-capture.js';
 
 const SEED = 0x60d06a7e;
 const RUNS = 2000;
@@ -19,46 +18,14 @@ const MAX_RECORD = 16 * 1024 + 5;
 // ---------------------------------------------------------------------------------------------------------------
 // Real ClientHellos, captured from node:tls at test start.
 
-let captureServer: net.Server;
-let capturePort = 0;
-
-/** The first TLS record a node:tls client sends, as a plain TCP server on 127.0.0.1 receives it. */
-function captureClientHello(options: tls.ConnectionOptions): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('no ClientHello within 5 s')), 5000);
-    captureServer.once('connection', (socket: net.Socket) => {
-      let buf = Buffer.alloc(0);
-      socket.on('error', () => undefined);
-      socket.on('data', (chunk: Buffer) => {
-        buf = Buffer.concat([buf, chunk]);
-        if (buf.length >= 5 && buf.length >= 5 + buf.readUInt16BE(3)) {
-          clearTimeout(timer);
-          socket.destroy();
-          client.destroy();
-          resolve(buf.subarray(0, 5 + buf.readUInt16BE(3)));
-        }
-      });
-    });
-    const client = tls.connect({ host: '127.0.0.1', port: capturePort, ...options });
-    client.on('error', () => undefined);
-  });
-}
-
 const realHellos: Buffer[] = [];
 
 before(async () => {
-  captureServer = net.createServer();
-  await new Promise<void>((resolve) => captureServer.listen(0, '127.0.0.1', resolve));
-  capturePort = (captureServer.address() as net.AddressInfo).port;
   realHellos.push(await captureClientHello({ servername: 'proxy.golang.org' }));
   realHellos.push(await captureClientHello({ servername: 'sum.golang.org', maxVersion: 'TLSv1.2' }));
   realHellos.push(await captureClientHello({})); // no SNI
   const alpn = Array.from({ length: 100 }, (_, i) => `protocol-name-${i}`);
   realHellos.push(await captureClientHello({ servername: 'goproxy.io', ALPNProtocols: alpn })); // ~1.7 KB
-});
-
-after(async () => {
-  await new Promise<void>((resolve) => captureServer.close(() => resolve()));
 });
 
 // ---------------------------------------------------------------------------------------------------------------
