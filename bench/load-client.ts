@@ -5,6 +5,8 @@ import { createHash } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 
+export const MiB = 1024 * 1024;
+
 export interface Target {
   /** http or https */
   transport: typeof http | typeof https;

@@ -1,11 +1,10 @@
 // nginx as the direct-fetch baseline: serves a directory as static files (sendfile, keep-alive) on a loopback
 // port, and on a second port over TLS when given a certificate. One worker process, to match gomodgate's one
 // event loop. Its config, pid, logs and temp paths live in a directory the bench owns; stopped by PID.
-import { existsSync, mkdirSync, writeFileSync, chmodSync } from 'node:fs';
+import { mkdirSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, spawnLogged, waitForListener, type BenchProcess } from './processes.js';
-
-export const NGINX_BINARY = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p)) ?? null;
+import { toolPath } from './tools.js';
 
 export interface Nginx {
   url: string; // http://127.0.0.1:PORT
@@ -22,7 +21,8 @@ export interface NginxOptions {
 }
 
 export async function startNginx(opts: NginxOptions): Promise<Nginx> {
-  if (!NGINX_BINARY) throw new Error('nginx is not installed');
+  const binary = toolPath('nginx');
+  if (!binary) throw new Error('nginx is not installed');
   mkdirSync(join(opts.dir, 'tmp'), { recursive: true });
   // Worker processes run as an unprivileged user: they must reach the files.
   chmodSync(opts.root, 0o755);
@@ -67,7 +67,7 @@ http {
 ${tlsServer}
 }
 `);
-  const proc = spawnLogged('nginx', [NGINX_BINARY, '-p', opts.dir, '-c', conf, '-e', join(opts.dir, 'error.log')], { logFile: join(opts.dir, 'stdout.log') });
+  const proc = spawnLogged('nginx', [binary, '-p', opts.dir, '-c', conf, '-e', join(opts.dir, 'error.log')], { logFile: join(opts.dir, 'stdout.log') });
   try {
     await waitForListener(proc, port);
     if (tlsPort !== null) await waitForListener(proc, tlsPort);

@@ -4,22 +4,22 @@
 // Loopback only; every process it starts is stopped by PID and its temp directory removed, also on SIGINT/SIGTERM.
 // It asserts nothing about timing: a figure is printed, never judged. Not part of `npm test`.
 //
-//   node dist/bench/run.js [--only cached,tls,coldmiss,go] [--json FILE] [--keep]
+//   node dist/bench/run.js [--only cached,tls,go,coldmiss] [--without nginx,squid,go] [--json FILE] [--keep]
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../test/helpers/gateway.js';
 import { Cleanup } from './cleanup.js';
 import { BenchContext } from './context.js';
-import { NGINX_BINARY } from './nginx.js';
-import { SQUID_BINARY } from './squid.js';
+import { TOOLS, toolPath, treatAsMissing, type Tool } from './tools.js';
 import { formatFacts, formatTable, machineFacts } from './report.js';
 import { startWorld } from './world.js';
 import { runCachedZipScenario } from './scenarios/cached-zip.js';
 import { runColdMissScenario } from './scenarios/cold-miss.js';
 import { runTlsScenario } from './scenarios/tls-connect.js';
+import { runGoDownloadScenario } from './scenarios/go-download.js';
 
-const SCENARIOS = ['cached', 'tls', 'coldmiss', 'go'] as const;
+const SCENARIOS = ['cached', 'tls', 'go', 'coldmiss'] as const;
 type ScenarioName = (typeof SCENARIOS)[number];
 
 /** The whole run stops starting measurements after this; each measurement has its own smaller bound too. */
@@ -43,10 +43,15 @@ function parseArgs(argv: string[]): Args {
     } else if (a === '--json') {
       args.json = argv[++i] ?? null;
       if (!args.json) throw new Error('--json needs a file name');
+    } else if (a === '--without') {
+      const names = (argv[++i] ?? '').split(',').filter(Boolean);
+      const bad = names.filter((n) => !TOOLS.includes(n as Tool));
+      if (bad.length || names.length === 0) throw new Error(`--without takes a comma-separated list of ${TOOLS.join(', ')} (got "${names.join(',')}")`);
+      for (const n of names) treatAsMissing(n as Tool);
     } else if (a === '--keep') {
       args.keep = true;
     } else {
-      throw new Error(`unknown argument ${a}; usage: run.js [--only ${SCENARIOS.join(',')}] [--json FILE] [--keep]`);
+      throw new Error(`unknown argument ${a}; usage: run.js [--only ${SCENARIOS.join(',')}] [--without ${TOOLS.join(',')}] [--json FILE] [--keep]`);
     }
   }
   return args;
@@ -61,14 +66,17 @@ async function main(): Promise<number> {
   chmodSync(workDir, 0o755); // nginx workers and squid run as unprivileged users and read files below it
   if (!args.keep) cleanup.add('work directory', () => rmSync(workDir, { recursive: true, force: true }));
   const ctx = new BenchContext(workDir, cleanup, started + RUN_BUDGET_MS);
-  const facts = machineFacts({ nginx: NGINX_BINARY, squid: SQUID_BINARY, repoRoot: REPO_ROOT });
+  const facts = machineFacts({ nginx: toolPath('nginx'), squid: toolPath('squid'), repoRoot: REPO_ROOT });
   let failed = false;
   try {
-    const world = await startWorld(ctx);
+    // The shared fixture (module zips, origin, nginx, a gomodgate) only when a scenario needs it.
+    const needsWorld = (['cached', 'tls', 'coldmiss'] as const).some((n) => args.only.has(n));
+    const world = needsWorld ? await startWorld(ctx) : null;
     const steps: [ScenarioName, () => Promise<void>][] = [
-      ['cached', () => runCachedZipScenario(ctx, world)],
-      ['tls', () => runTlsScenario(ctx, world)],
-      ['coldmiss', () => runColdMissScenario(ctx, world)],
+      ['cached', () => runCachedZipScenario(ctx, world!)],
+      ['tls', () => runTlsScenario(ctx, world!)],
+      ['go', () => runGoDownloadScenario(ctx)],
+      ['coldmiss', () => runColdMissScenario(ctx, world!)], // last: its direct baseline is the longest wait
     ];
     for (const [name, step] of steps) {
       if (!args.only.has(name)) continue;

@@ -1,12 +1,11 @@
 // Squid as the caching-forward-proxy baseline: `squid -N` with a config the bench writes into a directory it
 // owns (loopback http_port, a ufs cache_dir, collapsed_forwarding on, DNS pointed at loopback so it never
 // resolves anything outside), cache dirs created with `squid -z` first. Stopped by PID.
-import { chownSync, existsSync, mkdirSync, writeFileSync, chmodSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { freePort, spawnLogged, waitForListener, waitUntil, type BenchProcess } from './processes.js';
-
-export const SQUID_BINARY = ['/usr/sbin/squid', '/usr/bin/squid'].find((p) => existsSync(p)) ?? null;
+import { toolPath } from './tools.js';
 
 export interface Squid {
   port: number;
@@ -26,7 +25,8 @@ function proxyUser(): { uid: number; gid: number } | null {
 
 /** `dir` must be reachable by the `proxy` user (squid drops root privileges to it). */
 export async function startSquid(dir: string): Promise<Squid> {
-  if (!SQUID_BINARY) throw new Error('squid is not installed');
+  const binary = toolPath('squid');
+  if (!binary) throw new Error('squid is not installed');
   mkdirSync(join(dir, 'cache'), { recursive: true });
   chmodSync(dir, 0o755);
   const user = process.getuid?.() === 0 ? proxyUser() : null;
@@ -64,19 +64,20 @@ visible_hostname gmgbench
 shutdown_lifetime 1 seconds
 `);
   // Create the cache directories, bounded; squid -z exits when done.
-  const init = spawnLogged('squid -z', [SQUID_BINARY, '-N', '-z', '-f', conf], { logFile: join(dir, 'init.log') });
+  const init = spawnLogged('squid -z', [binary, '-N', '-z', '-f', conf], { logFile: join(dir, 'init.log') });
   try {
     await waitUntil('squid -z', () => init.exited(), 30_000);
   } finally {
     await init.stop();
   }
   if (init.child.exitCode !== 0) throw new Error(`squid -z failed (${init.child.exitCode}):\n${init.log()}`);
-  const proc = spawnLogged('squid', [SQUID_BINARY, '-N', '-f', conf], { logFile: join(dir, 'stdout.log') });
+  const proc = spawnLogged('squid', [binary, '-N', '-f', conf], { logFile: join(dir, 'stdout.log') });
   try {
     await waitForListener(proc, port, 30_000);
   } catch (err) {
     await proc.stop();
-    throw new Error(`${(err as Error).message}\n${existsSync(join(dir, 'cache.log')) ? 'see ' + join(dir, 'cache.log') : ''}`);
+    const cacheLog = join(dir, 'cache.log');
+    throw new Error(`${(err as Error).message}\n${existsSync(cacheLog) ? readFileSync(cacheLog, 'utf8').slice(-2000) : ''}`);
   }
   return { port, proc, stop: () => proc.stop(10_000) };
 }

@@ -8,11 +8,10 @@ import { createTestPki, type TestPki } from '../test/helpers/test-pki.js';
 import type { BenchContext } from './context.js';
 import { writeModule, type BenchModule } from './fixtures.js';
 import { startOriginProcess, type OriginProcess } from './origin-process.js';
-import { NGINX_BINARY, startNginx, type Nginx } from './nginx.js';
+import { startNginx, type Nginx } from './nginx.js';
+import { missingReason, toolPath } from './tools.js';
 import { startBenchGateway, type BenchGateway } from './gateway-process.js';
-import { getOnce } from './load-client.js';
-
-export const MiB = 1024 * 1024;
+import { getOnce, MiB } from './load-client.js';
 
 export interface World {
   modulesDir: string;
@@ -37,12 +36,12 @@ export async function startWorld(ctx: BenchContext): Promise<World> {
   ctx.cleanup.add('origin', () => origin.stop());
 
   let nginx: Nginx | null = null;
-  if (NGINX_BINARY) {
+  if (toolPath('nginx')) {
     const cert = pki.issue('nginx', ['proxy.golang.org', 'localhost']);
     nginx = await startNginx({ root: modulesDir, dir: ctx.dir('nginx'), tls: { certFile: cert.certFile, keyFile: cert.keyFile } });
     ctx.cleanup.add('nginx', () => nginx!.stop());
   } else {
-    ctx.notice('nginx not found (apt-get install nginx): the direct-fetch baseline rows are skipped');
+    ctx.notice(`${missingReason('nginx')}: the nginx baseline rows (cached, tls) are left empty`);
   }
 
   const gateway = await startBenchGateway({ dir: ctx.dir('gateway'), upstream: origin.url });

@@ -6,11 +6,12 @@
 import http from 'node:http';
 import { join } from 'node:path';
 import type { BenchContext } from '../context.js';
-import { getOnce, quantile, type GetResult, type Target } from '../load-client.js';
+import { getOnce, MiB, quantile, type GetResult, type Target } from '../load-client.js';
 import { startBenchGateway } from '../gateway-process.js';
-import { SQUID_BINARY, startSquid } from '../squid.js';
+import { startSquid } from '../squid.js';
+import { missingReason, toolPath } from '../tools.js';
 import type { OriginStats } from '../origin.js';
-import { MiB, type World } from '../world.js';
+import type { World } from '../world.js';
 
 export const COLD_CLIENTS = 50;
 export const LINK_BYTES_PER_SECOND = 20 * 1000 * 1000; // 20 MB/s, shared by all connections to the upstream
@@ -81,8 +82,9 @@ export async function runColdMissScenario(ctx: BenchContext, world: World): Prom
     }
 
     let squid: Burst | null = null;
-    if (!SQUID_BINARY) {
-      ctx.notice('squid not found (apt-get install squid): the Squid rows of coldmiss are skipped');
+    const haveSquid = toolPath('squid') !== null;
+    if (!haveSquid) {
+      ctx.notice(`${missingReason('squid')}: the Squid rows of coldmiss are skipped`);
     } else {
       ctx.progress('coldmiss: squid');
       const proxy = await startSquid(ctx.dir('squid'));
@@ -107,7 +109,7 @@ export async function runColdMissScenario(ctx: BenchContext, world: World): Prom
 
     const baselines: [string, Burst | null][] = [['squid', squid], ['direct', direct]];
     for (const [name, b] of baselines) {
-      if (name === 'squid' && !SQUID_BINARY) continue;
+      if (name === 'squid' && !haveSquid) continue;
       const label = name === 'squid' ? 'squid collapsed_forwarding' : 'each client direct';
       ctx.add({ scenario: 'coldmiss', metric: `${COLD_CLIENTS} clients: last client done`, unit: 's', better: 'lower', gomodgate: gmg.ok ? gmg.totalMs / 1000 : null, baselineName: label, baseline: b?.ok ? b.totalMs / 1000 : null, note: [describe('gomodgate', gmg), describe(name, b)].join('; ') });
       ctx.add({ scenario: 'coldmiss', metric: `${COLD_CLIENTS} clients: p50 client time`, unit: 's', better: 'lower', gomodgate: gmg.ok ? quantile(gmg.clientMs, 0.5) / 1000 : null, baselineName: label, baseline: b?.ok ? quantile(b.clientMs, 0.5) / 1000 : null });

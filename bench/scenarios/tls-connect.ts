@@ -1,32 +1,32 @@
 // Scenario "tls": what terminating TLS costs. Clients reach gomodgate as HTTPS_PROXY does (CONNECT
 // proxy.golang.org:443 to the proxy port, then TLS with the gateway CA's leaf certificate) and fetch cached
 // objects; the baseline is nginx serving the same files over HTTPS straight (a test certificate for the same
-// name, same key size). With a new connection per request (no session resumption, as the go command) the
-// figure is handshakes; with keep-alive it is encrypted throughput.
+// name, same key size). With a new connection per request (Connection: close, no session resumption, as the
+// go command) the figure is mostly handshakes; with keep-alive it is encrypted throughput.
 import https from 'node:https';
 import { readFileSync } from 'node:fs';
 import type { BenchContext } from '../context.js';
+import { compareLoads } from '../compare.js';
 import { ConnectTunnelAgent } from '../connect-agent.js';
-import { quantile, runLoad, type LoadResult, type Target } from '../load-client.js';
-import { MiB, warmGateway, type World } from '../world.js';
+import { runLoad, type LoadResult, type Target } from '../load-client.js';
+import { warmGateway, type World } from '../world.js';
 
 const SERVERNAME = 'proxy.golang.org';
+const ROUNDS = 3;
 
 interface TlsLoad {
   label: string;
   path: string;
   bytes: number;
   keepAlive: boolean;
-  total: number;
+  total: number; // per round
   concurrency: number;
-  budgetMs: number;
+  budgetMs: number; // per round and side
   throughput: 'MiB/s' | 'req/s';
 }
 
-type AgentFactory = (load: TlsLoad) => https.Agent;
-
-async function measure(makeAgent: AgentFactory, targetFor: (agent: https.Agent, path: string) => Target, load: TlsLoad): Promise<LoadResult> {
-  const agent = makeAgent(load);
+/** One round: a fresh agent, warm-up requests, then the measured ones. */
+async function measure(agent: https.Agent, targetFor: (agent: https.Agent, path: string) => Target, load: TlsLoad): Promise<LoadResult> {
   try {
     const base = targetFor(agent, load.path);
     // Without keep-alive, say so: the stock agent would otherwise hand a queued request a socket just freed.
@@ -38,49 +38,44 @@ async function measure(makeAgent: AgentFactory, targetFor: (agent: https.Agent, 
   }
 }
 
-function throughput(r: LoadResult, unit: TlsLoad['throughput']): number | null {
-  if (r.ok === 0) return null;
-  return unit === 'MiB/s' ? r.bytes / MiB / (r.elapsedMs / 1000) : r.ok / (r.elapsedMs / 1000);
-}
-
-function note(r: LoadResult | null, who: string): string {
-  if (!r) return '';
-  return `${who} n=${r.ok}${r.failed ? ` (${r.failed} failed: ${r.firstError})` : ''}`;
-}
-
 export async function runTlsScenario(ctx: BenchContext, world: World): Promise<void> {
   const { small } = world;
   await warmGateway(world, small);
   const gatewayCa = readFileSync(world.gateway.caFile, 'utf8');
   const nginxCa = readFileSync(world.pki.caFile, 'utf8');
+  const nginxTlsPort = world.nginx?.tlsPort ?? null;
 
-  const viaGateway: AgentFactory = (load) =>
-    new ConnectTunnelAgent({ proxyHost: '127.0.0.1', proxyPort: world.gateway.ports.proxy, servername: SERVERNAME, ca: gatewayCa, keepAlive: load.keepAlive, maxSockets: load.concurrency });
   const gatewayTarget = (agent: https.Agent, path: string): Target => ({ transport: https, options: { host: SERVERNAME, port: 443, path, agent } });
-  const toNginx: AgentFactory = (load) => new https.Agent({ keepAlive: load.keepAlive, maxSockets: load.concurrency, maxCachedSessions: 0 });
   const nginxTarget = (agent: https.Agent, path: string): Target => ({
     transport: https,
-    options: { host: '127.0.0.1', port: world.nginx!.tlsPort!, path, agent, servername: SERVERNAME, ca: nginxCa, headers: { host: SERVERNAME } },
+    options: { host: '127.0.0.1', port: nginxTlsPort!, path, agent, servername: SERVERNAME, ca: nginxCa, headers: { host: SERVERNAME } },
   });
 
   const loads: TlsLoad[] = [
-    { label: 'new TLS connection per go.mod, 1 client', path: small.modPath, bytes: small.modSize, keepAlive: false, total: 300, concurrency: 1, budgetMs: 8000, throughput: 'req/s' },
-    { label: 'new TLS connection per go.mod, 8 clients', path: small.modPath, bytes: small.modSize, keepAlive: false, total: 600, concurrency: 8, budgetMs: 8000, throughput: 'req/s' },
-    { label: 'keep-alive TLS, 1 MiB zip, 8 clients', path: small.zipPath, bytes: small.zipSize, keepAlive: true, total: 400, concurrency: 8, budgetMs: 8000, throughput: 'MiB/s' },
+    { label: 'new TLS connection per go.mod, 1 client', path: small.modPath, bytes: small.modSize, keepAlive: false, total: 200, concurrency: 1, budgetMs: 5000, throughput: 'req/s' },
+    { label: 'new TLS connection per go.mod, 8 clients', path: small.modPath, bytes: small.modSize, keepAlive: false, total: 400, concurrency: 8, budgetMs: 5000, throughput: 'req/s' },
+    { label: 'keep-alive TLS, 1 MiB zip, 8 clients', path: small.zipPath, bytes: small.zipSize, keepAlive: true, total: 240, concurrency: 8, budgetMs: 5000, throughput: 'MiB/s' },
   ];
   for (const load of loads) {
-    if (ctx.remainingMs() < 2 * load.budgetMs) {
+    if (ctx.remainingMs() < 2 * ROUNDS * load.budgetMs) {
       ctx.notice(`tls: "${load.label}" skipped, the run's time budget is spent`);
       continue;
     }
     ctx.progress(`tls: ${load.label}`);
-    const gmg = await measure(viaGateway, gatewayTarget, load);
-    const base = world.nginx?.tlsPort ? await measure(toNginx, nginxTarget, load) : null;
-    const baselineName = base ? 'nginx HTTPS direct' : 'nginx (missing)';
-    const notes = [note(gmg, 'gomodgate'), note(base, 'nginx')].filter(Boolean).join('; ');
-    ctx.add({ scenario: 'tls', metric: `${load.label}: throughput`, unit: load.throughput, better: 'higher', gomodgate: throughput(gmg, load.throughput), baselineName, baseline: base ? throughput(base, load.throughput) : null, note: notes });
-    const g = quantile(gmg.latenciesMs, 0.5);
-    const b = base ? quantile(base.latenciesMs, 0.5) : NaN;
-    ctx.add({ scenario: 'tls', metric: `${load.label}: p50 latency`, unit: 'ms', better: 'lower', gomodgate: Number.isNaN(g) ? null : g, baselineName, baseline: Number.isNaN(b) ? null : b });
+    await compareLoads(ctx, {
+      scenario: 'tls',
+      label: load.label,
+      throughput: load.throughput,
+      quantiles: [{ q: 0.5, name: 'p50' }],
+      rounds: ROUNDS,
+      gomodgate: () =>
+        measure(
+          new ConnectTunnelAgent({ proxyHost: '127.0.0.1', proxyPort: world.gateway.ports.proxy, servername: SERVERNAME, ca: gatewayCa, keepAlive: load.keepAlive, maxSockets: load.concurrency }),
+          gatewayTarget,
+          load,
+        ),
+      baseline: nginxTlsPort ? () => measure(new https.Agent({ keepAlive: load.keepAlive, maxSockets: load.concurrency, maxCachedSessions: 0 }), nginxTarget, load) : null,
+      baselineName: nginxTlsPort ? 'nginx HTTPS direct' : 'nginx (missing)',
+    });
   }
 }
