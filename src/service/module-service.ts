@@ -46,6 +46,8 @@ export interface ObjectVerifier {
 const MAX_BYTES: Record<string, number> = { zip: 500 << 20 };
 const DEFAULT_MAX_BYTES = 16 << 20;
 const NEGATIVE_BODY_MAX = 4096;
+/** Cached objects up to this size are read whole and sent as one buffer. */
+const SMALL_OBJECT_BYTES = 64 * 1024;
 
 type Fetched =
   | { type: 'streaming'; pending: PendingBlob; size: number | null; contentType: string; upstreamUrl: string }
@@ -201,16 +203,21 @@ export class ModuleService {
     if (obj.status !== 200) return this.negativeReply(q, obj, outcome === 'stale' ? 'stale' : 'not-found');
     if (!obj.sha256) return null;
     this.opts.index.touch(obj.key);
-    let body: Readable | null = null;
+    let body: Readable | Buffer | null = null;
     if (q.method === 'GET') {
       try {
-        body = await this.opts.blobs.openRead(obj.sha256);
+        if (obj.size <= SMALL_OBJECT_BYTES) {
+          // lists, .info, .mod, tiles: one read, no stream machinery
+          body = await this.opts.blobs.readSmall(obj.sha256, obj.size);
+        } else {
+          body = await this.opts.blobs.openRead(obj.sha256);
+          this.markServing(obj.sha256, body);
+        }
       } catch (err) {
         this.opts.onBackgroundError?.(err, obj.key);
         this.opts.index.delete(obj.key);
         return null;
       }
-      this.markServing(obj.sha256, body);
     }
     void cls;
     return {

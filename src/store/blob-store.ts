@@ -2,7 +2,7 @@
 // A blob only appears under its name once complete and fsynced (temp file → fsync → rename → fsync dir),
 // so a crash can leave an orphan temp file (removed at start) but never a half-written blob.
 import { createReadStream, mkdirSync, readdirSync, rmSync, statSync, type ReadStream } from 'node:fs';
-import { open, rename, rm, stat } from 'node:fs/promises';
+import { open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { GateError } from '../errors.js';
@@ -87,6 +87,18 @@ export class BlobStore {
       stream.once('open', () => resolve(stream));
       stream.once('error', (err) => reject(new GateError('STORE_IO', `cannot read blob ${sha256}`, { cause: err })));
     });
+  }
+
+  /** A small stored blob, whole; throws STORE_IO when it is missing or not the expected size. */
+  async readSmall(sha256: string, expectedSize: number): Promise<Buffer> {
+    let data: Buffer;
+    try {
+      data = await readFile(this.pathOf(sha256));
+    } catch (err) {
+      throw new GateError('STORE_IO', `cannot read blob ${sha256}`, { cause: err });
+    }
+    if (data.length !== expectedSize) throw new GateError('STORE_IO', `blob ${sha256} is ${data.length} bytes, the index says ${expectedSize}`);
+    return data;
   }
 
   async remove(sha256: string): Promise<void> {

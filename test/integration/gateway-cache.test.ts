@@ -180,8 +180,13 @@ test('an upstream that drops mid-zip leaves no index row, no blob and no temp fi
   assert.equal(ok.status, 200);
   assert.equal(ok.sha256, m.zipSha256);
   assert.equal(upstream.hits(path), 2);
-  const rows = auditRows(gw, 'module = ? AND kind = ?', 'example.com/dropupstream', 'zip');
-  assert.equal(rows[0]?.outcome, 'error');
+  // audit rows are written in batches: wait for both requests' rows
+  const rows = await waitFor('both audit rows', () => {
+    const r = auditRows(gw, 'module = ? AND kind = ?', 'example.com/dropupstream', 'zip');
+    return r.length >= 2 ? r : null;
+  });
+  assert.equal(rows[0]!.outcome, 'error');
+  assert.equal(rows[1]!.outcome, 'miss');
 });
 
 test('upstream down: cached immutables are served, the list is served stale, an uncached object gets 502', async () => {
