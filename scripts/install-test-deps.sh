@@ -7,5 +7,6 @@ if [ "$(id -u)" != 0 ]; then echo "install-test-deps.sh: run as root (apt-get)" 
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
-  golang-go nginx-light iptables iproute2 openssl curl ca-certificates python3 make g++ procps systemd >/dev/null
+  golang-go nginx-light iptables iproute2 openssl curl ca-certificates python3 make g++ procps systemd \
+  unzip bsdutils >/dev/null
 go version
