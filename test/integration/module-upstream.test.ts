@@ -12,6 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { startModuleUpstream, type AddedModule, type ModuleUpstream } from '../helpers/module-upstream.js';
 import { createTestPki, type TestPki } from '../helpers/test-pki.js';
+import { buildGoDirhash, type GoDirhash } from '../helpers/go-dirhash.js';
 
 const run = promisify(execFile);
 
@@ -57,75 +58,6 @@ function fetch(url: string, ca: string, opts: { method?: string; agent?: http.Ag
   });
 }
 
-// Go's dirhash.Hash1 and HashZip (golang.org/x/mod/sumdb/dirhash/hash.go), standalone: `zip FILE` or `gomod FILE`.
-const DIRHASH_GO = `package main
-
-import (
-	"archive/zip"
-	"crypto/sha256"
-	"encoding/base64"
-	"errors"
-	"fmt"
-	"io"
-	"os"
-	"sort"
-	"strings"
-)
-
-func Hash1(files []string, open func(string) (io.ReadCloser, error)) (string, error) {
-	h := sha256.New()
-	files = append([]string(nil), files...)
-	sort.Strings(files)
-	for _, file := range files {
-		if strings.Contains(file, "\\n") {
-			return "", errors.New("dirhash: filenames with newlines are not supported")
-		}
-		r, err := open(file)
-		if err != nil {
-			return "", err
-		}
-		hf := sha256.New()
-		_, err = io.Copy(hf, r)
-		r.Close()
-		if err != nil {
-			return "", err
-		}
-		fmt.Fprintf(h, "%x  %s\\n", hf.Sum(nil), file)
-	}
-	return "h1:" + base64.StdEncoding.EncodeToString(h.Sum(nil)), nil
-}
-
-func HashZip(zipfile string) (string, error) {
-	z, err := zip.OpenReader(zipfile)
-	if err != nil {
-		return "", err
-	}
-	defer z.Close()
-	var files []string
-	zfiles := make(map[string]*zip.File)
-	for _, file := range z.File {
-		files = append(files, file.Name)
-		zfiles[file.Name] = file
-	}
-	return Hash1(files, func(name string) (io.ReadCloser, error) { return zfiles[name].Open() })
-}
-
-func main() {
-	var h string
-	var err error
-	if os.Args[1] == "zip" {
-		h, err = HashZip(os.Args[2])
-	} else {
-		h, err = Hash1([]string{"go.mod"}, func(string) (io.ReadCloser, error) { return os.Open(os.Args[2]) })
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	fmt.Println(h)
-}
-`;
-
 function hasCommand(name: string): boolean {
   return ['/usr/bin', '/usr/local/bin', '/bin', '/usr/local/go/bin'].some((d) => existsSync(join(d, name)));
 }
@@ -148,7 +80,7 @@ describe('module-upstream fixture', () => {
   let pki: TestPki;
   let upstream: ModuleUpstream;
   let ca: string;
-  let dirhashBin: string;
+  let goDirhash: GoDirhash | null = null;
   let azure: AddedModule;
   const files = { 'foo.go': 'package foo\n\nconst Answer = 42\n', 'sub/README': Buffer.from('read me\n'), LICENSE: 'MIT\n' };
   const azureGoMod = 'module github.com/Azure/Foo\n\ngo 1.19\n';
@@ -163,11 +95,7 @@ describe('module-upstream fixture', () => {
     upstream.addModule({ path: 'github.com/Azure/Foo', version: 'v1.10.0', files });
     upstream.addModule({ path: 'github.com/Azure/Foo', version: 'v1.9.0-rc.1', files });
     upstream.addModule({ path: 'github.com/Azure/Foo', version: 'v0.0.0-20190101000000-abcdefabcdef', files });
-    if (hasCommand('go')) {
-      writeFileSync(join(dir, 'main.go'), DIRHASH_GO);
-      dirhashBin = join(dir, 'dirhash');
-      await run('go', ['build', '-o', dirhashBin, 'main.go'], { cwd: dir, env: goEnv(dir) });
-    }
+    goDirhash = await buildGoDirhash(dir);
   });
 
   after(async () => {
@@ -251,13 +179,13 @@ describe('module-upstream fixture', () => {
   });
 
   it('h1 and goModH1 equal Go dirhash over the served zip and .mod', async (t) => {
-    if (!dirhashBin) return t.skip('go is not installed');
+    if (!goDirhash) return t.skip('go is not installed');
     const zipFile = join(dir, 'azure-h1.zip');
     writeFileSync(zipFile, (await fetch(`${upstream.url}${base}/v1.2.0.zip`, ca)).body);
     const modFile = join(dir, 'azure.mod');
     writeFileSync(modFile, (await fetch(`${upstream.url}${base}/v1.2.0.mod`, ca)).body);
-    assert.equal((await run(dirhashBin, ['zip', zipFile])).stdout.trim(), azure.h1);
-    assert.equal((await run(dirhashBin, ['gomod', modFile])).stdout.trim(), azure.goModH1);
+    assert.equal((await goDirhash.zips([zipFile])).get(zipFile), azure.h1);
+    assert.equal((await goDirhash.goMods([modFile])).get(modFile), azure.goModH1);
     assert.match(azure.h1, /^h1:[A-Za-z0-9+/]{43}=$/);
   });
 
@@ -416,8 +344,8 @@ describe('module-upstream fixture', () => {
       const listed = await run('unzip', ['-Z1', big.zipFile]);
       assert.deepEqual(listed.stdout.trim().split('\n'), ['example.com/Big@v1.0.0/go.mod', 'example.com/Big@v1.0.0/data.bin']);
     }
-    if (!dirhashBin) return t.skip('go is not installed');
-    assert.equal((await run(dirhashBin, ['zip', big.zipFile])).stdout.trim(), big.h1);
+    if (!goDirhash) return t.skip('go is not installed');
+    assert.equal((await goDirhash.zips([big.zipFile])).get(big.zipFile), big.h1);
   });
 
   it('serves plain HTTP when tls is false, and makes its own PKI when none is given', async () => {

@@ -5,17 +5,15 @@
 // the test keeps its teeth where no go command is installed.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { crc32, deflateRawSync } from 'node:zlib';
 import { hash1GoMod, hash1ZipFile } from '../../src/verify/dirhash.js';
 import { isVerifyError } from '../../src/verify/verify-error.js';
+import { buildGoDirhash } from '../helpers/go-dirhash.js';
 
-const run = promisify(execFile);
 
 interface TestEntry {
   name: string | Buffer;
@@ -171,64 +169,6 @@ const BROKEN: { name: string; entries: TestEntry[]; message: RegExp }[] = [
   { name: 'newline in a name', entries: [{ name: `${P}a\nb`, data: Buffer.from('x') }], message: /newlines/ },
 ];
 
-const GO_HASH_PROGRAM = `package main
-
-import (
-	"archive/zip"
-	"crypto/sha256"
-	"encoding/base64"
-	"fmt"
-	"io"
-	"os"
-	"sort"
-	"strings"
-)
-
-// hash1Zip is dirhash.HashZip(path, dirhash.Hash1), written out with the standard library only.
-func hash1Zip(path string) (string, error) {
-	z, err := zip.OpenReader(path)
-	if err != nil {
-		return "", err
-	}
-	defer z.Close()
-	var names []string
-	byName := map[string]*zip.File{}
-	for _, f := range z.File {
-		names = append(names, f.Name)
-		byName[f.Name] = f
-	}
-	sort.Strings(names)
-	h := sha256.New()
-	for _, name := range names {
-		if strings.Contains(name, "\\n") {
-			return "", fmt.Errorf("newline in name")
-		}
-		r, err := byName[name].Open()
-		if err != nil {
-			return "", err
-		}
-		hf := sha256.New()
-		_, err = io.Copy(hf, r)
-		r.Close()
-		if err != nil {
-			return "", err
-		}
-		fmt.Fprintf(h, "%x  %s\\n", hf.Sum(nil), name)
-	}
-	return "h1:" + base64.StdEncoding.EncodeToString(h.Sum(nil)), nil
-}
-
-func main() {
-	for _, p := range os.Args[1:] {
-		h, err := hash1Zip(p)
-		if err != nil {
-			fmt.Printf("%s error %v\\n", p, err)
-			continue
-		}
-		fmt.Printf("%s %s\\n", p, h)
-	}
-}
-`;
 
 let dir = '';
 const paths = new Map<string, string>();
@@ -242,14 +182,8 @@ before(async () => {
     await writeFile(p, makeZip(c.entries, { prefix: 'prefix' in c ? c.prefix : undefined }));
     paths.set(c.name, p);
   }
-  await writeFile(join(dir, 'hash.go'), GO_HASH_PROGRAM);
-  try {
-    const env = { ...process.env, GOFLAGS: '', GOPROXY: 'off', GO111MODULE: 'off', GOTOOLCHAIN: 'local' };
-    const { stdout } = await run('go', ['run', join(dir, 'hash.go'), ...paths.values()], { env, cwd: dir, timeout: 120_000 });
-    goHashes = new Map(stdout.trim().split('\n').map((l) => [l.slice(0, l.indexOf(' ')), l.slice(l.indexOf(' ') + 1)]));
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
+  const go = await buildGoDirhash(dir);
+  goHashes = go && (await go.zips([...paths.values()]));
 });
 
 after(async () => {
