@@ -10,9 +10,9 @@
 set -euo pipefail
 
 PROG=install-iptables.sh
-CHAIN=GOMODGATE
-JUMP_COMMENT=gomodgate
-WAIT=(-w 10)
+SCRIPT_DIR=${BASH_SOURCE[0]%/*}
+[[ $SCRIPT_DIR == "${BASH_SOURCE[0]}" ]] && SCRIPT_DIR=. # invoked by name from scripts/ (no external dirname: PATH may be empty)
+. "$SCRIPT_DIR/lib/common.sh"
 
 usage() {
   cat <<EOF
@@ -49,17 +49,6 @@ Examples:
   $PROG --lan-cidr 10.20.0.0/16 --lan-cidr fd00:20::/64 --tls-port 8443 --http-port 8080
   $PROG --lan-if eth1 --dry-run
 EOF
-}
-
-die() {
-  echo "$PROG: $*" >&2
-  exit 1
-}
-
-usage_error() {
-  echo "$PROG: $*" >&2
-  echo "Run \`$PROG --help\` for usage." >&2
-  exit 2
 }
 
 valid_port() {
@@ -199,7 +188,6 @@ if ((!dry_run)); then
 fi
 
 # --- the commands, as a shell script: printed by --dry-run, run by bash otherwise --------------------------
-jump_args="-p tcp -m comment --comment $JUMP_COMMENT -j $CHAIN"
 
 family_script() { # family_script FAMILY CIDR...
   local family=$1
@@ -234,14 +222,11 @@ family_script() { # family_script FAMILY CIDR...
   done
   echo "COMMIT"
   echo "RULES"
-  echo "${ipt} -t nat -C PREROUTING $jump_args 2>/dev/null || ${ipt} -t nat -I PREROUTING 1 $jump_args"
+  echo "${ipt} -t nat -C PREROUTING $JUMP_ARGS 2>/dev/null || ${ipt} -t nat -I PREROUTING 1 $JUMP_ARGS"
 }
 
-removal_script() { # the same steps as uninstall-iptables.sh
-  local ipt
-  ipt="$(tool "$1" tables) ${WAIT[*]}"
-  echo "for _ in \$(seq 1 50); do ${ipt} -t nat -D PREROUTING $jump_args 2>/dev/null || break; done"
-  echo "if ${ipt} -t nat -S $CHAIN >/dev/null 2>&1; then ${ipt} -t nat -F $CHAIN && ${ipt} -t nat -X $CHAIN; fi"
+removal_script() { # the same commands as uninstall-iptables.sh
+  chain_removal_commands "$(tool "$1" tables) ${WAIT[*]}"
 }
 
 build_script() {

@@ -7,6 +7,9 @@
 set -euo pipefail
 
 PROG=install.sh
+SCRIPT_DIR=${BASH_SOURCE[0]%/*}
+[[ $SCRIPT_DIR == "${BASH_SOURCE[0]}" ]] && SCRIPT_DIR=. # invoked by name from scripts/ (no external dirname: PATH may be empty)
+. "$SCRIPT_DIR/lib/common.sh"
 SERVICE_USER=gomodgate
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CLEAN_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
@@ -33,17 +36,6 @@ Options:
                  chowned, systemctl is not called, and the CA is created as the invoking user
   -h, --help     show this help
 EOF
-}
-
-die() {
-  echo "$PROG: $*" >&2
-  exit 1
-}
-
-usage_error() {
-  echo "$PROG: $*" >&2
-  echo "Run \`$PROG --help\` for usage." >&2
-  exit 2
 }
 
 prefix=$SRC

@@ -5,9 +5,9 @@
 set -euo pipefail
 
 PROG=uninstall-iptables.sh
-CHAIN=GOMODGATE
-JUMP_COMMENT=gomodgate
-WAIT=(-w 10)
+SCRIPT_DIR=${BASH_SOURCE[0]%/*}
+[[ $SCRIPT_DIR == "${BASH_SOURCE[0]}" ]] && SCRIPT_DIR=. # invoked by name from scripts/ (no external dirname: PATH may be empty)
+. "$SCRIPT_DIR/lib/common.sh"
 
 usage() {
   cat <<EOF2
@@ -21,17 +21,6 @@ Options:
   --dry-run    print the commands instead of running them (needs neither root nor iptables)
   -h, --help   show this help
 EOF2
-}
-
-die() {
-  echo "$PROG: $*" >&2
-  exit 1
-}
-
-usage_error() {
-  echo "$PROG: $*" >&2
-  echo "Run \`$PROG --help\` for usage." >&2
-  exit 2
 }
 
 ipv6=1
@@ -58,15 +47,12 @@ if ((!dry_run)); then
   done
 fi
 
-jump_args="-p tcp -m comment --comment $JUMP_COMMENT -j $CHAIN"
 build_script() {
   echo "set -euo pipefail"
-  local t ipt
+  local t
   for t in "${tools[@]}"; do
-    ipt="$t ${WAIT[*]}"
     echo "# $t"
-    echo "for _ in \$(seq 1 50); do $ipt -t nat -D PREROUTING $jump_args 2>/dev/null || break; done"
-    echo "if $ipt -t nat -S $CHAIN >/dev/null 2>&1; then $ipt -t nat -F $CHAIN && $ipt -t nat -X $CHAIN; fi"
+    chain_removal_commands "$t ${WAIT[*]}"
   done
 }
 
