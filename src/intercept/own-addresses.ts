@@ -12,8 +12,18 @@ export function isOwnListener(dst: SocketAddress, ownPorts: readonly number[]): 
 export function isLocalAddress(address: string): boolean {
   const addr = plainAddress(address);
   if (addr === '0.0.0.0' || addr === '::' || addr.startsWith('127.') || addr === '::1') return true;
-  for (const list of Object.values(networkInterfaces())) {
-    for (const i of list ?? []) if (plainAddress(i.address) === addr) return true;
+  return localAddresses().has(addr);
+}
+
+// Every port-80 connection asks: read the interface list at most once a second, not per connection.
+let cached: { at: number; addresses: Set<string> } | null = null;
+
+function localAddresses(): Set<string> {
+  const now = Date.now();
+  if (!cached || now - cached.at > 1000) {
+    const addresses = new Set<string>();
+    for (const list of Object.values(networkInterfaces())) for (const i of list ?? []) addresses.add(plainAddress(i.address));
+    cached = { at: now, addresses };
   }
-  return false;
+  return cached.addresses;
 }

@@ -106,7 +106,7 @@ export class ModuleService {
     const cached = this.opts.index.get(req.cacheKey);
     const fresh = cached && (cached.expiresAt === null || cached.expiresAt > Date.now());
     if (cached && (fresh || this.offline)) {
-      const reply = await this.fromCache(q, cached, cls, fresh ? 'hit' : 'stale');
+      const reply = await this.fromCache(q, cached, fresh ? 'hit' : 'stale');
       if (reply) return reply;
     }
     if (this.offline) {
@@ -117,7 +117,7 @@ export class ModuleService {
       fetched = await this.flights.run(req.cacheKey, () => this.fetch(q, cls));
     } catch (err) {
       if (cached && isUpstreamTrouble(err)) {
-        const stale = await this.fromCache(q, cached, cls, 'stale');
+        const stale = await this.fromCache(q, cached, 'stale');
         if (stale) return stale;
       }
       throw err;
@@ -127,7 +127,7 @@ export class ModuleService {
     if (fetched.type === 'stored' || body === null) {
       // stored before any byte was released (verified), or finished between our join and now
       const stored = this.opts.index.get(req.cacheKey);
-      const reply = stored && (await this.fromCache(q, stored, cls, 'miss'));
+      const reply = stored && (await this.fromCache(q, stored, 'miss'));
       if (reply) return reply;
       throw new GateError('STORE_IO', 'the object vanished from the cache while being stored; retry');
     }
@@ -199,7 +199,7 @@ export class ModuleService {
   }
 
   /** A reply from an index row, or null when its blob is gone (then the row is dropped). */
-  private async fromCache(q: ModuleQuery, obj: CachedObject, cls: CacheClass, outcome: 'hit' | 'stale' | 'miss'): Promise<ModuleReply | null> {
+  private async fromCache(q: ModuleQuery, obj: CachedObject, outcome: 'hit' | 'stale' | 'miss'): Promise<ModuleReply | null> {
     if (obj.status !== 200) return this.negativeReply(q, obj, outcome === 'stale' ? 'stale' : 'not-found');
     if (!obj.sha256) return null;
     this.opts.index.touch(obj.key);
@@ -219,7 +219,6 @@ export class ModuleService {
         return null;
       }
     }
-    void cls;
     return {
       status: 200,
       headers: this.headersFor(q.request, obj.contentType, obj.size, outcome),

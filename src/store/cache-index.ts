@@ -62,7 +62,7 @@ export class CacheIndex {
   private readonly deleteStmt;
   private readonly allStmt;
 
-  constructor(private readonly db: Db) {
+  constructor(db: Db) {
     this.getStmt = db.prepare<[string], Row>('SELECT * FROM objects WHERE key = ?');
     this.putStmt = db.prepare(
       `INSERT INTO objects (key, kind, module, version, status, sha256, h1, size, content_type, body_inline, upstream_url, stored_at, expires_at, last_access)
