@@ -2,7 +2,7 @@
 // start-up and shutdown (SIGTERM drains in-flight responses, then flushes the audit and closes the index).
 // Nothing else constructs long-lived objects.
 import http from 'node:http';
-import https from 'node:https';
+import type net from 'node:net';
 import { mkdirSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -18,25 +18,38 @@ import { ModuleService } from './service/module-service.js';
 import { initCa, loadCa } from './intercept/ca-store.js';
 import { ensureOriginalDestinationSupport } from './intercept/original-destination.js';
 import { TlsTerminator } from './intercept/tls-terminator.js';
-import { GoRequestHandler } from './intercept/go-request-handler.js';
-import { RequestRouter } from './intercept/request-router.js';
+import { LeafCertificates } from './intercept/leaf-certificates.js';
+import { MitmRelay } from './intercept/mitm-relay.js';
+import { GoRequestHandler } from './http/go-request-handler.js';
+import { RequestRouter } from './http/request-router.js';
+import { InterceptedHttpServer } from './http/intercepted-server.js';
+import { AuditedExchangeLog } from './http/exchange-log.js';
 import { InterceptHosts } from './intercept/intercept-hosts.js';
 import { TransparentListener } from './intercept/transparent-listener.js';
 import { ExplicitProxy } from './intercept/explicit-proxy.js';
 import { ClientAcl } from './intercept/client-acl.js';
-import { connectionInfoOf } from './intercept/connection-info.js';
+import { formatAddress, type ConnectionInfo } from './intercept/connection-info.js';
+import { isLocalAddress } from './intercept/own-addresses.js';
+import { auditRow } from './audit/audit-row.js';
+import { SingleFlight } from './service/single-flight.js';
+import { CacheLimit } from './store/cache-limit.js';
 import { serveOnboarding } from './intercept/onboarding-page.js';
 import { parseUpstreamList, describeChain } from './upstream/upstream-chain.js';
 import { ModuleVerifier, parseSumdbSetting } from './verify/module-verifier.js';
 import { ModulePolicy } from './policy/module-policy.js';
 import { GatewayMetrics, cacheTotalsFromDb } from './ops/metrics.js';
 import { startAdminServer } from './ops/admin-server.js';
-import { evictToLimit } from './store/eviction.js';
+
+/** A checksum-database answer (lookup, tile, signed head) is never larger than this. */
+const SUMDB_OBJECT_MAX_BYTES = 1 << 20;
+/** No relayed (non-module) request lasts longer than this. */
+const RELAY_DEADLINE_MS = 5 * 60_000;
 
 export interface Gateway {
   ports: { tls: number; http: number; proxy: number; admin: number };
   stats: { intercepted: number; spliced: number; refused: number };
-  service: ModuleService;
+  /** Callers that joined an upstream fetch already in progress, since start. */
+  readonly joinedFetches: number;
   /** Applies a re-read configuration (SIGHUP) without dropping connections; returns what it could not apply. */
   reload(next: GatewayConfig): { applied: string[]; needsRestart: string[] };
   /** Stops accepting, lets in-flight responses finish (up to `graceMs`), flushes and closes. */
@@ -66,14 +79,17 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   if (leftovers) log.info({ count: leftovers }, 'removed partial downloads left by an earlier run');
   const db: Db = openDatabase(join(config.dataDir, 'gomodgate.db'));
   const index = new CacheIndex(db);
-  // metrics sources are read lazily at scrape time; `late` holds what is built further down
-  const late: { service?: ModuleService; certificatesIssued: () => number } = { certificatesIssued: () => 0 };
+  let current = config;
   const stats = { intercepted: 0, spliced: 0, refused: 0 };
+  const flights = new SingleFlight();
+  const hosts = new InterceptHosts(config.interceptHosts);
+  const certificates = new LeafCertificates({ ca, isIntercepted: (host) => hosts.has(host) });
+  certificates.prepare(hosts.list());
   const metrics = new GatewayMetrics({
     cacheTotals: cacheTotalsFromDb(db),
-    singleFlight: () => ({ inflight: late.service?.inflightFetches ?? 0, joinedTotal: late.service?.joinedFetches ?? 0 }),
+    singleFlight: () => ({ inflight: flights.size, joinedTotal: flights.joinedTotal }),
     connectionStats: () => stats,
-    certificatesIssued: () => late.certificatesIssued(),
+    certificatesIssued: () => certificates.issued,
   });
   const audit = new AuditLog(db, (err) => log.error({ err: describeCause(err) }, 'audit insert failed'), 250, 200, (r) => {
     if (r.outcome !== 'passthrough' && r.outcome !== 'refused') metrics.observeRequest(r.kind, r.outcome, r.bytes ?? 0);
@@ -81,84 +97,79 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
 
   const policy = new ModulePolicy({ private: config.private, nosumdb: config.nosumdb, rulesFile: config.policy || null });
   const trustedRoots = loadTrustedRoots(config.upstreamCa);
-  const upstream = new UpstreamClient({ trustedRoots, timeoutMs: config.upstreamTimeout * 1000, maxSocketsPerHost: config['limits.maxUpstreamFetches'], egress: { egressProxy: config.egressProxy, env: process.env } });
+  const upstream = new UpstreamClient({
+    trustedRoots,
+    timeoutMs: config.upstreamTimeout * 1000,
+    maxSocketsPerHost: config['limits.maxUpstreamFetches'],
+    egress: { egressProxy: config.egressProxy, env: process.env },
+    isGatewayAddress: isLocalAddress,
+  });
+  const sumdb = parseSumdbSetting(config.sumdb);
+  if (!sumdb) log.warn('checksum verification is off (--sumdb off): modules are cached without being checked');
+  // the verifier reads the checksum database straight from upstream: what it authenticates is its own business
+  const verifier = sumdb
+    ? new ModuleVerifier(sumdb, (request, target) => upstream.getSmall(target, request.upstreamPath, SUMDB_OBJECT_MAX_BYTES), (module) => {
+        const c = policy.classify(module, null);
+        return c.kind === 'allowed' && c.checkSumdb;
+      })
+    : null;
+  const cacheLimit = new CacheLimit(db, blobs, () => current['cache.maxBytes'], log);
+  cacheLimit.enforce();
   const service = new ModuleService({
     index,
     blobs,
     upstream,
+    flights,
+    verifier,
     mutableTtlSeconds: config.mutableTtl,
     negativeTtlSeconds: config.negativeTtl,
-    offline: config.offline,
+    offline: () => current.offline,
     policy,
     onUpstream: (host, status, seconds) => metrics.observeUpstream(host, status, seconds),
-    onStored: (obj) => enforceCacheLimit(obj.sha256),
+    onStored: (obj) => cacheLimit.enforce(obj.sha256),
     onBackgroundError: (err, key) => log.warn({ key, err: describeCause(err), cause: err instanceof Error && err.cause ? describeCause(err.cause) : undefined }, 'background fetch failed'),
   });
 
-  late.service = service;
-
-  // --cache-max-bytes: after each stored object, least recently used blobs go first, never one being served
-  // or just stored (a pass sums the index's sizes: milliseconds for 100k objects, next to a download)
-  const enforceCacheLimit = (justStored: string | null) => {
-    const max = config['cache.maxBytes'];
-    if (max <= 0) return;
-    try {
-      const r = evictToLimit(db, blobs, max, (sha) => sha === justStored || service.isServing(sha));
-      if (r.removedObjects) log.info({ removedObjects: r.removedObjects, removedBytes: r.removedBytes, maxBytes: max }, 'cache over its size limit: evicted least recently used objects');
-    } catch (err) {
-      log.error({ err: describeCause(err) }, 'cache eviction failed');
-    }
-  };
-  enforceCacheLimit(null);
-  const sumdb = parseSumdbSetting(config.sumdb);
-  if (sumdb) {
-    const checked = (module: string) => {
-      const c = policy.classify(module, null);
-      return c.kind === 'allowed' && c.checkSumdb;
-    };
-    service.verifier = new ModuleVerifier(sumdb, (request, target) => service.fetchBuffered(request, target), checked);
-  } else {
-    log.warn('checksum verification is off (--sumdb off): modules are cached without being checked');
-  }
   let configuredUpstream = config.upstream ? parseUpstreamList(config.upstream) : null;
   if (configuredUpstream) log.info({ upstream: describeChain(configuredUpstream) }, 'explicit upstream list: it answers intercepted GOPROXY requests too');
 
-  const hosts = new InterceptHosts(config.interceptHosts);
-  const handler = new GoRequestHandler(service, audit, log);
-  const router = new RequestRouter(handler, audit, () => configuredUpstream);
-  const upstreamAgent = new https.Agent({ keepAlive: true, ca: trustedRoots, rejectUnauthorized: true });
-  const terminator = new TlsTerminator({
-    caDir: config.caDir,
-    ca,
-    hosts: hosts.list(),
-    upstreamAgent,
-    handshakeTimeoutMs: config['limits.peekTimeout'] * 1000,
-    onRequest: (req, res, conn, forward) => router.onInterceptedRequest(req, res, conn, forward),
-    onError: (kind, err, conn) => log.warn({ kind, err: describeCause(err), client: conn?.client.address, host: conn?.sni }, 'intercepted connection error'),
+  const exchanges = new AuditedExchangeLog(audit, log);
+  const relay = new MitmRelay({ idleTimeoutMs: config.upstreamTimeout * 1000, totalTimeoutMs: RELAY_DEADLINE_MS });
+  const router = new RequestRouter({
+    handler: new GoRequestHandler(service),
+    exchanges,
+    relay: (exchange, target) => relay.relay(exchange, upstream.routeFor(target.base, target.connectTo)),
+    configuredUpstream: () => configuredUpstream,
   });
-  await terminator.start();
-  late.certificatesIssued = () => terminator.certificatesIssued;
-
-  const plainHttpServer = http.createServer({ requestTimeout: 60_000, headersTimeout: 30_000 }, (req, res) => {
-    const conn = connectionInfoOf(req.socket);
-    if (!conn) {
-      res.writeHead(421, { 'content-type': 'text/plain; charset=utf-8' }).end('gomodgate: no routing information\n');
-      return;
-    }
-    router.onInterceptedRequest(req, res, conn, null);
+  const interceptedHttp = new InterceptedHttpServer({
+    onRequest: (req, res, conn) => router.onInterceptedRequest(req, res, conn),
+    onRefused: (conn, reason) => {
+      log.warn({ client: conn.client.address, host: conn.sni, why: reason }, 'request refused');
+      audit.record(auditRow({ client: conn.client.address, origDst: formatAddress(conn.originalDestination), host: conn.sni, outcome: 'refused', reason }));
+    },
+  });
+  const terminator = new TlsTerminator({
+    certificates,
+    next: (socket, conn) => interceptedHttp.accept(socket, conn),
+    onHandshakeFailure: (conn, err) => log.info({ client: conn.client.address, host: conn.sni, err: describeCause(err) }, 'TLS handshake with the client failed (does it trust the gateway CA?)'),
+    handshakeTimeoutMs: config['limits.peekTimeout'] * 1000,
   });
 
   const onboarding = (req: http.IncomingMessage, res: http.ServerResponse) => serveOnboarding(req, res, ca.certPem, ports.proxy);
   const onboardingServer = http.createServer({ requestTimeout: 30_000, headersTimeout: 15_000 }, (req, res) => {
     if (!onboarding(req, res)) res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('gomodgate: see / for the gateway CA\n');
   });
+  onboardingServer.emit('listening'); // starts Node's header-timeout sweeps on a server that never listens
 
   const ports = { tls: 0, http: 0, proxy: 0, admin: 0 };
-  const transparent = new TransparentListener({
+  const connectionDeps = {
     hosts,
-    terminator,
-    plainHttpServer,
-    onboardingServer,
+    terminateTls: (socket: net.Socket, peeked: Buffer, conn: ConnectionInfo) => terminator.accept(socket, peeked, conn),
+    serveHttp: (socket: net.Socket, conn: ConnectionInfo) => interceptedHttp.accept(socket, conn),
+    serveOnboarding: (socket: net.Socket) => {
+      onboardingServer.emit('connection', socket);
+      socket.resume();
+    },
     audit,
     log,
     ownPorts: () => [ports.tls, ports.http, ports.proxy],
@@ -166,9 +177,10 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     connectTimeoutMs: 10_000,
     maxConnections: config['limits.maxConnections'],
     stats,
-  });
+  };
+  const transparent = new TransparentListener(connectionDeps);
   let acl = new ClientAcl(config.allowClients);
-  const proxy = new ExplicitProxy({ acl: () => acl, hosts, router, transparent, audit, log, connectTimeoutMs: 10_000, peekTimeoutMs: config['limits.peekTimeout'] * 1000, maxConnections: config['limits.maxConnections'], stats, onboarding });
+  const proxy = new ExplicitProxy({ ...connectionDeps, acl: () => acl, router, onboarding });
 
   const t = await transparent.listen(config.listen, config.tlsPort, config.httpPort);
   ports.tls = t.tlsPort;
@@ -194,18 +206,20 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   log.info({ ports, adminListen: config.adminListen, interceptHosts: hosts.list(), dataDir: config.dataDir, upstream: config.upstream }, 'gomodgate ready');
   notifySystemd(['--ready', `--status=serving on ${ports.tls}/${ports.http}/${ports.proxy}`], log);
 
-  let current = config;
   return {
     ports,
     stats,
-    service,
+    get joinedFetches() {
+      return flights.joinedTotal;
+    },
     reload(next) {
       const applied: string[] = [];
       const needsRestart: string[] = [];
       const changed = (k: keyof GatewayConfig) => JSON.stringify(next[k]) !== JSON.stringify(current[k]);
       if (changed('interceptHosts')) {
-        terminator.setHosts(next.interceptHosts);
         hosts.replace(next.interceptHosts);
+        certificates.forgetOthers();
+        certificates.prepare(hosts.list());
         applied.push('interceptHosts');
       }
       if (changed('allowClients')) {
@@ -216,10 +230,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
         configuredUpstream = next.upstream ? parseUpstreamList(next.upstream) : null;
         applied.push('upstream');
       }
-      if (changed('offline')) {
-        service.offline = next.offline;
-        applied.push('offline');
-      }
+      if (changed('offline')) applied.push('offline');
       if (next.policy !== current.policy) {
         needsRestart.push('policy (file name)');
       } else if (next.policy) {
@@ -243,19 +254,19 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
       notifySystemd(['STOPPING=1'], log);
       transparent.close();
       proxy.close();
-      terminator.closeIdle();
-      plainHttpServer.closeIdleConnections();
+      interceptedHttp.closeIdle();
       const deadline = Date.now() + graceMs;
       while (service.inflightFetches > 0 && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 50));
       }
-      terminator.closeAll();
-      plainHttpServer.closeAllConnections();
+      interceptedHttp.closeAll();
+      interceptedHttp.close();
+      onboardingServer.closeAllConnections();
+      onboardingServer.close();
       proxy.server.closeAllConnections();
       await admin.close();
       audit.flush();
       upstream.close();
-      upstreamAgent.destroy();
       db.close();
       log.info('gomodgate stopped');
     },

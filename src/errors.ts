@@ -4,6 +4,7 @@
 
 export type GateErrorCode =
   | 'BAD_PATH' // the request is not a valid Go module request
+  | 'METHOD' // a method the Go module protocol does not have (only GET and HEAD)
   | 'NOT_FOUND' // upstream (or the cache, offline) does not have it: the go command tries its next GOPROXY entry
   | 'PRIVATE' // a private module path: never sent upstream
   | 'DENIED' // refused by policy
@@ -12,18 +13,22 @@ export type GateErrorCode =
   | 'UPSTREAM_TIMEOUT'
   | 'INTEGRITY' // content failed verification
   | 'STORE_IO' // the cache could not read or write
-  | 'CONFIG_INVALID';
+  | 'CONFIG_INVALID'
+  | 'INTERNAL'; // anything else: a defect, reported to clients as such and logged with its cause
 
 export class GateError extends Error {
   readonly code: GateErrorCode;
   /** Status to pass on verbatim (e.g. upstream 404 vs 410), when the code allows a choice. */
   readonly status?: number;
+  /** The upstream URL that was tried, when one was (for the audit and the log). */
+  readonly upstreamUrl?: string;
 
-  constructor(code: GateErrorCode, reason: string, options: { cause?: unknown; status?: number } = {}) {
+  constructor(code: GateErrorCode, reason: string, options: { cause?: unknown; status?: number; upstreamUrl?: string } = {}) {
     super(reason, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'GateError';
     this.code = code;
     this.status = options.status;
+    this.upstreamUrl = options.upstreamUrl;
   }
 }
 
@@ -32,6 +37,8 @@ export function httpStatusFor(err: GateError): number {
   switch (err.code) {
     case 'BAD_PATH':
       return 400;
+    case 'METHOD':
+      return 405;
     case 'NOT_FOUND':
       return err.status === 410 ? 410 : 404;
     case 'PRIVATE':
@@ -47,8 +54,14 @@ export function httpStatusFor(err: GateError): number {
       return 502;
     case 'STORE_IO':
     case 'CONFIG_INVALID':
+    case 'INTERNAL':
       return 500;
   }
+}
+
+/** Any thrown value as a GateError: unknown errors become INTERNAL, with the original as the cause. */
+export function asGateError(err: unknown): GateError {
+  return err instanceof GateError ? err : new GateError('INTERNAL', 'internal error; see the gateway log', { cause: err });
 }
 
 export function isGateError(err: unknown): err is GateError {

@@ -1,7 +1,6 @@
-// What the gateway knows about one client connection, attached to its raw socket: who the client is,
-// where it meant to go (original destination or CONNECT target), the TLS SNI, and how it arrived.
-// Request handlers on a TLS socket find it through the socket underneath.
-import type net from 'node:net';
+// What the gateway knows about one client connection: who the client is, where it meant to go (original
+// destination or CONNECT target), the TLS SNI (or Host), and how it arrived. Made once by the listener that
+// accepted the connection and handed on with the socket, explicitly, to whoever serves it.
 import type { SocketAddress } from './original-destination.js';
 
 export type Arrival = 'transparent-tls' | 'transparent-http' | 'connect' | 'proxy-http';
@@ -16,21 +15,10 @@ export interface ConnectionInfo {
   sni: string | null;
 }
 
-const infos = new WeakMap<object, ConnectionInfo>();
+let nextConnectionId = 1;
 
-export function attachConnectionInfo(socket: net.Socket, info: ConnectionInfo): void {
-  infos.set(socket, info);
-}
-
-/** Finds the info for a raw socket or for a TLS socket wrapping one. */
-export function connectionInfoOf(socket: unknown): ConnectionInfo | null {
-  let s = socket as { _parent?: unknown; _handle?: unknown } | null | undefined;
-  for (let depth = 0; s && depth < 4; depth++) {
-    const found = infos.get(s as object);
-    if (found) return found;
-    s = s._parent as typeof s;
-  }
-  return null;
+export function newConnectionId(): string {
+  return (nextConnectionId++).toString(36);
 }
 
 export function formatAddress(a: { address: string; port: number } | null): string | null {

@@ -8,20 +8,19 @@ import { lookup } from 'node:dns/promises';
 import type { Logger } from 'pino';
 import type { ClientAcl } from './client-acl.js';
 import type { InterceptHosts } from './intercept-hosts.js';
-import type { RequestRouter } from './request-router.js';
-import { hostWithoutPort } from './request-router.js';
-import { inspectClientHello } from './client-hello.js';
-import { peekSocket } from './peek.js';
-import { passThrough, newConnectionId, type TransparentDeps, type TransparentListener } from './transparent-listener.js';
-import { plainAddress, type ConnectionInfo } from './connection-info.js';
+import type { RequestRouter } from '../http/request-router.js';
+import { hostWithoutPort } from '../http/request-router.js';
+import { passThrough, peekClientHello, refuseConnection, type ConnectionDeps } from './transparent-listener.js';
+import { formatAddress, newConnectionId, plainAddress, type ConnectionInfo } from './connection-info.js';
+import { decideConnection, type ConnectionFacts } from './connection-decision.js';
+import { isLocalAddress } from './own-addresses.js';
+import type { SocketAddress } from './original-destination.js';
+import { auditRow } from '../audit/audit-row.js';
 
-const MAX_CLIENT_HELLO = 16 * 1024 + 5;
-
-export interface ExplicitProxyDeps extends Pick<TransparentDeps, 'audit' | 'log' | 'connectTimeoutMs' | 'stats' | 'peekTimeoutMs' | 'maxConnections'> {
+export interface ExplicitProxyDeps extends Pick<ConnectionDeps, 'audit' | 'log' | 'connectTimeoutMs' | 'stats' | 'peekTimeoutMs' | 'maxConnections' | 'terminateTls'> {
   acl: () => ClientAcl;
   hosts: InterceptHosts;
   router: RequestRouter;
-  transparent: TransparentListener;
   log: Logger;
   /** Answers the onboarding paths (/, /gomodgate-ca.pem, ...); false for anything else. */
   onboarding: (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
@@ -102,7 +101,7 @@ export class ExplicitProxy {
     }
     req.url = target.pathname + target.search;
     req.headers.host = host;
-    this.deps.router.onInterceptedRequest(req, res, { ...this.connInfo(req, host), arrival: 'proxy-http' }, null);
+    this.deps.router.onInterceptedRequest(req, res, { ...this.connInfo(req, host), arrival: 'proxy-http' });
   }
 
   private async onConnect(req: http.IncomingMessage, socket: net.Socket, head: Buffer): Promise<void> {
@@ -113,29 +112,63 @@ export class ExplicitProxy {
     const host = hostWithoutPort(m[1])!.replace(/^\[|\]$/g, '');
     const port = Number(m[2]);
     if (port !== 443) return rawReply(socket, 403, `CONNECT is allowed to port 443 only (asked for ${port})`);
-    if (this.deps.hosts.has(host)) {
+    const facts: ConnectionFacts = {
+      arrival: 'connect',
+      destination: null,
+      destinationIsGateway: false,
+      destinationIsOwnListener: false,
+      connectHost: host,
+      intercepted: (name) => this.deps.hosts.has(name),
+    };
+    let decision = decideConnection(facts);
+    let bytes = head;
+    let peekKind: string | undefined;
+    if (decision.action === 'peek') {
       socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
       if (head.length) socket.unshift(head);
-      const { bytes, result } = await peekSocket(socket, (buf) => {
-        const r = inspectClientHello(buf, MAX_CLIENT_HELLO);
-        return r.kind === 'need-more' ? 'need-more' : r;
-      }, { maxBytes: MAX_CLIENT_HELLO, timeoutMs: this.deps.peekTimeoutMs });
-      if (typeof result === 'string' || result.kind !== 'tls' || result.sni !== host) {
-        this.deps.log.warn({ client, host, sni: typeof result === 'string' ? result : result.kind === 'tls' ? result.sni : 'not-tls' }, 'CONNECT to an intercepted host without a matching TLS server name; closed');
-        socket.destroy();
-        return;
+      const peek = await peekClientHello(socket, this.deps.peekTimeoutMs);
+      bytes = peek.bytes;
+      peekKind = peek.peeked.kind === 'tls' ? `sni ${peek.peeked.sni ?? 'none'}` : peek.peeked.kind;
+      decision = decideConnection({ ...facts, peeked: peek.peeked });
+    } else if (decision.action === 'resolve') {
+      let address: string;
+      try {
+        address = net.isIP(host) ? host : (await lookup(host)).address;
+      } catch {
+        return rawReply(socket, 502, `cannot resolve ${host} from the gateway`);
       }
-      this.deps.transparent.intercept(socket, bytes, { arrival: 'connect', client, dst: null, sni: host });
+      facts.destination = { address, port, family: net.isIP(address) === 6 ? 6 : 4 };
+      facts.destinationIsGateway = isLocalAddress(address);
+      decision = decideConnection(facts);
+      if (decision.action === 'refuse') return this.refuse(socket, client, host, facts.destination, decision.why, true);
+      if (decision.action === 'splice') socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+    }
+    switch (decision.action) {
+      case 'intercept':
+        this.deps.stats.intercepted++;
+        this.deps.terminateTls(socket, bytes, { id: newConnectionId(), arrival: 'connect', client: { address: client, port: socket.remotePort ?? 0 }, originalDestination: null, sni: decision.host });
+        return;
+      case 'splice':
+        passThrough(this.deps, socket, bytes, facts.destination!, { client, host, why: decision.why });
+        return;
+      case 'refuse':
+        return this.refuse(socket, client, host, facts.destination, `${decision.why} (${peekKind})`, false);
+      default:
+        this.deps.log.info({ client, host, peek: peekKind, why: decision.action === 'drop' ? decision.why : decision.action }, 'CONNECT closed before a ClientHello');
+        socket.destroy();
+    }
+  }
+
+  /** Refuses a CONNECT: with a 403 while the tunnel is not yet open, else by closing it. */
+  private refuse(socket: net.Socket, client: string, host: string, dst: SocketAddress | null, why: string, beforeTunnel: boolean): void {
+    if (beforeTunnel) {
+      this.deps.stats.refused++;
+      this.deps.log.warn({ client, host, why }, 'CONNECT refused');
+      this.deps.audit.record(auditRow({ client, origDst: formatAddress(dst), host, outcome: 'refused', reason: why }));
+      rawReply(socket, 403, why);
       return;
     }
-    let address: string;
-    try {
-      address = net.isIP(host) ? host : (await lookup(host)).address;
-    } catch {
-      return rawReply(socket, 502, `cannot resolve ${host} from the gateway`);
-    }
-    socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-    passThrough(this.deps, socket, head, { address, port, family: net.isIP(address) === 6 ? 6 : 4 }, { client, host, why: 'CONNECT to a host not intercepted' });
+    refuseConnection(this.deps, socket, { client, arrival: 'connect', dst, host, why });
   }
 
   close(): void {

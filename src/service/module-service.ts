@@ -60,8 +60,10 @@ export interface ModuleServiceOptions {
   upstream: UpstreamClient;
   mutableTtlSeconds: number;
   negativeTtlSeconds: number;
-  /** Answer only from the cache. */
-  offline?: boolean;
+  /** Answer only from the cache (read at each request: a reload applies it). */
+  offline?: () => boolean;
+  /** Concurrent fetches of one object share one upstream request (shared with the metrics). */
+  flights?: SingleFlight;
   /** Private paths and allow/deny rules, asked before anything else. */
   policy?: Pick<ModulePolicy, 'classify'> | null;
   verifier?: ObjectVerifier | null;
@@ -74,28 +76,21 @@ export interface ModuleServiceOptions {
 }
 
 export class ModuleService {
-  private readonly flights = new SingleFlight<Fetched>();
-  private readonly serving = new Map<string, number>();
-  verifier: ObjectVerifier | null;
-  /** Answer only from the cache (reloadable). */
-  offline: boolean;
+  private readonly flights: SingleFlight;
+  private readonly verifier: ObjectVerifier | null;
 
   constructor(private readonly opts: ModuleServiceOptions) {
     this.verifier = opts.verifier ?? null;
-    this.offline = opts.offline ?? false;
+    this.flights = opts.flights ?? new SingleFlight();
   }
 
+  /** Upstream fetches in progress (shutdown waits for them). */
   get inflightFetches(): number {
     return this.flights.size;
   }
 
-  get joinedFetches(): number {
-    return this.flights.joinedTotal;
-  }
-
-  /** Is this blob being streamed to a client right now (never evict it)? */
-  isServing(sha256: string): boolean {
-    return (this.serving.get(sha256) ?? 0) > 0;
+  private get offline(): boolean {
+    return this.opts.offline?.() ?? false;
   }
 
   /** Throws GateError for anything that is not a reply from cache or upstream. */
@@ -114,7 +109,7 @@ export class ModuleService {
     }
     let fetched: Fetched;
     try {
-      fetched = await this.flights.run(req.cacheKey, () => this.fetch(q, cls));
+      fetched = await this.flights.run<Fetched>(req.cacheKey, () => this.fetch(q, cls));
     } catch (err) {
       if (cached && isUpstreamTrouble(err)) {
         const stale = await this.fromCache(q, cached, 'stale');
@@ -145,30 +140,6 @@ export class ModuleService {
       throw new GateError('PRIVATE', `${req.module} is private here (${c.pattern}): the go command fetches it directly when GOPRIVATE or GONOPROXY covers it`);
     }
     if (c.kind === 'denied') throw new GateError('DENIED', `${req.module}${req.version ? `@${req.version}` : ''} is blocked by the gateway policy: ${c.reason}`);
-  }
-
-  /** The whole body of a small object through the cache (checksum-database reads for verification). */
-  async fetchBuffered(request: ModuleRequest, target: UpstreamTarget): Promise<{ status: number; body: Buffer }> {
-    let reply: ModuleReply;
-    try {
-      reply = await this.answer({ request, upstream: [{ target, fallthrough: 'none' }], method: 'GET' });
-    } catch (err) {
-      if (err instanceof GateError && err.code === 'NOT_FOUND') return { status: 404, body: Buffer.from(err.message) };
-      throw err;
-    }
-    if (reply.body === null) return { status: reply.status, body: Buffer.alloc(0) };
-    if (Buffer.isBuffer(reply.body)) return { status: reply.status, body: reply.body };
-    const parts: Buffer[] = [];
-    let n = 0;
-    for await (const chunk of reply.body as AsyncIterable<Buffer>) {
-      n += chunk.length;
-      if (n > DEFAULT_MAX_BYTES) {
-        reply.body.destroy();
-        throw new GateError('UPSTREAM_UNAVAILABLE', `${describeRequest(request)} is larger than expected`);
-      }
-      parts.push(chunk);
-    }
-    return { status: reply.status, body: Buffer.concat(parts) };
   }
 
   private headersFor(req: ModuleRequest, type: string, size: number | null, state: Outcome): Record<string, string> {
@@ -211,7 +182,6 @@ export class ModuleService {
           body = await this.opts.blobs.readSmall(obj.sha256, obj.size);
         } else {
           body = await this.opts.blobs.openRead(obj.sha256);
-          this.markServing(obj.sha256, body);
         }
       } catch (err) {
         this.opts.onBackgroundError?.(err, obj.key);
@@ -227,15 +197,6 @@ export class ModuleService {
       sha256: obj.sha256,
       upstreamUrl: obj.upstreamUrl ?? undefined,
     };
-  }
-
-  private markServing(sha256: string, body: Readable): void {
-    this.serving.set(sha256, (this.serving.get(sha256) ?? 0) + 1);
-    body.once('close', () => {
-      const n = (this.serving.get(sha256) ?? 1) - 1;
-      if (n <= 0) this.serving.delete(sha256);
-      else this.serving.set(sha256, n);
-    });
   }
 
   /** Asks each hop in turn, as the go command walks GOPROXY; returns the first answer that ends the walk. */

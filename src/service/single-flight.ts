@@ -8,8 +8,8 @@ export interface FlightResult<T> {
   settled?: Promise<unknown>;
 }
 
-export class SingleFlight<T> {
-  private readonly inflight = new Map<string, Promise<T>>();
+export class SingleFlight {
+  private readonly inflight = new Map<string, Promise<unknown>>();
   private joined = 0;
 
   /** How many flights are in progress. */
@@ -22,13 +22,13 @@ export class SingleFlight<T> {
     return this.joined;
   }
 
-  run(key: string, task: () => Promise<FlightResult<T>>): Promise<T> {
+  run<T>(key: string, task: () => Promise<FlightResult<T>>): Promise<T> {
     const existing = this.inflight.get(key);
     if (existing) {
       this.joined++;
-      return existing;
+      return existing as Promise<T>;
     }
-    const release = (p: Promise<T>) => {
+    const release = (p: Promise<unknown>) => {
       if (this.inflight.get(key) === p) this.inflight.delete(key);
     };
     const flight: Promise<T> = task().then(

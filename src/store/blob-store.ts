@@ -12,6 +12,7 @@ const SHA256_HEX = /^[0-9a-f]{64}$/;
 export class BlobStore {
   readonly blobDir: string;
   readonly tempDir: string;
+  private readonly readers = new Map<string, number>();
 
   constructor(dataDir: string) {
     this.blobDir = join(dataDir, 'blobs');
@@ -79,14 +80,26 @@ export class BlobStore {
     }
   }
 
-  /** Streams a stored blob. Throws STORE_IO when it cannot be opened. */
+  /** Streams a stored blob; it counts as being read (never evicted) until the stream closes. Throws STORE_IO when it cannot be opened. */
   async openRead(sha256: string): Promise<ReadStream> {
     const path = this.pathOf(sha256);
-    return await new Promise<ReadStream>((resolve, reject) => {
-      const stream = createReadStream(path, { highWaterMark: 256 * 1024 });
-      stream.once('open', () => resolve(stream));
-      stream.once('error', (err) => reject(new GateError('STORE_IO', `cannot read blob ${sha256}`, { cause: err })));
+    const stream = await new Promise<ReadStream>((resolve, reject) => {
+      const s = createReadStream(path, { highWaterMark: 256 * 1024 });
+      s.once('open', () => resolve(s));
+      s.once('error', (err) => reject(new GateError('STORE_IO', `cannot read blob ${sha256}`, { cause: err })));
     });
+    this.readers.set(sha256, (this.readers.get(sha256) ?? 0) + 1);
+    stream.once('close', () => {
+      const n = (this.readers.get(sha256) ?? 1) - 1;
+      if (n <= 0) this.readers.delete(sha256);
+      else this.readers.set(sha256, n);
+    });
+    return stream;
+  }
+
+  /** Is this blob being streamed to someone right now (never evict it)? */
+  isReading(sha256: string): boolean {
+    return this.readers.has(sha256);
   }
 
   /** A small stored blob, whole; throws STORE_IO when it is missing or not the expected size. */

@@ -7,10 +7,12 @@ import https from 'node:https';
 import http from 'node:http';
 import { readFileSync, existsSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
-import { isIP } from 'node:net';
+import { BlockList, isIP } from 'node:net';
+import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { GateError, describeCause } from '../errors.js';
 import { egressProxyFor, TunnelingAgent, type EgressSettings } from './egress-proxy.js';
+import { redactUrl } from '../redact.js';
 
 export interface UpstreamTarget {
   /** Base URL of the Go proxy or checksum DB, e.g. https://proxy.golang.org or https://mirror.corp/goproxy */
@@ -30,6 +32,35 @@ export interface UpstreamResponse {
 const SYSTEM_BUNDLES = ['/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/certs/ca-bundle.crt'];
 const TLS_FAILURE = /CERT|SELF_SIGNED|ALTNAME|UNABLE_TO_VERIFY|ERR_SSL|ERR_TLS|EPROTO/;
 const MAX_REDIRECTS = 5;
+
+/** Where a redirect may never lead: loopback, link-local, unspecified (the gateway's own services). */
+const FORBIDDEN_REDIRECT_TARGETS = (() => {
+  const list = new BlockList();
+  list.addSubnet('127.0.0.0', 8, 'ipv4');
+  list.addSubnet('169.254.0.0', 16, 'ipv4');
+  list.addSubnet('0.0.0.0', 8, 'ipv4');
+  list.addAddress('::1', 'ipv6');
+  list.addAddress('::', 'ipv6');
+  list.addSubnet('fe80::', 10, 'ipv6');
+  list.addSubnet('::ffff:127.0.0.0', 104, 'ipv6');
+  list.addSubnet('::ffff:169.254.0.0', 112, 'ipv6');
+  return list;
+})();
+
+export function isForbiddenRedirectAddress(address: string, isGatewayAddress: (a: string) => boolean = () => false): boolean {
+  const family = isIP(address);
+  if (!family) return true;
+  return FORBIDDEN_REDIRECT_TARGETS.check(address, family === 6 ? 'ipv6' : 'ipv4') || isGatewayAddress(address);
+}
+
+/** How to reach an upstream over HTTPS: where to connect, the name to verify, and the agent (direct or tunnel). */
+export interface UpstreamRoute {
+  host: string;
+  port: number;
+  servername: string | undefined;
+  hostHeader: string;
+  agent: https.Agent;
+}
 
 /** The trusted roots for upstream TLS. Throws CONFIG_INVALID for an unreadable --upstream-ca file. */
 export function loadTrustedRoots(extraFiles: readonly string[]): string[] {
@@ -55,7 +86,15 @@ export class UpstreamClient {
   private readonly tunnels = new Map<string, TunnelingAgent>();
   private readonly agentOptions: https.AgentOptions;
 
-  constructor(private readonly opts: { trustedRoots: string[]; timeoutMs: number; maxSocketsPerHost?: number; egress?: EgressSettings }) {
+  constructor(private readonly opts: {
+    trustedRoots: string[];
+    /** Idle bound: no response headers, or no body bytes, for this long. */
+    timeoutMs: number;
+    maxSocketsPerHost?: number;
+    egress?: EgressSettings;
+    /** One of the gateway's own addresses: redirects never lead there. */
+    isGatewayAddress?: (address: string) => boolean;
+  }) {
     const common = { keepAlive: true, maxSockets: opts.maxSocketsPerHost ?? 32, maxFreeSockets: 8 };
     this.agentOptions = { ...common, ca: opts.trustedRoots, rejectUnauthorized: true };
     this.httpsAgent = new https.Agent(this.agentOptions);
@@ -76,16 +115,26 @@ export class UpstreamClient {
     const basePath = target.base.pathname.replace(/\/+$/, '');
     let url = new URL(target.base.origin + basePath + path);
     let connectTo = target.connectTo;
+    let redirected = false;
     for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
-      const res = await this.once(url, connectTo, method);
+      const res = await this.once(url, redirected && !connectTo, connectTo, method);
       const location = res.headers.location;
       if (res.status >= 300 && res.status < 400 && res.status !== 304 && location) {
         res.body.resume(); // drain and reuse the socket
-        const next = new URL(location, url);
-        if (url.protocol === 'https:' && next.protocol !== 'https:') {
-          throw new GateError('UPSTREAM_UNAVAILABLE', `upstream ${url.hostname} redirected to a non-https URL; refused`);
+        let next: URL;
+        try {
+          next = new URL(location, url);
+        } catch {
+          throw new GateError('UPSTREAM_UNAVAILABLE', `upstream ${url.hostname} redirected to an invalid URL; refused`, { upstreamUrl: url.toString() });
         }
-        if (next.host !== url.host) connectTo = undefined; // a new host is resolved by name
+        if (next.protocol !== 'https:') {
+          throw new GateError('UPSTREAM_UNAVAILABLE', `upstream ${url.hostname} redirected to a non-https URL; refused`, { upstreamUrl: url.toString() });
+        }
+        if (next.username || next.password) {
+          throw new GateError('UPSTREAM_UNAVAILABLE', `upstream ${url.hostname} redirected to a URL with credentials; refused`, { upstreamUrl: url.toString() });
+        }
+        if (next.host !== url.host) connectTo = undefined; // a new host is resolved by name, and checked
+        redirected = true;
         url = next;
         continue;
       }
@@ -94,15 +143,66 @@ export class UpstreamClient {
     throw new GateError('UPSTREAM_UNAVAILABLE', `upstream ${target.base.hostname} redirected more than ${MAX_REDIRECTS} times`);
   }
 
-  private once(url: URL, connectTo: UpstreamTarget['connectTo'], method: string): Promise<UpstreamResponse> {
+  /** GET a small object whole: any status, the body bounded to maxBytes (over it: UPSTREAM_UNAVAILABLE). */
+  async getSmall(target: UpstreamTarget, path: string, maxBytes: number): Promise<{ status: number; body: Buffer; url: string }> {
+    const res = await this.request(target, path);
+    const parts: Buffer[] = [];
+    let n = 0;
+    try {
+      for await (const chunk of res.body as AsyncIterable<Buffer>) {
+        n += chunk.length;
+        if (n > maxBytes) {
+          res.body.destroy();
+          throw new GateError('UPSTREAM_UNAVAILABLE', `upstream ${target.base.hostname} sent more than ${maxBytes} bytes for ${path}`, { upstreamUrl: redactUrl(res.url) });
+        }
+        parts.push(chunk);
+      }
+    } catch (err) {
+      throw toGateError(err, target.base.hostname, new URL(res.url));
+    }
+    return { status: res.status, body: Buffer.concat(parts), url: res.url };
+  }
+
+  /** The route to an HTTPS upstream: through the egress proxy by name when one applies, else direct. */
+  routeFor(url: URL, connectTo?: UpstreamTarget['connectTo']): UpstreamRoute {
+    const host = url.hostname.replace(/^\[|\]$/g, '');
+    const servername = isIP(host) ? undefined : host;
+    const proxy = this.opts.egress ? egressProxyFor(url, this.opts.egress) : null;
+    if (proxy) {
+      // the tunnel goes where the proxy resolves the upstream
+      return { host, port: Number(url.port || 443), servername, hostHeader: url.host, agent: this.tunnelFor(proxy) };
+    }
+    return { host: connectTo?.address ?? host, port: connectTo?.port ?? Number(url.port || 443), servername, hostHeader: url.host, agent: this.httpsAgent };
+  }
+
+  /** A DNS lookup that refuses the gateway's own, loopback and link-local addresses (for redirect targets). */
+  private readonly guardedLookup = (hostname: string, options: object, callback: (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void): void => {
+    dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
+      if (err) return callback(err, []);
+      const list = addresses as LookupAddress[];
+      const bad = list.find((a) => isForbiddenRedirectAddress(a.address, this.opts.isGatewayAddress));
+      if (bad) {
+        const refused: NodeJS.ErrnoException = new Error(`redirect target ${hostname} resolves to ${bad.address}, which the gateway never fetches from`);
+        refused.code = 'EREDIRECTREFUSED';
+        return callback(refused, []);
+      }
+      if ((options as { all?: boolean }).all) return callback(null, list);
+      callback(null, list[0]!.address, list[0]!.family);
+    });
+  };
+
+  private once(url: URL, guardAddress: boolean, connectTo: UpstreamTarget['connectTo'], method: string): Promise<UpstreamResponse> {
     const isHttps = url.protocol === 'https:';
     const host = url.hostname.replace(/^\[|\]$/g, '');
+    if (guardAddress && isIP(host) && isForbiddenRedirectAddress(host, this.opts.isGatewayAddress)) {
+      return Promise.reject(new GateError('UPSTREAM_UNAVAILABLE', `upstream redirected to ${host}, which the gateway never fetches from; refused`, { upstreamUrl: redactUrl(url.toString()) }));
+    }
     const proxy = this.opts.egress ? egressProxyFor(url, this.opts.egress) : null;
     const headers: Record<string, string> = { host: url.host, 'user-agent': 'gomodgate', accept: '*/*' };
     let options: https.RequestOptions;
     if (proxy && isHttps) {
-      // through the egress proxy by name: the tunnel goes where the proxy resolves the upstream
-      options = { method, host, port: url.port || 443, path: url.pathname + url.search, servername: isIP(host) ? undefined : host, headers, agent: this.tunnelFor(proxy) };
+      const r = this.routeFor(url, connectTo);
+      options = { method, host: r.host, port: r.port, path: url.pathname + url.search, servername: r.servername, headers, agent: r.agent };
     } else if (proxy) {
       if (proxy.username) headers['proxy-authorization'] = `Basic ${Buffer.from(`${decodeURIComponent(proxy.username)}:${decodeURIComponent(proxy.password)}`).toString('base64')}`;
       options = { method, host: proxy.hostname.replace(/^\[|\]$/g, ''), port: proxy.port || 80, path: url.href, headers, agent: this.httpAgent };
@@ -115,17 +215,18 @@ export class UpstreamClient {
         servername: isHttps && !isIP(host) ? host : undefined,
         headers,
         agent: isHttps ? this.httpsAgent : this.httpAgent,
+        lookup: guardAddress ? this.guardedLookup : undefined,
       };
     }
     return new Promise((resolve, reject) => {
       const req = (isHttps ? https : http).request(options);
       req.setTimeout(this.opts.timeoutMs, () => {
-        req.destroy(new GateError('UPSTREAM_TIMEOUT', `upstream ${host} did not answer within ${Math.round(this.opts.timeoutMs / 1000)} s`));
+        req.destroy(new GateError('UPSTREAM_TIMEOUT', `upstream ${host} did not answer within ${Math.round(this.opts.timeoutMs / 1000)} s`, { upstreamUrl: redactUrl(url.toString()) }));
       });
       req.once('response', (body) => {
         resolve({ status: body.statusCode ?? 0, headers: body.headers, body, url: url.toString() });
       });
-      req.once('error', (err) => reject(toGateError(err, host)));
+      req.once('error', (err) => reject(toGateError(err, host, url)));
       req.end();
     });
   }
@@ -137,16 +238,18 @@ export class UpstreamClient {
   }
 }
 
-export function toGateError(err: unknown, host: string): GateError {
+export function toGateError(err: unknown, host: string, url?: URL): GateError {
   if (err instanceof GateError) return err;
   const code = String((err as NodeJS.ErrnoException)?.code ?? '');
-  if (code === 'ETIMEDOUT') return new GateError('UPSTREAM_TIMEOUT', `upstream ${host} timed out`, { cause: err });
+  const upstreamUrl = url ? redactUrl(url.toString()) : undefined;
+  if (code === 'EREDIRECTREFUSED') return new GateError('UPSTREAM_UNAVAILABLE', `upstream redirected to ${host}, which resolves to an address the gateway never fetches from; refused`, { cause: err, upstreamUrl });
+  if (code === 'ETIMEDOUT') return new GateError('UPSTREAM_TIMEOUT', `upstream ${host} timed out`, { cause: err, upstreamUrl });
   if (TLS_FAILURE.test(code)) {
-    return new GateError('UPSTREAM_UNAVAILABLE', `upstream ${host} failed TLS verification; the gateway refuses to use it`, { cause: err });
+    return new GateError('UPSTREAM_UNAVAILABLE', `upstream ${host} failed TLS verification; the gateway refuses to use it`, { cause: err, upstreamUrl });
   }
-  if (code === 'EPROXY') return new GateError('UPSTREAM_UNAVAILABLE', `the egress proxy refused the tunnel to upstream ${host}`, { cause: err });
+  if (code === 'EPROXY') return new GateError('UPSTREAM_UNAVAILABLE', `the egress proxy refused the tunnel to upstream ${host}`, { cause: err, upstreamUrl });
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
-    return new GateError('UPSTREAM_UNAVAILABLE', `upstream ${host} cannot be resolved from the gateway`, { cause: err });
+    return new GateError('UPSTREAM_UNAVAILABLE', `upstream ${host} cannot be resolved from the gateway`, { cause: err, upstreamUrl });
   }
-  return new GateError('UPSTREAM_UNAVAILABLE', `upstream ${host} is unreachable from the gateway`, { cause: err });
+  return new GateError('UPSTREAM_UNAVAILABLE', `upstream ${host} is unreachable from the gateway`, { cause: err, upstreamUrl });
 }

@@ -127,7 +127,7 @@ test('20 concurrent requests for one uncached zip cause exactly 1 upstream fetch
     upstream.setDelay(0);
   }
   assert.equal(upstream.hits(path), 1);
-  assert.ok(gw.gateway.service.joinedFetches >= 19, `joined ${gw.gateway.service.joinedFetches}`);
+  assert.ok(gw.gateway.joinedFetches >= 19, `joined ${gw.gateway.joinedFetches}`);
 });
 
 test('a client that drops mid-zip does not stop the shared fetch: the object completes and is then a hit', async () => {

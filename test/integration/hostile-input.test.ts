@@ -174,7 +174,7 @@ describe('proxy port', () => {
       Buffer.from([0x16, 0x03, 0x01, 0x40, 0x01]), // a record longer than TLS allows
       Buffer.concat([Buffer.from([0x16, 0x03, 0x01, 0x00, 0x40, 0x01]), Buffer.alloc(63, 0xee)]), // a malformed hello
     ];
-    const notTls = (): number => countLines(gw.log(), '"sni":"not-tls"');
+    const notTls = (): number => countLines(gw.log(), 'without a matching TLS server name (not-tls)');
     const notTlsBefore = notTls();
     for (const bytes of garbage) {
       const c = await connectIntercepted();
@@ -190,7 +190,7 @@ describe('proxy port', () => {
 
   it('truncated ClientHellos then silence: others are served meanwhile, then each is closed after the peek timeout', async () => {
     const slow: RawClient[] = [];
-    const timeoutsBefore = countLines(gw.log(), '"sni":"timeout"');
+    const timeoutsBefore = countLines(gw.log(), '"peek":"timeout"');
     try {
       const cuts = [1, 5, 6, 40, hello.length - 1];
       for (let i = 0; i < 30; i++) {
@@ -210,8 +210,8 @@ describe('proxy port', () => {
       assert.deepEqual(closed, slow.map(() => true), `every slow client closed within ${CLOSE_BOUND_MS} ms (peek timeout ${PEEK_TIMEOUT_S} s)`);
       for (const c of slow) assert.equal(c.received.toString('latin1').split('\r\n\r\n')[1], '', 'nothing sent to a slow client');
       // Logs are written asynchronously: wait (bounded) for the lines of the last closes.
-      const timeouts = await waitFor('peek timeouts logged', () => countLines(gw.log(), '"sni":"timeout"') >= timeoutsBefore + slow.length, 5000)
-        .then(() => countLines(gw.log(), '"sni":"timeout"') - timeoutsBefore, () => countLines(gw.log(), '"sni":"timeout"') - timeoutsBefore);
+      const timeouts = await waitFor('peek timeouts logged', () => countLines(gw.log(), '"peek":"timeout"') >= timeoutsBefore + slow.length, 5000)
+        .then(() => countLines(gw.log(), '"peek":"timeout"') - timeoutsBefore, () => countLines(gw.log(), '"peek":"timeout"') - timeoutsBefore);
       assert.equal(timeouts, slow.length, `${timeouts} peek timeouts logged for ${slow.length} slow clients`);
     } finally {
       for (const c of slow) c.destroy();

@@ -1,0 +1,161 @@
+// One request and its answer: the only writer of a response on an intercepted connection or the GOPROXY
+// endpoint. It knows whether the headers were sent: before, an error becomes a status and a one-line
+// text/plain reason the go command prints; after, the response is cut (the socket destroyed, so the client
+// sees a truncated body, never a second status). However the exchange ends (answered, failed, relayed, the
+// client gone), it is reported exactly once, to the ExchangeLog, which writes the audit row and the log line.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pipeline, type Readable } from 'node:stream';
+import { GateError, asGateError, describeCause, httpStatusFor } from '../errors.js';
+import type { AuditOutcome } from '../audit/audit-log.js';
+import type { ModuleRequest } from '../goproxy/request-path.js';
+import type { ConnectionInfo } from '../intercept/connection-info.js';
+
+/** What the audit row and the log line say about one exchange. */
+export interface ExchangeSummary {
+  outcome: AuditOutcome;
+  status: number;
+  bytes: number;
+  request?: ModuleRequest;
+  sha256?: string;
+  upstreamUrl?: string;
+  reason?: string;
+  /** The error behind a failed exchange, for the admin log (never sent to the client). */
+  error?: GateError;
+}
+
+export interface ExchangeLog {
+  ended(exchange: Exchange, summary: ExchangeSummary): void;
+}
+
+export interface ReplyHead {
+  status: number;
+  headers: Record<string, string>;
+}
+
+let nextExchangeId = 1;
+
+/** The audit outcome of a refused or failed request. */
+export function outcomeFor(err: GateError): AuditOutcome {
+  switch (err.code) {
+    case 'NOT_FOUND':
+      return 'not-found';
+    case 'INTEGRITY':
+      return 'tampered';
+    case 'PRIVATE':
+      return 'private';
+    case 'DENIED':
+      return 'denied';
+    case 'MISDIRECTED':
+      return 'refused';
+    default:
+      return 'error';
+  }
+}
+
+export class Exchange {
+  readonly id: string;
+  readonly started = Date.now();
+  /** The path without its query string (never logged: it may carry tokens). */
+  readonly path: string;
+  /** 'open' until answered; a streamed or relayed answer reports itself when it is over. */
+  private state: 'open' | 'streaming' | 'relaying' | 'ended' = 'open';
+  private relayReason = '';
+
+  constructor(
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly conn: ConnectionInfo,
+    /** The host the client asked for, or the upstream's host for the plain GOPROXY endpoint. */
+    readonly host: string | null,
+    private readonly log: ExchangeLog,
+  ) {
+    this.id = `${conn.id}.${(nextExchangeId++).toString(36)}`;
+    this.path = (req.url ?? '/').split('?')[0]!;
+    res.once('close', () => this.onClose());
+  }
+
+  get method(): string {
+    return this.req.method ?? 'GET';
+  }
+
+  /** Answers with an error: status and one line from the GateError, or cuts the response if it had begun. */
+  fail(err: unknown, extra: Omit<ExchangeSummary, 'outcome' | 'status' | 'bytes' | 'error'> = {}): void {
+    const gate = asGateError(err);
+    const status = httpStatusFor(gate);
+    // the private-module 403 is the exact sentence the go command shows the developer
+    const text = gate.code === 'PRIVATE' && status === 403 ? gate.message : `gomodgate: ${gate.message}`;
+    this.writeText(status, text);
+    this.end({ ...extra, outcome: outcomeFor(gate), status, bytes: 0, reason: extra.reason ?? gate.message, error: gate });
+  }
+
+  /** A one-line text/plain answer that is not an error of the request (e.g. a CA download). */
+  text(status: number, text: string, summary: Omit<ExchangeSummary, 'status' | 'bytes'>): void {
+    this.writeText(status, text);
+    this.end({ ...summary, status, bytes: 0 });
+  }
+
+  /** Sends a reply; the summary is completed with the bytes that left and whether the body was whole. */
+  send(head: ReplyHead, body: Readable | Buffer | null, summary: Omit<ExchangeSummary, 'status' | 'bytes'>): void {
+    if (this.res.headersSent || this.res.destroyed) {
+      if (body && !Buffer.isBuffer(body)) body.destroy();
+      this.res.destroy();
+      this.end({ ...summary, outcome: 'error', status: this.res.statusCode, bytes: 0, reason: 'response already begun or client gone' });
+      return;
+    }
+    this.res.writeHead(head.status, head.headers);
+    if (body === null || Buffer.isBuffer(body)) {
+      this.res.end(body ?? undefined);
+      this.end({ ...summary, status: head.status, bytes: body?.length ?? 0 });
+      return;
+    }
+    this.state = 'streaming';
+    let bytes = 0;
+    body.on('data', (chunk: Buffer) => {
+      bytes += chunk.length;
+    });
+    const declared = head.headers['content-length'];
+    pipeline(body, this.res, (err) => {
+      // a client that closes right after the last byte still got the whole response
+      const delivered = declared !== undefined && bytes === Number(declared) && this.res.writableEnded;
+      if (!err || delivered) {
+        this.end({ ...summary, status: head.status, bytes });
+        return;
+      }
+      this.res.destroy();
+      const cause = asGateError(err);
+      this.end({ ...summary, outcome: 'error', status: head.status, bytes, reason: `response interrupted: ${err instanceof GateError ? err.message : describeCause(err)}`, error: cause });
+    });
+  }
+
+  /** The request was handed on unchanged (relayed upstream): report it when the response is over. */
+  relayed(reason: string): void {
+    this.state = 'relaying';
+    this.relayReason = reason;
+  }
+
+  private onClose(): void {
+    if (this.state === 'relaying') {
+      const whole = this.res.writableFinished;
+      this.end({ outcome: whole ? 'forwarded' : 'error', status: this.res.statusCode, bytes: 0, reason: whole ? this.relayReason : `${this.relayReason}; interrupted` });
+    } else if (this.state === 'open') {
+      // the client left before anything was answered
+      this.end({ outcome: 'error', status: 499, bytes: 0, reason: 'client closed the connection before the answer' });
+    }
+  }
+
+  private writeText(status: number, text: string): void {
+    if (this.res.headersSent || this.res.destroyed) {
+      this.res.destroy();
+      return;
+    }
+    const body = Buffer.from(text.replace(/[\r\n]+/g, ' ').slice(0, 1000) + '\n');
+    this.res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(body.length), 'cache-control': 'no-store' });
+    this.res.end(this.method === 'HEAD' ? undefined : body);
+  }
+
+  private end(summary: ExchangeSummary): void {
+    if (this.state === 'ended') return;
+    this.state = 'ended';
+    this.log.ended(this, summary);
+  }
+}

@@ -1,0 +1,55 @@
+// The HTTP face of the module service: turns one exchange on an intercepted connection (or on the plain
+// GOPROXY endpoint) into a ModuleQuery and answers it through the Exchange, the one writer of responses.
+// Requests that are not Go module requests are relayed unchanged when the connection allows it.
+// Never echoes internal error text to clients.
+import { GateError, describeCause } from '../errors.js';
+import { parseProxyPath, parseSumdbDirectPath, type ParseResult } from '../goproxy/request-path.js';
+import type { ModuleService } from '../service/module-service.js';
+import type { UpstreamChain } from '../upstream/upstream-chain.js';
+import type { Exchange } from './exchange.js';
+
+export interface GoRoute {
+  /** The host the client asked for (SNI / Host), or the upstream's host for the plain GOPROXY endpoint. */
+  host: string;
+  upstream: UpstreamChain;
+  /** 'goproxy': GOPROXY protocol paths (with /sumdb/NAME/...); 'sumdb-direct': a checksum DB host's own paths. */
+  protocol: 'goproxy' | 'sumdb-direct';
+}
+
+/** Relays a request that is not a Go module request, unchanged, to where the client meant it to go. */
+export type Forward = (exchange: Exchange) => void;
+
+export class GoRequestHandler {
+  constructor(private readonly service: ModuleService) {}
+
+  handle(exchange: Exchange, route: GoRoute, forward: Forward | null): void {
+    const method = exchange.method;
+    let parsed: ParseResult;
+    try {
+      parsed = route.protocol === 'sumdb-direct' ? parseSumdbDirectPath(exchange.path, route.host) : parseProxyPath(exchange.path);
+    } catch (err) {
+      parsed = { ok: false, status: 400, reason: `cannot parse request path: ${describeCause(err)}` };
+    }
+    if (parsed.ok === 'other' || (method !== 'GET' && method !== 'HEAD')) {
+      if (forward) {
+        forward(exchange);
+        return;
+      }
+      if (method !== 'GET' && method !== 'HEAD') {
+        exchange.fail(new GateError('METHOD', `${method} is not a Go module request method (GET or HEAD)`));
+      } else {
+        exchange.fail(new GateError('NOT_FOUND', `${exchange.path} is not a Go module request`));
+      }
+      return;
+    }
+    if (parsed.ok === false) {
+      exchange.fail(new GateError(parsed.status === 404 ? 'NOT_FOUND' : 'BAD_PATH', parsed.reason));
+      return;
+    }
+    const request = parsed.request;
+    this.service.answer({ request, upstream: route.upstream, method: method as 'GET' | 'HEAD' }).then(
+      (reply) => exchange.send(reply, reply.body, { outcome: reply.outcome, request, sha256: reply.sha256, upstreamUrl: reply.upstreamUrl }),
+      (err: unknown) => exchange.fail(err, { request, upstreamUrl: err instanceof GateError ? err.upstreamUrl : undefined }),
+    );
+  }
+}

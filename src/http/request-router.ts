@@ -1,0 +1,91 @@
+// Routes one HTTP request that reached gomodgate to the Go module handler with the right upstream:
+// - intercepted TLS (transparent or CONNECT): the Host must equal the SNI; upstream is https://SNI, reached
+//   at the client's original destination when there is one (verified for the SNI name);
+// - transparent plain HTTP for an intercepted host: upstream is https://HOST (upgraded, verified);
+// - the plain GOPROXY endpoint (origin-form on the proxy port): upstream is the configured --upstream.
+// A Host that disagrees with the connection's SNI, or a request target naming any other host, is refused
+// (421) and nothing is sent anywhere: the gateway never opens a connection a request names by itself.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { GateError } from '../errors.js';
+import type { GoRequestHandler, GoRoute, Forward } from './go-request-handler.js';
+import { Exchange, type ExchangeLog } from './exchange.js';
+import { InterceptHosts } from '../intercept/intercept-hosts.js';
+import type { ConnectionInfo } from '../intercept/connection-info.js';
+import { singleHop, type UpstreamChain } from '../upstream/upstream-chain.js';
+import type { UpstreamTarget } from '../upstream/upstream-client.js';
+
+export function hostWithoutPort(hostHeader: string | undefined): string | null {
+  if (!hostHeader) return null;
+  const h = hostHeader.trim().toLowerCase();
+  if (h.startsWith('[')) return h.slice(0, h.indexOf(']') + 1) || null;
+  return h.replace(/:\d+$/, '') || null;
+}
+
+/**
+ * The origin-form path of a request target on a connection to `host`: "/p" as is; an absolute-form
+ * "https://host/p" (or "http://host/p") is reduced to "/p"; a target naming any other host or port, or
+ * not a path at all, is null.
+ */
+export function originFormTarget(target: string, host: string): string | null {
+  if (target.startsWith('/')) return target;
+  let url: URL;
+  try {
+    url = new URL(target);
+  } catch {
+    return null;
+  }
+  const defaultPort = url.protocol === 'https:' ? '' : url.protocol === 'http:' ? '' : null;
+  if (defaultPort === null || url.port !== defaultPort || url.username || url.password) return null;
+  if (url.hostname.toLowerCase() !== host) return null;
+  return url.pathname + url.search;
+}
+
+export interface RequestRouterDeps {
+  handler: GoRequestHandler;
+  exchanges: ExchangeLog;
+  /** Relays a non-module request unchanged to `target` (TLS arrivals only). */
+  relay: (exchange: Exchange, target: UpstreamTarget) => void;
+  /** The configured --upstream list, or null: intercepted requests then go where the client meant. */
+  configuredUpstream: () => UpstreamChain | null;
+}
+
+export class RequestRouter {
+  constructor(private readonly deps: RequestRouterDeps) {}
+
+  /** A request on a connection to an intercepted host (TLS, or plain HTTP on port 80). */
+  onInterceptedRequest(req: IncomingMessage, res: ServerResponse, conn: ConnectionInfo): void {
+    const expected = conn.sni;
+    const exchange = new Exchange(req, res, conn, expected, this.deps.exchanges);
+    const host = hostWithoutPort(req.headers.host);
+    if (!expected || host !== expected) {
+      exchange.fail(new GateError('MISDIRECTED', `misdirected request: Host ${JSON.stringify(host ?? '')} does not match the TLS server name ${JSON.stringify(expected ?? '')}`));
+      return;
+    }
+    const target = originFormTarget(req.url ?? '', expected);
+    if (target === null) {
+      exchange.fail(new GateError('MISDIRECTED', `misdirected request: the request target names another host than ${expected}`));
+      return;
+    }
+    req.url = target;
+    const connectTo = conn.originalDestination && conn.arrival === 'transparent-tls'
+      ? { address: conn.originalDestination.address, port: conn.originalDestination.port }
+      : conn.originalDestination && conn.arrival === 'transparent-http'
+        ? { address: conn.originalDestination.address, port: 443 }
+        : undefined;
+    const sumdbDirect = InterceptHosts.isChecksumDbHost(expected);
+    const asked: UpstreamTarget = { base: new URL(`https://${expected}`), connectTo };
+    // an admin-configured upstream list wins for GOPROXY traffic (the audit's upstream_url shows where it went)
+    const upstream = sumdbDirect ? singleHop(asked) : this.deps.configuredUpstream() ?? singleHop(asked);
+    const route: GoRoute = { host: expected, upstream, protocol: sumdbDirect ? 'sumdb-direct' : 'goproxy' };
+    // only a TLS connection is relayed as it came: plain HTTP gets module answers only
+    const forward: Forward | null = conn.arrival === 'transparent-tls' || conn.arrival === 'connect' ? (ex) => this.deps.relay(ex, asked) : null;
+    this.deps.handler.handle(exchange, route, forward);
+  }
+
+  /** A request to the plain GOPROXY endpoint (GOPROXY=http://gateway:3128). */
+  onGoproxyEndpointRequest(req: IncomingMessage, res: ServerResponse, conn: ConnectionInfo): void {
+    const upstream = this.deps.configuredUpstream() ?? singleHop({ base: new URL('https://proxy.golang.org') });
+    const host = upstream[0]!.target.base.hostname;
+    this.deps.handler.handle(new Exchange(req, res, conn, host, this.deps.exchanges), { host, upstream, protocol: 'goproxy' }, null);
+  }
+}

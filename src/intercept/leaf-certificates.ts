@@ -1,0 +1,62 @@
+// Leaf certificates for the intercepted hosts, issued in memory by the gateway CA and handed to TLS as
+// secure contexts. Only a configured host ever gets one (the list is the InterceptHosts set); a certificate
+// is never written to disk; one leaf key, made once, serves every leaf (as Squid and mitmproxy do), so the
+// request path never generates keys. Entries are bounded (LRU), and the configured hosts are issued up front.
+import tls from 'node:tls';
+import { generateRsaKeyPair, issueLeafCertificate, type CertificateAuthority, type KeyPairPem } from './certificates.js';
+
+export interface LeafCertificatesOptions {
+  ca: CertificateAuthority;
+  /** Is this exact, lower-cased name one we intercept? Nothing else gets a certificate. */
+  isIntercepted: (host: string) => boolean;
+  /** At most this many contexts are kept (least recently used go first). */
+  maxEntries?: number;
+  validDays?: number;
+}
+
+const DEFAULT_MAX_ENTRIES = 256;
+const DEFAULT_VALID_DAYS = 397; // the longest validity browsers accept for a leaf
+
+export class LeafCertificates {
+  private readonly key: KeyPairPem = generateRsaKeyPair(2048);
+  private readonly contexts = new Map<string, tls.SecureContext>();
+  private readonly maxEntries: number;
+  /** Certificates issued since start (metrics). */
+  issued = 0;
+
+  constructor(private readonly opts: LeafCertificatesOptions) {
+    this.maxEntries = opts.maxEntries ?? DEFAULT_MAX_ENTRIES;
+  }
+
+  /** Issues certificates for these hosts now, so that their first handshake does not wait for one. */
+  prepare(hosts: readonly string[]): void {
+    for (const host of hosts) this.contextFor(host);
+  }
+
+  /** Drops contexts of hosts that are no longer intercepted (after a reload). */
+  forgetOthers(): void {
+    for (const host of [...this.contexts.keys()]) if (!this.opts.isIntercepted(host)) this.contexts.delete(host);
+  }
+
+  /** The TLS context for an intercepted host, or null for any other name. */
+  contextFor(servername: string): tls.SecureContext | null {
+    const host = servername.toLowerCase();
+    if (!this.opts.isIntercepted(host)) return null;
+    const found = this.contexts.get(host);
+    if (found) {
+      this.contexts.delete(host);
+      this.contexts.set(host, found);
+      return found;
+    }
+    const cert = issueLeafCertificate(this.opts.ca, this.key.publicKeyPem, [host], this.opts.validDays ?? DEFAULT_VALID_DAYS);
+    const context = tls.createSecureContext({ key: this.key.privateKeyPem, cert: cert + this.opts.ca.certPem });
+    this.issued++;
+    this.contexts.set(host, context);
+    while (this.contexts.size > this.maxEntries) this.contexts.delete(this.contexts.keys().next().value as string);
+    return context;
+  }
+
+  get size(): number {
+    return this.contexts.size;
+  }
+}

@@ -1,0 +1,30 @@
+// The running gateway's cache size limit (--cache-max-bytes): after each stored object, least recently used
+// blobs go first, never one being read or just stored. The limit is read at each pass, so a reload applies
+// it to the next stored object (and to the pass the reload itself asks for).
+import type { Logger } from 'pino';
+import { describeCause } from '../errors.js';
+import type { Db } from './database.js';
+import type { BlobStore } from './blob-store.js';
+import { evictToLimit } from './eviction.js';
+
+export class CacheLimit {
+  constructor(
+    private readonly db: Db,
+    private readonly blobs: BlobStore,
+    /** The limit in bytes now; 0 = none. */
+    private readonly maxBytes: () => number,
+    private readonly log: Logger,
+  ) {}
+
+  /** One pass (a pass sums the index's sizes: milliseconds for 100k objects, next to a download). */
+  enforce(justStored: string | null = null): void {
+    const max = this.maxBytes();
+    if (max <= 0) return;
+    try {
+      const r = evictToLimit(this.db, this.blobs, max, (sha) => sha === justStored || this.blobs.isReading(sha));
+      if (r.removedObjects) this.log.info({ removedObjects: r.removedObjects, removedBytes: r.removedBytes, maxBytes: max }, 'cache over its size limit: evicted least recently used objects');
+    } catch (err) {
+      this.log.error({ err: describeCause(err) }, 'cache eviction failed');
+    }
+  }
+}
