@@ -55,8 +55,6 @@ export function outcomeFor(err: GateError): AuditOutcome {
 export class Exchange {
   readonly id: string;
   readonly started = Date.now();
-  /** The path without its query string (never logged: it may carry tokens). */
-  readonly path: string;
   /** 'open' until answered; a streamed or relayed answer reports itself when it is over. */
   private state: 'open' | 'streaming' | 'relaying' | 'ended' = 'open';
   private relayReason = '';
@@ -70,8 +68,12 @@ export class Exchange {
     private readonly log: ExchangeLog,
   ) {
     this.id = `${conn.id}.${(nextExchangeId++).toString(36)}`;
-    this.path = (req.url ?? '/').split('?')[0]!;
     res.once('close', () => this.onClose());
+  }
+
+  /** The path without its query string (never logged: it may carry tokens). */
+  get path(): string {
+    return (this.req.url ?? '/').split('?')[0]!;
   }
 
   get method(): string {
