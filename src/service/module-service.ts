@@ -15,6 +15,8 @@ import { PendingBlob } from '../store/pending-blob.js';
 import type { UpstreamClient, UpstreamResponse, UpstreamTarget } from '../upstream/upstream-client.js';
 import type { UpstreamChain } from '../upstream/upstream-chain.js';
 import { SingleFlight } from './single-flight.js';
+import { readFile } from 'node:fs/promises';
+import { checkAnswer, hasAnswerCheck } from '../goproxy/answer-check.js';
 import { privateLookupMessage, type ModulePolicy } from '../policy/module-policy.js';
 
 export type Outcome = 'hit' | 'miss' | 'stale' | 'not-found' | 'error';
@@ -42,6 +44,17 @@ export interface ObjectVerifier {
   verify(req: ModuleRequest, target: UpstreamTarget, file: string): Promise<string>;
 }
 
+/** Checks a checksum-database answer of the configured database against its key and log. */
+export interface SumdbAnswerCheck {
+  /** Is this a request for the configured database's lookups, signed heads or hash tiles? Others are never cached. */
+  covers(req: ModuleRequest): boolean;
+  /** Throws GateError INTEGRITY (or UPSTREAM_UNAVAILABLE when the database cannot be reached to check). */
+  authenticate(req: ModuleRequest, target: UpstreamTarget, body: Buffer): Promise<void>;
+}
+
+const DEFAULT_FETCH_DEADLINE_MS = 10 * 60_000;
+const DEFAULT_MAX_NEGATIVE_ENTRIES = 10_000;
+
 /** Upper bounds from the go command (modfetch): a go.mod ≤ 16 MiB, a zip ≤ 500 MiB. */
 const MAX_BYTES: Record<string, number> = { zip: 500 << 20 };
 const DEFAULT_MAX_BYTES = 16 << 20;
@@ -67,6 +80,12 @@ export interface ModuleServiceOptions {
   /** Private paths and allow/deny rules, asked before anything else. */
   policy?: Pick<ModulePolicy, 'classify'> | null;
   verifier?: ObjectVerifier | null;
+  /** Authenticates checksum-database answers (lookups, signed heads, tiles) before they are cached. */
+  sumdbAnswers?: SumdbAnswerCheck | null;
+  /** No upstream body may take longer than this from request to last byte (default 10 min). */
+  fetchDeadlineMs?: number;
+  /** Remembered upstream 404/410 answers are bounded in count (default 10,000). */
+  maxNegativeEntries?: number;
   /** Called after an object is stored (e.g. to enforce the cache size limit). */
   onStored?: (obj: CachedObject) => void;
   /** Called for failures the admin should see but the client must not (e.g. a disk error while storing). */
@@ -97,8 +116,12 @@ export class ModuleService {
   async answer(q: ModuleQuery): Promise<ModuleReply> {
     const req = q.request;
     this.enforcePolicy(req);
+    if (req.kind.startsWith('sumdb-') && req.kind !== 'sumdb-supported' && !this.opts.sumdbAnswers?.covers(req)) {
+      return this.uncached(q); // another database's answers: the client checks them; we cannot, so we keep none
+    }
     const cls = classify(req);
-    const cached = this.opts.index.get(req.cacheKey);
+    const key = cacheKeyFor(req, q.upstream);
+    const cached = this.opts.index.get(key);
     const fresh = cached && (cached.expiresAt === null || cached.expiresAt > Date.now());
     if (cached && (fresh || this.offline)) {
       const reply = await this.fromCache(q, cached, fresh ? 'hit' : 'stale');
@@ -109,7 +132,7 @@ export class ModuleService {
     }
     let fetched: Fetched;
     try {
-      fetched = await this.flights.run<Fetched>(req.cacheKey, () => this.fetch(q, cls));
+      fetched = await this.flights.run<Fetched>(key, () => this.fetch(q, cls, key));
     } catch (err) {
       if (cached && isUpstreamTrouble(err)) {
         const stale = await this.fromCache(q, cached, 'stale');
@@ -121,7 +144,7 @@ export class ModuleService {
     const body = fetched.type === 'streaming' ? fetched.pending.createReader() : null;
     if (fetched.type === 'stored' || body === null) {
       // stored before any byte was released (verified), or finished between our join and now
-      const stored = this.opts.index.get(req.cacheKey);
+      const stored = this.opts.index.get(key);
       const reply = stored && (await this.fromCache(q, stored, 'miss'));
       if (reply) return reply;
       throw new GateError('STORE_IO', 'the object vanished from the cache while being stored; retry');
@@ -173,6 +196,16 @@ export class ModuleService {
   private async fromCache(q: ModuleQuery, obj: CachedObject, outcome: 'hit' | 'stale' | 'miss'): Promise<ModuleReply | null> {
     if (obj.status !== 200) return this.negativeReply(q, obj, outcome === 'stale' ? 'stale' : 'not-found');
     if (!obj.sha256) return null;
+    if (obj.h1 === null && this.verifier?.needsVerification(q.request)) {
+      // cached while verification did not apply (--sumdb off, --nosumdb): verified before this client gets it
+      try {
+        const h1 = await this.verifier.verify(q.request, q.upstream[0]!.target, this.opts.blobs.pathOf(obj.sha256));
+        this.opts.index.put({ ...obj, h1 });
+      } catch (err) {
+        if (err instanceof GateError && err.code === 'INTEGRITY') this.opts.index.delete(obj.key);
+        throw err;
+      }
+    }
     this.opts.index.touch(obj.key);
     let body: Readable | Buffer | null = null;
     if (q.method === 'GET') {
@@ -228,7 +261,33 @@ export class ModuleService {
     throw lastError ?? new GateError('UPSTREAM_UNAVAILABLE', 'no upstream is configured');
   }
 
-  private async fetch(q: ModuleQuery, cls: CacheClass): Promise<{ value: Fetched; settled?: Promise<unknown> }> {
+  /** An answer relayed from upstream without being stored (a checksum database we cannot check). */
+  private async uncached(q: ModuleQuery): Promise<ModuleReply> {
+    if (this.offline) throw new GateError('UPSTREAM_UNAVAILABLE', `the gateway is offline and keeps no copy of ${describeRequest(q.request)}`);
+    const { res } = await this.requestAlongChain(q);
+    if (res.status !== 200 && res.status !== 404 && res.status !== 410) {
+      res.body.resume();
+      throw new GateError('UPSTREAM_UNAVAILABLE', `upstream ${new URL(res.url).hostname} answered ${res.status} for ${q.request.upstreamPath}`, { upstreamUrl: res.url });
+    }
+    const headers: Record<string, string> = { 'content-type': contentType(q.request), 'cache-control': 'no-store', 'x-gomodgate-cache': 'miss' };
+    const declared = parseContentLength(res.headers['content-length']);
+    if (declared !== null) headers['content-length'] = String(declared);
+    this.armDeadline(res, q.request);
+    if (q.method === 'HEAD') res.body.destroy();
+    return { status: res.status, headers, body: q.method === 'HEAD' ? null : res.body, outcome: res.status === 200 ? 'miss' : 'not-found', upstreamUrl: res.url };
+  }
+
+  /** Cuts an upstream body that is still arriving after the fetch deadline. */
+  private armDeadline(res: UpstreamResponse, req: ModuleRequest): void {
+    const ms = this.opts.fetchDeadlineMs ?? DEFAULT_FETCH_DEADLINE_MS;
+    const timer = setTimeout(() => {
+      res.body.destroy(new GateError('UPSTREAM_TIMEOUT', `upstream took longer than ${Math.round(ms / 1000)} s to send ${describeRequest(req)}`, { upstreamUrl: res.url }));
+    }, ms);
+    timer.unref();
+    res.body.once('close', () => clearTimeout(timer));
+  }
+
+  private async fetch(q: ModuleQuery, cls: CacheClass, key: string): Promise<{ value: Fetched; settled?: Promise<unknown> }> {
     const req = q.request;
     const { res, target } = await this.requestAlongChain(q);
     const host = target.base.hostname;
@@ -236,7 +295,7 @@ export class ModuleService {
       const text = await readSmall(res.body, NEGATIVE_BODY_MAX);
       const now = Date.now();
       const object: CachedObject = {
-        key: req.cacheKey,
+        key,
         kind: req.kind,
         module: req.module ?? null,
         version: req.version ?? null,
@@ -251,6 +310,7 @@ export class ModuleService {
         expiresAt: now + this.opts.negativeTtlSeconds * 1000,
       };
       this.opts.index.put(object);
+      this.opts.index.pruneNegatives(this.opts.maxNegativeEntries ?? DEFAULT_MAX_NEGATIVE_ENTRIES);
       return { value: { type: 'negative', object } };
     }
     if (res.status !== 200) {
@@ -272,8 +332,9 @@ export class ModuleService {
     }
     const type = contentType(req);
     const verify = this.verifier?.needsVerification(req) ? this.verifier : null;
-    const stored = this.store(req, cls, res, pending, declared, max, type, verify, target);
-    if (verify) {
+    this.armDeadline(res, req);
+    const stored = this.store(req, key, cls, res, pending, declared, max, type, verify, target);
+    if (verify || hasAnswerCheck(req) || req.kind.startsWith('sumdb-')) {
       // nothing is released before the checksum database has vouched for it: wait for the stored object
       const failure = await stored;
       if (failure) throw failure;
@@ -282,9 +343,25 @@ export class ModuleService {
     return { value: { type: 'streaming', pending, size: declared, contentType: type, upstreamUrl: res.url }, settled: stored };
   }
 
+  /** Checks an answer that no checksum verification covered; throws (nothing is stored) when it is not acceptable. */
+  private async checkAnswer(req: ModuleRequest, target: UpstreamTarget, file: string, size: number, url: string): Promise<void> {
+    const sumdb = req.kind.startsWith('sumdb-') && req.kind !== 'sumdb-supported' ? this.opts.sumdbAnswers : null;
+    if (!sumdb && !hasAnswerCheck(req)) return;
+    const body = size === 0 ? Buffer.alloc(0) : await readFile(file);
+    if (sumdb) {
+      await sumdb.authenticate(req, target, body);
+      return;
+    }
+    const reason = checkAnswer(req, body);
+    if (reason) {
+      throw new GateError('UPSTREAM_UNAVAILABLE', `upstream ${target.base.hostname} sent an invalid answer for ${describeRequest(req)}: ${reason}; nothing was cached`, { upstreamUrl: url });
+    }
+  }
+
   /** Pumps the upstream body into the pending blob, verifies and seals it. Resolves to the failure, if any. */
   private async store(
     req: ModuleRequest,
+    key: string,
     cls: CacheClass,
     res: UpstreamResponse,
     pending: PendingBlob,
@@ -304,10 +381,11 @@ export class ModuleService {
       }
       const { sha256, size } = await pending.finishWriting();
       const h1 = verifier ? await verifier.verify(req, target, pending.tempPath) : null;
+      if (!verifier) await this.checkAnswer(req, target, pending.tempPath, size, res.url);
       await this.opts.blobs.commit(pending.tempPath, sha256);
       const now = Date.now();
       const obj: CachedObject = {
-        key: req.cacheKey,
+        key,
         kind: req.kind,
         module: req.module ?? null,
         version: req.version ?? null,
@@ -331,12 +409,23 @@ export class ModuleService {
         ? err
         : new GateError('UPSTREAM_UNAVAILABLE', `the download of ${describeRequest(req)} from ${target.base.hostname} failed`, { cause: err });
       if (!(err instanceof GateError) || err.code !== 'INTEGRITY') {
-        this.opts.onBackgroundError?.(new GateError(gate.code, `${gate.message}: ${describeCause(err)}`, { cause: err }), req.cacheKey);
+        this.opts.onBackgroundError?.(new GateError(gate.code, `${gate.message}: ${describeCause(err)}`, { cause: err }), key);
       }
       await pending.fail(gate);
       return gate;
     }
   }
+}
+
+/**
+ * The cache key of a request asked along `chain`. Answers that may differ between upstreams (lists, @latest,
+ * .info of a query, /supported) carry the upstream they came from; verified objects (.zip, .mod, canonical
+ * .info, checksum-database answers checked against the database's key) are the same wherever they come from.
+ */
+export function cacheKeyFor(req: ModuleRequest, chain: UpstreamChain): string {
+  const perUpstream = req.kind === 'list' || req.kind === 'latest' || req.kind === 'sumdb-supported' || (req.kind === 'info' && classify(req) === 'mutable');
+  if (!perUpstream) return req.cacheKey;
+  return `${req.cacheKey} via ${chain.map((h) => h.target.base.origin + h.target.base.pathname.replace(/\/+$/, '')).join(',')}`;
 }
 
 export function describeRequest(req: ModuleRequest): string {

@@ -61,6 +61,8 @@ export class CacheIndex {
   private readonly touchStmt;
   private readonly deleteStmt;
   private readonly allStmt;
+  private readonly countNegativeStmt;
+  private readonly pruneNegativeStmt;
 
   constructor(db: Db) {
     this.getStmt = db.prepare<[string], Row>('SELECT * FROM objects WHERE key = ?');
@@ -75,6 +77,11 @@ export class CacheIndex {
     this.touchStmt = db.prepare('UPDATE objects SET last_access = ? WHERE key = ?');
     this.deleteStmt = db.prepare('DELETE FROM objects WHERE key = ?');
     this.allStmt = db.prepare<[], Row>('SELECT * FROM objects');
+    this.countNegativeStmt = db.prepare<[], { n: number }>('SELECT count(*) AS n FROM objects WHERE sha256 IS NULL AND status <> 200');
+    this.pruneNegativeStmt = db.prepare(
+      `DELETE FROM objects WHERE key IN (SELECT key FROM objects WHERE sha256 IS NULL AND status <> 200
+         ORDER BY (expires_at > @now), stored_at LIMIT @n)`,
+    );
   }
 
   /** Returns null when absent; throws STORE_IO when the index cannot be read. */
@@ -105,6 +112,17 @@ export class CacheIndex {
 
   delete(key: string): void {
     this.deleteStmt.run(key);
+  }
+
+  /** Keeps at most `max` remembered 404/410 answers: expired ones go first, then the oldest. */
+  pruneNegatives(max: number, now = Date.now()): number {
+    try {
+      const { n } = this.countNegativeStmt.get()!;
+      if (n <= max) return 0;
+      return this.pruneNegativeStmt.run({ now, n: n - max }).changes;
+    } catch {
+      return 0; // bounded again at the next remembered 404
+    }
   }
 
   *all(): IterableIterator<CachedObject> {

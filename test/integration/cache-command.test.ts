@@ -61,7 +61,9 @@ const KEY = {
   aZip: 'mod:example.com/a@v1.0.0.zip',
   aMod: 'mod:example.com/a@v1.0.0.mod',
   a11Mod: 'mod:example.com/a@v1.1.0.mod',
-  aList: 'list:example.com/a',
+  get aList() {
+    return `list:example.com/a via ${upstream.url}`; // lists are cached per upstream
+  },
   bZip: 'mod:example.com/b@v1.0.0.zip',
   cZip: 'mod:example.com/c@v1.0.0.zip',
   cInfo: 'mod:example.com/c@v1.0.0.info',
