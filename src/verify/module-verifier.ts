@@ -9,7 +9,7 @@ import { GateError } from '../errors.js';
 import { parseProxyPath, parseSumdbDirectPath, type ModuleRequest } from '../goproxy/request-path.js';
 import type { UpstreamTarget } from '../upstream/upstream-client.js';
 import { SumdbVerifier } from './sumdb-verifier.js';
-import { hash1GoMod, hash1ZipFile } from './dirhash.js';
+import { hash1GoMod, hash1ModuleZip } from './dirhash.js';
 import { isVerifyError } from './verify-error.js';
 
 export interface SumdbSetting {
@@ -86,9 +86,10 @@ export class ModuleVerifier {
 
   private async hashZip(file: string, module: string, version: string): Promise<string> {
     try {
-      return await hash1ZipFile(file);
+      return await hash1ModuleZip(file, module, version);
     } catch (err) {
-      throw new GateError('INTEGRITY', `upstream sent a zip for ${module}@${version} that cannot be read as a module zip; refusing it`, { cause: err });
+      const why = isVerifyError(err, 'bad-zip') ? `: ${err.message.replace(`${file}: `, '')}` : '';
+      throw new GateError('INTEGRITY', `upstream sent a zip for ${module}@${version} that the go command would refuse or could read differently${why}; refusing it`, { cause: err });
     }
   }
 
