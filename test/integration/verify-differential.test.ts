@@ -10,7 +10,6 @@
 // Accepting what Go refuses is never allowed. Skips when no go command (or no vendored x/mod) is installed.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, createPrivateKey, createPublicKey, sign } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,19 +18,10 @@ import { hash1ModuleZip, hash1ZipFile } from '../../src/verify/dirhash.js';
 import { verifyNote, parseVerifierKey } from '../../src/verify/note.js';
 import { SumdbVerifier } from '../../src/verify/sumdb-verifier.js';
 import { MemoryLatestNoteStore } from '../../src/verify/latest-note-store.js';
-import {
-  newTiles,
-  parseRecord,
-  parseTreeHead,
-  readTileData,
-  recordHash,
-  storedHashesForRecordHash,
-  tilePath,
-  treeHash,
-  type Hash,
-} from '../../src/verify/tlog.js';
+import { parseRecord, parseTreeHead } from '../../src/verify/tlog.js';
 import { startGoVerifyOracle, type GoVerifyOracle, type OracleAnswer } from '../helpers/go-verify-oracle.js';
 import { buildRawZip, centralHeader, type RawZipEntry } from '../helpers/raw-zip.js';
+import { TEST_DB_NAME, goSumRecord, makeKey, makeLog, type TestLog } from '../helpers/sumdb-log.js';
 
 const M = 'example.com/m';
 const V = 'v1.0.0';
@@ -344,49 +334,9 @@ describe('zips: seeded property-based mutations', () => {
 // ---------------------------------------------------------------------------------------------------
 // Checksum database: notes, records, lookups
 
-const DB = 'sum.example.test';
-const PKCS8_ED25519 = Buffer.from('302e020100300506032b657004220420', 'hex');
-
-function makeKey(seedByte: number, name = DB) {
-  const privateKey = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519, Buffer.alloc(32, seedByte)]), format: 'der', type: 'pkcs8' });
-  const pub = (createPublicKey(privateKey).export({ format: 'der', type: 'spki' }) as Buffer).subarray(-32);
-  const algKey = Buffer.concat([Buffer.from([1]), pub]);
-  const keyHash = createHash('sha256').update(`${name}\n`).update(algKey).digest().subarray(0, 4);
-  const vkey = `${name}+${keyHash.toString('hex')}+${algKey.toString('base64')}`;
-  const signNote = (body: string) => {
-    const sig = sign(null, Buffer.from(body), privateKey);
-    return Buffer.from(`${body}\n\u2014 ${name} ${Buffer.concat([keyHash, sig]).toString('base64')}\n`);
-  };
-  return { vkey, signNote };
-}
-
+const DB = TEST_DB_NAME;
 const KEY = makeKey(7);
 const OTHER = makeKey(9);
-
-/** A log of records, with its stored hashes, tiles (height 8) and signed heads. */
-function makeLog(records: string[]) {
-  const stored: Hash[] = [];
-  for (let i = 0; i < records.length; i++) {
-    stored.push(...storedHashesForRecordHash(i, recordHash(records[i]), (ix) => ix.map((x) => stored[x])));
-  }
-  const read = (ix: number[]) => ix.map((x) => stored[x]);
-  const files: Record<string, Buffer> = {};
-  for (const tile of newTiles(8, 0, records.length)) {
-    files[`/${tilePath(tile)}`] = readTileData(tile, read);
-  }
-  return {
-    read,
-    files,
-    async head(size = records.length): Promise<{ note: Buffer; hash: Hash }> {
-      const hash = await treeHash(size, async (ix) => read(ix));
-      return { note: KEY.signNote(`go.sum database tree\n${size}\n${hash.toString('base64')}\n`), hash };
-    },
-  };
-}
-
-function goSumRecord(module: string, version: string, zipHash: string, modHash: string): string {
-  return `${module} ${version} ${zipHash}\n${module} ${version}/go.mod ${modHash}\n`;
-}
 
 describe('signed notes and tree heads', () => {
   const hash = Buffer.alloc(32, 3).toString('base64');
@@ -464,9 +414,9 @@ describe('lookups: records, tiles, tree heads, forks (the real sumdb.Client)', (
     answer: { index: number; id?: string; text?: string };
     /** Size of the head in the answer (default: all records); a note to serve instead. */
     headSize?: number;
-    head?: (log: ReturnType<typeof makeLog>) => Promise<Buffer>;
+    head?: (log: TestLog) => Promise<Buffer>;
     /** The latest head already known (as if from another route or before a restart). */
-    latest?: (log: ReturnType<typeof makeLog>) => Promise<Buffer>;
+    latest?: (log: TestLog) => Promise<Buffer>;
     tamper?: (files: Record<string, Buffer>) => void;
   }
 
