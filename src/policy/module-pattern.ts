@@ -39,6 +39,11 @@ export interface ModulePatternOptions {
    * case-sensitive; the gateway uses this where a case variant ("github.com/Evil/x") must not slip past a rule.
    */
   foldCase?: boolean;
+  /**
+   * Trim spaces around each pattern (default true). false is the go command's GONOSUMDB/GOPRIVATE rule: a
+   * pattern with surrounding spaces is kept as written and so matches no module path.
+   */
+  trimSpaces?: boolean;
 }
 
 interface CompiledPattern {
@@ -211,8 +216,8 @@ function leadingElements(target: string, slashes: number): string | null {
 }
 
 /**
- * Compiles patterns (each entry may itself be a comma-separated list, as in GOPRIVATE). Entries are trimmed,
- * one trailing "/" is dropped and empty ones are ignored, as the go command does. Throws GateError with code
+ * Compiles patterns (each entry may itself be a comma-separated list, as in GOPRIVATE). Entries are trimmed
+ * (unless trimSpaces is false), one trailing "/" is dropped and empty ones are ignored, as the go command does. Throws GateError with code
  * CONFIG_INVALID naming the pattern when one is not valid path.Match syntax (the go command would silently
  * ignore it; the gateway refuses to start or reload instead).
  */
@@ -221,7 +226,7 @@ export function compileModulePatterns(patterns: readonly string[], options: Modu
   const compiled: CompiledPattern[] = [];
   for (const entry of patterns) {
     for (const raw of entry.split(',')) {
-      const text = raw.trim();
+      const text = options.trimSpaces === false ? raw : raw.trim();
       const glob = text.endsWith('/') ? text.slice(0, -1) : text;
       if (glob === '') continue;
       const folded = fold ? glob.toLowerCase() : glob;

@@ -34,9 +34,9 @@ export function privateLookupMessage(module: string, pattern: string): string {
   return `${module} is private here: set GOPRIVATE=${pattern} on this machine; the gateway never sends private module names to public services`;
 }
 
-function compileOption(flag: string, patterns: readonly string[], foldCase: boolean): ModulePatternSet {
+function compileOption(flag: string, patterns: readonly string[], foldCase: boolean, trimSpaces = true): ModulePatternSet {
   try {
-    return compileModulePatterns(patterns, { foldCase });
+    return compileModulePatterns(patterns, { foldCase, trimSpaces });
   } catch (err) {
     throw new GateError('CONFIG_INVALID', `${flag}: ${(err as Error).message}`, { cause: err });
   }
@@ -53,7 +53,9 @@ export class ModulePolicy {
     // Private matching ignores case, so a case variant of a private path is never sent out either; nosumdb
     // follows the go command exactly, so it never skips verification for more than the admin wrote.
     this.privatePatterns = compileOption('--private', options.private, true);
-    this.nosumdbPatterns = compileOption('--nosumdb', options.nosumdb, false);
+    // Exactly GONOSUMDB's matching: a pattern with surrounding spaces skips nothing (it must not turn off
+    // verification where the go command would not).
+    this.nosumdbPatterns = compileOption('--nosumdb', options.nosumdb, false, false);
     this.rulesFile = options.rulesFile === null || options.rulesFile === '' ? null : options.rulesFile;
     this.rules = this.rulesFile === null ? Policy.allowAll() : loadPolicyFile(this.rulesFile);
   }

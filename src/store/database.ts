@@ -1,5 +1,6 @@
 // Opens gomodgate's SQLite file (DATA_DIR/gomodgate.db) in WAL mode and migrates it by user_version.
-// Owns the schema: the cache index (`objects`) and the audit trail (`audit`). Each index is named for the
+// Owns the schema: the cache index (`objects`), the audit trail (`audit`) and each checksum database's
+// latest tree head (`sumdb_latest`). Each index is named for the
 // query it serves. Never holds a transaction across an await.
 import Database from 'better-sqlite3';
 import { GateError } from '../errors.js';
@@ -53,6 +54,12 @@ const MIGRATIONS: readonly string[] = [
   `ALTER TABLE objects ADD COLUMN h1 TEXT;`,
   // 3: `gomodgate audit --version` without --module
   `CREATE INDEX audit_by_version_ts ON audit(version, ts);`,
+  // 4: the latest verified signed tree head of each checksum database (src/verify/latest-note-store.ts)
+  `CREATE TABLE sumdb_latest (
+     name       TEXT PRIMARY KEY,         -- database name, e.g. sum.golang.org
+     note       BLOB NOT NULL,            -- the signed note, verbatim
+     updated_at INTEGER NOT NULL          -- ms since epoch
+   ) STRICT;`,
 ];
 
 export function openDatabase(file: string, options: { readonly?: boolean } = {}): Db {

@@ -3,6 +3,7 @@
 // Owns the hash definition only. Streams zip entries from disk; must never load a whole zip in memory.
 import { createHash } from 'node:crypto';
 import { ZipReader } from './zip-reader.js';
+import { checkModuleZipFiles, checkUnambiguous } from './module-zip-check.js';
 import { VerifyError } from './verify-error.js';
 
 /** One line of the hash summary: the file's SHA-256 in hex, two spaces, its name. */
@@ -38,24 +39,44 @@ export function hash1GoMod(bytes: Buffer): string {
 export async function hash1ZipFile(zipPath: string): Promise<string> {
   const zip = await ZipReader.open(zipPath);
   try {
-    const lastByName = new Map<string, (typeof zip.entries)[number]>();
-    for (const e of zip.entries) lastByName.set(e.name.toString('latin1'), e);
-    const digests = new Map<string, Buffer>();
-    const files: { name: Buffer; sha256: Buffer }[] = [];
-    for (const e of zip.entries) {
-      if (e.name.includes(0x0a)) throw new VerifyError('bad-zip', 'dirhash: file names with newlines are not supported');
-      const key = e.name.toString('latin1');
-      let digest = digests.get(key);
-      if (digest === undefined) {
-        const h = createHash('sha256');
-        for await (const chunk of zip.contents(lastByName.get(key)!)) h.update(chunk);
-        digest = h.digest();
-        digests.set(key, digest);
-      }
-      files.push({ name: e.name, sha256: digest });
-    }
-    return hash1FromDigests(files);
+    return await hashOpenZip(zip);
   } finally {
     await zip.close();
   }
+}
+
+/**
+ * The go.sum hash of a module zip for module@version, after the checks the go command makes before it
+ * extracts one (module-zip-check.ts): a zip the go command would refuse, or one another reader could
+ * read differently, throws VerifyError 'bad-zip' with the reason, and is never hashed.
+ */
+export async function hash1ModuleZip(zipPath: string, module: string, version: string): Promise<string> {
+  const zip = await ZipReader.open(zipPath);
+  try {
+    checkModuleZipFiles(zip.entries, module, version, zip.layout.fileSize);
+    await checkUnambiguous(zip);
+    return await hashOpenZip(zip);
+  } finally {
+    await zip.close();
+  }
+}
+
+async function hashOpenZip(zip: ZipReader): Promise<string> {
+  const lastByName = new Map<string, (typeof zip.entries)[number]>();
+  for (const e of zip.entries) lastByName.set(e.name.toString('latin1'), e);
+  const digests = new Map<string, Buffer>();
+  const files: { name: Buffer; sha256: Buffer }[] = [];
+  for (const e of zip.entries) {
+    if (e.name.includes(0x0a)) throw new VerifyError('bad-zip', 'dirhash: file names with newlines are not supported');
+    const key = e.name.toString('latin1');
+    let digest = digests.get(key);
+    if (digest === undefined) {
+      const h = createHash('sha256');
+      for await (const chunk of zip.contents(lastByName.get(key)!)) h.update(chunk);
+      digest = h.digest();
+      digests.set(key, digest);
+    }
+    files.push({ name: e.name, sha256: digest });
+  }
+  return hash1FromDigests(files);
 }

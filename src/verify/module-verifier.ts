@@ -2,15 +2,18 @@
 // database before it is stored or released, the way the go command does (signed tree head + Merkle proof of
 // the record, then the h1: hash of the downloaded bytes). Reaches the database as the go command does: through
 // the upstream proxy's /sumdb/NAME/ when it answers /supported, else directly (GOSUMDB URL or https://NAME);
-// those reads go through the gateway's own cache (the `fetch` given by the composition root).
+// those reads go through the gateway's own cache (the `fetch` given by the composition root). The
+// /supported answer is remembered for a while (not for the life of the process); the latest tree head is
+// one per database, shared by all routes (and kept across restarts when a persistent store is given).
 // Never lets an unverifiable object through: an unreachable database is a failure, not a pass.
 import { readFile } from 'node:fs/promises';
 import { GateError } from '../errors.js';
 import { parseProxyPath, parseSumdbDirectPath, type ModuleRequest } from '../goproxy/request-path.js';
 import type { UpstreamTarget } from '../upstream/upstream-client.js';
 import { SumdbVerifier } from './sumdb-verifier.js';
-import { hash1GoMod, hash1ZipFile } from './dirhash.js';
+import { hash1GoMod, hash1ModuleZip } from './dirhash.js';
 import { isVerifyError } from './verify-error.js';
+import { MemoryLatestNoteStore, type LatestNoteStore } from './latest-note-store.js';
 
 export interface SumdbSetting {
   name: string;
@@ -38,17 +41,45 @@ export function parseSumdbSetting(value: string): SumdbSetting | null {
 /** Reads a checksum-database path through the gateway's cache. Returns 404/410 as status; throws GateError otherwise. */
 export type CachedFetch = (request: ModuleRequest, target: UpstreamTarget) => Promise<{ status: number; body: Buffer }>;
 
+export interface ModuleVerifierOptions {
+  /** The latest tree head per database; default: in memory, shared by this verifier's routes. */
+  latestNotes?: LatestNoteStore;
+  /** How long a route's /supported answer (200, 404, 410) is remembered. Default 10 minutes. */
+  supportedTtlMs?: number;
+  /** How long a failed /supported question (error, other status) is remembered. Default 30 seconds. */
+  supportedRetryMs?: number;
+  /** Clock (ms), for tests. */
+  now?: () => number;
+}
+
 const MAX_ROUTES = 32;
+const DEFAULT_SUPPORTED_TTL_MS = 10 * 60_000;
+const DEFAULT_SUPPORTED_RETRY_MS = 30_000;
+
+interface RouteVerifier {
+  verifier: Promise<SumdbVerifier>;
+  expiresAt: number;
+}
 
 export class ModuleVerifier {
-  private readonly verifiers = new Map<string, Promise<SumdbVerifier>>();
+  private readonly verifiers = new Map<string, RouteVerifier>();
+  private readonly latestNotes: LatestNoteStore;
+  private readonly supportedTtlMs: number;
+  private readonly supportedRetryMs: number;
+  private readonly now: () => number;
 
   constructor(
     private readonly sumdb: SumdbSetting,
     private readonly fetch: CachedFetch,
     /** false for modules under --nosumdb or --private */
     private readonly shouldCheck: (module: string) => boolean,
-  ) {}
+    options: ModuleVerifierOptions = {},
+  ) {
+    this.latestNotes = options.latestNotes ?? new MemoryLatestNoteStore();
+    this.supportedTtlMs = options.supportedTtlMs ?? DEFAULT_SUPPORTED_TTL_MS;
+    this.supportedRetryMs = options.supportedRetryMs ?? DEFAULT_SUPPORTED_RETRY_MS;
+    this.now = options.now ?? Date.now;
+  }
 
   get databaseName(): string {
     return this.sumdb.name;
@@ -86,41 +117,54 @@ export class ModuleVerifier {
 
   private async hashZip(file: string, module: string, version: string): Promise<string> {
     try {
-      return await hash1ZipFile(file);
+      return await hash1ModuleZip(file, module, version);
     } catch (err) {
-      throw new GateError('INTEGRITY', `upstream sent a zip for ${module}@${version} that cannot be read as a module zip; refusing it`, { cause: err });
+      const why = isVerifyError(err, 'bad-zip') ? `: ${err.message.replace(`${file}: `, '')}` : '';
+      throw new GateError('INTEGRITY', `upstream sent a zip for ${module}@${version} that the go command would refuse or could read differently${why}; refusing it`, { cause: err });
     }
   }
 
-  /** One verifier (tree-head state, tile cache) per route to the database. */
+  /**
+   * One verifier (tile cache, and how it reaches the database) per route, re-decided when its /supported
+   * answer expires. The tree-head state is not the route's: all share this database's LatestNoteStore.
+   */
   private verifierFor(target: UpstreamTarget): Promise<SumdbVerifier> {
     const key = `${target.base.href}|${target.connectTo ? `${target.connectTo.address}:${target.connectTo.port}` : ''}`;
-    let v = this.verifiers.get(key);
-    if (!v) {
-      if (this.verifiers.size >= MAX_ROUTES) this.verifiers.delete(this.verifiers.keys().next().value!);
-      v = this.createVerifier(target);
-      this.verifiers.set(key, v);
-      v.catch(() => this.verifiers.delete(key));
-    }
-    return v;
+    const now = this.now();
+    const cached = this.verifiers.get(key);
+    if (cached !== undefined && cached.expiresAt > now) return cached.verifier;
+    this.verifiers.delete(key);
+    if (this.verifiers.size >= MAX_ROUTES) this.verifiers.delete(this.verifiers.keys().next().value!);
+    const route: RouteVerifier = { verifier: Promise.resolve(null as unknown as SumdbVerifier), expiresAt: now + this.supportedRetryMs };
+    route.verifier = this.createVerifier(target, route);
+    this.verifiers.set(key, route);
+    route.verifier.catch(() => {
+      if (this.verifiers.get(key) === route) this.verifiers.delete(key);
+    });
+    return route.verifier;
   }
 
-  private async createVerifier(target: UpstreamTarget): Promise<SumdbVerifier> {
+  private async createVerifier(target: UpstreamTarget, route: RouteVerifier): Promise<SumdbVerifier> {
     const name = this.sumdb.name;
-    const viaProxy = await this.proxySupportsSumdb(target);
+    const supported = await this.proxySupportsSumdb(target);
+    // A definite answer is remembered for the TTL; a failed question only briefly (then asked again).
+    route.expiresAt = this.now() + (supported === 'unknown' ? this.supportedRetryMs : this.supportedTtlMs);
+    const viaProxy = supported === 'yes';
     const fetch = viaProxy
       ? async (path: string) => this.fetch(this.parsed(parseProxyPath(`/sumdb/${name}${path}`), path), target)
       : async (path: string) => this.fetch(this.parsed(parseSumdbDirectPath(path, this.sumdb.url.hostname)), { base: this.sumdb.url });
-    return new SumdbVerifier({ verifierKey: this.sumdb.verifierKey, fetch });
+    return new SumdbVerifier({ verifierKey: this.sumdb.verifierKey, fetch, latestStore: this.latestNotes });
   }
 
-  private async proxySupportsSumdb(target: UpstreamTarget): Promise<boolean> {
-    if (target.base.hostname === this.sumdb.url.hostname) return false;
+  private async proxySupportsSumdb(target: UpstreamTarget): Promise<'yes' | 'no' | 'unknown'> {
+    if (target.base.hostname === this.sumdb.url.hostname) return 'no';
     const req = this.parsed(parseProxyPath(`/sumdb/${this.sumdb.name}/supported`));
     try {
-      return (await this.fetch(req, target)).status === 200;
+      const { status } = await this.fetch(req, target);
+      if (status === 200) return 'yes';
+      return status === 404 || status === 410 ? 'no' : 'unknown';
     } catch {
-      return false; // the go command falls back to the direct URL too
+      return 'unknown'; // the go command falls back to the direct URL too
     }
   }
 

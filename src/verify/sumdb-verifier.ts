@@ -1,7 +1,8 @@
 // The checksum-database client: looks up module@version, verifies the signed tree head with the
 // configured key, proves the record is in that tree with tiles, and checks that each new tree head
-// extends the last one it accepted (a database that forks its log is caught). Owns the in-memory
-// latest tree head and a bounded tile cache.
+// extends the last one it accepted (a database that forks its log is caught). The latest head lives in a
+// LatestNoteStore shared by every verifier of the same database (routes, restarts); this module owns
+// the rules for replacing it, and a bounded tile cache.
 // Transport is the caller's (SumdbFetch): this module never opens sockets, never trusts bytes it has
 // not authenticated, and never caches a tile before it has been checked against a signed tree head.
 import { escapePath, escapeVersion } from '../goproxy/module-path.js';
@@ -17,6 +18,7 @@ import {
   type Tree,
 } from './tlog.js';
 import { VerifyError } from './verify-error.js';
+import { MemoryLatestNoteStore, type LatestNoteStore } from './latest-note-store.js';
 
 /** Fetches a path relative to the database base ('/lookup/…', '/tile/…'). Throws on transport failure. */
 export interface SumdbFetch {
@@ -36,6 +38,11 @@ export interface SumdbVerifierOptions {
    * it. Verified with the key here; throws VerifyError 'bad-signature' when it does not verify.
    */
   latestNote?: Buffer;
+  /**
+   * The latest tree head of this database, shared with every other verifier of it (and across restarts
+   * when persistent). Default: a store of this verifier's own.
+   */
+  latestStore?: LatestNoteStore;
 }
 
 export interface VerifiedSums {
@@ -77,7 +84,9 @@ export class SumdbVerifier {
   private readonly tileHeight: number;
   private readonly tiles: TileCache;
   private readonly inflight = new Map<string, Promise<Buffer>>();
-  private latest: { tree: Tree; note: Buffer } | null = null;
+  private readonly latestStore: LatestNoteStore;
+  /** The last stored note authenticated, so an unchanged note is not verified again. */
+  private opened: { note: Buffer; tree: Tree } | null = null;
   private readonly tileReader: TileReader;
 
   /** Throws VerifyError 'bad-key' when the verifier key is malformed. */
@@ -91,7 +100,11 @@ export class SumdbVerifier {
     const entries = opts.tileCacheEntries ?? DEFAULT_TILE_CACHE_ENTRIES;
     if (!Number.isInteger(entries) || entries < 0) throw new RangeError(`tileCacheEntries must be a non-negative integer (got ${entries})`);
     this.tiles = new TileCache(entries);
-    if (opts.latestNote !== undefined) this.latest = { tree: this.openTreeHead(opts.latestNote), note: opts.latestNote };
+    this.latestStore = opts.latestStore ?? new MemoryLatestNoteStore();
+    if (opts.latestNote !== undefined) {
+      this.openTreeHead(opts.latestNote);
+      if (this.latestStore.get(this.name) === null) this.latestStore.put(this.name, opts.latestNote);
+    }
     this.tileReader = {
       height: this.tileHeight,
       readTiles: (tiles) => Promise.all(tiles.map((t) => this.readTile(t))),
@@ -106,12 +119,34 @@ export class SumdbVerifier {
 
   /** The newest tree head this verifier has authenticated, if any. */
   get latestTree(): Tree | null {
-    return this.latest?.tree ?? null;
+    const latest = this.readLatest();
+    return latest.note === null ? null : latest.tree;
   }
 
-  /** The signed note of latestTree (worth saving: pass it back as `latestNote` after a restart). */
+  /** The signed note of latestTree (the store keeps it; `latestNote` seeds a store that has none). */
   get latestNote(): Buffer | null {
-    return this.latest?.note ?? null;
+    return this.readLatest().note;
+  }
+
+  /**
+   * The stored latest head, authenticated; with none stored, the empty tree (size 0, zero hash), which
+   * is where the go command starts too. Throws 'bad-signature' when the stored note does not verify.
+   */
+  private readLatest(): { tree: Tree; note: Buffer | null } {
+    const note = this.latestStore.get(this.name);
+    if (note === null) return { tree: { size: 0, hash: Buffer.alloc(32) }, note: null };
+    if (this.opened === null || !this.opened.note.equals(note)) {
+      try {
+        this.opened = { note, tree: this.openTreeHead(note) };
+      } catch (err) {
+        throw new VerifyError(
+          'bad-signature',
+          `the saved latest tree head of ${this.name} does not verify with the configured key (was the key changed? then delete its row from sumdb_latest)`,
+          { cause: err },
+        );
+      }
+    }
+    return { tree: this.opened.tree, note };
   }
 
   /**
@@ -141,10 +176,10 @@ export class SumdbVerifier {
 
     const { id, text, rest } = this.withContext(what, () => parseRecord(res.body));
     const tree = this.withContext(what, () => this.openTreeHead(rest));
-    await this.withContextAsync(what, () => this.mergeLatest(tree, rest));
-    const latest = this.latest!.tree; // at least as new as `tree`, and consistent with it
+    // At least as new as `tree`, and consistent with it.
+    const latest = await this.withContextAsync(what, () => this.mergeLatest(tree, rest));
     await this.withContextAsync(what, () => checkRecordInTree(latest, id, text, this.tileReader));
-    return { ...this.extractHashes(module, version, text.toString('utf8')), treeSize: latest.size };
+    return { ...this.extractHashes(module, version, res.body.toString('utf8')), treeSize: latest.size };
   }
 
   /** Verifies a signed tree head note; returns the tree. */
@@ -158,38 +193,44 @@ export class SumdbVerifier {
   }
 
   /**
-   * Accepts `tree` if it is consistent with the latest accepted head: an older or equal tree must be a
-   * prefix of the latest; a newer one must extend it (then it becomes the latest).
+   * Accepts `tree` if it is consistent with the latest accepted head (the go command's mergeLatest): an
+   * older or equal tree must be a prefix of the latest (a size-0 tree must have the zero hash); a newer one
+   * must extend it, and then replaces it in the store. Returns the tree to prove records against.
+   * A head that fails leaves the stored head as it was.
    */
-  private async mergeLatest(tree: Tree, note: Buffer): Promise<void> {
-    for (;;) {
-      const latest = this.latest;
-      if (latest === null) {
-        this.latest = { tree, note };
-        return;
-      }
+  private async mergeLatest(tree: Tree, note: Buffer): Promise<Tree> {
+    // Bounded: each retry means another lookup stored a newer head meanwhile.
+    for (let attempt = 0; attempt < 16; attempt++) {
+      const latest = this.readLatest();
       if (tree.size <= latest.tree.size) {
         await checkTreeConsistency(tree, latest.tree, this.tileReader);
-        return;
+        return latest.tree;
       }
       await checkTreeConsistency(latest.tree, tree, this.tileReader);
-      // Another lookup may have installed a newer head meanwhile: then check against that one too.
-      if (this.latest === latest) {
-        this.latest = { tree, note };
-        return;
+      const now = this.latestStore.get(this.name);
+      if (now === latest.note || (now !== null && latest.note !== null && now.equals(latest.note))) {
+        this.latestStore.put(this.name, note);
+        return tree;
       }
     }
+    throw new VerifyError('unavailable', `checksum database ${this.name}: the latest tree head keeps changing; try again`);
   }
 
-  /** Picks `module version h1:` and `module version/go.mod h1:` out of authenticated record text. */
-  private extractHashes(module: string, version: string, text: string): { zipHash: string; modHash: string } {
+  /**
+   * The expected hashes, by cmd/go's rule (checkSumDB over sumdb.Client.Lookup's lines): among the lines of
+   * the authenticated response, the first that starts `module version h1:` is the verdict for the zip, and
+   * the first that starts `module version/go.mod h1:` for the go.mod; whatever follows the version is the
+   * hash the download must equal ("h1:X junk" is then a mismatch, as in Go). Go accepts a download when
+   * there is no such line; we refuse (deliberately stricter: nothing unverified gets in).
+   */
+  private extractHashes(module: string, version: string, body: string): { zipHash: string; modHash: string } {
+    const zipPrefix = `${module} ${version} h1:`;
+    const modPrefix = `${module} ${version}/go.mod h1:`;
     let zipHash: string | undefined;
     let modHash: string | undefined;
-    for (const line of text.split('\n')) {
-      const f = line.split(' ');
-      if (f.length !== 3 || f[0] !== module || !f[2].startsWith('h1:')) continue;
-      if (f[1] === version) zipHash ??= f[2];
-      else if (f[1] === `${version}/go.mod`) modHash ??= f[2];
+    for (const line of body.split('\n')) {
+      if (zipHash === undefined && line.startsWith(zipPrefix)) zipHash = line.slice(zipPrefix.length - 3);
+      if (modHash === undefined && line.startsWith(modPrefix)) modHash = line.slice(modPrefix.length - 3);
     }
     if (zipHash === undefined || modHash === undefined) {
       throw new VerifyError('bad-proof', `${module}@${version}: the authenticated record is not for this module version`);

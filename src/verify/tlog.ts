@@ -550,12 +550,14 @@ export function tileHashReader(tree: Tree, tr: TileReader): HashReader {
   };
 }
 
-/** Authenticates that `recordText` is record `id` of `tree`, reading hashes through tiles; throws 'bad-proof'. */
+/**
+ * Authenticates that `recordText` is record `id` of `tree`, reading hashes through tiles; throws 'bad-proof'.
+ * `id` is as Go's sumdb client takes it (any int64 below the tree size).
+ */
 export async function checkRecordInTree(tree: Tree, id: number, recordText: Buffer | string, tr: TileReader): Promise<void> {
-  if (!(Number.isSafeInteger(id) && id >= 0 && id < tree.size)) {
-    throw bad(`record ${id} cannot be in a tree of ${tree.size} records`);
-  }
-  const [stored] = await tileHashReader(tree, tr)([storedHashIndex(0, id)]);
+  if (!(id < tree.size)) throw bad(`record ${id} cannot be in a tree of ${tree.size} records`);
+  // Go's StoredHashIndex(0, id) is 0 for a negative id: such an id names record 0 (Go accepts "-1").
+  const [stored] = await tileHashReader(tree, tr)([id < 0 ? 0 : storedHashIndex(0, id)]);
   if (!stored.equals(recordHash(recordText))) throw bad(`record ${id} does not match the tree: its text was altered`);
 }
 
@@ -574,6 +576,7 @@ export async function checkTreeConsistency(older: Tree, newer: Tree, tr: TileRea
 // Text formats
 
 const TREE_PREFIX = 'go.sum database tree\n';
+const INT64_MAX = 2n ** 63n - 1n;
 
 /** Parses the text of a tree head note: "go.sum database tree\nN\nbase64(hash)\n" (further lines ignored). */
 export function parseTreeHead(text: string): Tree {
@@ -581,8 +584,14 @@ export function parseTreeHead(text: string): Tree {
   if (!text.startsWith(TREE_PREFIX) || lines.length < 4 || text.length > 1e6) {
     throw bad('malformed tree head: expected "go.sum database tree", a size and a hash');
   }
+  // Go's ParseTree: a canonical decimal int64 ≥ 0.
+  if (!/^(0|[1-9][0-9]{0,18})$/.test(lines[1]) || BigInt(lines[1]) > INT64_MAX) {
+    throw bad(`malformed tree head: bad size ${JSON.stringify(lines[1].slice(0, 30))}`);
+  }
+  // Go would go on with a tree of 2^53 records or more; our numbers are exact only below that, and no real
+  // log comes near it, so such a head is refused (deliberately stricter; its proofs could not succeed anyway).
   const size = Number(lines[1]);
-  if (!/^(0|[1-9][0-9]*)$/.test(lines[1]) || !Number.isSafeInteger(size)) throw bad(`malformed tree head: bad size ${JSON.stringify(lines[1].slice(0, 30))}`);
+  if (!Number.isSafeInteger(size)) throw bad(`tree head of ${lines[1]} records: beyond what this verifier can prove (2^53)`);
   const hash = /^[A-Za-z0-9+/]{43}=$/.test(lines[2]) ? Buffer.from(lines[2], 'base64') : null;
   if (hash === null || hash.length !== HASH_SIZE) throw bad('malformed tree head: bad hash');
   return { size, hash };
@@ -606,16 +615,21 @@ function isValidRecordText(text: Buffer): boolean {
 
 /**
  * Splits a lookup response "id\ntext\n\nrest": the record id, its text (through the last line's '\n'),
- * and the rest (the signed tree head). Throws 'bad-proof' when malformed.
+ * and the rest (the signed tree head). The id is parsed as Go's ParseRecord does ("+3", "-0", "-1" are
+ * ids). Throws 'bad-proof' when malformed.
  */
 export function parseRecord(msg: Buffer): { id: number; text: Buffer; rest: Buffer } {
   const nl = msg.indexOf('\n');
   const idStr = nl < 0 ? '' : msg.subarray(0, nl).toString('latin1');
-  if (!/^[0-9]{1,16}$/.test(idStr) || !Number.isSafeInteger(Number(idStr))) throw bad('malformed record: no record id');
+  // strconv.ParseInt(s, 10, 64): an optional sign, decimal digits (leading zeros allowed), int64 range.
+  const digits = /^[+-]?0*([0-9]{1,19})$/.exec(idStr);
+  const idBig = digits ? BigInt(idStr.startsWith('-') ? `-${digits[1]}` : digits[1]) : null;
+  if (idBig === null || idBig > INT64_MAX || idBig < -INT64_MAX - 1n) throw bad('malformed record: no record id');
   const body = msg.subarray(nl + 1);
   const end = body.indexOf('\n\n');
   if (end < 0) throw bad('malformed record: no blank line after the record');
   const text = body.subarray(0, end + 1);
   if (!isValidRecordText(text)) throw bad('malformed record text');
-  return { id: Number(idStr), text, rest: body.subarray(end + 2) };
+  // Ids beyond 2^53 lose precision here but stay beyond every tree size we accept, so they are refused.
+  return { id: Number(idBig), text, rest: body.subarray(end + 2) };
 }
