@@ -36,6 +36,7 @@ import { CacheLimit } from './store/cache-limit.js';
 import { serveOnboarding } from './intercept/onboarding-page.js';
 import { parseUpstreamList, describeChain } from './upstream/upstream-chain.js';
 import { ModuleVerifier, parseSumdbSetting } from './verify/module-verifier.js';
+import { SqliteLatestNoteStore } from './verify/latest-note-store.js';
 import { ModulePolicy } from './policy/module-policy.js';
 import { GatewayMetrics, cacheTotalsFromDb } from './ops/metrics.js';
 import { startAdminServer } from './ops/admin-server.js';
@@ -108,10 +109,15 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   if (!sumdb) log.warn('checksum verification is off (--sumdb off): modules are cached without being checked');
   // the verifier reads the checksum database straight from upstream: what it authenticates is its own business
   const verifier = sumdb
-    ? new ModuleVerifier(sumdb, (request, target) => upstream.getSmall(target, request.upstreamPath, SUMDB_OBJECT_MAX_BYTES), (module) => {
-        const c = policy.classify(module, null);
-        return c.kind === 'allowed' && c.checkSumdb;
-      })
+    ? new ModuleVerifier(
+        sumdb,
+        (request, target) => upstream.getSmall(target, request.upstreamPath, SUMDB_OBJECT_MAX_BYTES),
+        (module) => {
+          const c = policy.classify(module, null);
+          return c.kind === 'allowed' && c.checkSumdb;
+        },
+        { latestNotes: new SqliteLatestNoteStore(db) },
+      )
     : null;
   const cacheLimit = new CacheLimit(db, blobs, () => current['cache.maxBytes'], log);
   cacheLimit.enforce();
@@ -121,6 +127,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     upstream,
     flights,
     verifier,
+    sumdbAnswers: verifier,
     mutableTtlSeconds: config.mutableTtl,
     negativeTtlSeconds: config.negativeTtl,
     offline: () => current.offline,

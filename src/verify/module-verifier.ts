@@ -89,6 +89,33 @@ export class ModuleVerifier {
     return (req.kind === 'zip' || req.kind === 'mod') && !!req.module && !!req.version && this.shouldCheck(req.module);
   }
 
+  /** Checksum-database answers of the configured database that can be authenticated: lookups, signed heads, hash tiles. */
+  covers(req: ModuleRequest): boolean {
+    if (req.sumdb !== this.sumdb.name) return false;
+    return req.kind === 'sumdb-lookup' || req.kind === 'sumdb-latest' || (req.kind === 'sumdb-tile' && req.tile?.level !== 'data');
+  }
+
+  /**
+   * Authenticates a checksum-database answer before it is cached or served: a lookup's record and proof, a
+   * signed head's signature and consistency with the latest head, a tile's hashes against the signed tree.
+   * Throws GateError INTEGRITY when it does not check out, UPSTREAM_UNAVAILABLE when the database cannot be
+   * reached to check it.
+   */
+  async authenticate(req: ModuleRequest, target: UpstreamTarget, body: Buffer): Promise<void> {
+    const verifier = await this.verifierFor(target);
+    const what = req.kind === 'sumdb-lookup' ? `the checksum-database record of ${req.module}@${req.version}` : req.kind === 'sumdb-latest' ? `the signed tree head of ${this.sumdb.name}` : `a tile of ${this.sumdb.name}`;
+    try {
+      if (req.kind === 'sumdb-lookup') await verifier.checkLookupAnswer(req.module!, req.version!, body);
+      else if (req.kind === 'sumdb-latest') await verifier.checkSignedHead(body);
+      else await verifier.checkTile(req.upstreamPath.slice(req.upstreamPath.lastIndexOf('/tile/') + 1), body);
+    } catch (err) {
+      if (isVerifyError(err, 'unavailable')) {
+        throw new GateError('UPSTREAM_UNAVAILABLE', `cannot check ${what}: the checksum database ${this.sumdb.name} is unreachable from the gateway`, { cause: err });
+      }
+      throw new GateError('INTEGRITY', `upstream sent ${what} that does not verify with the database key; refusing it`, { cause: err });
+    }
+  }
+
   /** Returns the verified h1: of the downloaded file; throws GateError INTEGRITY on mismatch. */
   async verify(req: ModuleRequest, target: UpstreamTarget, file: string): Promise<string> {
     const module = req.module!;

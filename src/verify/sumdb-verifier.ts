@@ -8,10 +8,14 @@
 import { escapePath, escapeVersion } from '../goproxy/module-path.js';
 import { parseVerifierKey, verifyNote, type Verifier } from './note.js';
 import {
+  HASH_SIZE,
   checkRecordInTree,
   checkTreeConsistency,
   parseRecord,
+  parseTilePath,
   parseTreeHead,
+  storedHashIndex,
+  tileHashReader,
   tilePath,
   type Tile,
   type TileReader,
@@ -174,12 +178,63 @@ export class SumdbVerifier {
       throw new VerifyError('unavailable', `${what}: checksum database ${this.name} answered ${res.status}`);
     }
 
-    const { id, text, rest } = this.withContext(what, () => parseRecord(res.body));
+    return this.checkLookupAnswer(module, version, res.body);
+  }
+
+  /**
+   * Authenticates a lookup answer for module@version (fetched by us or by anyone): its signed tree head, the
+   * head's consistency with the latest, the record's proof, and that the record is for module@version.
+   * Returns the hashes it vouches for. Throws VerifyError as lookup does.
+   */
+  async checkLookupAnswer(module: string, version: string, body: Buffer): Promise<VerifiedSums> {
+    const what = `${module}@${version}`;
+    const { id, text, rest } = this.withContext(what, () => parseRecord(body));
     const tree = this.withContext(what, () => this.openTreeHead(rest));
     // At least as new as `tree`, and consistent with it.
     const latest = await this.withContextAsync(what, () => this.mergeLatest(tree, rest));
     await this.withContextAsync(what, () => checkRecordInTree(latest, id, text, this.tileReader));
-    return { ...this.extractHashes(module, version, res.body.toString('utf8')), treeSize: latest.size };
+    return { ...this.extractHashes(module, version, body.toString('utf8')), treeSize: latest.size };
+  }
+
+  /** Authenticates a signed tree head (a /latest answer): signed by the key, consistent with the latest head. */
+  async checkSignedHead(note: Buffer): Promise<Tree> {
+    const tree = this.withContext('latest', () => this.openTreeHead(note));
+    await this.withContextAsync('latest', () => this.mergeLatest(tree, note));
+    return tree;
+  }
+
+  /**
+   * Authenticates the contents of a hash tile (`tile/H/L/NNN[.p/W]`) against the latest signed tree head,
+   * fetching a newer head first when the tile lies beyond it. Throws VerifyError 'bad-proof' when the bytes
+   * are not that tile of this database's log.
+   */
+  async checkTile(path: string, data: Buffer): Promise<void> {
+    const tile = parseTilePath(path);
+    if (tile === null || tile.level < 0) throw new VerifyError('bad-proof', `${path}: not a hash tile path`);
+    if (tile.height !== this.tileHeight) throw new VerifyError('bad-proof', `${path}: tile height ${tile.height}, this database uses ${this.tileHeight}`);
+    if (data.length !== tile.width * HASH_SIZE) throw new VerifyError('bad-proof', `${path}: ${data.length} bytes, want ${tile.width * HASH_SIZE}`);
+    const level = tile.level * tile.height;
+    const first = tile.n * 2 ** tile.height;
+    const needed = (first + tile.width) * 2 ** level; // records the tree must have for the tile's last hash
+    let tree = this.latestTree;
+    if (tree === null || tree.size < needed) {
+      const res = await this.get('/latest', path);
+      if (res.status !== 200) throw new VerifyError('unavailable', `${path}: checksum database ${this.name} answered ${res.status} for /latest`);
+      tree = await this.checkSignedHead(res.body);
+      tree = this.latestTree ?? tree;
+    }
+    if (tree.size < needed) throw new VerifyError('bad-proof', `${path}: beyond the latest signed tree (${tree.size} records)`);
+    const overlay: TileReader = {
+      height: this.tileHeight,
+      // the candidate stands in for itself and its narrower widths; anything else is read (and checked) as usual
+      readTiles: (tiles) => Promise.all(tiles.map((t) => (t.level === tile.level && t.n === tile.n && t.width <= tile.width ? Promise.resolve(data.subarray(0, t.width * HASH_SIZE)) : this.readTile(t)))),
+      saveTiles: this.tileReader.saveTiles,
+    };
+    const indexes = Array.from({ length: tile.width }, (_, i) => storedHashIndex(level, first + i));
+    const hashes = await this.withContextAsync(path, () => tileHashReader(tree!, overlay)(indexes));
+    hashes.forEach((h, i) => {
+      if (!h.equals(data.subarray(i * HASH_SIZE, (i + 1) * HASH_SIZE))) throw new VerifyError('bad-proof', `${path}: hash ${i} does not match the signed tree`);
+    });
   }
 
   /** Verifies a signed tree head note; returns the tree. */

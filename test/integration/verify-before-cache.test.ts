@@ -147,3 +147,55 @@ test('a database key that does not sign the tree heads fails closed: nothing is 
     await g.close();
   }
 });
+
+test('checksum-database answers served to clients are authenticated before they are cached: a corrupt tile, lookup or head is 502 and kept nowhere', async () => {
+  const db = '/sumdb/localhost.localdev/sumdb';
+  const latest = (await httpGet(`${proxy.base}${db}/latest`)).body.toString();
+  const size = Number(latest.split('\n')[1]);
+  assert.ok(size > 0 && size < 256, `tree of ${size} records fits one partial tile`);
+  const tile = `${db}/tile/8/0/000.p/${size}`;
+  const lookup = `${db}/lookup/rsc.io/sampler@v1.3.0`;
+  const corrupt: Array<[string, (b: Buffer) => Buffer]> = [
+    [tile, (b) => {
+      const out = Buffer.from(b);
+      out[5] ^= 0x01; // one bit of one hash
+      return out;
+    }],
+    [lookup, flipLastLetter], // the signature no longer verifies
+    [lookup, (b) => Buffer.from(b.toString().replace(/h1:[A-Za-z0-9+/]{4}/, 'h1:AAAA'))], // the record no longer proves
+    [`${db}/latest`, flipLastLetter],
+  ];
+  const keyOf = (p: string) => `sumdb:localhost.localdev/sumdb${p.slice(db.length)}`;
+  for (const [path, change] of corrupt) {
+    tamper.set(path, change);
+    try {
+      const r = await fetchVia(gw.baseUrl + path);
+      assert.equal(r.status, 502, `${path}: ${r.body.toString()}`);
+      assert.match(r.body.toString(), /does not verify with the database key; refusing it\n$/);
+      assert.equal(indexRow(keyOf(path)), undefined, `${path} is not cached`);
+    } finally {
+      tamper.delete(path);
+    }
+  }
+  for (const path of [tile, lookup, `${db}/latest`]) {
+    const genuine = await fetchVia(gw.baseUrl + path);
+    assert.equal(genuine.status, 200, path);
+    assert.equal(genuine.body.toString('latin1'), (await httpGet(proxy.base + path)).body.toString('latin1'), `${path}: the genuine bytes`);
+    assert.ok(indexRow(keyOf(path)), `${path} is cached once it verified`);
+  }
+  const again = await fetchVia(gw.baseUrl + tile);
+  assert.equal(again.headers['x-gomodgate-cache'], 'hit');
+});
+
+test('answers of a checksum database other than the configured one are relayed, never cached', async () => {
+  const path = '/sumdb/other.example/sumdb/supported';
+  const r = await fetchVia(`${gw.baseUrl}/sumdb/other.example/lookup/rsc.io/quote@v1.5.2`);
+  assert.ok(r.status === 404 || r.status === 502 || r.status === 410, `status ${r.status}`);
+  const db = gw.db();
+  try {
+    const n = (db.prepare("SELECT count(*) AS n FROM objects WHERE key LIKE 'sumdb:other.example%'").get() as { n: number }).n;
+    assert.equal(n, 0, `${path}: nothing of another database is kept`);
+  } finally {
+    db.close();
+  }
+});
