@@ -5,7 +5,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import tls from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestPki, type TestPki } from '../helpers/test-pki.js';
@@ -94,11 +95,12 @@ interface ConnectProxy {
   tunnels: string[];
   auth: Array<string | undefined>;
   refuse: boolean;
+  portFor443: number;
   close(): void;
 }
 
 async function startConnectProxy(): Promise<ConnectProxy> {
-  const state = { tunnels: [] as string[], auth: [] as Array<string | undefined>, refuse: false };
+  const state = { tunnels: [] as string[], auth: [] as Array<string | undefined>, refuse: false, portFor443: 0 };
   const server = http.createServer((_req, res) => res.writeHead(405).end());
   server.on('connect', (req, socket: net.Socket, head) => {
     state.tunnels.push(req.url ?? '');
@@ -109,7 +111,9 @@ async function startConnectProxy(): Promise<ConnectProxy> {
     }
     const [host, port] = (req.url ?? '').split(':');
     // the upstream fixtures answer on 127.0.0.1: resolve their name here as a corporate proxy's DNS would
-    const up = net.connect(Number(port), host === 'localhost' ? '127.0.0.1' : host!, () => {
+    // (and map port 443 to the fixture named in portFor443, as a proxy's view of the internet would)
+    const target = port === '443' && state.portFor443 ? state.portFor443 : Number(port);
+    const up = net.connect(target, host === 'localhost' || host === 'proxy.golang.org' ? '127.0.0.1' : host!, () => {
       socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
       if (head.length) up.write(head);
       up.pipe(socket);
@@ -153,6 +157,43 @@ test('--egress-proxy tunnels upstream TLS through CONNECT with credentials, and 
     assert.equal(b.hits('/example.com/onb/@v/v1.0.0.info'), 0);
   } finally {
     await g2.close();
+    proxy.close();
+  }
+});
+
+test('a request that is not a Go module request is relayed unchanged through the egress proxy, with the upstream timeout', async () => {
+  const proxy = await startConnectProxy();
+  proxy.portFor443 = a.port;
+  const g = await startTestGateway({ interceptHosts: ['proxy.golang.org'], upstreamCa: [pki.caFile], egressProxy: proxy.url, upstreamTimeout: 1 });
+  const ca = readFileSync(join(g.dir, 'certs', 'certs', 'ca.pem'), 'utf8');
+  const viaTunnel = (path: string) =>
+    new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port: g.gateway.ports.proxy, method: 'CONNECT', path: 'proxy.golang.org:443' });
+      req.once('connect', (_res, socket) => {
+        const t = tls.connect({ socket, servername: 'proxy.golang.org', ca }, () => {
+          t.write(`GET ${path} HTTP/1.1\r\nHost: proxy.golang.org\r\nConnection: close\r\n\r\n`);
+        });
+        let text = '';
+        t.on('data', (d: Buffer) => (text += d.toString('latin1')));
+        t.once('end', () => resolve({ status: Number(text.slice(9, 12)), body: text.split('\r\n\r\n').slice(1).join('\r\n\r\n') }));
+        t.once('error', reject);
+      });
+      req.once('error', reject);
+      req.end();
+    });
+  try {
+    a.resetHits();
+    const r = await viaTunnel('/robots.txt');
+    assert.equal(r.status, 404, 'the upstream fixture\'s own answer');
+    assert.equal(a.hits('/robots.txt'), 1, 'relayed once, to the upstream');
+    assert.ok(proxy.tunnels.includes('proxy.golang.org:443'), `through the egress proxy: ${proxy.tunnels.join(', ')}`);
+    a.setDelay(3000);
+    const slow = await viaTunnel('/slow.txt');
+    assert.equal(slow.status, 504, `an upstream silent past --upstream-timeout: ${slow.body}`);
+    assert.match(slow.body, /^gomodgate: upstream proxy\.golang\.org (did not finish in time|sent nothing)/);
+  } finally {
+    a.setDelay(0);
+    await g.close();
     proxy.close();
   }
 });
