@@ -7,6 +7,7 @@
 // would refuse to extract. Errors are VerifyError 'bad-zip' with a one-line reason a person can act on.
 import type { ZipEntry, ZipReader } from './zip-reader.js';
 import { VerifyError } from './verify-error.js';
+import { isGoLetter } from './go-unicode-letters.js';
 
 /** golang.org/x/mod/zip limits. */
 export const MAX_ZIP_FILE = 500 << 20;
@@ -33,11 +34,11 @@ function refuse(message: string): VerifyError {
   return new VerifyError('bad-zip', message);
 }
 
-/** module.fileNameOK: ASCII letters, digits, some punctuation, or a Unicode letter. */
+/** module.fileNameOK: ASCII letters, digits, some punctuation, or a letter (of Go 1.19's Unicode 13). */
 function fileNameOK(ch: string): boolean {
   const c = ch.codePointAt(0)!;
   if (c < 0x80) return /[0-9A-Za-z]/.test(ch) || FILE_NAME_PUNCTUATION.includes(ch);
-  return /^\p{L}$/u.test(ch);
+  return isGoLetter(c);
 }
 
 /** module.CheckFilePath for a string already known to be valid UTF-8; returns the problem or null. */
@@ -61,13 +62,19 @@ export function checkFilePath(path: string): string | null {
 
 /**
  * A key with strings.EqualFold(a, b) ⇔ fold(a) === fold(b), for the case-collision check (Go's
- * strToFold). Each code point maps through upper then lower case when both are single code points.
+ * strToFold). Each code point maps through upper then lower case when both are single code points. Over
+ * the letters Go 1.19 allows in file names this equals Go's SimpleFold orbits (checked against Go for every
+ * code point) except dotless ı, which Go folds to nothing else: it is kept as is.
  */
 function strToFold(s: string): string {
   // eslint-disable-next-line no-control-regex
   if (/^[\x00-\x40\x5b-\x7f]*$/.test(s)) return s; // ASCII without upper case: Go's fast path
   let out = '';
   for (const ch of s) {
+    if (ch === '\u0131') {
+      out += ch;
+      continue;
+    }
     let u = ch.toUpperCase();
     if ([...u].length !== 1) u = ch;
     let l = u.toLowerCase();

@@ -181,6 +181,10 @@ describe('zips: reader parity and the go command verdict', { skip: false }, () =
     { name: 'Windows device name', want: 'refused', zip: () => buildRawZip([goMod, { name: `${P}com1.txt`, data: text('1') }]) },
     { name: 'non-UTF-8 name', want: 'refused', zip: () => buildRawZip([goMod, { name: Buffer.concat([text(P), Buffer.from([0xff])]), data: text('1') }]) },
     { name: 'Unicode letters and spaces', want: 'ok', zip: () => buildRawZip([goMod, { name: `${P}caf\u00e9 \u4e16\u754c.go`, data: text('1') }]) },
+    { name: 'a letter new in Unicode 14 (not a letter to Go 1.19)', want: 'refused', zip: () => buildRawZip([goMod, { name: `${P}\u0870.go`, data: text('1') }]) },
+    { name: 'a CJK letter new in Unicode 15', want: 'refused', zip: () => buildRawZip([goMod, { name: `${P}\u{31350}.go`, data: text('1') }]) },
+    { name: 'dotless i and i do not collide to Go', want: 'ok', zip: () => buildRawZip([goMod, { name: `${P}\u0131`, data: text('1') }, { name: `${P}i`, data: text('2') }]) },
+    { name: 'sharp s and capital sharp s collide', want: 'refused', zip: () => buildRawZip([goMod, { name: `${P}\u00df`, data: text('1') }, { name: `${P}\u1e9e`, data: text('2') }]) },
     { name: 'newline in a name', want: 'refused', zip: () => buildRawZip([goMod, { name: `${P}a\nb`, data: text('1') }]) },
     { name: 'unknown method', want: 'refused', zip: () => buildRawZip([goMod, { name: `${P}a`, data: text('1'), method: 99 as unknown as 0 }]) },
     { name: 'local method differs from the central one', want: 'ambiguous', zip: () => buildRawZip([goMod, { name: `${P}a`, data: text('1'), method: 0, local: { method: 99 } }]) },
@@ -270,7 +274,12 @@ describe('zips: reader parity and the go command verdict', { skip: false }, () =
 });
 
 describe('zips: seeded property-based mutations', () => {
-  const nameChars = fc.constantFrom('a', 'b', 'A', 'B', '/', '.', '-', 'é', 'É', '\u212a', 'k', ' ', '*', 'go.mod', 'LICENSE');
+  // ASCII, path syntax, and letters whose case folding is irregular (Kelvin sign, long s, dotless and dotted
+  // i, sharp s, final sigma, Ohm sign, titlecase dz), plus one that is a letter only after Unicode 13.
+  const nameChars = fc.constantFrom(
+    ...['a', 'b', 'A', 'B', '/', '.', '-', ' ', '*', 'go.mod', 'LICENSE', 'é', 'É', 'k', 'K', '\u212a', 's', '\u017f'],
+    ...['i', 'I', '\u0131', '\u0130', '\u00df', '\u1e9e', '\u03c3', '\u03c2', '\u03a3', '\u03c9', '\u2126', '\u01c4', '\u01c5', '\u01c6', '\u0870'],
+  );
   const fileName = fc.array(nameChars, { minLength: 1, maxLength: 5 }).map((cs) => cs.join(''));
   const entry: fc.Arbitrary<RawZipEntry> = fc.record({
     name: fc.oneof(fileName.map((n) => P + n), fc.constant(P), fileName.map((n) => `x/${n}`)),
