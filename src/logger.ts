@@ -1,6 +1,8 @@
-// The process logger: pino JSON lines on stdout, one child per connection/request. Credentials never reach a
-// log line: Authorization, Proxy-Authorization, Cookie and Set-Cookie are redacted wherever headers appear.
-import { pino, type Logger } from 'pino';
+// The process logger: pino JSON lines on stdout (through LogSink, which never blocks on a slow or closed
+// pipe), one child per connection/request. Credentials never reach a log line: Authorization,
+// Proxy-Authorization, Cookie and Set-Cookie are redacted wherever headers appear.
+import { pino, type Logger, type DestinationStream } from 'pino';
+import { LogSink } from './log-sink.js';
 
 export const REDACTED_PATHS = [
   'req.headers.authorization',
@@ -13,7 +15,7 @@ export const REDACTED_PATHS = [
   'headers["set-cookie"]',
 ];
 
-export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
+export function createLogger(level: string, destination?: DestinationStream): Logger {
   return pino(
     {
       level,
@@ -22,7 +24,7 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream)
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
-    destination ?? pino.destination({ fd: 1, sync: false }),
+    destination ?? new LogSink(),
   );
 }
 
