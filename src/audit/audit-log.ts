@@ -1,8 +1,9 @@
 // The audit trail: one row per Go request (and per refused or passed-through connection), answering
 // "which module versions came in, for which client, when, from cache or upstream". Rows are queued and
 // inserted in batches inside one transaction (every 250 ms or 200 rows), and flushed on shutdown.
-// Never stores credentials, cookies or query strings.
+// Never stores credentials, cookies or query strings (upstream URLs and reasons pass through redactUrl).
 import type { Db } from '../store/database.js';
+import { redactUrl, redactUrlsInText } from '../redact.js';
 
 export const AUDIT_OUTCOMES = [
   'hit',
@@ -61,7 +62,8 @@ export class AuditLog {
     });
   }
 
-  record(r: AuditRecord): void {
+  record(record: AuditRecord): void {
+    const r = { ...record, upstreamUrl: record.upstreamUrl && redactUrl(record.upstreamUrl), reason: record.reason && redactUrlsInText(record.reason) };
     this.onRecord?.(r);
     this.queue.push(r);
     if (this.queue.length >= this.batchSize) this.flush();

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { withOptions, configFromArgv } from './config-options.js';
 import { GateError } from '../errors.js';
+import { redactUrlsInText } from '../redact.js';
 import { createLogger } from '../logger.js';
 import { LogSink } from '../log-sink.js';
 import { startGateway } from '../app.js';
@@ -19,7 +20,7 @@ import { configCommand } from './config-command.js';
 
 function fail(err: unknown): never {
   const msg = err instanceof GateError ? err.message : err instanceof Error ? err.message : String(err);
-  process.stderr.write(`gomodgate: ${msg}\n`);
+  process.stderr.write(`gomodgate: ${redactUrlsInText(msg)}\n`);
   process.exit(err instanceof GateError && err.code === 'CONFIG_INVALID' ? 2 : 1);
 }
 
