@@ -32,6 +32,7 @@ import { ModulePolicy } from './policy/module-policy.js';
 import { GatewayMetrics, cacheTotalsFromDb } from './ops/metrics.js';
 import { startAdminServer } from './ops/admin-server.js';
 import { evictToLimit } from './store/eviction.js';
+import { planReload, type OptionKey } from './config/reload-plan.js';
 
 export interface Gateway {
   ports: { tls: number; http: number; proxy: number; admin: number };
@@ -99,8 +100,9 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
 
   // --cache-max-bytes: after each stored object, least recently used blobs go first, never one being served
   // or just stored (a pass sums the index's sizes: milliseconds for 100k objects, next to a download)
+  const cacheLimit = { config }; // reload() replaces the config: --cache-max-bytes is live
   const enforceCacheLimit = (justStored: string | null) => {
-    const max = config['cache.maxBytes'];
+    const max = cacheLimit.config['cache.maxBytes'];
     if (max <= 0) return;
     try {
       const r = evictToLimit(db, blobs, max, (sha) => sha === justStored || service.isServing(sha));
@@ -200,39 +202,46 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     stats,
     service,
     reload(next) {
+      // the option table decides (schema `reload`); a live option with no applier here is reported, never dropped
+      const plan = planReload(current, next);
+      const apply: Partial<Record<OptionKey, () => void>> = {
+        interceptHosts: () => {
+          terminator.setHosts(next.interceptHosts);
+          hosts.replace(next.interceptHosts);
+        },
+        allowClients: () => {
+          acl = new ClientAcl(next.allowClients);
+        },
+        upstream: () => {
+          configuredUpstream = next.upstream ? parseUpstreamList(next.upstream) : null;
+        },
+        offline: () => {
+          service.offline = next.offline;
+        },
+        logLevel: () => {
+          log.level = next.logLevel;
+        },
+        'cache.maxBytes': () => {
+          cacheLimit.config = next;
+          enforceCacheLimit(null); // a lower limit evicts now, not at the next download
+        },
+      };
       const applied: string[] = [];
-      const needsRestart: string[] = [];
-      const changed = (k: keyof GatewayConfig) => JSON.stringify(next[k]) !== JSON.stringify(current[k]);
-      if (changed('interceptHosts')) {
-        terminator.setHosts(next.interceptHosts);
-        hosts.replace(next.interceptHosts);
-        applied.push('interceptHosts');
+      const needsRestart: string[] = [...plan.restart];
+      for (const key of plan.live) {
+        const applyOne = apply[key];
+        if (applyOne) {
+          applyOne();
+          applied.push(key);
+        } else {
+          needsRestart.push(key);
+        }
       }
-      if (changed('allowClients')) {
-        acl = new ClientAcl(next.allowClients);
-        applied.push('allowClients');
-      }
-      if (changed('upstream')) {
-        configuredUpstream = next.upstream ? parseUpstreamList(next.upstream) : null;
-        applied.push('upstream');
-      }
-      if (changed('offline')) {
-        service.offline = next.offline;
-        applied.push('offline');
-      }
-      if (next.policy !== current.policy) {
-        needsRestart.push('policy (file name)');
-      } else if (next.policy) {
+      // the policy file's contents are re-read on every SIGHUP; a new file name needs a restart (in the plan)
+      if (next.policy && next.policy === current.policy) {
         const r = policy.reload();
         if (r.ok) applied.push('policy');
         else log.error({ err: r.error }, 'policy reload rejected; the previous rules stay in force');
-      }
-      if (changed('logLevel')) {
-        log.level = next.logLevel;
-        applied.push('logLevel');
-      }
-      for (const k of ['dataDir', 'caDir', 'listen', 'tlsPort', 'httpPort', 'proxyPort', 'adminListen', 'adminPort', 'upstreamCa', 'upstreamTimeout', 'egressProxy', 'mutableTtl', 'negativeTtl', 'sumdb', 'private', 'nosumdb', 'limits.maxConnections', 'limits.peekTimeout', 'limits.maxUpstreamFetches'] as const) {
-        if (changed(k)) needsRestart.push(k);
       }
       current = next;
       return { applied, needsRestart };
