@@ -43,6 +43,7 @@ export interface AuditRecord {
 export class AuditLog {
   private queue: AuditRecord[] = [];
   private timer: NodeJS.Timeout | null = null;
+  private waiters: (() => void)[] = [];
   private readonly insertMany: (rows: AuditRecord[]) => void;
 
   constructor(
@@ -73,12 +74,13 @@ export class AuditLog {
     }
   }
 
+  /** Writes every queued row now (one transaction); insert errors go to onError. */
   flush(): void {
     if (this.timer) {
       clearTimeout(this.timer);
       this.timer = null;
     }
-    if (this.queue.length === 0) return;
+    if (this.queue.length === 0) return this.settleWaiters();
     const rows = this.queue;
     this.queue = [];
     try {
@@ -86,5 +88,21 @@ export class AuditLog {
     } catch (err) {
       this.onError(err);
     }
+    this.settleWaiters();
+  }
+
+  /**
+   * Resolves once every row recorded before the call has been written (or its insert failed and was reported):
+   * at once when nothing is queued, else at the next batch. For tests and shutdown: wait on this, never on time.
+   */
+  whenFlushed(): Promise<void> {
+    if (this.queue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  private settleWaiters(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
   }
 }
