@@ -40,6 +40,7 @@ import { SqliteLatestNoteStore } from './verify/latest-note-store.js';
 import { ModulePolicy } from './policy/module-policy.js';
 import { GatewayMetrics, cacheTotalsFromDb } from './ops/metrics.js';
 import { startAdminServer } from './ops/admin-server.js';
+import { planReload, type OptionKey } from './config/reload-plan.js';
 
 /** A checksum-database answer (lookup, tile, signed head) is never larger than this. */
 const SUMDB_OBJECT_MAX_BYTES = 1 << 20;
@@ -220,39 +221,47 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
       return flights.joinedTotal;
     },
     reload(next) {
+      // the option table decides (schema `reload`); a live option with no applier here is reported, never dropped
+      const previous = current;
+      const plan = planReload(previous, next);
+      current = next; // what the service and the cache limit read at each request
+      const apply: Partial<Record<OptionKey, () => void>> = {
+        interceptHosts: () => {
+          hosts.replace(next.interceptHosts);
+          certificates.forgetOthers();
+          certificates.prepare(hosts.list());
+        },
+        allowClients: () => {
+          acl = new ClientAcl(next.allowClients);
+        },
+        upstream: () => {
+          configuredUpstream = next.upstream ? parseUpstreamList(next.upstream) : null;
+        },
+        offline: () => undefined, // read from the current configuration at each request
+        logLevel: () => {
+          log.level = next.logLevel;
+        },
+        'cache.maxBytes': () => {
+          cacheLimit.enforce(); // a lower limit evicts now, not at the next download
+        },
+      };
       const applied: string[] = [];
-      const needsRestart: string[] = [];
-      const changed = (k: keyof GatewayConfig) => JSON.stringify(next[k]) !== JSON.stringify(current[k]);
-      if (changed('interceptHosts')) {
-        hosts.replace(next.interceptHosts);
-        certificates.forgetOthers();
-        certificates.prepare(hosts.list());
-        applied.push('interceptHosts');
+      const needsRestart: string[] = [...plan.restart];
+      for (const key of plan.live) {
+        const applyOne = apply[key];
+        if (applyOne) {
+          applyOne();
+          applied.push(key);
+        } else {
+          needsRestart.push(key);
+        }
       }
-      if (changed('allowClients')) {
-        acl = new ClientAcl(next.allowClients);
-        applied.push('allowClients');
-      }
-      if (changed('upstream')) {
-        configuredUpstream = next.upstream ? parseUpstreamList(next.upstream) : null;
-        applied.push('upstream');
-      }
-      if (changed('offline')) applied.push('offline');
-      if (next.policy !== current.policy) {
-        needsRestart.push('policy (file name)');
-      } else if (next.policy) {
+      // the policy file's contents are re-read on every SIGHUP; a new file name needs a restart (in the plan)
+      if (next.policy && next.policy === previous.policy) {
         const r = policy.reload();
         if (r.ok) applied.push('policy');
         else log.error({ err: r.error }, 'policy reload rejected; the previous rules stay in force');
       }
-      if (changed('logLevel')) {
-        log.level = next.logLevel;
-        applied.push('logLevel');
-      }
-      for (const k of ['dataDir', 'caDir', 'listen', 'tlsPort', 'httpPort', 'proxyPort', 'adminListen', 'adminPort', 'upstreamCa', 'upstreamTimeout', 'egressProxy', 'mutableTtl', 'negativeTtl', 'sumdb', 'private', 'nosumdb', 'limits.maxConnections', 'limits.peekTimeout', 'limits.maxUpstreamFetches'] as const) {
-        if (changed(k)) needsRestart.push(k);
-      }
-      current = next;
       return { applied, needsRestart };
     },
     async close(graceMs = 10_000) {

@@ -1,6 +1,10 @@
-// The process logger: pino JSON lines on stdout, one child per connection/request. Credentials never reach a
-// log line: Authorization, Proxy-Authorization, Cookie and Set-Cookie are redacted wherever headers appear.
-import { pino, type Logger } from 'pino';
+// The process logger: pino JSON lines on stdout (through LogSink, which never blocks on a slow or closed
+// pipe), one child per connection/request. Credentials never reach a log line: Authorization,
+// Proxy-Authorization, Cookie and Set-Cookie are redacted wherever headers appear, and URLs lose their
+// userinfo and query values (redactUrl).
+import { pino, type Logger, type DestinationStream } from 'pino';
+import { LogSink } from './log-sink.js';
+import { redactUrlsInText } from './redact.js';
 
 export const REDACTED_PATHS = [
   'req.headers.authorization',
@@ -13,7 +17,15 @@ export const REDACTED_PATHS = [
   'headers["set-cookie"]',
 ];
 
-export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
+/**
+ * URLs anywhere in a finished line (message, fields, child bindings, error stacks) lose userinfo and query
+ * values: applied to the serialized line so no field or binding can slip past.
+ */
+function redactingDestination(destination: DestinationStream): DestinationStream {
+  return { write: (line: string) => destination.write(redactUrlsInText(line)) };
+}
+
+export function createLogger(level: string, destination?: DestinationStream): Logger {
   return pino(
     {
       level,
@@ -22,7 +34,7 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream)
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
-    destination ?? pino.destination({ fd: 1, sync: false }),
+    redactingDestination(destination ?? new LogSink()),
   );
 }
 

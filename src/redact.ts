@@ -1,23 +1,49 @@
-// Redaction of secrets before anything is printed, logged or stored: URLs lose their userinfo (user:pass@)
-// and their query string (signed URLs carry tokens there). The one implementation, used by logs, the audit,
-// `config show`, errors and doctor.
+// The one place that makes URLs safe to print or store: userinfo (user:password@) and query values
+// (signed URLs: X-Amz-Signature=...) are masked, everything else is kept so the line still says where a
+// request went. Used by the logger, the audit, the cache index, `config show`, config errors and doctor.
+// Pure string work: never throws, never parses with `new URL` (which would reformat what it prints).
 
-/** "https://user:pw@host/p?X-Amz-Signature=…" → "https://***@host/p?…"; text that is not a URL is returned as is. */
-export function redactUrl(raw: string): string {
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    return raw;
-  }
-  const hadQuery = url.search !== '';
-  const hadUser = url.username !== '' || url.password !== '';
-  url.search = '';
-  url.hash = '';
-  url.username = '';
-  url.password = '';
-  let out = url.toString();
-  if (hadUser) out = out.replace('://', '://***@');
-  if (hadQuery) out += '?…';
-  return out;
+export const MASK = 'redacted';
+
+const URL_SHAPE = /^([a-z][a-z0-9+.-]*:\/\/)([^/?#]*@)?([^?#]*)(\?[^#]*)?(#.*)?$/i;
+// a URL runs to whitespace, a quote or a backslash (so it stops inside JSON-escaped text); "," and "|" end
+// it only where the next URL of a GOPROXY list starts
+const URL_IN_TEXT = /[a-z][a-z0-9+.-]*:\/\/(?:[^\s"'<>`\\,|]|[,|](?![a-z][a-z0-9+.-]*:\/\/))+/gi;
+
+function maskQuery(query: string): string {
+  const items = query.slice(1).split('&').map((item) => {
+    if (item === '') return item;
+    const eq = item.indexOf('=');
+    return eq < 0 ? MASK : `${item.slice(0, eq)}=${MASK}`;
+  });
+  return `?${items.join('&')}`;
+}
+
+/** `http://u:p@host/x?sig=1` → `http://redacted@host/x?sig=redacted`; a string that is not a URL is returned as is. */
+export function redactUrl(url: string): string {
+  const m = URL_SHAPE.exec(url);
+  if (!m) return url;
+  const [, scheme, userinfo, rest, query, fragment] = m;
+  return `${scheme}${userinfo ? `${MASK}@` : ''}${rest}${query ? maskQuery(query) : ''}${fragment ?? ''}`;
+}
+
+/** Every URL inside free text (messages, GOPROXY lists "a,b|c", "NAME+KEY URL", JSON lines) passed through redactUrl. */
+export function redactUrlsInText(text: string): string {
+  if (!text.includes('://')) return text;
+  return text.replace(URL_IN_TEXT, (url) => {
+    // closing punctuation right after a URL belongs to the text, not the URL
+    const tail = /[,|;)\].]+$/.exec(url)?.[0] ?? '';
+    return redactUrl(url.slice(0, url.length - tail.length)) + tail;
+  });
+}
+
+/** A copy of a JSON-like value with redactUrlsInText applied to every string in it (depth-bounded). */
+export function redactUrlsDeep<T>(value: T, depth = 6): T {
+  if (typeof value === 'string') return redactUrlsInText(value) as T;
+  if (depth <= 0 || value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map((v) => redactUrlsDeep(v, depth - 1)) as T;
+  if (Object.getPrototypeOf(value) !== Object.prototype) return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) out[k] = redactUrlsDeep(v, depth - 1);
+  return out as T;
 }

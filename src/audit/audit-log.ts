@@ -1,8 +1,9 @@
 // The audit trail: one row per Go request (and per refused or passed-through connection), answering
 // "which module versions came in, for which client, when, from cache or upstream". Rows are queued and
 // inserted in batches inside one transaction (every 250 ms or 200 rows), and flushed on shutdown.
-// Never stores credentials, cookies or query strings.
+// Never stores credentials, cookies or query strings (upstream URLs and reasons pass through redactUrl).
 import type { Db } from '../store/database.js';
+import { redactUrl, redactUrlsInText } from '../redact.js';
 
 export const AUDIT_OUTCOMES = [
   'hit',
@@ -42,6 +43,7 @@ export interface AuditRecord {
 export class AuditLog {
   private queue: AuditRecord[] = [];
   private timer: NodeJS.Timeout | null = null;
+  private waiters: (() => void)[] = [];
   private readonly insertMany: (rows: AuditRecord[]) => void;
 
   constructor(
@@ -61,7 +63,8 @@ export class AuditLog {
     });
   }
 
-  record(r: AuditRecord): void {
+  record(record: AuditRecord): void {
+    const r = { ...record, upstreamUrl: record.upstreamUrl && redactUrl(record.upstreamUrl), reason: record.reason && redactUrlsInText(record.reason) };
     this.onRecord?.(r);
     this.queue.push(r);
     if (this.queue.length >= this.batchSize) this.flush();
@@ -71,12 +74,13 @@ export class AuditLog {
     }
   }
 
+  /** Writes every queued row now (one transaction); insert errors go to onError. */
   flush(): void {
     if (this.timer) {
       clearTimeout(this.timer);
       this.timer = null;
     }
-    if (this.queue.length === 0) return;
+    if (this.queue.length === 0) return this.settleWaiters();
     const rows = this.queue;
     this.queue = [];
     try {
@@ -84,5 +88,21 @@ export class AuditLog {
     } catch (err) {
       this.onError(err);
     }
+    this.settleWaiters();
+  }
+
+  /**
+   * Resolves once every row recorded before the call has been written (or its insert failed and was reported):
+   * at once when nothing is queued, else at the next batch. For tests and shutdown: wait on this, never on time.
+   */
+  whenFlushed(): Promise<void> {
+    if (this.queue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  private settleWaiters(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
   }
 }

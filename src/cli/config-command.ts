@@ -5,17 +5,18 @@ import type { CommandModule } from 'yargs';
 import { loadConfig } from '../config/load.js';
 import { OPTIONS } from '../config/schema.js';
 import { GateError } from '../errors.js';
+import { redactUrlsDeep, redactUrlsInText } from '../redact.js';
 
 function effective(file: string | null): Record<string, unknown> {
   const c = loadConfig({ file, env: process.env }) as unknown as Record<string, unknown>;
   const out: Record<string, unknown> = {};
   for (const o of OPTIONS) out[o.key] = c[o.key];
-  return out;
+  return redactUrlsDeep(out); // the egress proxy's or an upstream's password is never printed
 }
 
 function report(err: unknown): never {
   const msg = err instanceof GateError || err instanceof Error ? err.message : String(err);
-  process.stderr.write(`gomodgate: ${msg}\n`);
+  process.stderr.write(`gomodgate: ${redactUrlsInText(msg)}\n`);
   process.exit(err instanceof GateError && err.code === 'CONFIG_INVALID' ? 2 : 1);
 }
 

@@ -7,9 +7,10 @@ import { checkModulePath } from '../goproxy/module-path.js';
 import { DEFAULT_PROBE_MODULE, DEFAULT_PROBE_TIMEOUT_MS, formatReport, hasFailures, runDoctor } from '../ops/doctor.js';
 import { configFromArgv, withOptions } from './config-options.js';
 import { parseDuration } from '../config/load.js';
+import { redactUrlsDeep, redactUrlsInText } from '../redact.js';
 
 function fail(message: string, exitCode: number): void {
-  process.stderr.write(`gomodgate: ${message}\n`);
+  process.stderr.write(`gomodgate: ${redactUrlsInText(message)}\n`);
   process.exitCode = exitCode;
 }
 
@@ -43,7 +44,8 @@ export const doctorCommand: CommandModule = {
       fail(`--probe-timeout must be a duration such as 5s (got ${JSON.stringify(args['probe-timeout'])})`, 2);
       return;
     }
-    const checks = await runDoctor({ config, probeModule, timeoutMs: Math.round(seconds * 1000) });
+    // every check's text passes the URL redaction: details name proxies and upstreams, with their credentials
+    const checks = redactUrlsDeep(await runDoctor({ config, probeModule, timeoutMs: Math.round(seconds * 1000) }));
     process.stdout.write(args.json ? JSON.stringify(checks, null, 2) + '\n' : formatReport(checks));
     process.exitCode = hasFailures(checks) ? 1 : 0;
   },

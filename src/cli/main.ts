@@ -4,9 +4,12 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { readFileSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { withOptions, configFromArgv } from './config-options.js';
 import { GateError } from '../errors.js';
+import { redactUrlsInText } from '../redact.js';
 import { createLogger } from '../logger.js';
+import { LogSink } from '../log-sink.js';
 import { startGateway } from '../app.js';
 import { caPaths, initCa } from '../intercept/ca-store.js';
 import { certificatePemToDer } from '../intercept/certificates.js';
@@ -17,24 +20,42 @@ import { configCommand } from './config-command.js';
 
 function fail(err: unknown): never {
   const msg = err instanceof GateError ? err.message : err instanceof Error ? err.message : String(err);
-  process.stderr.write(`gomodgate: ${msg}\n`);
+  process.stderr.write(`gomodgate: ${redactUrlsInText(msg)}\n`);
   process.exit(err instanceof GateError && err.code === 'CONFIG_INVALID' ? 2 : 1);
+}
+
+/** Conventional exit status of a process ended by `signal` (128 + its number). */
+function signalExitCode(signal: NodeJS.Signals): number {
+  return 128 + (osConstants.signals[signal] ?? 15);
 }
 
 async function serve(argv: Record<string, unknown>): Promise<void> {
   const config = configFromArgv(argv);
-  const log = createLogger(config.logLevel);
+  const sink = new LogSink();
+  const log = createLogger(config.logLevel, sink);
   const gateway = await startGateway(config, log);
+  const graceMs = 10_000;
   let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
+  // exits once the last lines are out or the log reader is gone (bounded: a stuck pipe cannot hold the exit)
+  const exit = (code: number) => void sink.flush(2000).then(() => process.exit(code));
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      // a second Ctrl-C / SIGTERM: the operator wants out now, drained or not
+      process.stderr.write(`gomodgate: ${signal} again: exiting without waiting for in-flight responses\n`);
+      process.exit(signalExitCode(signal));
+    }
     stopping = true;
-    log.info({ signal }, 'shutting down: draining in-flight responses');
-    gateway.close().then(
-      () => process.exit(0),
+    log.info({ signal }, 'shutting down: draining in-flight responses (send the signal again to exit at once)');
+    // the drain is bounded by graceMs; this timer only guards against a shutdown step that never settles
+    setTimeout(() => {
+      process.stderr.write('gomodgate: shutdown did not finish in time; exiting\n');
+      process.exit(1);
+    }, graceMs + 10_000).unref();
+    gateway.close(graceMs).then(
+      () => exit(0),
       (err) => {
         log.error({ err: String(err) }, 'shutdown failed');
-        process.exit(1);
+        exit(1);
       },
     );
   };

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { parse as parseYaml } from 'yaml';
 import { GateError } from '../errors.js';
+import { redactUrlsInText } from '../redact.js';
 import { OPTIONS, envName, type OptionSpec } from './schema.js';
 
 export interface GatewayConfig {
@@ -41,9 +42,14 @@ export interface GatewayConfig {
 
 type Source = 'default' | 'file' | 'environment' | 'flag';
 
+/** CONFIG_INVALID with every URL in the message redacted: a mistyped proxy URL still hides its password. */
+function configInvalid(message: string): GateError {
+  return new GateError('CONFIG_INVALID', redactUrlsInText(message));
+}
+
 function invalid(spec: OptionSpec, source: Source, what: string, got: unknown): GateError {
   const from = source === 'default' ? '' : ` (from ${source})`;
-  return new GateError('CONFIG_INVALID', `${spec.key} must be ${what}${from} (got ${JSON.stringify(got)})`);
+  return configInvalid(`${spec.key} must be ${what}${from} (got ${JSON.stringify(got)})`);
 }
 
 /** "90", 90, "90s", "5m", "2h", "1d" → seconds. */
@@ -110,16 +116,16 @@ function readFileOptions(file: string): Record<string, unknown> {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new GateError('CONFIG_INVALID', `cannot read config file ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+    throw configInvalid(`cannot read config file ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`);
   }
   let doc: unknown;
   try {
     doc = parseYaml(text);
   } catch (err) {
-    throw new GateError('CONFIG_INVALID', `config file ${file} is not valid YAML: ${(err as Error).message.split('\n')[0]}`);
+    throw configInvalid(`config file ${file} is not valid YAML: ${(err as Error).message.split('\n')[0]}`);
   }
   if (doc === null || doc === undefined) return {};
-  if (typeof doc !== 'object' || Array.isArray(doc)) throw new GateError('CONFIG_INVALID', `config file ${file} must be a mapping of option: value`);
+  if (typeof doc !== 'object' || Array.isArray(doc)) throw configInvalid(`config file ${file} must be a mapping of option: value`);
   const flat: Record<string, unknown> = {};
   const walk = (obj: Record<string, unknown>, prefix: string) => {
     for (const [k, v] of Object.entries(obj)) {
@@ -133,7 +139,7 @@ function readFileOptions(file: string): Record<string, unknown> {
   for (const key of Object.keys(flat)) {
     if (!known.has(key)) {
       const near = [...known].find((k) => k.toLowerCase() === key.toLowerCase() || k.replace(/\./g, '').toLowerCase() === key.replace(/[._-]/g, '').toLowerCase());
-      throw new GateError('CONFIG_INVALID', `config file ${file}: unknown option "${key}"${near ? ` (did you mean "${near}"?)` : ''}`);
+      throw configInvalid(`config file ${file}: unknown option "${key}"${near ? ` (did you mean "${near}"?)` : ''}`);
     }
   }
   return flat;
@@ -141,25 +147,25 @@ function readFileOptions(file: string): Record<string, unknown> {
 
 function checkCrossFieldRules(c: Record<string, unknown>): void {
   for (const cidr of c.allowClients as string[]) {
-    if (!isCidr(cidr)) throw new GateError('CONFIG_INVALID', `allowClients entries must be addresses or CIDRs such as 10.0.0.0/8 (got "${cidr}")`);
+    if (!isCidr(cidr)) throw configInvalid(`allowClients entries must be addresses or CIDRs such as 10.0.0.0/8 (got "${cidr}")`);
   }
   for (const host of c.interceptHosts as string[]) {
     if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/.test(host)) {
-      throw new GateError('CONFIG_INVALID', `interceptHosts entries must be lower-case DNS names such as proxy.golang.org (got "${host}")`);
+      throw configInvalid(`interceptHosts entries must be lower-case DNS names such as proxy.golang.org (got "${host}")`);
     }
   }
   for (const entry of (c.upstream as string).split(/[,|]/).map((e) => e.trim()).filter((e) => e !== '')) {
     if (entry === 'off' || entry === 'direct') {
-      throw new GateError('CONFIG_INVALID', `upstream entries must be proxy URLs; "${entry}" is for the go command, not the gateway (got "${c.upstream}")`);
+      throw configInvalid(`upstream entries must be proxy URLs; "${entry}" is for the go command, not the gateway (got "${c.upstream}")`);
     }
     let url: URL;
     try {
       url = new URL(entry);
     } catch {
-      throw new GateError('CONFIG_INVALID', `upstream entries must be URLs such as https://proxy.golang.org (got "${entry}")`);
+      throw configInvalid(`upstream entries must be URLs such as https://proxy.golang.org (got "${entry}")`);
     }
     if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-      throw new GateError('CONFIG_INVALID', `upstream entries must be http or https URLs (got "${entry}")`);
+      throw configInvalid(`upstream entries must be http or https URLs (got "${entry}")`);
     }
   }
   if (c.egressProxy) {
@@ -169,13 +175,13 @@ function checkCrossFieldRules(c: Record<string, unknown>): void {
     } catch {
       url = null;
     }
-    if (!url || url.protocol !== 'http:') throw new GateError('CONFIG_INVALID', `egressProxy must be an http:// proxy URL such as http://proxy.corp:3128 (got "${c.egressProxy}")`);
+    if (!url || url.protocol !== 'http:') throw configInvalid(`egressProxy must be an http:// proxy URL such as http://proxy.corp:3128 (got "${c.egressProxy}")`);
   }
   if (c.sumdb !== 'off' && !/^[^\s+]+\+[0-9a-f]{8}\+[A-Za-z0-9+/=]+(\s+https?:\/\/\S+)?$/.test(c.sumdb as string)) {
-    throw new GateError('CONFIG_INVALID', `sumdb must be "NAME+HASH+KEY [URL]" as in GOSUMDB, or "off" (got "${c.sumdb}")`);
+    throw configInvalid(`sumdb must be "NAME+HASH+KEY [URL]" as in GOSUMDB, or "off" (got "${c.sumdb}")`);
   }
   for (const key of ['listen', 'adminListen']) {
-    if (!isIP(c[key] as string)) throw new GateError('CONFIG_INVALID', `${key} must be an IP address such as :: or 127.0.0.1 (got "${c[key]}")`);
+    if (!isIP(c[key] as string)) throw configInvalid(`${key} must be an IP address such as :: or 127.0.0.1 (got "${c[key]}")`);
   }
 }
 

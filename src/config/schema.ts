@@ -1,6 +1,6 @@
 // The one configuration schema: every option's name, type, default and help text.
 // The CLI flags, `--help`, GOMODGATE_* environment variables and YAML keys all derive from this table,
-// so an option exists in one place. Pure: no I/O.
+// so an option exists in one place, and so does whether SIGHUP applies it live. Pure: no I/O.
 
 export type OptionType = 'string' | 'port' | 'count' | 'duration' | 'list' | 'boolean' | 'enum';
 
@@ -13,6 +13,11 @@ export interface OptionSpec {
   choices?: readonly string[];
   /** The command-line flag when it differs from the key's kebab-case form. */
   flag?: string;
+  /**
+   * What SIGHUP does with a changed value: 'live' = the running gateway applies it (app.ts `reload`, driven by
+   * planReload), 'restart' = reported as needing a restart. Every option must say which.
+   */
+  reload: 'live' | 'restart';
   /** Only for `serve` (not for `ca` commands). */
   group?: 'Listeners' | 'Interception' | 'Upstream' | 'Cache' | 'Trust' | 'Admin' | 'Limits' | 'Storage' | 'Logging';
 }
@@ -26,32 +31,32 @@ export const DEFAULT_INTERCEPT_HOSTS = [
 ] as const;
 
 export const OPTIONS: readonly OptionSpec[] = [
-  { key: 'dataDir', type: 'string', default: './data', group: 'Storage', describe: 'Cache blobs and the SQLite index (gomodgate.db) live here' },
-  { key: 'caDir', type: 'string', default: './certs', group: 'Storage', describe: 'The gateway CA (certs/ca.pem, keys/ca.private.key); created 0700 when missing' },
-  { key: 'listen', type: 'string', default: '::', group: 'Listeners', describe: 'Address the TLS, HTTP and proxy listeners bind to (:: = all, IPv4 and IPv6)' },
-  { key: 'tlsPort', type: 'port', default: 8443, group: 'Listeners', describe: 'Port that iptables REDIRECTs LAN port-443 traffic to' },
-  { key: 'httpPort', type: 'port', default: 8080, group: 'Listeners', describe: 'Port that iptables REDIRECTs LAN port-80 traffic to' },
-  { key: 'proxyPort', type: 'port', default: 3128, group: 'Listeners', describe: 'Explicit proxy (HTTPS_PROXY, CONNECT to port 443 only) and plain GOPROXY endpoint' },
-  { key: 'allowClients', type: 'list', default: ['127.0.0.0/8', '::1/128', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7', 'fe80::/10'], group: 'Listeners', describe: 'CIDRs allowed to use the proxy port (repeatable; default: loopback and private ranges)' },
-  { key: 'interceptHosts', flag: 'intercept-host', type: 'list', default: [...DEFAULT_INTERCEPT_HOSTS], group: 'Interception', describe: 'Go module hosts whose TLS is terminated (exact names; repeatable; replaces the default list)' },
-  { key: 'upstream', type: 'string', default: '', group: 'Upstream', describe: 'Upstream Go proxies, GOPROXY syntax ("," falls through on 404/410, "|" on any error). Unset: intercepted requests go to the host the client asked for, the plain GOPROXY endpoint to https://proxy.golang.org. Set: both use this list' },
-  { key: 'egressProxy', type: 'string', default: '', group: 'Upstream', describe: 'Reach upstreams through this HTTP proxy (CONNECT), e.g. http://proxy.corp:3128; default: HTTPS_PROXY unless NO_PROXY matches' },
-  { key: 'offline', type: 'boolean', default: false, group: 'Upstream', describe: 'Answer only from the cache; never contact an upstream' },
-  { key: 'upstreamCa', type: 'list', default: [], group: 'Upstream', describe: 'Extra PEM files of roots trusted for upstream TLS, besides the system roots and NODE_EXTRA_CA_CERTS' },
-  { key: 'upstreamTimeout', type: 'duration', default: 30, group: 'Upstream', describe: 'Give up on an upstream that has not answered (headers) or has stalled this long (seconds, or 30s/2m)' },
-  { key: 'mutableTtl', type: 'duration', default: 60, group: 'Cache', describe: 'How long lists, @latest and checksum-DB heads are served from cache before asking upstream again' },
-  { key: 'negativeTtl', type: 'duration', default: 30, group: 'Cache', describe: 'How long an upstream 404/410 is remembered' },
-  { key: 'cache.maxBytes', type: 'count', default: 0, group: 'Cache', describe: 'Evict least recently used blobs above this many bytes (0 = no limit)' },
-  { key: 'sumdb', type: 'string', default: 'sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8', group: 'Trust', describe: 'Checksum database, GOSUMDB syntax "NAME+KEY [URL]": every .zip and .mod is verified against it before it is cached' },
-  { key: 'nosumdb', type: 'list', default: [], group: 'Trust', describe: 'Module path patterns not checked against the checksum database (GONOSUMDB syntax)' },
-  { key: 'private', type: 'list', default: [], group: 'Trust', describe: 'Private module path patterns (GOPRIVATE syntax): never sent to a public upstream or checksum database' },
-  { key: 'policy', type: 'string', default: '', group: 'Trust', describe: 'YAML file of allow/deny rules (reloaded on SIGHUP)' },
-  { key: 'adminListen', type: 'string', default: '127.0.0.1', group: 'Admin', describe: 'Address of the admin listener (/healthz, /readyz, /metrics)' },
-  { key: 'adminPort', type: 'port', default: 9464, group: 'Admin', describe: 'Port of the admin listener (0 = any free port)' },
-  { key: 'limits.maxConnections', type: 'count', default: 20000, group: 'Limits', describe: 'Concurrent client connections per listener' },
-  { key: 'limits.peekTimeout', type: 'duration', default: 10, group: 'Limits', describe: 'Close a client that has not sent its TLS ClientHello or HTTP request head within this time' },
-  { key: 'limits.maxUpstreamFetches', type: 'count', default: 64, group: 'Limits', describe: 'Concurrent upstream connections per upstream host' },
-  { key: 'logLevel', type: 'enum', default: 'info', choices: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], group: 'Logging', describe: 'Log level (JSON lines on stdout)' },
+  { key: 'dataDir', reload: 'restart', type: 'string', default: './data', group: 'Storage', describe: 'Cache blobs and the SQLite index (gomodgate.db) live here' },
+  { key: 'caDir', reload: 'restart', type: 'string', default: './certs', group: 'Storage', describe: 'The gateway CA (certs/ca.pem, keys/ca.private.key); created 0700 when missing' },
+  { key: 'listen', reload: 'restart', type: 'string', default: '::', group: 'Listeners', describe: 'Address the TLS, HTTP and proxy listeners bind to (:: = all, IPv4 and IPv6)' },
+  { key: 'tlsPort', reload: 'restart', type: 'port', default: 8443, group: 'Listeners', describe: 'Port that iptables REDIRECTs LAN port-443 traffic to' },
+  { key: 'httpPort', reload: 'restart', type: 'port', default: 8080, group: 'Listeners', describe: 'Port that iptables REDIRECTs LAN port-80 traffic to' },
+  { key: 'proxyPort', reload: 'restart', type: 'port', default: 3128, group: 'Listeners', describe: 'Explicit proxy (HTTPS_PROXY, CONNECT to port 443 only) and plain GOPROXY endpoint' },
+  { key: 'allowClients', reload: 'live', type: 'list', default: ['127.0.0.0/8', '::1/128', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7', 'fe80::/10'], group: 'Listeners', describe: 'CIDRs allowed to use the proxy port (repeatable; default: loopback and private ranges)' },
+  { key: 'interceptHosts', reload: 'live', flag: 'intercept-host', type: 'list', default: [...DEFAULT_INTERCEPT_HOSTS], group: 'Interception', describe: 'Go module hosts whose TLS is terminated (exact names; repeatable; replaces the default list)' },
+  { key: 'upstream', reload: 'live', type: 'string', default: '', group: 'Upstream', describe: 'Upstream Go proxies, GOPROXY syntax ("," falls through on 404/410, "|" on any error). Unset: intercepted requests go to the host the client asked for, the plain GOPROXY endpoint to https://proxy.golang.org. Set: both use this list' },
+  { key: 'egressProxy', reload: 'restart', type: 'string', default: '', group: 'Upstream', describe: 'Reach upstreams through this HTTP proxy (CONNECT), e.g. http://proxy.corp:3128; default: HTTPS_PROXY unless NO_PROXY matches' },
+  { key: 'offline', reload: 'live', type: 'boolean', default: false, group: 'Upstream', describe: 'Answer only from the cache; never contact an upstream' },
+  { key: 'upstreamCa', reload: 'restart', type: 'list', default: [], group: 'Upstream', describe: 'Extra PEM files of roots trusted for upstream TLS, besides the system roots and NODE_EXTRA_CA_CERTS' },
+  { key: 'upstreamTimeout', reload: 'restart', type: 'duration', default: 30, group: 'Upstream', describe: 'Give up on an upstream that has not answered (headers) or has stalled this long (seconds, or 30s/2m)' },
+  { key: 'mutableTtl', reload: 'restart', type: 'duration', default: 60, group: 'Cache', describe: 'How long lists, @latest and checksum-DB heads are served from cache before asking upstream again' },
+  { key: 'negativeTtl', reload: 'restart', type: 'duration', default: 30, group: 'Cache', describe: 'How long an upstream 404/410 is remembered' },
+  { key: 'cache.maxBytes', reload: 'live', type: 'count', default: 0, group: 'Cache', describe: 'Evict least recently used blobs above this many bytes (0 = no limit)' },
+  { key: 'sumdb', reload: 'restart', type: 'string', default: 'sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8', group: 'Trust', describe: 'Checksum database, GOSUMDB syntax "NAME+KEY [URL]": every .zip and .mod is verified against it before it is cached' },
+  { key: 'nosumdb', reload: 'restart', type: 'list', default: [], group: 'Trust', describe: 'Module path patterns not checked against the checksum database (GONOSUMDB syntax)' },
+  { key: 'private', reload: 'restart', type: 'list', default: [], group: 'Trust', describe: 'Private module path patterns (GOPRIVATE syntax): never sent to a public upstream or checksum database' },
+  { key: 'policy', reload: 'restart', type: 'string', default: '', group: 'Trust', describe: 'YAML file of allow/deny rules (reloaded on SIGHUP)' },
+  { key: 'adminListen', reload: 'restart', type: 'string', default: '127.0.0.1', group: 'Admin', describe: 'Address of the admin listener (/healthz, /readyz, /metrics)' },
+  { key: 'adminPort', reload: 'restart', type: 'port', default: 9464, group: 'Admin', describe: 'Port of the admin listener (0 = any free port)' },
+  { key: 'limits.maxConnections', reload: 'restart', type: 'count', default: 20000, group: 'Limits', describe: 'Concurrent client connections per listener' },
+  { key: 'limits.peekTimeout', reload: 'restart', type: 'duration', default: 10, group: 'Limits', describe: 'Close a client that has not sent its TLS ClientHello or HTTP request head within this time' },
+  { key: 'limits.maxUpstreamFetches', reload: 'restart', type: 'count', default: 64, group: 'Limits', describe: 'Concurrent upstream connections per upstream host' },
+  { key: 'logLevel', reload: 'live', type: 'enum', default: 'info', choices: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], group: 'Logging', describe: 'Log level (JSON lines on stdout)' },
 ];
 
 export function flagName(key: string): string {

@@ -1,12 +1,40 @@
 // Client onboarding, like mitm.it: a small page on the proxy port's root (and on http://<gateway>/ for a
 // port-80 connection whose original destination is the gateway itself) with the CA certificate as PEM and
-// DER downloads and the steps to trust it on each system. Serves only these three paths; everything is
-// static except the certificate and the gateway's address.
+// DER downloads and the steps to trust it on each system. Serves only these paths (and answers a browser's
+// /favicon.ico with 204, so it never reaches the module handler); everything is static except the
+// certificate and the gateway's address. That address comes from the client's Host header and ends up in
+// shell commands people paste: it is used only when it is a plain hostname or IP (port dropped), else the
+// address the client connected to, else a placeholder; and the page is HTML-escaped throughout.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import net from 'node:net';
 import { X509Certificate } from 'node:crypto';
 import { certificatePemToDer } from './certificates.js';
 
-export const ONBOARDING_PATHS = new Set(['/', '/ca.pem', '/ca.der', '/gomodgate-ca.pem', '/gomodgate-ca.der']);
+export const ONBOARDING_PATHS = new Set(['/', '/ca.pem', '/ca.der', '/gomodgate-ca.pem', '/gomodgate-ca.der', '/favicon.ico']);
+
+/** Shown in the commands when neither the Host header nor the socket gives a usable address. */
+export const GATEWAY_PLACEHOLDER = 'GATEWAY_ADDRESS';
+
+const DNS_NAME = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/i;
+
+/** The host part of a Host header (`name[:port]`, `1.2.3.4[:port]`, `[v6][:port]`) when it is safe to print; else null. */
+export function safeGatewayHost(hostHeader: string | undefined): string | null {
+  if (!hostHeader) return null;
+  const v6 = /^\[([0-9a-f:.]+)\](?::\d{1,5})?$/i.exec(hostHeader);
+  if (v6) return net.isIPv6(v6[1]!) ? `[${v6[1]!.toLowerCase()}]` : null;
+  const m = /^([^:]+)(?::\d{1,5})?$/.exec(hostHeader);
+  if (!m) return null;
+  const host = m[1]!;
+  return net.isIPv4(host) || DNS_NAME.test(host) ? host.toLowerCase() : null;
+}
+
+/** The address the client reached us on, as a URL host (IPv4-mapped IPv6 unwrapped, IPv6 bracketed). */
+function socketHost(address: string | undefined): string | null {
+  if (!address) return null;
+  const a = address.startsWith('::ffff:') && net.isIPv4(address.slice(7)) ? address.slice(7) : address;
+  if (net.isIPv4(a)) return a;
+  return net.isIPv6(a) ? `[${a}]` : null;
+}
 
 function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -56,6 +84,10 @@ export GOPROXY=http://${host}:${proxyPort}</pre>
 export function serveOnboarding(req: IncomingMessage, res: ServerResponse, caPem: string, proxyPort: number): boolean {
   const path = (req.url ?? '/').split('?')[0]!;
   if (!ONBOARDING_PATHS.has(path) || (req.method !== 'GET' && req.method !== 'HEAD')) return false;
+  if (path === '/favicon.ico') {
+    res.writeHead(204, { 'cache-control': 'max-age=86400' }).end();
+    return true;
+  }
   let body: Buffer;
   let type: string;
   if (path.endsWith('.pem')) {
@@ -65,7 +97,7 @@ export function serveOnboarding(req: IncomingMessage, res: ServerResponse, caPem
     body = certificatePemToDer(caPem);
     type = 'application/x-x509-ca-cert';
   } else {
-    const host = (req.headers.host ?? req.socket.localAddress ?? 'gateway').replace(/:\d+$/, '');
+    const host = safeGatewayHost(req.headers.host) ?? socketHost(req.socket.localAddress) ?? GATEWAY_PLACEHOLDER;
     body = Buffer.from(renderOnboardingPage(caPem, host, proxyPort));
     type = 'text/html; charset=utf-8';
   }

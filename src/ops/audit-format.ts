@@ -169,10 +169,16 @@ export function groupJson(g: AuditGroup): Record<string, unknown> {
 }
 
 // ---- CSV (RFC 4180: CRLF line ends; a field with a comma, quote, CR or LF is quoted, quotes doubled)
+// Text from clients and upstreams (paths, versions such as `=1+2`, reasons) is data, never a spreadsheet
+// formula: as OWASP's CSV-injection advice says, a text cell starting with = + - @, tab or CR gets a leading
+// single quote and is quoted. Numbers are ours and stay as they are.
+
+const FORMULA_START = /^[=+\-@\t\r]/;
 
 export function csvField(value: unknown): string {
   if (value === null || value === undefined) return '';
   const s = String(value);
+  if (typeof value !== 'number' && typeof value !== 'bigint' && FORMULA_START.test(s)) return `"'${s.replace(/"/g, '""')}"`;
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 

@@ -1,6 +1,7 @@
 // Local doctor checks: the gateway CA (parses, is a CA, not expired or near expiry, key 0600 and matching), the
 // data directory (writable: a temp file created and removed; free space; the cache index readable) and the
-// listener ports (something answers on loopback). Changes nothing except that temp file.
+// listener ports (the transparent ones by their listening socket in /proc, never by a connection the gateway
+// would audit; the proxy and admin ports by a loopback connect). Changes nothing except that temp file.
 import { createPrivateKey, randomBytes, X509Certificate } from 'node:crypto';
 import { accessSync, constants, existsSync, readFileSync, statSync, unlinkSync, writeFileSync, statfsSync } from 'node:fs';
 import net from 'node:net';
@@ -11,6 +12,7 @@ import { caPaths } from '../intercept/ca-store.js';
 import { openDatabase } from '../store/database.js';
 import { DAY_MS, type DoctorCheck } from './doctor-check.js';
 import { errorCode, tcpConnect } from './doctor-probe.js';
+import { listeningAddresses } from './listening-sockets.js';
 
 const CA_WARN_DAYS = 30;
 const LOW_DISK_BYTES = 1024 ** 3;
@@ -138,14 +140,19 @@ function loopbackAddresses(listen: string): string[] {
 
 export async function checkListeners(config: GatewayConfig, ms: number): Promise<DoctorCheck[]> {
   const listeners = [
-    { id: 'listener-tls', what: 'transparent TLS listener', flag: '--tls-port', port: config.tlsPort, addrs: loopbackAddresses(config.listen) },
-    { id: 'listener-http', what: 'transparent HTTP listener', flag: '--http-port', port: config.httpPort, addrs: loopbackAddresses(config.listen) },
-    { id: 'listener-proxy', what: 'proxy listener', flag: '--proxy-port', port: config.proxyPort, addrs: loopbackAddresses(config.listen) },
-    { id: 'listener-admin', what: 'admin listener', flag: '--admin-port', port: config.adminPort, addrs: loopbackAddresses(config.adminListen) },
+    { id: 'listener-tls', what: 'transparent TLS listener', flag: '--tls-port', port: config.tlsPort, addrs: loopbackAddresses(config.listen), transparent: true },
+    { id: 'listener-http', what: 'transparent HTTP listener', flag: '--http-port', port: config.httpPort, addrs: loopbackAddresses(config.listen), transparent: true },
+    { id: 'listener-proxy', what: 'proxy listener', flag: '--proxy-port', port: config.proxyPort, addrs: loopbackAddresses(config.listen), transparent: false },
+    { id: 'listener-admin', what: 'admin listener', flag: '--admin-port', port: config.adminPort, addrs: loopbackAddresses(config.adminListen), transparent: false },
   ];
   const results = await Promise.all(
     listeners.map(async (l) => {
       if (l.port === 0) return { l, listening: null as string | null, skipped: true };
+      if (l.transparent) {
+        // not connected to: the gateway would refuse and audit the probe as a client event (see listening-sockets.ts)
+        const bound = listeningAddresses(l.port);
+        if (bound !== null) return { l, listening: bound.find((a) => l.addrs.includes(a)) ?? bound[0] ?? null, skipped: false };
+      }
       for (const addr of l.addrs) {
         try {
           const s = await tcpConnect(addr, l.port, Math.min(ms, 2000));

@@ -3,6 +3,7 @@
 // its blob is complete on disk (BlobStore.commit), in one statement, so a row never points at a half file.
 import type { Db } from './database.js';
 import { GateError } from '../errors.js';
+import { redactUrl } from '../redact.js';
 
 export interface CachedObject {
   key: string;
@@ -96,7 +97,7 @@ export class CacheIndex {
 
   put(obj: CachedObject): void {
     try {
-      this.putStmt.run({ ...obj, bodyInline: obj.bodyInline ?? null });
+      this.putStmt.run({ ...obj, bodyInline: obj.bodyInline ?? null, upstreamUrl: obj.upstreamUrl === null ? null : redactUrl(obj.upstreamUrl) });
     } catch (err) {
       throw new GateError('STORE_IO', 'cannot write the cache index', { cause: err });
     }

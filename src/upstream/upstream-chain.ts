@@ -1,6 +1,7 @@
 // An ordered list of upstreams with GOPROXY semantics: after an entry followed by ",", only a 404/410 falls
 // through to the next; after "|", any error does. The last entry's answer is final. Pure.
 import type { UpstreamTarget } from './upstream-client.js';
+import { redactUrl } from '../redact.js';
 
 export interface UpstreamHop {
   target: UpstreamTarget;
@@ -28,5 +29,5 @@ export function singleHop(target: UpstreamTarget): UpstreamChain {
 }
 
 export function describeChain(chain: UpstreamChain): string {
-  return chain.map((h, i) => h.target.base.href.replace(/\/$/, '') + (i < chain.length - 1 ? (h.fallthrough === 'not-found' ? ',' : '|') : '')).join('');
+  return chain.map((h, i) => redactUrl(h.target.base.href.replace(/\/$/, '')) + (i < chain.length - 1 ? (h.fallthrough === 'not-found' ? ',' : '|') : '')).join('');
 }

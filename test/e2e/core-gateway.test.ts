@@ -64,20 +64,26 @@ describe('gomodgate end to end (network namespaces, real go command, real upstre
     }
   }
 
-  /** The highest audit rowid so far: rows of a later go run are those above it. */
-  function auditMark(): number {
-    const rows = readAudit<{ mark: number }>('SELECT COALESCE(MAX(rowid), 0) AS mark FROM audit');
-    return rows[0]?.mark ?? 0;
+  /**
+   * A point in time that separates go runs: rows of a later run are those whose request started after it. Not a
+   * rowid: the audit is written in batches (every 250 ms), so rows of the previous run may be inserted after the
+   * mark is taken, but their requests started (audit `ts`) before that run's go command exited. Waits for the
+   * clock to tick past the mark so that no later request shares its millisecond.
+   */
+  async function auditMark(): Promise<number> {
+    const mark = Date.now();
+    for (let i = 0; i < 1000 && Date.now() <= mark; i++) await delay(1);
+    return mark;
   }
 
   /**
-   * Audit rows above `mark`, polled (bounded) until `complete` holds: the gateway writes its audit in batches
-   * (every 250 ms), so the last rows of a run may land just after the go command exits.
+   * Audit rows of requests started after `mark`, polled (bounded) until `complete` holds: the last rows of a run
+   * may land in the database just after the go command exits.
    */
   async function auditAfter(mark: number, complete: (rows: AuditRow[]) => boolean): Promise<AuditRow[]> {
     let rows: AuditRow[] = [];
     for (let i = 0; i < 50; i++) {
-      rows = readAudit(`SELECT rowid, * FROM audit WHERE rowid > ${Number(mark)} ORDER BY rowid`);
+      rows = readAudit(`SELECT rowid, * FROM audit WHERE ts > ${Number(mark)} ORDER BY rowid`);
       if (complete(rows)) break;
       await delay(200);
     }
@@ -112,7 +118,7 @@ describe('gomodgate end to end (network namespaces, real go command, real upstre
   });
 
   test('transparent: stock GOPROXY through the REDIRECT builds, and the audit records the misses', async () => {
-    const mark = auditMark();
+    const mark = await auditMark();
     const run = await world.runHello({ ns: world.namespaces.client, certFile: gateway.caFile });
     assertBuilt(run);
     const wanted = [
@@ -139,7 +145,7 @@ describe('gomodgate end to end (network namespaces, real go command, real upstre
   test('offline: with the upstream Go proxy stopped, a fresh client still builds from the cache', async () => {
     await world.stopGoProxy();
     try {
-      const mark = auditMark();
+      const mark = await auditMark();
       const run = await world.runHello({ ns: world.namespaces.client, certFile: gateway.caFile });
       assertBuilt(run);
       const servedFromCache = (r: AuditRow) => r.outcome === 'hit' || r.outcome === 'stale';
@@ -192,7 +198,7 @@ describe('gomodgate end to end (network namespaces, real go command, real upstre
 
   test('plain GOPROXY endpoint: GOPROXY=http://gateway:3128 (checksum DB through its /sumdb/) builds', async () => {
     const gw = world.addresses.gatewayClientSide.v4;
-    const mark = auditMark();
+    const mark = await auditMark();
     const run = await world.withClientPortsBlocked([443, 80], () =>
       world.runHello({
         ns: world.namespaces.client,
@@ -210,7 +216,7 @@ describe('gomodgate end to end (network namespaces, real go command, real upstre
   });
 
   test('direct checksum DB: GOSUMDB naming https://sum.golang.org builds, audited under that host', async () => {
-    const mark = auditMark();
+    const mark = await auditMark();
     const run = await world.runHello({
       ns: world.namespaces.client,
       certFile: gateway.caFile,
@@ -227,7 +233,7 @@ describe('gomodgate end to end (network namespaces, real go command, real upstre
 
   test('IPv6: the ip6tables REDIRECT reaches the gateway, which answers for proxy.golang.org', async () => {
     const v6 = world.addresses.upstream.v6;
-    const mark = auditMark();
+    const mark = await auditMark();
     const res = await runInNamespace(world.namespaces.client, [
       'curl', '-sS', '--max-time', '30', '-w', '\n%{http_code}', '--cacert', gateway.caFile,
       '--resolve', `proxy.golang.org:443:[${v6}]`, 'https://proxy.golang.org/rsc.io/quote/@v/list',

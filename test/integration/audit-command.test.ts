@@ -99,7 +99,11 @@ function parseCsv(text: string): string[][] {
   return records;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Resolves once the clock has moved past the current millisecond: rows before and after get distinct times. */
+const nextMillisecond = () => {
+  const t = Date.now();
+  return waitFor('the clock to tick', () => Date.now() > t);
+};
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'gmg-audit-cli-'));
@@ -119,9 +123,9 @@ before(async () => {
   assert.equal(await get('/example.com/missing/@v/v1.0.0.mod', '127.0.0.1'), 404); // not-found
   assert.equal(await get('/Example.com/"bad",path/@v/list', '127.0.0.1'), 400); // error, a reason with quotes and a comma
   await waitFor('first batch in the audit', () => auditCount() >= 6);
-  await sleep(20);
+  await nextMillisecond();
   midpoint = Date.now();
-  await sleep(20);
+  await nextMillisecond();
   // second batch: client 127.0.0.2
   assert.equal(await get('/example.com/quote/@v/v1.5.2.zip', '127.0.0.2'), 200); // hit
   assert.equal(await get('/golang.org/x/mod/@v/v0.4.0.zip', '127.0.0.2'), 200); // miss

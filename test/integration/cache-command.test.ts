@@ -53,7 +53,9 @@ async function fetchOk(path: string, cacheState?: string): Promise<void> {
   const r = await fetchVia(gw.baseUrl + path);
   assert.equal(r.status, 200, path);
   if (cacheState) assert.equal(r.headers['x-gomodgate-cache'], cacheState, path);
-  await new Promise((r) => setTimeout(r, 3)); // distinct last_access values
+  // distinct last_access values: wait for the clock to move past this access's millisecond
+  const t = Date.now();
+  await waitFor('the clock to tick', () => Date.now() > t);
 }
 
 const zip = (m: string, v = 'v1.0.0') => `/${m}/@v/${v}.zip`;

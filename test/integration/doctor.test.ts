@@ -12,6 +12,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startModuleUpstream, type ModuleUpstream } from '../helpers/module-upstream.js';
 import { createCertificateAuthority } from '../../src/intercept/certificates.js';
+import { startTestGateway } from '../helpers/gateway.js';
+import { procAddress } from '../../src/ops/listening-sockets.js';
 
 interface Check {
   id: string;
@@ -302,6 +304,34 @@ test('listeners: a listening port passes, a missing one is a warning that points
   } finally {
     await new Promise<void>((ok) => listening.close(() => ok()));
   }
+});
+
+test('a running gateway: its transparent listeners pass without a probe connection, so the audit records no refused client', async () => {
+  const gwDir = join(dir, 'running-gateway');
+  const gw = await startTestGateway({}, { dir: gwDir });
+  const p = gw.gateway.ports;
+  try {
+    const { checks } = await doctor(['--offline', '--listen', '127.0.0.1', '--tls-port', String(p.tls), '--http-port', String(p.http), '--proxy-port', String(p.proxy), '--admin-listen', '127.0.0.1', '--admin-port', String(p.admin)]);
+    assert.equal(byId(checks, 'listener-tls').detail, `something listens on 127.0.0.1:${p.tls}`);
+    assert.equal(byId(checks, 'listener-http').detail, `something listens on 127.0.0.1:${p.http}`);
+    assert.equal(byId(checks, 'listener-proxy').ok, true);
+  } finally {
+    await gw.close(); // flushes the audit
+  }
+  const db = gw.db();
+  try {
+    assert.deepEqual(db.prepare("SELECT outcome, reason FROM audit WHERE outcome = 'refused'").all(), []);
+  } finally {
+    db.close();
+  }
+});
+
+test('procAddress decodes /proc/net/tcp and tcp6 addresses', () => {
+  assert.equal(procAddress('0100007F'), '127.0.0.1');
+  assert.equal(procAddress('00000000'), '0.0.0.0');
+  assert.equal(procAddress('00000000000000000000000001000000'), '::1');
+  assert.equal(procAddress('00000000000000000000000000000000'), '::');
+  assert.equal(procAddress('0000000000000000FFFF00000100007F'), '::ffff:7f00:1');
 });
 
 test('a CA that expires within 30 days is a warning, not a failure', async () => {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { createTestPki, type TestPki } from '../helpers/test-pki.js';
 import { startModuleUpstream, type ModuleUpstream, type AddedModule } from '../helpers/module-upstream.js';
-import { startTestGateway, fetchVia, type TestGateway } from '../helpers/gateway.js';
+import { startTestGateway, fetchVia, waitFor, type TestGateway } from '../helpers/gateway.js';
 import { openDatabase, type Db } from '../../src/store/database.js';
 import { BlobStore } from '../../src/store/blob-store.js';
 import { evictToLimit, indexedBlobBytes, pruneOlderThan, type RemovedObject } from '../../src/store/eviction.js';
@@ -23,7 +23,11 @@ let db: Db;
 let blobs: BlobStore;
 const mods: Record<'a' | 'b' | 'c', AddedModule> = {} as never;
 const zipPath = (name: string) => `/example.com/${name}/@v/v1.0.0.zip`;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Resolves once the clock has moved past the current millisecond, so the next access gets a later last_access. */
+const nextMillisecond = () => {
+  const t = Date.now();
+  return waitFor('the clock to tick', () => Date.now() > t);
+};
 
 interface ObjRow {
   key: string;
@@ -45,7 +49,7 @@ async function fetchOk(path: string, cache: string): Promise<void> {
   assert.equal(r.status, 200, path);
   assert.equal(r.headers['x-gomodgate-cache'], cache, path);
   // distinct milliseconds, so last_access orders these steps the way they happened
-  await sleep(5);
+  await nextMillisecond();
 }
 
 before(async () => {
@@ -115,7 +119,7 @@ test('a blob shared by several rows is evicted with all of them, its bytes count
   const modV2 = await fetchVia(gw.baseUrl + '/example.com/a/@v/v1.2.0.mod');
   assert.equal(modV1.sha256, modV2.sha256, 'two versions with the same go.mod share one blob');
   assert.equal((await fetchVia(gw.baseUrl + '/example.com/none/@v/v1.0.0.mod')).status, 404);
-  await sleep(5);
+  await nextMillisecond();
   await fetchOk(zipPath('c'), 'hit'); // c most recent; b (refetched in the last test) older than the .mod rows
   await fetchOk(zipPath('b'), 'hit'); // b most recent now: order .mod (shared), c, b
 
@@ -144,7 +148,7 @@ test('dry run reports the same choice without removing anything', () => {
 
 test('pruneOlderThan removes what was not used since the cutoff, rows first, then unreferenced blobs', async () => {
   const cutoff = Date.now();
-  await sleep(5);
+  await nextMillisecond();
   await fetchOk(zipPath('b'), 'hit'); // b used after the cutoff
   const removed: RemovedObject[] = [];
   const r = pruneOlderThan(db, blobs, cutoff, () => false, { onRemove: (o) => removed.push(o) });

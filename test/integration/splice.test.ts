@@ -128,12 +128,21 @@ test('an upstream that never accepts the connection hits the connect timeout', {
     return;
   }
   const port = started;
+  const fillers: net.Socket[] = [];
   for (let i = 0; i < 2; i++) {
     const filler = net.connect(port, '127.0.0.1');
     filler.on('error', () => {});
     cleanups.push(() => filler.destroy());
+    fillers.push(filler);
   }
-  await new Promise((resolve) => setTimeout(resolve, 100)); // let the fillers' handshakes fill the queue
+  // the accept queue (backlog 0) is full once the first filler's handshake completes; the second may never complete
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the filler never connected')), 10_000);
+    fillers[0]!.once('connect', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
   const { client, stats } = await spliced(Buffer.from('x'), { address: '127.0.0.1', port }, 300);
   const closed = endOrClose(client);
   assert.deepEqual(await stats, { bytesUp: 1, bytesDown: 0, error: 'connect timeout' });

@@ -1,0 +1,183 @@
+// Integration: every option the schema marks `reload: 'live'` is changed on a running gateway through
+// reload() (what SIGHUP calls) and its effect is observed through the real listeners: a new upstream answers,
+// offline stops upstream traffic, the client ACL closes the proxy port, the log level silences lines, a new
+// intercepted host gets a gateway certificate, and a lower cache.maxBytes evicts down to the new limit at once.
+// A live option added to the schema without an observation here fails the last test.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import net from 'node:net';
+import tls from 'node:tls';
+import { Writable } from 'node:stream';
+import { loadConfig, type GatewayConfig } from '../../src/config/load.js';
+import { createLogger } from '../../src/logger.js';
+import { startGateway, type Gateway } from '../../src/app.js';
+import { liveOptionKeys } from '../../src/config/reload-plan.js';
+import { caPaths } from '../../src/intercept/ca-store.js';
+import { openDatabase } from '../../src/store/database.js';
+import { indexedBlobBytes } from '../../src/store/eviction.js';
+import { startModuleUpstream, type ModuleUpstream, type AddedModule } from '../helpers/module-upstream.js';
+import { fetchVia, waitFor } from '../helpers/gateway.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'gmg-reload-'));
+const observed = new Set<string>();
+let upA: ModuleUpstream;
+let upB: ModuleUpstream;
+let gateway: Gateway;
+let logged = '';
+let overrides: Record<string, unknown> = {};
+const zips: Record<'a' | 'b' | 'c', AddedModule> = {} as never;
+
+function config(): GatewayConfig {
+  return loadConfig({
+    env: {},
+    flags: {
+      dataDir: join(dir, 'data'), caDir: join(dir, 'certs'), listen: '127.0.0.1', tlsPort: 0, httpPort: 0, proxyPort: 0, adminPort: 0,
+      sumdb: 'off', logLevel: 'info', upstream: upA.url, ...overrides,
+    },
+  });
+}
+
+/** Changes options as a SIGHUP with an edited file would, and returns what the gateway reported. */
+function reloadWith(change: Record<string, unknown>): { applied: string[]; needsRestart: string[] } {
+  overrides = { ...overrides, ...change };
+  return gateway.reload(config());
+}
+
+const proxyUrl = (path: string) => `http://127.0.0.1:${gateway.ports.proxy}${path}`;
+
+/** Resolves once the wall clock has moved past its current millisecond (so last_access orders the fetches). */
+function nextMillisecond(): Promise<boolean> {
+  const t = Date.now();
+  return waitFor('the clock to tick', () => Date.now() > t);
+}
+
+before(async () => {
+  upA = await startModuleUpstream({ tls: false });
+  upB = await startModuleUpstream({ tls: false });
+  zips.a = upA.addModule({ path: 'example.com/a', version: 'v1.0.0', files: { 'data.bin': randomBytes(20_000) } });
+  zips.b = upA.addModule({ path: 'example.com/b', version: 'v1.0.0', files: { 'data.bin': randomBytes(30_000) } });
+  zips.c = upA.addModule({ path: 'example.com/c', version: 'v1.0.0', files: { 'data.bin': randomBytes(40_000) } });
+  upB.addModule({ path: 'example.com/onlyb', version: 'v1.0.0', files: { 'x.go': 'package onlyb\n' } });
+  const capture = new Writable({ write(c, _e, cb) { logged += c; cb(); } });
+  const cfg = config();
+  gateway = await startGateway(cfg, createLogger(cfg.logLevel, capture));
+});
+
+after(async () => {
+  await gateway?.close(2000);
+  await upA?.close();
+  await upB?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('cache.maxBytes: a lower limit evicts least recently used blobs down to it at once', async () => {
+  for (const name of ['a', 'b', 'c'] as const) {
+    const r = await fetchVia(proxyUrl(`/example.com/${name}/@v/v1.0.0.zip`));
+    assert.equal(r.status, 200);
+    await nextMillisecond();
+  }
+  const db = openDatabase(join(dir, 'data', 'gomodgate.db'), { readonly: true });
+  try {
+    assert.equal(indexedBlobBytes(db), zips.a.zipSize + zips.b.zipSize + zips.c.zipSize, 'all three cached');
+    const limit = zips.c.zipSize + 1000;
+    const r = reloadWith({ 'cache.maxBytes': limit });
+    assert.deepEqual(r, { applied: ['cache.maxBytes'], needsRestart: [] });
+    assert.ok(indexedBlobBytes(db) <= limit, `the cache holds at most the new limit (${indexedBlobBytes(db)} > ${limit})`);
+    const keys = (db.prepare("SELECT key FROM objects WHERE key LIKE '%.zip'").all() as { key: string }[]).map((o) => o.key);
+    assert.deepEqual(keys, ['mod:example.com/c@v1.0.0.zip'], 'the most recently used zip stays');
+  } finally {
+    db.close();
+  }
+  observed.add('cache.maxBytes');
+});
+
+test('upstream: requests go to the new upstream list', async () => {
+  assert.notEqual((await fetchVia(proxyUrl('/example.com/onlyb/@v/list'))).status, 200, 'the first upstream does not have it');
+  assert.deepEqual(reloadWith({ upstream: upB.url }), { applied: ['upstream'], needsRestart: [] });
+  const r = await fetchVia(proxyUrl('/example.com/onlyb/@v/v1.0.0.mod'));
+  assert.equal(r.status, 200);
+  assert.equal(upB.hits('/example.com/onlyb/@v/v1.0.0.mod'), 1);
+  observed.add('upstream');
+});
+
+test('offline: an uncached object is not fetched upstream', async () => {
+  assert.deepEqual(reloadWith({ offline: true }), { applied: ['offline'], needsRestart: [] });
+  const r = await fetchVia(proxyUrl('/example.com/onlyb/@v/v1.0.0.info'));
+  assert.notEqual(r.status, 200);
+  assert.equal(upB.hits('/example.com/onlyb/@v/v1.0.0.info'), 0);
+  assert.deepEqual(reloadWith({ offline: false }), { applied: ['offline'], needsRestart: [] });
+  assert.equal((await fetchVia(proxyUrl('/example.com/onlyb/@v/v1.0.0.info'))).status, 200, 'online again');
+  observed.add('offline');
+});
+
+test('allowClients: the proxy port closes on a client no longer allowed, and opens again', async () => {
+  assert.deepEqual(reloadWith({ allowClients: ['10.0.0.0/8'] }), { applied: ['allowClients'], needsRestart: [] });
+  await assert.rejects(fetchVia(proxyUrl('/example.com/onlyb/@v/v1.0.0.mod')));
+  reloadWith({ allowClients: ['127.0.0.0/8'] });
+  assert.equal((await fetchVia(proxyUrl('/example.com/onlyb/@v/v1.0.0.mod'))).status, 200);
+  observed.add('allowClients');
+});
+
+/** A direct connection to the transparent TLS port is refused with one warn line; resolves when it is closed. */
+function refusedConnection(): Promise<void> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: '127.0.0.1', port: gateway.ports.tls });
+    s.on('error', () => resolve());
+    s.on('close', () => resolve());
+  });
+}
+
+test('logLevel: lines below the new level stop', async () => {
+  const count = () => logged.split('\n').filter((l) => l.includes('"connection refused"')).length;
+  await refusedConnection();
+  const before = count();
+  assert.ok(before >= 1, 'a warn line at level info');
+  assert.deepEqual(reloadWith({ logLevel: 'error' }), { applied: ['logLevel'], needsRestart: [] });
+  await refusedConnection();
+  assert.equal(count(), before, 'no warn line at level error');
+  reloadWith({ logLevel: 'warn' });
+  await refusedConnection();
+  assert.equal(count(), before + 1, 'warn lines again');
+  observed.add('logLevel');
+});
+
+/** CONNECT host:443 through the proxy port, then TLS trusting only the gateway CA; resolves to the leaf's CN or an error. */
+function interceptedCommonName(host: string): Promise<string | Error> {
+  const ca = readFileSync(caPaths(join(dir, 'certs')).certFile, 'utf8');
+  return new Promise((resolve) => {
+    const req = http.request({ host: '127.0.0.1', port: gateway.ports.proxy, method: 'CONNECT', path: `${host}:443`, agent: false });
+    req.setTimeout(10_000, () => req.destroy(new Error('CONNECT timed out')));
+    req.on('error', resolve);
+    req.on('connect', (res, socket) => {
+      if (res.statusCode !== 200) return resolve(new Error(`CONNECT answered ${res.statusCode}`));
+      const t = tls.connect({ socket, servername: host, ca, timeout: 10_000 }, () => {
+        const cn = String(t.getPeerCertificate().subject?.CN ?? '');
+        t.destroy();
+        resolve(cn);
+      });
+      t.on('error', resolve);
+      t.on('timeout', () => t.destroy(new Error('TLS timed out')));
+    });
+    req.end();
+  });
+}
+
+test('interceptHosts: a newly listed host is intercepted with a gateway certificate', async () => {
+  assert.ok((await interceptedCommonName('mods.example')) instanceof Error, 'not intercepted before the reload');
+  assert.deepEqual(reloadWith({ interceptHosts: ['proxy.golang.org', 'mods.example'] }), { applied: ['interceptHosts'], needsRestart: [] });
+  assert.equal(await interceptedCommonName('mods.example'), 'mods.example');
+  observed.add('interceptHosts');
+});
+
+test('options that need a restart are reported and not applied', () => {
+  assert.deepEqual(reloadWith({ tlsPort: 1, mutableTtl: 5 }), { applied: [], needsRestart: ['tlsPort', 'mutableTtl'] });
+});
+
+test('every live option of the schema was changed and observed above', () => {
+  assert.deepEqual(liveOptionKeys().filter((k) => !observed.has(k)), []);
+});

@@ -1,0 +1,34 @@
+// Unit: the URL redaction helper on its own (table), before the integration test greps every output path.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { redactUrl, redactUrlsInText, redactUrlsDeep } from '../../src/redact.js';
+
+test('redactUrl masks userinfo and query values and keeps the rest', () => {
+  const table: [string, string][] = [
+    ['http://alice:s3cret@proxy.corp:3128', 'http://redacted@proxy.corp:3128'],
+    ['https://token@goproxy.example/a/b', 'https://redacted@goproxy.example/a/b'],
+    ['https://bucket.s3.amazonaws.com/x.zip?X-Amz-Credential=AKIA&X-Amz-Signature=abc123', 'https://bucket.s3.amazonaws.com/x.zip?X-Amz-Credential=redacted&X-Amz-Signature=redacted'],
+    ['https://h/p?bare&k=v#frag', 'https://h/p?redacted&k=redacted#frag'],
+    ['https://proxy.golang.org/rsc.io/quote/@v/list', 'https://proxy.golang.org/rsc.io/quote/@v/list'],
+    ['https://u:p@a@host/x', 'https://redacted@host/x'],
+    ['not a url', 'not a url'],
+    ['', ''],
+  ];
+  for (const [input, want] of table) assert.equal(redactUrl(input), want, input);
+});
+
+test('redactUrlsInText finds every URL in messages and GOPROXY lists', () => {
+  const table: [string, string][] = [
+    ['http://a:1@x:1,https://b:2@y|https://z?t=3', 'http://redacted@x:1,https://redacted@y|https://z?t=redacted'],
+    ['egressProxy must be an http:// proxy URL (got "https://bob:pw@p:3128")', 'egressProxy must be an http:// proxy URL (got "https://redacted@p:3128")'],
+    ['fetch https://h/x?sig=1, then gave up.', 'fetch https://h/x?sig=redacted, then gave up.'],
+    ['sum.golang.org+033de0ae+Ac4z https://u:p@sum.example', 'sum.golang.org+033de0ae+Ac4z https://redacted@sum.example'],
+    ['no urls here: user:pass', 'no urls here: user:pass'],
+  ];
+  for (const [input, want] of table) assert.equal(redactUrlsInText(input), want, input);
+});
+
+test('redactUrlsDeep walks objects and arrays and leaves other values alone', () => {
+  const out = redactUrlsDeep({ a: ['http://u:p@h'], b: { c: 'https://h?x=1' }, n: 3, t: true, z: null });
+  assert.deepEqual(out, { a: ['http://redacted@h'], b: { c: 'https://h?x=redacted' }, n: 3, t: true, z: null });
+});
