@@ -44,14 +44,17 @@ import { planReload, type OptionKey } from './config/reload-plan.js';
 
 /** A checksum-database answer (lookup, tile, signed head) is never larger than this. */
 const SUMDB_OBJECT_MAX_BYTES = 1 << 20;
-/** No relayed (non-module) request lasts longer than this. */
-const RELAY_DEADLINE_MS = 5 * 60_000;
 
 export interface Gateway {
   ports: { tls: number; http: number; proxy: number; admin: number };
   stats: { intercepted: number; spliced: number; refused: number };
   /** Callers that joined an upstream fetch already in progress, since start. */
   readonly joinedFetches: number;
+  /**
+   * An error that escaped every handler (the process's uncaughtException / unhandledRejection): logged with
+   * its stack and counted (gomodgate_defects_total); the gateway keeps serving.
+   */
+  reportDefect(err: unknown, origin: string): void;
   /** Applies a re-read configuration (SIGHUP) without dropping connections; returns what it could not apply. */
   reload(next: GatewayConfig): { applied: string[]; needsRestart: string[] };
   /** Stops accepting, lets in-flight responses finish (up to `graceMs`), flushes and closes. */
@@ -129,6 +132,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     flights,
     verifier,
     sumdbAnswers: verifier,
+    fetchDeadlineMs: config.upstreamDeadline * 1000,
     mutableTtlSeconds: config.mutableTtl,
     negativeTtlSeconds: config.negativeTtl,
     offline: () => current.offline,
@@ -142,7 +146,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   if (configuredUpstream) log.info({ upstream: describeChain(configuredUpstream) }, 'explicit upstream list: it answers intercepted GOPROXY requests too');
 
   const exchanges = new AuditedExchangeLog(audit, log);
-  const relay = new MitmRelay({ idleTimeoutMs: config.upstreamTimeout * 1000, totalTimeoutMs: RELAY_DEADLINE_MS });
+  const relay = new MitmRelay({ idleTimeoutMs: config.upstreamTimeout * 1000, totalTimeoutMs: config.upstreamDeadline * 1000 });
   const router = new RequestRouter({
     handler: new GoRequestHandler(service),
     exchanges,
@@ -219,6 +223,10 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     stats,
     get joinedFetches() {
       return flights.joinedTotal;
+    },
+    reportDefect(err, origin) {
+      metrics.observeDefect(origin);
+      log.error({ origin, err: describeCause(err), stack: err instanceof Error ? err.stack : undefined }, 'defect: an error escaped every handler; the gateway keeps serving');
     },
     reload(next) {
       // the option table decides (schema `reload`); a live option with no applier here is reported, never dropped

@@ -25,6 +25,14 @@ function redactingDestination(destination: DestinationStream): DestinationStream
   return { write: (line: string) => destination.write(redactUrlsInText(line)) };
 }
 
+/** One sink per process for stdout (a sink listens on the stream; every logger of the process shares it). */
+let stdoutSink: LogSink | null = null;
+
+export function stdoutLogSink(): LogSink {
+  stdoutSink ??= new LogSink();
+  return stdoutSink;
+}
+
 export function createLogger(level: string, destination?: DestinationStream): Logger {
   return pino(
     {
@@ -34,7 +42,7 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
-    redactingDestination(destination ?? new LogSink()),
+    redactingDestination(destination ?? stdoutLogSink()),
   );
 }
 

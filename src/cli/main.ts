@@ -8,8 +8,7 @@ import { constants as osConstants } from 'node:os';
 import { withOptions, configFromArgv } from './config-options.js';
 import { GateError } from '../errors.js';
 import { redactUrlsInText } from '../redact.js';
-import { createLogger } from '../logger.js';
-import { LogSink } from '../log-sink.js';
+import { createLogger, stdoutLogSink } from '../logger.js';
 import { startGateway } from '../app.js';
 import { caPaths, initCa } from '../intercept/ca-store.js';
 import { certificatePemToDer } from '../intercept/certificates.js';
@@ -31,9 +30,13 @@ function signalExitCode(signal: NodeJS.Signals): number {
 
 async function serve(argv: Record<string, unknown>): Promise<void> {
   const config = configFromArgv(argv);
-  const sink = new LogSink();
+  const sink = stdoutLogSink();
   const log = createLogger(config.logLevel, sink);
   const gateway = await startGateway(config, log);
+  // a throw that escaped a socket, stream or timer callback is a defect: logged and counted, never a crash
+  // that takes every client's builds down with it
+  process.on('uncaughtException', (err, origin) => gateway.reportDefect(err, origin));
+  process.on('unhandledRejection', (reason) => gateway.reportDefect(reason, 'unhandledRejection'));
   const graceMs = 10_000;
   let stopping = false;
   // exits once the last lines are out or the log reader is gone (bounded: a stuck pipe cannot hold the exit)

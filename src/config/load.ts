@@ -23,6 +23,7 @@ export interface GatewayConfig {
   readonly offline: boolean;
   readonly upstreamCa: readonly string[];
   readonly upstreamTimeout: number; // seconds
+  readonly upstreamDeadline: number; // seconds
   readonly mutableTtl: number; // seconds
   readonly negativeTtl: number; // seconds
   readonly 'cache.maxBytes': number;
@@ -106,7 +107,8 @@ function coerce(spec: OptionSpec, raw: unknown, source: Source): unknown {
     case 'list': {
       const items = Array.isArray(raw) ? raw : typeof raw === 'string' ? raw.split(',') : null;
       if (!items || items.some((i) => typeof i !== 'string')) throw invalid(spec, source, 'a list of strings', raw);
-      return items.map((i: string) => i.trim()).filter((i: string) => i !== '');
+      // GONOSUMDB-style settings match patterns exactly as typed (spaces included), as the go command does
+      return items.map((i: string) => (spec.verbatim ? i : i.trim())).filter((i: string) => i.trim() !== '');
     }
   }
 }

@@ -11,6 +11,8 @@ export interface OptionSpec {
   default: unknown;
   describe: string;
   choices?: readonly string[];
+  /** For lists: keep items exactly as typed (not trimmed), as the go command reads the same setting. */
+  verbatim?: boolean;
   /** The command-line flag when it differs from the key's kebab-case form. */
   flag?: string;
   /**
@@ -44,11 +46,12 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'offline', reload: 'live', type: 'boolean', default: false, group: 'Upstream', describe: 'Answer only from the cache; never contact an upstream' },
   { key: 'upstreamCa', reload: 'restart', type: 'list', default: [], group: 'Upstream', describe: 'Extra PEM files of roots trusted for upstream TLS, besides the system roots and NODE_EXTRA_CA_CERTS' },
   { key: 'upstreamTimeout', reload: 'restart', type: 'duration', default: 30, group: 'Upstream', describe: 'Give up on an upstream that has not answered (headers) or has stalled this long (seconds, or 30s/2m)' },
+  { key: 'upstreamDeadline', reload: 'restart', type: 'duration', default: 600, group: 'Upstream', describe: 'Give up on an upstream download that has not finished this long after it was asked for, however steadily it trickles (seconds, or 10m)' },
   { key: 'mutableTtl', reload: 'restart', type: 'duration', default: 60, group: 'Cache', describe: 'How long lists, @latest and checksum-DB heads are served from cache before asking upstream again' },
   { key: 'negativeTtl', reload: 'restart', type: 'duration', default: 30, group: 'Cache', describe: 'How long an upstream 404/410 is remembered' },
   { key: 'cache.maxBytes', reload: 'live', type: 'count', default: 0, group: 'Cache', describe: 'Evict least recently used blobs above this many bytes (0 = no limit)' },
   { key: 'sumdb', reload: 'restart', type: 'string', default: 'sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8', group: 'Trust', describe: 'Checksum database, GOSUMDB syntax "NAME+KEY [URL]": every .zip and .mod is verified against it before it is cached' },
-  { key: 'nosumdb', reload: 'restart', type: 'list', default: [], group: 'Trust', describe: 'Module path patterns not checked against the checksum database (GONOSUMDB syntax)' },
+  { key: 'nosumdb', reload: 'restart', type: 'list', verbatim: true, default: [], group: 'Trust', describe: 'Module path patterns not checked against the checksum database (GONOSUMDB syntax)' },
   { key: 'private', reload: 'restart', type: 'list', default: [], group: 'Trust', describe: 'Private module path patterns (GOPRIVATE syntax): never sent to a public upstream or checksum database' },
   { key: 'policy', reload: 'restart', type: 'string', default: '', group: 'Trust', describe: 'YAML file of allow/deny rules (reloaded on SIGHUP)' },
   { key: 'adminListen', reload: 'restart', type: 'string', default: '127.0.0.1', group: 'Admin', describe: 'Address of the admin listener (/healthz, /readyz, /metrics)' },

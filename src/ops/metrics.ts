@@ -72,6 +72,7 @@ export class GatewayMetrics {
   private readonly requests: Counter<'kind' | 'outcome'>;
   private readonly responseBytes: Counter<'outcome'>;
   private readonly upstreamDuration: Histogram<'host' | 'status_class'>;
+  private readonly defects: Counter<'origin'>;
   private observedCertificates = 0;
   private readonly observedConnections: Record<ConnectionDecision, number> = { intercepted: 0, spliced: 0, refused: 0 };
 
@@ -94,6 +95,12 @@ export class GatewayMetrics {
       help: 'Time until an upstream answered (response headers) or failed, by upstream host and status class',
       labelNames: ['host', 'status_class'],
       buckets: UPSTREAM_BUCKETS,
+      registers,
+    });
+    this.defects = new Counter({
+      name: 'gomodgate_defects_total',
+      help: 'Errors that escaped every handler (uncaughtException, unhandledRejection): logged, counted, and the gateway kept serving',
+      labelNames: ['origin'],
       registers,
     });
     const observed = this.observedConnections;
@@ -196,6 +203,11 @@ export class GatewayMetrics {
   /** One upstream request: status of its answer, or 'error' when it failed (refused, reset, TLS, timeout). */
   observeUpstream(host: string, status: number | 'error', seconds: number): void {
     this.upstreamDuration.observe({ host, status_class: statusClass(status) }, nonNegative(seconds));
+  }
+
+  /** An error no handler caught: a defect to fix, counted rather than allowed to end the process. */
+  observeDefect(origin: string): void {
+    this.defects.inc({ origin });
   }
 
   observeConnection(decision: ConnectionDecision): void {

@@ -114,6 +114,8 @@ export class UpstreamClient {
   async request(target: UpstreamTarget, path: string, method: 'GET' | 'HEAD' = 'GET'): Promise<UpstreamResponse> {
     const basePath = target.base.pathname.replace(/\/+$/, '');
     let url = new URL(target.base.origin + basePath + path);
+    url.username = target.base.username; // credentials of an --upstream URL (sent as Basic auth, never logged)
+    url.password = target.base.password;
     let connectTo = target.connectTo;
     let redirected = false;
     for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
@@ -199,6 +201,11 @@ export class UpstreamClient {
     }
     const proxy = this.opts.egress ? egressProxyFor(url, this.opts.egress) : null;
     const headers: Record<string, string> = { host: url.host, 'user-agent': 'gomodgate', accept: '*/*' };
+    // credentials in an --upstream URL (https://user:pass@mirror/...) are sent as the go command sends them:
+    // Basic auth to that host only (a redirect to another host carries none)
+    if (url.username || url.password) {
+      headers.authorization = `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}`;
+    }
     let options: https.RequestOptions;
     if (proxy && isHttps) {
       const r = this.routeFor(url, connectTo);

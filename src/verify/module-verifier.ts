@@ -2,7 +2,9 @@
 // database before it is stored or released, the way the go command does (signed tree head + Merkle proof of
 // the record, then the h1: hash of the downloaded bytes). Reaches the database as the go command does: through
 // the upstream proxy's /sumdb/NAME/ when it answers /supported, else directly (GOSUMDB URL or https://NAME);
-// those reads go through the gateway's own cache (the `fetch` given by the composition root). The
+// those reads go straight to the upstream (the `fetch` given by the composition root), never through the
+// cache this module guards. It also authenticates the checksum-database answers the gateway serves to
+// clients (lookups, signed heads, tiles) before they are cached. The
 // /supported answer is remembered for a while (not for the life of the process); the latest tree head is
 // one per database, shared by all routes (and kept across restarts when a persistent store is given).
 // Never lets an unverifiable object through: an unreachable database is a failure, not a pass.
@@ -38,8 +40,8 @@ export function parseSumdbSetting(value: string): SumdbSetting | null {
   return { name, verifierKey: key, url: base };
 }
 
-/** Reads a checksum-database path through the gateway's cache. Returns 404/410 as status; throws GateError otherwise. */
-export type CachedFetch = (request: ModuleRequest, target: UpstreamTarget) => Promise<{ status: number; body: Buffer }>;
+/** Reads a checksum-database path from upstream. Returns any status with its body; throws GateError on transport failure. */
+export type DatabaseFetch = (request: ModuleRequest, target: UpstreamTarget) => Promise<{ status: number; body: Buffer }>;
 
 export interface ModuleVerifierOptions {
   /** The latest tree head per database; default: in memory, shared by this verifier's routes. */
@@ -70,7 +72,7 @@ export class ModuleVerifier {
 
   constructor(
     private readonly sumdb: SumdbSetting,
-    private readonly fetch: CachedFetch,
+    private readonly fetch: DatabaseFetch,
     /** false for modules under --nosumdb or --private */
     private readonly shouldCheck: (module: string) => boolean,
     options: ModuleVerifierOptions = {},

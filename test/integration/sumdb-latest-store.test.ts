@@ -12,7 +12,7 @@ import { GateError } from '../../src/errors.js';
 import { parseProxyPath, type ModuleRequest } from '../../src/goproxy/request-path.js';
 import { openDatabase, type Db } from '../../src/store/database.js';
 import { SqliteLatestNoteStore } from '../../src/verify/latest-note-store.js';
-import { ModuleVerifier, type CachedFetch } from '../../src/verify/module-verifier.js';
+import { ModuleVerifier, type DatabaseFetch } from '../../src/verify/module-verifier.js';
 import { parseTreeHead } from '../../src/verify/tlog.js';
 import { hash1, goModHash1 } from '../helpers/dirhash.js';
 import { buildRawZip } from '../helpers/raw-zip.js';
@@ -46,7 +46,7 @@ async function route(host: string, records: string[]): Promise<Route> {
   return { base: new URL(`https://${host}`), log, records, head: (await log.head()).note, supported: 200, supportedAsked: 0 };
 }
 
-function fetchFrom(routes: Route[]): CachedFetch {
+function fetchFrom(routes: Route[]): DatabaseFetch {
   return async (request: ModuleRequest, target) => {
     const r = routes.find((x) => x.base.hostname === target.base.hostname);
     if (!r) throw new GateError('UPSTREAM_UNAVAILABLE', `no route to ${target.base.hostname}`);

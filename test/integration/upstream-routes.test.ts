@@ -198,6 +198,27 @@ test('a request that is not a Go module request is relayed unchanged through the
   }
 });
 
+test('credentials in an --upstream URL are sent as Basic auth to that upstream, and appear in no log or audit row', async () => {
+  const withCreds = a.url.replace('https://', 'https://gw-user:p%40ss-w0rd@');
+  const g = await startTestGateway({ upstream: withCreds, upstreamCa: [pki.caFile] });
+  try {
+    a.resetHits();
+    const r = await fetchVia(`${g.baseUrl}/example.com/ona/@v/v1.0.0.info`);
+    assert.equal(r.status, 200);
+    const sent = a.requests.filter((q) => q.path === '/example.com/ona/@v/v1.0.0.info').map((q) => q.headers.authorization);
+    assert.deepEqual(sent, [`Basic ${Buffer.from('gw-user:p@ss-w0rd').toString('base64')}`]);
+    const db = g.db();
+    try {
+      const rows = JSON.stringify([...db.prepare('SELECT * FROM audit').all(), ...db.prepare('SELECT key, upstream_url FROM objects').all()]);
+      assert.ok(!rows.includes('w0rd') && !rows.includes('gw-user'), `no credentials stored: ${rows.slice(0, 300)}`);
+    } finally {
+      db.close();
+    }
+  } finally {
+    await g.close();
+  }
+});
+
 test('a parent gomodgate as the upstream: two child gateways, one fetch from the origin', async () => {
   const parent = await startTestGateway({ upstream: a.url, upstreamCa: [pki.caFile] });
   const children = [await startTestGateway({ upstream: parent.baseUrl }), await startTestGateway({ upstream: parent.baseUrl })];

@@ -199,3 +199,48 @@ test('answers of a checksum database other than the configured one are relayed, 
     db.close();
   }
 });
+
+test('an object cached while verification was off is verified before it is served once it is on, and dropped when it fails', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'gmg-verify-later-'));
+  const path = '/rsc.io/sampler/@v/v1.3.0.zip';
+  const key = 'mod:rsc.io/sampler@v1.3.0.zip';
+  const rowIn = (g: TestGateway) => {
+    const db = g.db();
+    try {
+      return db.prepare('SELECT h1 FROM objects WHERE key = ?').get(key) as { h1: string | null } | undefined;
+    } finally {
+      db.close();
+    }
+  };
+  tamper.set(path, (body) => {
+    const out = Buffer.from(body);
+    out[Math.floor(out.length / 2)] ^= 0xff;
+    return out;
+  });
+  try {
+    const off = await startTestGateway({ upstream: relayBase, sumdb: 'off' }, { dir });
+    try {
+      const r = await fetchVia(off.baseUrl + path);
+      assert.equal(r.status, 200, 'with verification off the tampered zip is served and cached');
+      assert.equal(rowIn(off)?.h1, null);
+    } finally {
+      await off.close();
+    }
+    const on = await startTestGateway({ upstream: relayBase, sumdb: TEST_SUMDB_KEY }, { dir });
+    try {
+      const r = await fetchVia(on.baseUrl + path);
+      assert.equal(r.status, 502, r.body.toString());
+      assert.match(r.body.toString(), /checksum mismatch|refusing it/);
+      assert.equal(rowIn(on), undefined, 'the unverifiable row is dropped');
+      tamper.delete(path);
+      const genuine = await fetchVia(on.baseUrl + path);
+      assert.equal(genuine.status, 200);
+      assert.ok(rowIn(on)?.h1?.startsWith('h1:'), 'the genuine zip is stored verified');
+    } finally {
+      await on.close();
+    }
+  } finally {
+    tamper.delete(path);
+    await rm(dir, { recursive: true, force: true });
+  }
+});
