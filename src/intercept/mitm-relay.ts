@@ -68,7 +68,10 @@ export class MitmRelay {
     this.proxy.onRequest((ctx, callback) => {
       const c = ctx as unknown as RelayContext;
       const state = this.pending.get(c.clientToProxyRequest);
-      if (!state) return; // cannot happen: only relay() enters the library
+      if (!state) {
+        c.proxyToClientResponse.destroy(); // cannot happen: only relay() enters the library
+        return;
+      }
       const o = c.proxyToServerRequestOptions;
       const { route } = state;
       Object.assign(o, {
