@@ -9,10 +9,16 @@ import { GateError } from '../errors.js';
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
+/** Memory kept for recently read small blobs (lists, .info, .mod, tiles): a hit then costs no file I/O. */
+const RECENT_MAX_BYTES = 32 << 20;
+
 export class BlobStore {
   readonly blobDir: string;
   readonly tempDir: string;
   private readonly readers = new Map<string, number>();
+  /** Small blobs read recently, least recently used first, at most RECENT_MAX_BYTES in all. */
+  private readonly recent = new Map<string, Buffer>();
+  private recentBytes = 0;
 
   constructor(dataDir: string) {
     this.blobDir = join(dataDir, 'blobs');
@@ -97,13 +103,34 @@ export class BlobStore {
     return stream;
   }
 
+  private keep(sha256: string, data: Buffer): void {
+    if (data.length > RECENT_MAX_BYTES / 64 || this.recent.has(sha256)) return;
+    this.recent.set(sha256, data);
+    this.recentBytes += data.length;
+    for (const [k, v] of this.recent) {
+      if (this.recentBytes <= RECENT_MAX_BYTES) break;
+      this.recent.delete(k);
+      this.recentBytes -= v.length;
+    }
+  }
+
   /** Is this blob being streamed to someone right now (never evict it)? */
   isReading(sha256: string): boolean {
     return this.readers.has(sha256);
   }
 
-  /** A small stored blob, whole; throws STORE_IO when it is missing or not the expected size. */
+  /**
+   * A small stored blob, whole; throws STORE_IO when it is missing or not the expected size. Recently read
+   * small blobs are kept in memory (bounded in bytes): a blob's name is its hash, so a kept copy can never be
+   * another content, and a hit costs no file system call.
+   */
   async readSmall(sha256: string, expectedSize: number): Promise<Buffer> {
+    const kept = this.recent.get(sha256);
+    if (kept !== undefined && kept.length === expectedSize) {
+      this.recent.delete(sha256);
+      this.recent.set(sha256, kept);
+      return kept;
+    }
     let data: Buffer;
     try {
       data = await readFile(this.pathOf(sha256));
@@ -111,6 +138,7 @@ export class BlobStore {
       throw new GateError('STORE_IO', `cannot read blob ${sha256}`, { cause: err });
     }
     if (data.length !== expectedSize) throw new GateError('STORE_IO', `blob ${sha256} is ${data.length} bytes, the index says ${expectedSize}`);
+    this.keep(sha256, data);
     return data;
   }
 
