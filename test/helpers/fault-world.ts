@@ -157,7 +157,8 @@ export async function startFaultWorld(opts: { args?: string[]; dataDir?: string;
         const p = world.gw.child;
         // a process that is dying has not always been reaped yet when the first connection fails
         await waitFor('gomodgate exit', () => p.exitCode !== null || p.signalCode !== null, 2000).catch(() => undefined);
-        if (p.exitCode === null && p.signalCode === null) throw err;
+        // an exit 0 is a shutdown the case asked for, not a death
+        if ((p.exitCode === null || p.exitCode === 0) && p.signalCode === null) throw err;
         const printed = strayLines(world.gw.log()).slice(0, 12).join('\n');
         throw new assert.AssertionError({
           message: `gomodgate died (exit ${p.exitCode}, signal ${p.signalCode}) during the case; it printed:\n${printed}\n(then the case failed with: ${(err as Error).message})`,
