@@ -76,7 +76,8 @@ export function strayLines(log: string): string[] {
   return log.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('{'));
 }
 
-export async function startFaultWorld(opts: { args?: string[]; dataDir?: string; name?: string } = {}): Promise<FaultWorld> {
+/** upstreamTimeout: --upstream-timeout (default 3s, so that stalls end quickly); args: more flags (not repeats). */
+export async function startFaultWorld(opts: { args?: string[]; dataDir?: string; name?: string; upstreamTimeout?: string } = {}): Promise<FaultWorld> {
   const dir = mkdtempSync(join(tmpdir(), `gmgf-${opts.name ?? 'world'}-`));
   const dataDir = opts.dataDir ?? join(dir, 'data');
   const pki = createTestPki(join(dir, 'pki'));
@@ -87,7 +88,7 @@ export async function startFaultWorld(opts: { args?: string[]; dataDir?: string;
     '--data-dir', dataDir, '--ca-dir', join(dir, 'certs'), '--listen', '127.0.0.1',
     '--tls-port', '0', '--http-port', '0', '--proxy-port', '0', '--admin-port', '0',
     '--upstream', `https://127.0.0.1:${relay.port}`, '--upstream-ca', pki.caFile, '--sumdb', 'off',
-    '--log-level', 'info', '--upstream-timeout', '3s', ...(opts.args ?? []),
+    '--log-level', 'info', '--upstream-timeout', opts.upstreamTimeout ?? '3s', ...(opts.args ?? []),
   ];
   let gw: GatewayProcess;
   try {
@@ -111,7 +112,7 @@ export async function startFaultWorld(opts: { args?: string[]; dataDir?: string;
     probe,
     intercepted: (path) => `https://${INTERCEPTED_HOST}${path}`,
     plain: (path) => `${world.gw.baseUrl}${path}`,
-    agent: (o = {}) => new ConnectAgent({ proxyPort: world.ports.proxy, ca: gatewayCa }, { keepAlive: o.keepAlive ?? false, maxSockets: o.maxSockets ?? Infinity }),
+    agent: (o = {}) => new ConnectAgent({ proxyPort: world.ports.proxy, ca: gatewayCa, timeoutMs: 30_000 }, { keepAlive: o.keepAlive ?? false, maxSockets: o.maxSockets ?? Infinity }),
     async fetchIntercepted(path, fetchOpts = {}) {
       const agent = world.agent();
       try {
