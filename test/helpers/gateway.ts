@@ -7,6 +7,7 @@ import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createHash } from 'node:crypto';
 import http from 'node:http';
+import https from 'node:https';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { loadConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/logger.js';
@@ -67,11 +68,16 @@ export interface Fetched {
   bytes: number;
 }
 
-/** GET through the gateway; keeps the body only when smaller than keepBelow bytes (sha256 always). */
-export function fetchVia(url: string, opts: { keepBelow?: number; abortAfterBytes?: number; timeoutMs?: number } = {}): Promise<Fetched> {
+/**
+ * GET through the gateway; keeps the body only when smaller than keepBelow bytes (sha256 always).
+ * An https: URL needs an agent that knows how to reach the gateway (e.g. ConnectAgent from connect-client.ts);
+ * without one, every request gets a connection of its own.
+ */
+export function fetchVia(url: string, opts: { keepBelow?: number; abortAfterBytes?: number; timeoutMs?: number; agent?: http.Agent } = {}): Promise<Fetched> {
   const keepBelow = opts.keepBelow ?? 1 << 20;
+  const client = url.startsWith('https:') ? https : http;
   return new Promise((resolvePromise, reject) => {
-    const req = http.get(url, { agent: false, timeout: opts.timeoutMs ?? 60_000 }, (res) => {
+    const req = client.get(url, { agent: opts.agent ?? false, timeout: opts.timeoutMs ?? 60_000 }, (res) => {
       const hash = createHash('sha256');
       const parts: Buffer[] = [];
       let bytes = 0;
@@ -109,14 +115,20 @@ export interface GatewayProcess {
   child: ChildProcess;
   baseUrl: string;
   log: () => string;
+  /**
+   * Stops collecting the child's stdout: 'close' destroys our end of the pipe (its writes then fail with EPIPE),
+   * 'block' stops reading it (once the pipe buffer is full its writes wait). stderr is still collected.
+   */
+  detachStdout(mode: 'close' | 'block'): void;
   stop(): Promise<void>;
 }
 
 export async function spawnGatewayProcess(args: string[], timeoutMs = 20_000): Promise<GatewayProcess> {
   const child = spawn(process.execPath, [join(REPO_ROOT, 'bin/gomodgate.js'), 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  child.stdout!.on('data', (c) => (out += c));
-  child.stderr!.on('data', (c) => (out += c));
+  const collect = (c: Buffer | string) => (out += c);
+  child.stdout!.on('data', collect);
+  child.stderr!.on('data', collect);
   const ports = await waitFor('gomodgate ready', () => {
     if (child.exitCode !== null) throw new Error(`gomodgate exited: ${out}`);
     for (const line of out.split('\n')) {
@@ -128,6 +140,11 @@ export async function spawnGatewayProcess(args: string[], timeoutMs = 20_000): P
     child,
     baseUrl: `http://127.0.0.1:${ports.proxy}`,
     log: () => out,
+    detachStdout(mode) {
+      child.stdout!.off('data', collect);
+      if (mode === 'close') child.stdout!.destroy();
+      else child.stdout!.pause();
+    },
     async stop() {
       if (child.exitCode === null) {
         child.kill('SIGTERM');

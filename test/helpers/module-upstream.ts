@@ -1,7 +1,8 @@
 // A real upstream Go module proxy for integration tests: serves the GOPROXY protocol (list, @latest, .info, .mod,
 // .zip) for modules a test adds, over real TLS (test PKI) or plain HTTP on 127.0.0.1, port 0, keep-alive on.
 // It records every request so tests can assert hit counts, and misbehaves on command (down, forced status, delay,
-// truncated body, tampered bytes). It never serves the checksum database (a separate fixture does) and never
+// truncated body, tampered bytes, and the faults of UpstreamFault: stalls, wrong Content-Length, endless bodies,
+// HTML error pages). It never serves the checksum database (a separate fixture does) and never
 // holds a large zip in memory: those stream from disk.
 import { createReadStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -33,6 +34,19 @@ export interface RecordedRequest {
   headers: Record<string, string | string[] | undefined>;
 }
 
+/** Ways one path can misbehave (setFault). */
+export type UpstreamFault =
+  /** Headers with the full Content-Length, then no byte at all; the connection stays open until the peer goes. */
+  | { kind: 'stall-after-headers' }
+  /** Status 200, Content-Type text/html, an error page instead of the object (a captive portal or a broken CDN). */
+  | { kind: 'html' }
+  /** The object's real bytes, all of them, under this Content-Length; then the connection is closed. */
+  | { kind: 'content-length'; declared: number }
+  /** Status 200, chunked, filler bytes as fast as the peer reads, until it goes (bounded at 2 GiB). */
+  | { kind: 'endless' };
+
+export const HTML_ERROR_PAGE = '<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>\n<body><h1>Bad Gateway</h1><p>The upstream server is temporarily unavailable.</p></body></html>\n';
+
 export interface ModuleUpstream {
   url: string; // https://127.0.0.1:PORT (or http://)
   port: number;
@@ -59,7 +73,9 @@ export interface ModuleUpstream {
   dropMidBody(path: string, afterBytes: number | null): void;
   /** Until cleared (null): serve these bytes with status 200 for this path instead of what the store says. */
   tamper(path: string, replacement: Buffer | null): void;
-  /** Clear forced statuses, delay, drops, tampering and down (not hits). */
+  /** Until cleared (null): answer this path with the fault. Requests are still recorded. */
+  setFault(path: string, fault: UpstreamFault | null): void;
+  /** Clear forced statuses, delay, drops, tampering, faults and down (not hits). */
   resetFaults(): void;
   close(): Promise<void>;
 }
@@ -159,6 +175,7 @@ export async function startModuleUpstream(opts: ModuleUpstreamOptions = {}): Pro
   const forcedStatus = new Map<string, number>();
   const drops = new Map<string, number>();
   const tampered = new Map<string, Buffer>();
+  const faults = new Map<string, UpstreamFault>();
   const sockets = new Set<Socket>();
   const timers = new Set<NodeJS.Timeout>();
   let down = false;
@@ -264,12 +281,52 @@ export async function startModuleUpstream(opts: ModuleUpstreamOptions = {}): Pro
     input.pipe(res);
   }
 
+  /** Misbehaves as told; writes to the socket directly where http.ServerResponse would correct the framing. */
+  function sendFault(req: http.IncomingMessage, res: http.ServerResponse, urlPath: string, fault: UpstreamFault): void {
+    const original = resolve(urlPath);
+    const size = original.body.kind === 'buffer' ? original.body.data.length : original.body.size;
+    switch (fault.kind) {
+      case 'stall-after-headers':
+        res.writeHead(200, { 'Content-Type': original.contentType, 'Content-Length': String(size) });
+        res.flushHeaders();
+        return; // never another byte; close() destroys the socket
+      case 'html':
+        return send(req, res, urlPath, { status: 200, contentType: 'text/html; charset=utf-8', body: { kind: 'buffer', data: Buffer.from(HTML_ERROR_PAGE) } });
+      case 'content-length': {
+        if (original.body.kind !== 'buffer') throw new Error('module-upstream: a wrong Content-Length only for in-memory objects');
+        res.writeHead(200, { 'Content-Type': original.contentType, 'Content-Length': String(fault.declared) });
+        res.flushHeaders();
+        res.socket?.write(original.body.data, () => destroyAfterFlush(res));
+        return;
+      }
+      case 'endless': {
+        res.writeHead(200, { 'Content-Type': original.contentType });
+        const chunk = Buffer.alloc(64 * 1024, 0x61);
+        let sent = 0;
+        const pump = (): void => {
+          while (!res.destroyed && !closed && sent < 2 ** 31) {
+            sent += chunk.length;
+            if (!res.write(chunk)) {
+              res.once('drain', pump);
+              return;
+            }
+          }
+          res.destroy();
+        };
+        pump();
+        return;
+      }
+    }
+  }
+
   function answer(req: http.IncomingMessage, res: http.ServerResponse, urlPath: string): void {
     if (closed || res.destroyed) return;
     if (down) {
       req.socket.destroy();
       return;
     }
+    const fault = faults.get(urlPath);
+    if (fault !== undefined && req.method === 'GET') return sendFault(req, res, urlPath, fault);
     const forced = forcedStatus.get(urlPath);
     if (forced !== undefined) {
       return send(req, res, urlPath, textAnswer(forced, `test upstream: status ${forced} forced for ${urlPath}\n`));
@@ -396,12 +453,18 @@ export async function startModuleUpstream(opts: ModuleUpstreamOptions = {}): Pro
       else tampered.set(decodedPath(path), replacement);
     },
 
+    setFault(path, fault) {
+      if (fault === null) faults.delete(decodedPath(path));
+      else faults.set(decodedPath(path), fault);
+    },
+
     resetFaults() {
       down = false;
       delayMs = 0;
       forcedStatus.clear();
       drops.clear();
       tampered.clear();
+      faults.clear();
     },
 
     async close() {
