@@ -8,5 +8,5 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
   golang-go nginx-light iptables iproute2 openssl curl ca-certificates python3 make g++ procps systemd \
-  unzip bsdutils >/dev/null
+  unzip bsdutils wrk >/dev/null
 go version

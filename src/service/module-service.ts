@@ -17,6 +17,7 @@ import type { UpstreamChain } from '../upstream/upstream-chain.js';
 import { SingleFlight } from './single-flight.js';
 import { readFile } from 'node:fs/promises';
 import { checkAnswer, hasAnswerCheck } from '../goproxy/answer-check.js';
+import { hash1ModuleZip } from '../verify/dirhash.js';
 import { privateLookupMessage, type ModulePolicy } from '../policy/module-policy.js';
 
 export type Outcome = 'hit' | 'miss' | 'stale' | 'not-found' | 'error';
@@ -334,7 +335,7 @@ export class ModuleService {
     const verify = this.verifier?.needsVerification(req) ? this.verifier : null;
     this.armDeadline(res, req);
     const stored = this.store(req, key, cls, res, pending, declared, max, type, verify, target);
-    if (verify || hasAnswerCheck(req) || req.kind.startsWith('sumdb-')) {
+    if (verify || hasAnswerCheck(req) || req.kind === 'zip' || req.kind.startsWith('sumdb-')) {
       // nothing is released before the checksum database has vouched for it: wait for the stored object
       const failure = await stored;
       if (failure) throw failure;
@@ -345,6 +346,16 @@ export class ModuleService {
 
   /** Checks an answer that no checksum verification covered; throws (nothing is stored) when it is not acceptable. */
   private async checkAnswer(req: ModuleRequest, target: UpstreamTarget, file: string, size: number, url: string): Promise<void> {
+    if (req.kind === 'zip') {
+      // not covered by the checksum database (--sumdb off, --nosumdb, --private): still a module zip the go
+      // command would accept, whole (a short Content-Length or a cut-off body is not)
+      try {
+        await hash1ModuleZip(file, req.module!, req.version!);
+      } catch (err) {
+        throw new GateError('UPSTREAM_UNAVAILABLE', `upstream ${target.base.hostname} sent a zip for ${describeRequest(req)} that the go command would refuse (${describeCause(err).slice(0, 200)}); nothing was cached`, { upstreamUrl: url, cause: err });
+      }
+      return;
+    }
     const sumdb = req.kind.startsWith('sumdb-') && req.kind !== 'sumdb-supported' ? this.opts.sumdbAnswers : null;
     if (!sumdb && !hasAnswerCheck(req)) return;
     const body = size === 0 ? Buffer.alloc(0) : await readFile(file);

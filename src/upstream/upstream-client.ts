@@ -230,10 +230,19 @@ export class UpstreamClient {
       req.setTimeout(this.opts.timeoutMs, () => {
         req.destroy(new GateError('UPSTREAM_TIMEOUT', `upstream ${host} did not answer within ${Math.round(this.opts.timeoutMs / 1000)} s`, { upstreamUrl: redactUrl(url.toString()) }));
       });
+      let response: IncomingMessage | null = null;
       req.once('response', (body) => {
+        response = body;
         resolve({ status: body.statusCode ?? 0, headers: body.headers, body, url: url.toString() });
       });
-      req.once('error', (err) => reject(toGateError(err, host, url)));
+      req.on('error', (err) => {
+        if (!response) return reject(toGateError(err, host, url));
+        // after the headers: Node reports bytes beyond Content-Length (HPE_*) here, before the body's 'end';
+        // the body is then not the upstream's whole answer, so it must fail rather than end cleanly
+        const code = String((err as NodeJS.ErrnoException).code ?? '');
+        const reason = code.startsWith('HPE_') ? `upstream ${host} sent a malformed response (more bytes than its Content-Length)` : `upstream ${host} failed mid-response`;
+        response.destroy(new GateError('UPSTREAM_UNAVAILABLE', reason, { cause: err, upstreamUrl: redactUrl(url.toString()) }));
+      });
       req.end();
     });
   }

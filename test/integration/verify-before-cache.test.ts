@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { ensureGoTestProxyBinary, TEST_SUMDB_KEY } from '../helpers/go-test-proxy.js';
 import { startLocalProxy, httpGet, type LocalProxy } from '../helpers/local-go-proxy.js';
 import { startTestGateway, fetchVia, waitFor, type TestGateway } from '../helpers/gateway.js';
+import { buildZipSync, moduleZipEntries } from '../helpers/module-zip.js';
 
 let work: string;
 let proxy: LocalProxy;
@@ -212,11 +213,9 @@ test('an object cached while verification was off is verified before it is serve
       db.close();
     }
   };
-  tamper.set(path, (body) => {
-    const out = Buffer.from(body);
-    out[Math.floor(out.length / 2)] ^= 0xff;
-    return out;
-  });
+  // a well-formed module zip of the same module@version with other contents: only the database can tell
+  const impostor = buildZipSync(moduleZipEntries('rsc.io/sampler', 'v1.3.0', { 'sampler.go': 'package sampler // injected\n' }, 'module rsc.io/sampler\n')).zip;
+  tamper.set(path, () => impostor);
   try {
     const off = await startTestGateway({ upstream: relayBase, sumdb: 'off' }, { dir });
     try {
