@@ -7,6 +7,11 @@
 # (including gomodgate's upstream fetches) never passes it, and connections addressed to the gateway itself
 # are left alone, except http://<gateway>/ (port 80), which shows gomodgate's onboarding page (the CA and how to
 # trust it) unless --no-onboarding. Never touches any other chain, rule or table.
+# Each family is independent: a run that gives no selector of a family (e.g. only an IPv6 --lan-cidr) leaves
+# that family's rules as they are. It refuses (unless --force) when nothing listens on the TLS port, since the
+# rules would then send every LAN HTTPS connection to a closed port. --fail-open instead installs a systemd
+# drop-in whose ExecStartPost/ExecStopPost add the rules when gomodgate has started and remove them when it
+# stops, so that LAN traffic goes straight to its destination whenever the gateway is down.
 set -euo pipefail
 
 PROG=install-iptables.sh
@@ -31,6 +36,13 @@ LAN selection (at least one):
   --lan-cidr CIDR    LAN source range (repeatable), e.g. 10.0.0.0/8 (iptables) or fd00::/8 (ip6tables).
 
 Options:
+  --fail-open        rules only while gomodgate runs: writes the drop-in
+                     SYSTEMD_DIR/gomodgate.service.d/50-redirect-fail-open.conf, whose ExecStartPost= runs this
+                     script (with the same arguments) once gomodgate is ready and whose ExecStopPost= runs
+                     uninstall-iptables.sh when it stops or crashes; adds the rules now only if gomodgate listens
+  --systemd-dir DIR  where the unit's drop-in directory is (default /etc/systemd/system; with --fail-open)
+  --force            add the rules even though nothing listens on the TLS port (LAN HTTPS then fails until
+                     gomodgate runs)
   --tls-port PORT    gomodgate's transparent TLS port, target for port 443 (default 8443)
   --http-port PORT   gomodgate's transparent HTTP port, target for port 80 (default 8080; 0 = leave port 80 alone)
   --no-onboarding    do not redirect port 80 addressed to the gateway itself (e.g. a web server runs there)
@@ -38,8 +50,14 @@ Options:
   --dry-run          print the commands instead of running them (needs neither root nor iptables)
   -h, --help         show this help
 
-A family (IPv4 or IPv6) without any selector (no --lan-if and no --lan-cidr of that family) gets no rules:
-gomodgate's chain of that family is removed if an earlier run created it.
+Each family is independent. A family (IPv4 or IPv6) without any selector (no --lan-if and no --lan-cidr of
+that family) is left exactly as it is: an earlier run's rules of that family stay. Remove one family's rules with
+uninstall-iptables.sh --family 4 (or 6).
+
+Without --fail-open the rules stay when gomodgate stops: while it restarts or is down, LAN connections to port
+443 (and 80) are refused (fail closed); nothing reaches the internet around the gateway. With --fail-open they
+go straight to their destination instead (the gateway must forward and NAT them like any other traffic), and
+clients simply get no caching until gomodgate is back.
 
 The rules do not survive a reboot by themselves: save them with your distribution's tool (Debian:
 apt-get install iptables-persistent && netfilter-persistent save), or run this script at boot.
@@ -47,6 +65,7 @@ apt-get install iptables-persistent && netfilter-persistent save), or run this s
 Examples:
   $PROG --lan-if eth1
   $PROG --lan-cidr 10.20.0.0/16 --lan-cidr fd00:20::/64 --tls-port 8443 --http-port 8080
+  $PROG --lan-if eth1 --fail-open
   $PROG --lan-if eth1 --dry-run
 EOF
 }
@@ -105,6 +124,10 @@ http_port=8080
 ipv6=1
 dry_run=0
 onboarding=1
+force=0
+fail_open=0
+from_unit=0
+systemd_dir=/etc/systemd/system
 
 need_value() {
   [[ $# -ge 2 && -n $2 && $2 != --* ]] || usage_error "$1 needs a value"
@@ -141,8 +164,17 @@ while [[ $# -gt 0 ]]; do
       http_port=$((10#$2))
       shift 2
       ;;
+    --systemd-dir)
+      need_value "$@"
+      [[ $2 == /* ]] || usage_error "--systemd-dir must be an absolute path (got \"$2\")"
+      systemd_dir=${2%/}
+      shift 2
+      ;;
     --no-ipv6) ipv6=0; shift ;;
     --no-onboarding) onboarding=0; shift ;;
+    --force) force=1; shift ;;
+    --fail-open) fail_open=1; shift ;;
+    --from-unit) from_unit=1; shift ;; # set by the --fail-open drop-in's ExecStartPost=
     --dry-run) dry_run=1; shift ;;
     -h | --help) usage; exit 0 ;;
     *) usage_error "unknown argument \"$1\"" ;;
@@ -157,6 +189,9 @@ if ((ipv6 == 0 && ${#cidrs6[@]} > 0)); then
 fi
 if ((tls_port == http_port)); then
   usage_error "--tls-port and --http-port must differ (both $tls_port)"
+fi
+if ((fail_open && from_unit)); then
+  usage_error "--fail-open and --from-unit exclude each other (--from-unit is what the drop-in runs)"
 fi
 
 families=(4)
@@ -187,6 +222,66 @@ if ((!dry_run)); then
   done
 fi
 
+# --- fail open: the drop-in that adds the rules while the service runs and removes them when it stops -------
+dropin_dir=$systemd_dir/gomodgate.service.d
+dropin=$dropin_dir/50-redirect-fail-open.conf
+hook_args=()
+for sel in "${lan_ifs[@]}"; do hook_args+=(--lan-if "$sel"); done
+for sel in "${cidrs4[@]}" "${cidrs6[@]}"; do hook_args+=(--lan-cidr "$sel"); done
+hook_args+=(--tls-port "$tls_port" --http-port "$http_port")
+((onboarding)) || hook_args+=(--no-onboarding)
+((ipv6)) || hook_args+=(--no-ipv6)
+
+render_dropin() {
+  local here
+  here=$(cd "$SCRIPT_DIR" && pwd)
+  [[ $here =~ ^/[A-Za-z0-9._/+-]+$ ]] ||
+    die "the path of this script, $here, has characters systemd's ExecStartPost= would misread; run it from the installed checkout (e.g. /opt/gomodgate)"
+  cat <<EOF
+# Written by $PROG --fail-open: gomodgate's REDIRECT rules exist only while gomodgate runs.
+# ExecStartPost= runs once gomodgate is ready (Type=notify), ExecStopPost= whenever it stops, fails or crashes
+# (also between the stop and the start of a restart). "+" runs them as root outside the sandbox, "-" keeps a
+# failure from failing the service: without the rules the gateway is simply bypassed (fail open).
+# Remove this file (and systemctl daemon-reload) to keep the rules whether or not gomodgate runs.
+[Service]
+ExecStartPost=-+$here/install-iptables.sh --from-unit ${hook_args[*]}
+ExecStopPost=-+$here/uninstall-iptables.sh$( ((ipv6)) || echo ' --no-ipv6')
+EOF
+}
+
+if ((fail_open)); then
+  content=$(render_dropin)
+  if ((dry_run)); then
+    echo "# $PROG --dry-run: would write $dropin:"
+    echo "$content" | sed 's/^/#   /'
+  else
+    mkdir -p "$dropin_dir"
+    if [[ -f $dropin ]] && [[ $(<"$dropin") == "$content" ]]; then
+      echo "fail-open: $dropin is up to date"
+    else
+      printf '%s\n' "$content" >"$dropin.tmp" && mv -f "$dropin.tmp" "$dropin"
+      echo "fail-open: wrote $dropin (REDIRECT rules only while gomodgate runs)"
+      if [[ $systemd_dir == /etc/systemd/system && -d /run/systemd/system ]] && command -v systemctl >/dev/null 2>&1; then
+        systemctl daemon-reload || die "systemctl daemon-reload failed; run it yourself"
+      fi
+    fi
+    if ! listening_on "$tls_port"; then
+      echo "fail-open: gomodgate does not listen on port $tls_port now: no rules added; they are added when it starts (systemctl enable --now gomodgate)"
+      exit 0
+    fi
+  fi
+elif ((!from_unit && !dry_run)) && [[ -f $dropin ]]; then
+  echo "$PROG: warning: $dropin exists: gomodgate's ExecStartPost=/ExecStopPost= add and remove the rules with the arguments written there; remove it (and systemctl daemon-reload) to keep these rules when gomodgate stops" >&2
+fi
+
+# --- nothing listening: the rules would turn every LAN HTTPS connection into "connection refused" ------------
+if ((!dry_run && !force && !fail_open)) && ! listening_on "$tls_port"; then
+  die "nothing listens on port $tls_port (--tls-port) here: the rules would send every LAN HTTPS connection to a closed port. Start gomodgate first (systemctl enable --now gomodgate), or use --fail-open (rules only while it runs), or --force"
+fi
+if ((!dry_run && http_port != 0)) && ! listening_on "$http_port"; then
+  echo "$PROG: warning: nothing listens on port $http_port (--http-port) here: LAN port-80 connections will be refused until gomodgate runs" >&2
+fi
+
 # --- the commands, as a shell script: printed by --dry-run, run by bash otherwise --------------------------
 
 family_script() { # family_script FAMILY CIDR...
@@ -200,8 +295,7 @@ family_script() { # family_script FAMILY CIDR...
   for sel in "$@"; do selectors+=("-s $sel"); done
   echo "# IPv$family"
   if [[ ${#selectors[@]} -eq 0 ]]; then
-    echo "# no IPv$family selector: remove gomodgate's IPv$family rules, if any"
-    removal_script "$family"
+    echo "# no IPv$family selector: gomodgate's IPv$family rules, if any, stay as they are"
     return
   fi
   echo "$restore --noflush <<'RULES'"
@@ -225,10 +319,6 @@ family_script() { # family_script FAMILY CIDR...
   echo "${ipt} -t nat -C PREROUTING $JUMP_ARGS 2>/dev/null || ${ipt} -t nat -I PREROUTING 1 $JUMP_ARGS"
 }
 
-removal_script() { # the same commands as uninstall-iptables.sh
-  chain_removal_commands "$(tool "$1" tables) ${WAIT[*]}"
-}
-
 build_script() {
   echo "set -euo pipefail"
   family_script 4 "${cidrs4[@]}"
@@ -244,8 +334,14 @@ fi
 bash -c "$script" || die "failed; the message above comes from iptables. Nothing outside the $CHAIN chain and its PREROUTING jump was touched."
 for family in "${families[@]}"; do
   t=$(tool "$family" tables)
+  if [[ $family == 4 ]]; then given=${#cidrs4[@]}; else given=${#cidrs6[@]}; fi
+  given=$((given + ${#lan_ifs[@]}))
   if "$t" "${WAIT[@]}" -t nat -S "$CHAIN" >/dev/null 2>&1; then
     n=$("$t" "${WAIT[@]}" -t nat -S "$CHAIN" | grep -c -- '-j REDIRECT' || true)
-    echo "IPv$family: $n REDIRECT rule(s) in nat/$CHAIN (port 443 → $tls_port$( ((http_port)) && echo ", port 80 → $http_port"))"
+    if ((given)); then
+      echo "IPv$family: $n REDIRECT rule(s) in nat/$CHAIN (port 443 → $tls_port$( ((http_port)) && echo ", port 80 → $http_port"))"
+    else
+      echo "IPv$family: no IPv$family selector given: left as it was ($n REDIRECT rule(s) from an earlier run; uninstall-iptables.sh --family $family removes them)"
+    fi
   fi
 done

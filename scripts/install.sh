@@ -31,7 +31,8 @@ Options:
   --prefix DIR   the built gomodgate checkout the service runs (default: $SRC, the checkout this script is
                  in). Run \`npm ci\` there first. Recommended: /opt/gomodgate. Not under /home, /root or /tmp:
                  the service cannot see those (ProtectHome=, PrivateTmp=).
-  --dry-run      print what would be done; change nothing (needs no root)
+  --dry-run      print what would be done; change nothing (needs no root). Works from any checkout (also
+                 one under /tmp or /home, or not built yet): what a real run would refuse is a warning
   --root DIR     install into DIR as if it were / (for packaging and tests): no user is created, nothing is
                  chowned, systemctl is not called, and the CA is created as the invoking user
   -h, --help     show this help
@@ -55,13 +56,26 @@ while [[ $# -gt 0 ]]; do
 done
 
 # --- checks (read-only) -------------------------------------------------------------------------------------
+warnings=0
+# refuse MESSAGE / refuse_usage MESSAGE: what a real run refuses; --dry-run only warns and goes on previewing
+refuse() {
+  if ((dry_run)); then
+    echo "# warning: a real run would refuse: $*" >&2
+    warnings=$((warnings + 1))
+  else
+    die "$@"
+  fi
+}
+refuse_usage() {
+  if ((dry_run)); then refuse "$@"; else usage_error "$@"; fi
+}
 [[ $prefix == /* ]] || usage_error "--prefix must be an absolute path (got \"$prefix\")"
 prefix=${prefix%/}
 # systemd's ExecStart= splits on spaces and expands % and $: keep the path plain.
-[[ $prefix =~ ^/[A-Za-z0-9._/+-]+$ ]] || usage_error "--prefix may contain only letters, digits and ._/+- (got \"$prefix\")"
+[[ $prefix =~ ^/[A-Za-z0-9._/+-]+$ ]] || refuse_usage "--prefix may contain only letters, digits and ._/+- (got \"$prefix\")"
 case "$prefix/" in
   /home/* | /root/* | /run/user/* | /tmp/* | /var/tmp/*)
-    usage_error "--prefix $prefix is hidden from the service (ProtectHome=/PrivateTmp=); put the checkout in /opt/gomodgate"
+    refuse_usage "--prefix $prefix is hidden from the service (ProtectHome=/PrivateTmp=); put the checkout in /opt/gomodgate"
     ;;
 esac
 if [[ -n $root ]]; then
@@ -72,7 +86,7 @@ if [[ -n $root ]]; then
 fi
 [[ -f $prefix/bin/gomodgate.js ]] || die "$prefix/bin/gomodgate.js not found: --prefix must be a gomodgate checkout"
 [[ -f $prefix/dist/src/cli/main.js && -d $prefix/node_modules ]] ||
-  die "$prefix is not built: run \`npm ci\` in $prefix first"
+  refuse "$prefix is not built: run \`npm ci\` in $prefix first"
 for f in systemd/gomodgate.service systemd/gomodgate.yaml; do
   [[ -f $SRC/$f ]] || die "$SRC/$f is missing"
 done
@@ -81,10 +95,10 @@ node_bin=$(command -v node || true)
 node_bin=$(readlink -f "$node_bin")
 case "$node_bin" in
   /home/* | /root/* | /run/user/* | /tmp/* | /var/tmp/*)
-    die "$node_bin is hidden from the service (ProtectHome=/PrivateTmp=): install Node.js system-wide (e.g. /usr/bin/node)"
+    refuse "$node_bin is hidden from the service (ProtectHome=/PrivateTmp=): install Node.js system-wide (e.g. /usr/bin/node)"
     ;;
 esac
-[[ $node_bin =~ ^/[A-Za-z0-9._/+-]+$ ]] || die "the path of node, $node_bin, has characters systemd's ExecStart= would misread"
+[[ $node_bin =~ ^/[A-Za-z0-9._/+-]+$ ]] || refuse "the path of node, $node_bin, has characters systemd's ExecStart= would misread"
 node_major=$("$node_bin" -p 'process.versions.node.split(".")[0]')
 ((node_major >= 20)) || die "$node_bin is Node.js $node_major; gomodgate needs 20 or later"
 if ((!dry_run)) && [[ -z $root && $EUID -ne 0 ]]; then
@@ -192,19 +206,83 @@ else
   say "CA: ${ca_out%%:*} $ca_file"
 fi
 
+# --- interfaces: which one is the LAN? (read-only) ----------------------------------------------------------
+# The default route's interface is the uplink; an interface with a private IPv4 range (10/8, 172.16/12,
+# 192.168/16) or an IPv6 ULA (fc00::/7) and no default route looks like the LAN. Only interfaces that exist here.
+default_ifs=" "
+if [[ -r /proc/net/route ]]; then
+  while read -r ifc dest _rest; do
+    if [[ $dest == 00000000 ]]; then default_ifs+="$ifc "; fi
+  done </proc/net/route
+fi
+if [[ -r /proc/net/ipv6_route ]]; then
+  while read -r dest plen _src _slen _next _metric _ref _use _flags ifc; do
+    if [[ $dest == 00000000000000000000000000000000 && $plen == 00 && $ifc != lo ]]; then default_ifs+="$ifc "; fi
+  done </proc/net/ipv6_route
+fi
+lan_candidates=()
+iface_lines=()
+for path in /sys/class/net/*; do
+  [[ -e $path ]] || continue
+  ifc=${path##*/}
+  [[ $ifc == lo ]] && continue
+  addrs=
+  if command -v ip >/dev/null 2>&1; then
+    addrs=$(ip -o addr show dev "$ifc" 2>/dev/null | while read -r _n _i fam addr _rest; do
+      if [[ $fam == inet || ($fam == inet6 && $addr != fe80:*) ]]; then printf '%s ' "$addr"; fi
+    done || true)
+  fi
+  addrs=${addrs% }
+  state=$(cat "$path/operstate" 2>/dev/null || echo unknown)
+  private=0
+  for a in $addrs; do
+    if [[ $a =~ ^(10\.|192\.168\.|172\.(1[6-9]|2[0-9]|3[01])\.|f[cd][0-9a-f]{2}:) ]]; then private=1; fi
+  done
+  if [[ $default_ifs == *" $ifc "* ]]; then
+    role="default route: the uplink, not the LAN"
+  elif ((private)); then
+    role="private addresses: looks like the LAN"
+    lan_candidates+=("$ifc")
+  elif [[ -z $addrs ]]; then
+    role="no address"
+  else
+    role="public addresses"
+  fi
+  iface_lines+=("$(printf '  %-15s %-8s %-40s %s' "$ifc" "$state" "${addrs:--}" "$role")")
+done
+
 echo
-if ((dry_run)); then echo "Dry run: nothing was changed. After a real run:"; else echo "gomodgate is installed."; fi
+if ((dry_run)); then
+  if ((warnings)); then
+    echo "Dry run: nothing was changed; a real run from here would stop at the $warnings warning(s) above. After a real run:"
+  else
+    echo "Dry run: nothing was changed. After a real run:"
+  fi
+else
+  echo "gomodgate is installed."
+fi
+echo "Interfaces here:"
+if ((${#iface_lines[@]})); then printf '%s\n' "${iface_lines[@]}"; else echo "  (none besides lo)"; fi
+case ${#lan_candidates[@]} in
+  1) lan_if=${lan_candidates[0]} lan_note="${lan_candidates[0]} looks like the LAN; check it" ;;
+  0) lan_if=IF lan_note="no interface here looks like the LAN: name the one your clients reach, or use --lan-cidr" ;;
+  *) lan_if=IF lan_note="candidates: ${lan_candidates[*]}; pick the one your clients reach" ;;
+esac
 cat <<EOF
 The CA certificate that clients must trust:
   $ca_file
-Next steps:
+Next steps, in this order (the LAN is redirected only once gomodgate listens):
   1. Review $config (every option is listed with its default).
   2. systemctl enable --now gomodgate
      journalctl -u gomodgate -o cat -f ; curl -s http://127.0.0.1:9464/readyz
-  3. Send the LAN's port 443/80 through it (LAN interface eth1 here; see --help):
-     $prefix/scripts/install-iptables.sh --lan-if eth1
-  4. On developer machines, trust the CA (nothing else changes for Go):
+  3. Send the LAN's port 443/80 through it ($lan_note):
+     $prefix/scripts/install-iptables.sh --lan-if $lan_if --fail-open
+     (--fail-open: the rules exist only while gomodgate runs, so a stopped gateway is bypassed instead of
+     refusing the LAN's HTTPS; leave it out to keep the rules, and refuse, whenever it is down)
+  4. On developer machines, trust the CA (nothing else changes for Go): http://<this gateway>/ shows how, or
      $node_bin $prefix/bin/gomodgate.js ca export --config /etc/gomodgate/gomodgate.yaml > gomodgate-ca.pem
      sudo cp gomodgate-ca.pem /usr/local/share/ca-certificates/gomodgate.crt && sudo update-ca-certificates
+     Publish its fingerprint so they can check it:
+     $node_bin $prefix/bin/gomodgate.js ca export --fingerprint --config /etc/gomodgate/gomodgate.yaml
   Changes to the config or the policy file: systemctl reload gomodgate (no connection is dropped).
 EOF

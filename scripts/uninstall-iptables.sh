@@ -17,16 +17,23 @@ Removes gomodgate's REDIRECT rules: the nat chain $CHAIN and its jump from PRERO
 ip6tables (IPv6). Other rules are left exactly as they are. Safe to run when nothing is installed.
 
 Options:
-  --no-ipv6    IPv4 only: do not run ip6tables at all
-  --dry-run    print the commands instead of running them (needs neither root nor iptables)
-  -h, --help   show this help
+  --family 4|6  remove only the IPv4 (iptables) or only the IPv6 (ip6tables) rules
+  --no-ipv6     IPv4 only: do not run ip6tables at all (the same as --family 4)
+  --dry-run     print the commands instead of running them (needs neither root nor iptables)
+  -h, --help    show this help
 EOF2
 }
 
+ipv4=1
 ipv6=1
 dry_run=0
 while [[ $# -gt 0 ]]; do
   case $1 in
+    --family)
+      [[ $# -ge 2 && ($2 == 4 || $2 == 6) ]] || usage_error "--family needs 4 or 6"
+      if [[ $2 == 4 ]]; then ipv6=0; else ipv4=0; fi
+      shift 2
+      ;;
     --no-ipv6) ipv6=0; shift ;;
     --dry-run) dry_run=1; shift ;;
     -h | --help) usage; exit 0 ;;
@@ -34,7 +41,9 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 
-tools=(iptables)
+((ipv4 || ipv6)) || usage_error "--family 6 and --no-ipv6 leave nothing to remove"
+tools=()
+((ipv4)) && tools+=(iptables)
 ((ipv6)) && tools+=(ip6tables)
 
 if ((!dry_run)); then

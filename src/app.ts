@@ -15,7 +15,7 @@ import { CacheIndex } from './store/cache-index.js';
 import { AuditLog } from './audit/audit-log.js';
 import { UpstreamClient, loadTrustedRoots } from './upstream/upstream-client.js';
 import { ModuleService } from './service/module-service.js';
-import { initCa, loadCa } from './intercept/ca-store.js';
+import { CA_WARN_DAYS, CaSource, assertCaUsable, initCa } from './intercept/ca-store.js';
 import { ensureOriginalDestinationSupport } from './intercept/original-destination.js';
 import { TlsTerminator } from './intercept/tls-terminator.js';
 import { LeafCertificates } from './intercept/leaf-certificates.js';
@@ -77,7 +77,12 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   }
   const { created } = initCa(config.caDir);
   if (created) log.info({ caDir: config.caDir }, 'created the gateway CA; distribute certs/ca.pem to clients (`gomodgate ca export`)');
-  const ca = loadCa(config.caDir);
+  const caSource = new CaSource(config.caDir); // makes a rotation's switch that fell due while we were down
+  const signingCa = caSource.cas().current!;
+  assertCaUsable(config.caDir, signingCa); // an expired CA: refuse, with the command to run
+  if (signingCa.daysLeft < CA_WARN_DAYS) {
+    log.warn({ daysLeft: signingCa.daysLeft, notAfter: signingCa.notAfter, fingerprint256: signingCa.fingerprint256 }, `the gateway CA expires in ${signingCa.daysLeft} days: start a rotation now (gomodgate ca rotate --overlap 14d)`);
+  }
 
   const blobs = new BlobStore(config.dataDir);
   const leftovers = blobs.removeLeftoverTempFiles();
@@ -88,14 +93,32 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   const stats = { intercepted: 0, spliced: 0, refused: 0 };
   const flights = new SingleFlight();
   const hosts = new InterceptHosts(config.interceptHosts);
-  const certificates = new LeafCertificates({ ca, isIntercepted: (host) => hosts.has(host) });
+  const certificates = new LeafCertificates({ ca: () => caSource.signing(), isIntercepted: (host) => hosts.has(host) });
   certificates.prepare(hosts.list());
   const metrics = new GatewayMetrics({
     cacheTotals: cacheTotalsFromDb(db),
     singleFlight: () => ({ inflight: flights.size, joinedTotal: flights.joinedTotal }),
     connectionStats: () => stats,
     certificatesIssued: () => certificates.issued,
+    caExpiry: () => ({ current: caSource.cas().current?.notAfter.getTime() ?? null, next: caSource.cas().next?.notAfter.getTime() ?? null }),
   });
+  /** Picks up `ca rotate` and makes a due switch (SIGHUP, and every minute); returns whether anything changed. */
+  const refreshCa = (): boolean => {
+    try {
+      const r = caSource.refresh();
+      const { current, next, switchAt } = caSource.cas();
+      if (r.signingChanged) {
+        log.warn({ fingerprint256: current?.fingerprint256, switchedNow: r.switched }, 'leaf certificates are now issued by the new gateway CA; the old one is retired');
+        certificates.prepare(hosts.list());
+      }
+      if (r.publishedChanged) log.info({ published: [current, next].filter(Boolean).map((c) => ({ role: c!.role, fingerprint256: c!.fingerprint256 })), switchAt }, 'published gateway CAs changed');
+      return r.signingChanged || r.publishedChanged;
+    } catch (err) {
+      log.error({ err: describeCause(err) }, 'cannot re-read the gateway CA directory; the current CA stays in use');
+      return false;
+    }
+  };
+  const caTimer = setInterval(refreshCa, 60_000).unref();
   const audit = new AuditLog(db, (err) => log.error({ err: describeCause(err) }, 'audit insert failed'), 250, 200, (r) => {
     if (r.outcome !== 'passthrough' && r.outcome !== 'refused') metrics.observeRequest(r.kind, r.outcome, r.bytes ?? 0);
   });
@@ -167,7 +190,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     handshakeTimeoutMs: config['limits.peekTimeout'] * 1000,
   });
 
-  const onboarding = (req: http.IncomingMessage, res: http.ServerResponse) => serveOnboarding(req, res, ca.certPem, ports.proxy);
+  const onboarding = (req: http.IncomingMessage, res: http.ServerResponse) => serveOnboarding(req, res, caSource.published(), ports.proxy, caSource.cas().switchAt);
   const onboardingServer = http.createServer({ requestTimeout: 30_000, headersTimeout: 15_000 }, (req, res) => {
     if (!onboarding(req, res)) res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('gomodgate: see / for the gateway CA\n');
   });
@@ -264,6 +287,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
           needsRestart.push(key);
         }
       }
+      if (refreshCa()) applied.push('ca');
       // the policy file's contents are re-read on every SIGHUP; a new file name needs a restart (in the plan)
       if (next.policy && next.policy === previous.policy) {
         const r = policy.reload();
@@ -275,6 +299,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     async close(graceMs = 10_000) {
       if (closed) return;
       closed = true;
+      clearInterval(caTimer);
       notifySystemd(['STOPPING=1'], log);
       transparent.close();
       proxy.close();

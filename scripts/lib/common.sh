@@ -25,3 +25,17 @@ chain_removal_commands() {
   echo "for _ in \$(seq 1 50); do ${ipt} -t nat -D PREROUTING $JUMP_ARGS 2>/dev/null || break; done"
   echo "if ${ipt} -t nat -S $CHAIN >/dev/null 2>&1; then ${ipt} -t nat -F $CHAIN && ${ipt} -t nat -X $CHAIN; fi"
 }
+
+# listening_on PORT: true when a TCP socket listens on PORT (any address) in this network namespace. Reads
+# /proc/net/tcp and tcp6 (state 0A = LISTEN) with bash alone, so it needs neither ss nor netstat.
+listening_on() {
+  local hex f _sl local_addr _rem st _rest
+  printf -v hex '%04X' "$1"
+  for f in /proc/net/tcp /proc/net/tcp6; do
+    [[ -r $f ]] || continue
+    while read -r _sl local_addr _rem st _rest; do
+      [[ $st == 0A && ${local_addr##*:} == "$hex" ]] && return 0
+    done <"$f"
+  done
+  return 1
+}

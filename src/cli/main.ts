@@ -1,4 +1,4 @@
-// The gomodgate command line (yargs): `serve`, `ca init`, `ca export`. Flags come from the one config
+// The gomodgate command line (yargs): `serve`, `ca init|export|rotate`. Flags come from the one config
 // schema, so `--help`, the YAML file and GOMODGATE_* variables always agree. Errors print one line to stderr
 // and exit non-zero; nothing here knows about sockets.
 import yargs from 'yargs';
@@ -10,7 +10,8 @@ import { GateError } from '../errors.js';
 import { redactUrlsInText } from '../redact.js';
 import { createLogger, stdoutLogSink } from '../logger.js';
 import { startGateway } from '../app.js';
-import { caPaths, initCa } from '../intercept/ca-store.js';
+import { describeCas, initCa, publishedPems, rotateCa, type CaInfo } from '../intercept/ca-store.js';
+import { parseDuration } from '../config/load.js';
 import { certificatePemToDer } from '../intercept/certificates.js';
 import { auditCommand } from './audit-command.js';
 import { cacheCommand } from './cache-command.js';
@@ -75,6 +76,12 @@ async function serve(argv: Record<string, unknown>): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
+/** One CA as the line an admin publishes: fingerprint, role, validity, file. */
+function fingerprintLine(c: CaInfo, switchAt: Date | null): string {
+  const role = c.role === 'current' ? 'current CA (signs now)' : `next CA (signs from ${switchAt?.toISOString() ?? '?'})`;
+  return `SHA-256 ${c.fingerprint256}  ${role}, valid until ${c.notAfter.toISOString().slice(0, 10)} (${c.daysLeft} days), ${c.certFile}`;
+}
+
 export async function main(args: string[]): Promise<void> {
   await yargs(args)
     .scriptName('gomodgate')
@@ -99,25 +106,68 @@ export async function main(args: string[]): Promise<void> {
         })
         .command(
           'export',
-          'Print the CA certificate (to install on client machines)',
-          (yy) => withOptions(yy, ['caDir']).option('format', { choices: ['pem', 'der'], default: 'pem', describe: 'Output format' }),
+          'Print the CA certificate (to install on client machines), or its SHA-256 fingerprint (to publish)',
+          (yy) =>
+            withOptions(yy, ['caDir'])
+              .option('format', { choices: ['pem', 'der'], default: 'pem', describe: 'Output format' })
+              .option('all', { type: 'boolean', default: false, describe: 'Every published CA: during a rotation the current and the next one (PEM bundle)' })
+              .option('fingerprint', { type: 'boolean', default: false, describe: 'Print the SHA-256 fingerprint(s) instead of the certificate' })
+              .example('$0 ca export --fingerprint', 'the line to publish, e.g. on the intranet beside the onboarding URL'),
           (argv) => {
             try {
               const config = configFromArgv(argv as Record<string, unknown>);
-              const file = caPaths(config.caDir).certFile;
-              let pem: string;
-              try {
-                pem = readFileSync(file, 'utf8');
-              } catch {
-                throw new GateError('CONFIG_INVALID', `no CA certificate at ${file}; run \`gomodgate ca init --ca-dir ${config.caDir}\``);
+              const set = describeCas(config.caDir);
+              if (!set.current) throw new GateError('CONFIG_INVALID', `no CA certificate in ${config.caDir}; run \`gomodgate ca init --ca-dir ${config.caDir}\``);
+              const chosen = argv.all ? [set.current, set.next].filter((c): c is CaInfo => c !== null) : [set.current];
+              if (argv.fingerprint) {
+                for (const c of chosen) process.stdout.write(fingerprintLine(c, set.switchAt) + '\n');
+              } else if (argv.format === 'der') {
+                if (chosen.length > 1) throw new GateError('CONFIG_INVALID', 'a DER file holds one certificate: use --format pem with --all, or export the next CA from --ca-dir DIR/next');
+                process.stdout.write(certificatePemToDer(set.current.certPem));
+              } else {
+                process.stdout.write(argv.all ? publishedPems(set).map((p) => (p.endsWith('\n') ? p : p + '\n')).join('') : set.current.certPem);
               }
-              process.stdout.write(argv.format === 'der' ? certificatePemToDer(pem) : pem);
             } catch (err) {
               fail(err);
             }
           },
         )
-        .demandCommand(1, 'ca needs a subcommand: init or export'),
+        .command(
+          'rotate',
+          'Start a CA rotation: a new CA is published beside the current one, and the leaves switch to it after --overlap',
+          (yy) =>
+            withOptions(yy, ['caDir'])
+              .option('overlap', { type: 'string', default: '30d', describe: 'How long both CAs are published before the leaves switch to the new one (e.g. 14d, 12h)' })
+              .option('switch-now', { type: 'boolean', default: false, describe: 'Switch to the new CA now (creating it if no rotation is under way) and retire the old one: after a compromise, or at the end of the overlap by hand' })
+              .example('$0 ca rotate --overlap 14d', 'publish a new CA now; leaves switch in 14 days')
+              .example('$0 ca rotate --switch-now', 'switch now'),
+          (argv) => {
+            try {
+              const config = configFromArgv(argv as Record<string, unknown>);
+              const seconds = parseDuration(argv.overlap);
+              if (seconds === null || seconds <= 0) throw new GateError('CONFIG_INVALID', `--overlap must be a duration such as 14d, 12h or 30m (got ${JSON.stringify(argv.overlap)})`);
+              const r = rotateCa(config.caDir, { overlapMs: seconds * 1000, switchNow: Boolean(argv['switch-now']) });
+              const out: string[] = [];
+              if (r.switched) {
+                out.push(`switched: leaf certificates are now issued by ${fingerprintLine(r.set.current!, null)}`);
+                out.push(`retired: the old CA is kept in ${r.retiredDir} (no longer published or used)`);
+                out.push('next: make the running gateway use it now: systemctl reload gomodgate (or SIGHUP; it also notices within a minute)');
+                out.push('      clients that trust only the old CA now fail: give them the new one (onboarding page, gomodgate ca export)');
+              } else {
+                out.push(`created: ${r.set.next!.certFile}`);
+                out.push(`published beside the current CA until ${r.set.switchAt!.toISOString()}, when the leaves switch to it:`);
+                for (const c of [r.set.current!, r.set.next!]) out.push(`  ${fingerprintLine(c, r.set.switchAt)}`);
+                out.push('next: systemctl reload gomodgate (or SIGHUP) to publish it on the onboarding page now (it also notices within a minute);');
+                out.push('      have every client trust both (gomodgate ca export --all, or the onboarding page) before the switch;');
+                out.push('      switch earlier with: gomodgate ca rotate --switch-now');
+              }
+              process.stdout.write(out.join('\n') + '\n');
+            } catch (err) {
+              fail(err);
+            }
+          },
+        )
+        .demandCommand(1, 'ca needs a subcommand: init, export or rotate'),
     )
     .command(auditCommand)
     .command(cacheCommand)

@@ -2,11 +2,14 @@
 // secure contexts. Only a configured host ever gets one (the list is the InterceptHosts set); a certificate
 // is never written to disk; one leaf key, made once, serves every leaf (as Squid and mitmproxy do), so the
 // request path never generates keys. Entries are bounded (LRU), and the configured hosts are issued up front.
+// The signing CA comes from a source asked at each lookup: when it changes (a CA rotation switched), every
+// cached leaf is dropped and re-issued by the new CA on its next handshake.
 import tls from 'node:tls';
 import { generateRsaKeyPair, issueLeafCertificate, type CertificateAuthority, type KeyPairPem } from './certificates.js';
 
 export interface LeafCertificatesOptions {
-  ca: CertificateAuthority;
+  /** The CA that signs now: a fixed one, or a source asked at each lookup (CaSource.signing). */
+  ca: CertificateAuthority | (() => CertificateAuthority);
   /** Is this exact, lower-cased name one we intercept? Nothing else gets a certificate. */
   isIntercepted: (host: string) => boolean;
   /** At most this many contexts are kept (least recently used go first). */
@@ -21,11 +24,26 @@ export class LeafCertificates {
   private readonly key: KeyPairPem = generateRsaKeyPair(2048);
   private readonly contexts = new Map<string, tls.SecureContext>();
   private readonly maxEntries: number;
+  private readonly signingCa: () => CertificateAuthority;
+  /** The CA the cached contexts were issued by. */
+  private issuedBy: CertificateAuthority | null = null;
   /** Certificates issued since start (metrics). */
   issued = 0;
 
   constructor(private readonly opts: LeafCertificatesOptions) {
     this.maxEntries = opts.maxEntries ?? DEFAULT_MAX_ENTRIES;
+    const ca = opts.ca;
+    this.signingCa = typeof ca === 'function' ? ca : () => ca;
+  }
+
+  /** The CA that signs now; drops every cached leaf when it is not the one they were issued by. */
+  private currentCa(): CertificateAuthority {
+    const ca = this.signingCa();
+    if (ca !== this.issuedBy && (this.issuedBy === null || ca.certPem !== this.issuedBy.certPem)) {
+      this.contexts.clear();
+    }
+    this.issuedBy = ca;
+    return ca;
   }
 
   /** Issues certificates for these hosts now, so that their first handshake does not wait for one. */
@@ -42,14 +60,15 @@ export class LeafCertificates {
   contextFor(servername: string): tls.SecureContext | null {
     const host = servername.toLowerCase();
     if (!this.opts.isIntercepted(host)) return null;
+    const ca = this.currentCa();
     const found = this.contexts.get(host);
     if (found) {
       this.contexts.delete(host);
       this.contexts.set(host, found);
       return found;
     }
-    const cert = issueLeafCertificate(this.opts.ca, this.key.publicKeyPem, [host], this.opts.validDays ?? DEFAULT_VALID_DAYS);
-    const context = tls.createSecureContext({ key: this.key.privateKeyPem, cert: cert + this.opts.ca.certPem });
+    const cert = issueLeafCertificate(ca, this.key.publicKeyPem, [host], this.opts.validDays ?? DEFAULT_VALID_DAYS);
+    const context = tls.createSecureContext({ key: this.key.privateKeyPem, cert: cert + ca.certPem });
     this.issued++;
     this.contexts.set(host, context);
     while (this.contexts.size > this.maxEntries) this.contexts.delete(this.contexts.keys().next().value as string);

@@ -33,6 +33,11 @@ export interface GatewayMetricsSources {
   connectionStats?: () => Partial<Record<ConnectionDecision, number>>;
   /** Monotonic count of certificates issued, kept elsewhere (TlsTerminator.certificatesIssued), added to certificateIssued(). */
   certificatesIssued?: () => number;
+  /**
+   * Read at scrape time: the notAfter (ms since the epoch) of the CA that signs the leaves (`current`) and, during
+   * a rotation, of the one published beside it (`next`). See CaSource.cas().
+   */
+  caExpiry?: () => { current: number | null; next: number | null };
   /** Default process metrics (CPU, memory, event loop, fds); default true. */
   processMetrics?: boolean;
 }
@@ -123,6 +128,22 @@ export class GatewayMetrics {
       collect() {
         this.reset();
         this.inc(certificates());
+      },
+    });
+    new Gauge({
+      name: 'gomodgate_ca_expiry_days',
+      help: 'Days until the gateway CA expires (ca="current": the one that signs; ca="next": published beside it during a rotation). Alert below 30: rotate with `gomodgate ca rotate`',
+      labelNames: ['ca'],
+      registers,
+      collect() {
+        const e = sources.caExpiry?.();
+        this.reset();
+        if (!e) return;
+        const now = Date.now();
+        for (const role of ['current', 'next'] as const) {
+          const at = e[role];
+          if (at !== null && Number.isFinite(at)) this.set({ ca: role }, Math.round(((at - now) / 86_400_000) * 100) / 100);
+        }
       },
     });
     // One query serves both cache gauges of a scrape: a read is reused for a second.

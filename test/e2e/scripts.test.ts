@@ -258,19 +258,34 @@ describe('scripts/install-iptables.sh and uninstall-iptables.sh in a network nam
     assert.equal(await natBoth(GW), before, 'the second run changed the rules');
   });
 
-  it('converges to new arguments: old selectors and port 80 go, a family without selectors is removed', async () => {
-    expectOk(await bash(GW, INSTALL_IPTABLES, ['--lan-cidr', LAN4, '--tls-port', '9443', '--http-port', '0']));
+  it('converges to new arguments: old selectors and port 80 go; a family without selectors is left as it was', async () => {
+    const v6Before = await natRules(GW, 6);
+    assert.equal(chainRules(v6Before).length, 5, v6Before);
+    const res = await bash(GW, INSTALL_IPTABLES, ['--lan-cidr', LAN4, '--tls-port', '9443', '--http-port', '0']);
+    expectOk(res);
+    assert.match(res.stdout, /IPv6: no IPv6 selector given: left as it was \(4 REDIRECT rule\(s\) from an earlier run; uninstall-iptables\.sh --family 6 removes them\)/);
     const v4 = await natRules(GW, 4);
     assert.deepEqual(chainRules(v4), [
       '-A GOMODGATE -m addrtype --dst-type LOCAL -j RETURN',
       `-A GOMODGATE -s ${LAN4} -p tcp -m tcp --dport 443 -j REDIRECT --to-ports 9443`,
     ]);
     assert.deepEqual(prerouting(v4), [JUMP, FOREIGN]);
-    // no IPv6 selector this time: our IPv6 chain and jump are gone, the other rule stays
+    // no IPv6 selector this time: the IPv6 rules of the earlier run stay exactly as they were
+    assert.equal(await natRules(GW, 6), v6Before);
+    // and the other way round: only an IPv6 --lan-cidr replaces the IPv6 rules and leaves IPv4 alone
+    expectOk(await bash(GW, INSTALL_IPTABLES, ['--lan-cidr', LAN6, '--tls-port', '9443', '--http-port', '0']));
+    assert.equal(await natRules(GW, 4), v4);
+    assert.deepEqual(chainRules(await natRules(GW, 6)), [
+      '-A GOMODGATE -m addrtype --dst-type LOCAL -j RETURN',
+      `-A GOMODGATE -s ${LAN6} -p tcp -m tcp --dport 443 -j REDIRECT --to-ports 9443`,
+    ]);
+    // one family is removed on request only
+    expectOk(await bash(GW, UNINSTALL_IPTABLES, ['--family', '6']));
     const v6 = await natRules(GW, 6);
-    assert.deepEqual(chainRules(v6), []);
     assert.deepEqual(prerouting(v6), [FOREIGN]);
     assert.ok(!v6.includes('GOMODGATE'), v6);
+    assert.equal(await natRules(GW, 4), v4);
+    expectUsageError(await bash(GW, UNINSTALL_IPTABLES, ['--family', '5']), /--family needs 4 or 6/);
   });
 
   it('redirects LAN connections to ports 443 and 80, over IPv4 and IPv6, and nothing else', async () => {
@@ -492,6 +507,204 @@ describe('scripts/install.sh (--dry-run and a throwaway --root only)', { timeout
       expectUsageError(await installSh(['--prefix', '/var/tmp/gomodgate', '--root', root]), /hidden from the service/);
     } finally {
       rmSync(fake, { recursive: true, force: true });
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Failing open, and not redirecting to a closed port: three namespaces, a LAN client, the gateway (forwarding)
+// and a remote host with a real port-443 server, so "bypassed" can be told apart from "refused" and
+// "intercepted". The gateway's listener (what gomodgate would be) is started and stopped by the test; the
+// unit's ExecStartPost=/ExecStopPost= are run as written in the drop-in that --fail-open produces.
+
+const FO = 'gmgfo';
+const FO_GW = `${FO}-gw`;
+const FO_CL = `${FO}-cl`;
+const FO_RM = `${FO}-rm`;
+const FO_LAN = `${FO}-lan`; // gateway, LAN side
+const FO_CLI = `${FO}-cli`;
+const FO_WAN = `${FO}-wan`; // gateway, uplink
+const FO_RMI = `${FO}-rmi`;
+const FO_GW4 = '10.232.77.1';
+const FO_CL4 = '10.232.77.2';
+const FO_GW6 = 'fd00:232:77::1';
+const FO_CL6 = 'fd00:232:77::2';
+const FO_WAN4 = '198.18.232.1'; // benchmark range: not private, like a real uplink
+const FO_RM4 = '198.18.232.2';
+const FO_WAN6 = '2001:db8:232::1';
+const FO_RM6 = '2001:db8:232::2';
+const FO_STATE = join(tmpdir(), `${FO}-state`);
+
+/** The commands of a drop-in's ExecStartPost= / ExecStopPost= lines, without systemd's "-+" prefixes. */
+function dropinCommands(text: string, key: 'ExecStartPost' | 'ExecStopPost'): string[][] {
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith(`${key}=`))
+    .map((l) => l.slice(key.length + 1).replace(/^[-+@:!]+/, '').split(/\s+/).filter(Boolean));
+}
+
+describe('failing open and refusing to redirect to a closed port (namespaces gmgfo-*)', { skip, timeout: 5 * 60_000 }, () => {
+  let remote: NamespaceProcess | undefined;
+  let gateway: NamespaceProcess | undefined;
+  let systemdDir = '';
+  let pristine = '';
+  const startGateway = async () => {
+    gateway = spawnInNamespace(
+      FO_GW,
+      [process.execPath, '-e', `const net = require('node:net');
+         for (const p of [8443, 8080]) net.createServer((s) => s.end('gw:' + p + '\\n')).listen(p, '::', () => console.log('listening ' + p));`],
+      { name: 'gateway-listener', stateDir: FO_STATE },
+    );
+    for (const p of [8443, 8080]) await gateway.waitForLine((l) => l === `listening ${p}`, 15_000);
+  };
+  const stopGateway = async () => {
+    await gateway?.stop();
+    gateway = undefined;
+  };
+
+  before(async () => {
+    await killStaleProcesses(FO_STATE);
+    await deleteNamespacesWithPrefix(`${FO}-`);
+    rmSync(FO_STATE, { recursive: true, force: true });
+    for (const ns of [FO_GW, FO_CL, FO_RM]) await createNamespace(ns);
+    await createVethPair({ ns: FO_GW, ifname: FO_LAN }, { ns: FO_CL, ifname: FO_CLI });
+    await createVethPair({ ns: FO_GW, ifname: FO_WAN }, { ns: FO_RM, ifname: FO_RMI });
+    await addAddress(FO_GW, FO_LAN, `${FO_GW4}/24`);
+    await addAddress(FO_GW, FO_LAN, `${FO_GW6}/64`);
+    await addAddress(FO_CL, FO_CLI, `${FO_CL4}/24`);
+    await addAddress(FO_CL, FO_CLI, `${FO_CL6}/64`);
+    await addAddress(FO_GW, FO_WAN, `${FO_WAN4}/24`);
+    await addAddress(FO_GW, FO_WAN, `${FO_WAN6}/64`);
+    await addAddress(FO_RM, FO_RMI, `${FO_RM4}/24`);
+    await addAddress(FO_RM, FO_RMI, `${FO_RM6}/64`);
+    await addDefaultRoute(FO_CL, FO_GW4);
+    await addDefaultRoute(FO_CL, FO_GW6);
+    await addDefaultRoute(FO_GW, FO_RM4); // the uplink
+    await addDefaultRoute(FO_GW, FO_RM6);
+    await addDefaultRoute(FO_RM, FO_WAN4);
+    await addDefaultRoute(FO_RM, FO_WAN6);
+    await runInNamespace(FO_GW, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']).then(expectOk);
+    await runInNamespace(FO_GW, ['sysctl', '-q', '-w', 'net.ipv6.conf.all.forwarding=1']).then(expectOk);
+    remote = spawnInNamespace(
+      FO_RM,
+      [process.execPath, '-e', `require('node:net').createServer((s) => s.end('remote:443\\n')).listen(443, '::', () => console.log('listening'));`],
+      { name: 'remote-443', stateDir: FO_STATE },
+    );
+    await remote.waitForLine((l) => l === 'listening', 15_000);
+    systemdDir = mkdtempSync(join(tmpdir(), `${FO}-systemd-`));
+    pristine = await natBoth(FO_GW);
+    // the world works without the gateway: LAN port 443 reaches the remote host, IPv4 and IPv6
+    assert.equal(await connectFrom(FO_CL, FO_RM4, 443), 'remote:443');
+    assert.equal(await connectFrom(FO_CL, FO_RM6, 443), 'remote:443');
+  });
+
+  after(async () => {
+    await stopGateway();
+    await remote?.stop();
+    await deleteNamespacesWithPrefix(`${FO}-`);
+    rmSync(FO_STATE, { recursive: true, force: true });
+    if (systemdDir) rmSync(systemdDir, { recursive: true, force: true });
+  });
+
+  it('refuses to redirect to a port nothing listens on, unless --force (then LAN HTTPS is refused)', async () => {
+    const refused = await bash(FO_GW, INSTALL_IPTABLES, ['--lan-if', FO_LAN]);
+    assert.equal(refused.code, 1, describeResult(refused));
+    assert.match(refused.stderr, /nothing listens on port 8443 \(--tls-port\) here: .*Start gomodgate first .*--fail-open .*--force/);
+    assert.equal(await natBoth(FO_GW), pristine);
+    assert.equal(await connectFrom(FO_CL, FO_RM4, 443), 'remote:443');
+
+    const forced = await bash(FO_GW, INSTALL_IPTABLES, ['--lan-if', FO_LAN, '--force']);
+    expectOk(forced);
+    assert.match(forced.stderr, /warning: nothing listens on port 8080/);
+    // fail closed: the redirect goes to a closed port
+    assert.equal(await connectFrom(FO_CL, FO_RM4, 443), 'ECONNREFUSED');
+    assert.equal(await connectFrom(FO_CL, FO_RM6, 443), 'ECONNREFUSED');
+    await startGateway();
+    try {
+      assert.equal(await connectFrom(FO_CL, FO_RM4, 443), 'gw:8443');
+      // with a listener, no --force is needed
+      expectOk(await bash(FO_GW, INSTALL_IPTABLES, ['--lan-if', FO_LAN]));
+    } finally {
+      await stopGateway();
+    }
+    expectOk(await bash(FO_GW, UNINSTALL_IPTABLES, []));
+    assert.equal(await natBoth(FO_GW), pristine);
+  });
+
+  it('--fail-open: gateway down → LAN port 443 reaches its destination untouched; up → intercepted; down again → untouched', async () => {
+    const args = ['--lan-if', FO_LAN, '--fail-open', '--systemd-dir', systemdDir];
+    const dry = await bash(FO_GW, INSTALL_IPTABLES, [...args, '--dry-run']);
+    expectOk(dry);
+    assert.match(dry.stdout, /would write .*gomodgate\.service\.d\/50-redirect-fail-open\.conf/);
+    assert.ok(!existsSync(join(systemdDir, 'gomodgate.service.d')), 'the dry run wrote the drop-in');
+
+    // the service is down: the drop-in is written, no rule is added
+    const first = await bash(FO_GW, INSTALL_IPTABLES, args);
+    expectOk(first);
+    assert.match(first.stdout, /does not listen on port 8443 now: no rules added/);
+    const dropin = readFileSync(join(systemdDir, 'gomodgate.service.d/50-redirect-fail-open.conf'), 'utf8');
+    assert.match(dropin, /^\[Service\]$/m);
+    assert.match(dropin, new RegExp(`^ExecStartPost=-\\+${INSTALL_IPTABLES} --from-unit --lan-if ${FO_LAN} --tls-port 8443 --http-port 8080$`, 'm'));
+    assert.match(dropin, new RegExp(`^ExecStopPost=-\\+${UNINSTALL_IPTABLES}$`, 'm'));
+    assert.equal(await natBoth(FO_GW), pristine);
+    assert.equal(await connectFrom(FO_CL, FO_RM4, 443), 'remote:443');
+    assert.equal(await connectFrom(FO_CL, FO_RM6, 443), 'remote:443');
+
+    const [startPost] = dropinCommands(dropin, 'ExecStartPost');
+    const [stopPost] = dropinCommands(dropin, 'ExecStopPost');
+    assert.ok(startPost && stopPost, dropin);
+    for (let round = 1; round <= 2; round++) {
+      // systemd: the service is ready → ExecStartPost
+      await startGateway();
+      expectOk(await runInNamespace(FO_GW, startPost, { timeoutMs: 60_000 }));
+      assert.equal(await connectFrom(FO_CL, FO_RM4, 443), 'gw:8443', `round ${round}`);
+      assert.equal(await connectFrom(FO_CL, FO_RM6, 443), 'gw:8443', `round ${round}`);
+      assert.equal(await connectFrom(FO_CL, FO_RM4, 80), 'gw:8080', `round ${round}`);
+      // the process dies (a crash or a stop) → ExecStopPost
+      await stopGateway();
+      expectOk(await runInNamespace(FO_GW, stopPost, { timeoutMs: 60_000 }));
+      assert.equal(await natBoth(FO_GW), pristine, `round ${round}`);
+      assert.equal(await connectFrom(FO_CL, FO_RM4, 443), 'remote:443', `round ${round}`);
+      assert.equal(await connectFrom(FO_CL, FO_RM6, 443), 'remote:443', `round ${round}`);
+    }
+
+    // run while gomodgate is up: the rules are added at once, and the drop-in is unchanged
+    await startGateway();
+    try {
+      const again = await bash(FO_GW, INSTALL_IPTABLES, args);
+      expectOk(again);
+      assert.match(again.stdout, /is up to date/);
+      assert.equal(await connectFrom(FO_CL, FO_RM4, 443), 'gw:8443');
+      // a later run without --fail-open says that the drop-in still decides
+      const plain = await bash(FO_GW, INSTALL_IPTABLES, ['--lan-if', FO_LAN, '--systemd-dir', systemdDir]);
+      expectOk(plain);
+      assert.match(plain.stderr, /50-redirect-fail-open\.conf exists/);
+    } finally {
+      await stopGateway();
+    }
+    expectOk(await bash(FO_GW, UNINSTALL_IPTABLES, []));
+    assert.equal(await natBoth(FO_GW), pristine);
+  });
+
+  it('install.sh --dry-run works from a checkout under /tmp and names only interfaces that exist, the LAN one first', async () => {
+    const link = join(tmpdir(), `${FO}-checkout-${process.pid}`);
+    rmSync(link, { force: true });
+    symlinkSync(REPO_ROOT, link);
+    try {
+      const res = await runInNamespace(FO_GW, ['bash', join(link, 'scripts/install.sh'), '--dry-run'], { env: INSTALL_ENV, timeoutMs: 120_000 });
+      expectOk(res);
+      assert.match(res.stderr, /a real run would refuse: --prefix \S+ is hidden from the service/);
+      assert.match(res.stdout, /Dry run: nothing was changed/);
+      assert.match(res.stdout, new RegExp(`^  ${FO_LAN} +\\S+ +${FO_GW4.replaceAll('.', '\\.')}/24 .*looks like the LAN$`, 'm'));
+      assert.match(res.stdout, new RegExp(`^  ${FO_WAN} +.*default route: the uplink, not the LAN$`, 'm'));
+      assert.match(res.stdout, new RegExp(`install-iptables\\.sh --lan-if ${FO_LAN} --fail-open$`, 'm'));
+      // every interface it names exists in this namespace
+      const names = await runInNamespace(FO_GW, ['ls', '/sys/class/net']);
+      const present = new Set(names.stdout.split(/\s+/).filter(Boolean));
+      for (const m of res.stdout.matchAll(/--lan-if (\S+)/g)) assert.ok(present.has(m[1]!), `names ${m[1]}, which does not exist here`);
+      assert.ok(!/\beth1\b/.test(res.stdout) || present.has('eth1'), res.stdout);
+    } finally {
+      rmSync(link, { force: true });
     }
   });
 });
