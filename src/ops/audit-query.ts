@@ -13,6 +13,7 @@ import { isIP } from 'node:net';
 import type { Db } from '../store/database.js';
 import { parseDuration } from '../config/load.js';
 import { GateError } from '../errors.js';
+import { compileModulePatterns, patternLiteralPrefix, type ModulePatternSet } from '../policy/module-pattern.js';
 
 import { AUDIT_OUTCOMES, type AuditRecord } from '../audit/audit-log.js';
 
@@ -67,65 +68,31 @@ export function parseTimeArgument(value: string, now: number, flag: string): num
   throw new GateError('CONFIG_INVALID', `${flag} must be a duration before now such as 24h, 30m or 7d, or an ISO time such as 2026-11-24T10:00 (got "${value}")`);
 }
 
-// ---- module patterns (GOPRIVATE syntax, golang.org/x/mod/module.MatchPrefixPatterns)
+// ---- module patterns (GOPRIVATE syntax): the policy's engine, src/policy/module-pattern.ts, so `audit --module`
+// and `cache ls --module` accept and match exactly what GOPRIVATE and Go's path.Match do.
 
-const patternCache = new Map<string, RegExp>();
+export { patternLiteralPrefix };
 
-function globElementToRegExp(glob: string, pattern: string): string {
-  let out = '';
-  for (let i = 0; i < glob.length; i++) {
-    const c = glob[i]!;
-    if (c === '*') out += '[^/]*';
-    else if (c === '?') out += '[^/]';
-    else if (c === '\\') {
-      const next = glob[++i];
-      if (next === undefined) throw badPattern(pattern, 'it ends with "\\"');
-      out += escapeRegExp(next);
-    } else if (c === '[') {
-      const end = glob.indexOf(']', i + 2);
-      if (end < 0) throw badPattern(pattern, 'an unclosed "["');
-      let body = glob.slice(i + 1, end);
-      let negate = false;
-      if (body.startsWith('^')) {
-        negate = true;
-        body = body.slice(1);
-      }
-      if (body === '') throw badPattern(pattern, 'an empty character class');
-      const cls = body.replace(/\\(.)/g, '$1').replace(/[\]\\^]/g, '\\$&');
-      out += negate ? `[^/${cls}]` : `(?!/)[${cls}]`;
-      i = end;
-    } else out += escapeRegExp(c);
+const patternCache = new Map<string, ModulePatternSet>();
+
+/** The compiled set for one pattern or a comma-separated list; throws CONFIG_INVALID naming --module. */
+function compiledPatterns(list: string): ModulePatternSet {
+  let set = patternCache.get(list);
+  if (!set) {
+    try {
+      set = compileModulePatterns([list]);
+    } catch (err) {
+      throw err instanceof GateError ? new GateError('CONFIG_INVALID', `--module ${err.message}`) : err;
+    }
+    if (patternCache.size > 1000) patternCache.clear();
+    patternCache.set(list, set);
   }
-  return out;
-}
-
-function escapeRegExp(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-}
-
-function badPattern(pattern: string, why: string): GateError {
-  return new GateError('CONFIG_INVALID', `module pattern "${pattern}" is not a valid glob: ${why}`);
-}
-
-function patternRegExp(pattern: string): RegExp {
-  let re = patternCache.get(pattern);
-  if (!re) {
-    // The pattern's n elements match the first n elements of the path (a module and everything below it).
-    re = new RegExp(`^${globElementToRegExp(pattern, pattern)}(?:/|$)`);
-    patternCache.set(pattern, re);
-  }
-  return re;
+  return set;
 }
 
 /** Whether `module` matches the GOPRIVATE-style `pattern` (the module itself or any module below it). */
 export function moduleMatchesPattern(pattern: string, module: string): boolean {
-  return patternRegExp(pattern.replace(/\/+$/, '')).test(module);
-}
-
-/** The literal text every matching module starts with (before the first wildcard). */
-export function patternLiteralPrefix(pattern: string): string {
-  const m = /[*?[\\]/.exec(pattern);
-  return m ? pattern.slice(0, m.index) : pattern;
+  return compiledPatterns(pattern.replace(/\/+$/, '')).matches(module);
 }
 
 /** The smallest string greater than every string starting with `prefix` (null when there is none). */
@@ -144,7 +111,7 @@ export function parseModulePatterns(values: readonly string[]): string[] {
     .map((v) => v.trim().replace(/\/+$/, ''))
     .filter((v) => v !== '')
     .map((p) => {
-      patternRegExp(p); // throws on an invalid glob
+      compiledPatterns(p); // throws on an invalid glob
       return p;
     });
 }
@@ -256,7 +223,7 @@ function registerFunctions(db: Db): void {
   const marked = db as Db & { __gomodgateAuditFns?: boolean };
   if (marked.__gomodgateAuditFns) return;
   db.function('gmg_module_matches', { deterministic: true }, (patterns: unknown, module: unknown) =>
-    typeof module === 'string' && String(patterns).split('\n').some((p) => moduleMatchesPattern(p, module)) ? 1 : 0,
+    typeof module === 'string' && compiledPatterns(String(patterns)).matches(module) ? 1 : 0,
   );
   db.function('gmg_client_matches', { deterministic: true }, (list: unknown, client: unknown) =>
     typeof client === 'string' && clientMatches(String(list), client) ? 1 : 0,
@@ -303,7 +270,7 @@ export function auditWhere(filter: AuditFilter, indexed = true): Where {
     conds.push(`(${terms.join(' OR ')})`);
     if (needsRefine) {
       conds.push('gmg_module_matches(?, module)');
-      params.push(modules.join('\n'));
+      params.push(modules.join(','));
     }
   } else if (versions.length) {
     conds.push(versionIn(col('version')));
