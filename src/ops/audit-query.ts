@@ -9,10 +9,10 @@
 //                    prefixes (10.1.0.0/16 → client >= '10.1.' AND client < '10.1/'), refined exactly in JS;
 //   outcome        → audit_by_outcome_ts;  since/until → audit_by_ts.
 // Read-only: it never writes to the database.
-import { isIP } from 'node:net';
 import type { Db } from '../store/database.js';
 import { parseDuration } from '../config/load.js';
 import { GateError } from '../errors.js';
+import { CidrSet, parseCidr, type Cidr } from '../cidr.js';
 import { compileModulePatterns, patternLiteralPrefix, type ModulePatternSet } from '../policy/module-pattern.js';
 
 import { AUDIT_OUTCOMES, type AuditRecord } from '../audit/audit-log.js';
@@ -116,89 +116,44 @@ export function parseModulePatterns(values: readonly string[]): string[] {
     });
 }
 
-// ---- client addresses and CIDRs
+// ---- client addresses and CIDRs: parsed and matched by src/cidr.ts (node:net BlockList)
 
-interface ClientSelector {
-  text: string;
-  family: 4 | 6;
-  /** The address as bits (IPv4 in the low 32 bits). */
-  bits: bigint;
-  prefix: number;
+function parseClientSelector(text: string): Cidr {
+  const c = parseCidr(text);
+  if (!c) throw new GateError('CONFIG_INVALID', `--client must be an address or a CIDR such as 10.0.0.5, 10.0.0.0/8 or fd00::/16 (got "${text}")`);
+  return c;
 }
 
-function addressBits(address: string): { family: 4 | 6; bits: bigint } | null {
-  const family = isIP(address);
-  if (family === 4) {
-    const parts = address.split('.').map(Number);
-    return { family: 4, bits: parts.reduce((acc, p) => (acc << 8n) | BigInt(p), 0n) };
-  }
-  if (family === 6) {
-    let a = address.split('%')[0]!;
-    const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(a);
-    if (v4) {
-      const b = addressBits(v4[1]!)!.bits;
-      a = a.slice(0, -v4[1]!.length) + `${(b >> 16n).toString(16)}:${(b & 0xffffn).toString(16)}`;
-    }
-    const [head, tail] = a.includes('::') ? a.split('::') : [a, undefined];
-    const h = head ? head.split(':') : [];
-    const t = tail ? tail.split(':') : [];
-    const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
-    if (groups.length !== 8) return null;
-    return { family: 6, bits: groups.reduce((acc, g) => (acc << 16n) | BigInt(parseInt(g || '0', 16)), 0n) };
-  }
-  return null;
-}
-
-function parseClientSelector(text: string): ClientSelector {
-  const t = text.trim();
-  const [addr, bits, ...rest] = t.split('/');
-  const parsed = addr && !rest.length ? addressBits(addr) : null;
-  const width = parsed?.family === 4 ? 32 : 128;
-  const prefix = bits === undefined ? width : /^\d+$/.test(bits) ? Number(bits) : NaN;
-  if (!parsed || !(prefix >= 0 && prefix <= width)) {
-    throw new GateError('CONFIG_INVALID', `--client must be an address or a CIDR such as 10.0.0.5, 10.0.0.0/8 or fd00::/16 (got "${text}")`);
-  }
-  return { text: t, family: parsed.family, bits: parsed.bits, prefix };
-}
-
-function selectorMatches(sel: ClientSelector, client: string): boolean {
-  const a = addressBits(client.startsWith('::ffff:') && client.includes('.') ? client.slice(7) : client);
-  if (!a || a.family !== sel.family) return false;
-  const width = sel.family === 4 ? 32 : 128;
-  const shift = BigInt(width - sel.prefix);
-  return a.bits >> shift === sel.bits >> shift;
-}
-
-const selectorCache = new Map<string, ClientSelector[]>();
+const selectorCache = new Map<string, CidrSet>();
 
 /** Whether `client` is one of the addresses or inside one of the CIDRs of a comma-separated list. */
 export function clientMatches(list: string, client: string): boolean {
-  let sels = selectorCache.get(list);
-  if (!sels) {
-    sels = list.split(',').map(parseClientSelector);
-    selectorCache.set(list, sels);
+  let set = selectorCache.get(list);
+  if (!set) {
+    set = new CidrSet(list.split(',').map(parseClientSelector));
+    if (selectorCache.size > 1000) selectorCache.clear();
+    selectorCache.set(list, set);
   }
-  return sels.some((s) => selectorMatches(s, client));
+  return set.has(client);
 }
 
 /** Text ranges [lo, hi) of `client` that contain every address the selector matches; null = no useful range. */
-function clientTextRanges(sel: ClientSelector): Array<[string, string]> | 'exact' | null {
-  const width = sel.family === 4 ? 32 : 128;
-  if (sel.prefix === width && sel.family === 4) return 'exact';
+function clientTextRanges(sel: Cidr): Array<[string, string]> | 'exact' | null {
   if (sel.family === 4) {
+    if (sel.prefix === 32) return 'exact';
     // Only whole leading octets make one contiguous text range ("10.1.0.0/20" → "10.1." … "10.1/"); the rest of
     // the prefix is checked exactly by gmg_client_matches. (Several ranges, one per value of a partial octet,
     // make SQLite prefer a scan by time.) Below /8 there is no fixed octet: no range.
     const full = Math.floor(sel.prefix / 8);
     if (full === 0) return null;
-    const octets = [24, 16, 8, 0].map((s) => Number((sel.bits >> BigInt(s)) & 0xffn));
+    const octets = sel.address.split('.').map(Number);
     const head = octets.slice(0, full).map((o) => `${o}.`).join('');
     return [[head, prefixUpperBound(head)!]];
   }
   // IPv6 text is compressed (inet_ntop): with a /16 or longer the first group is fixed and written out first,
   // unless it is 0 (then the text starts with "::" or "0:").
   if (sel.prefix < 16) return null;
-  const g = Number(sel.bits >> 112n);
+  const g = parseInt(canonicalIpv6(sel.address).split(':')[0] || '0', 16);
   if (g !== 0) {
     const p = `${g.toString(16)}:`;
     return [[p, prefixUpperBound(p)!]];
@@ -285,8 +240,8 @@ export function auditWhere(filter: AuditFilter, indexed = true): Where {
     let unbounded = false;
     for (const s of sels) {
       const r = clientTextRanges(s);
-      if (r === 'exact') exact.push(s.text.split('/')[0]!);
-      else if (s.family === 6 && s.prefix === 128) exact.push(canonicalIpv6(s.text.split('/')[0]!));
+      if (r === 'exact') exact.push(s.address);
+      else if (s.family === 6 && s.prefix === 128) exact.push(canonicalIpv6(s.address));
       else if (r === null) unbounded = true;
       else ranges.push(...r);
     }

@@ -7,7 +7,8 @@ import https from 'node:https';
 import http from 'node:http';
 import { readFileSync, existsSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
-import { BlockList, isIP } from 'node:net';
+import { isIP } from 'node:net';
+import { CidrSet } from '../cidr.js';
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { GateError, describeCause } from '../errors.js';
@@ -33,24 +34,13 @@ const SYSTEM_BUNDLES = ['/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/cert
 const TLS_FAILURE = /CERT|SELF_SIGNED|ALTNAME|UNABLE_TO_VERIFY|ERR_SSL|ERR_TLS|EPROTO/;
 const MAX_REDIRECTS = 5;
 
-/** Where a redirect may never lead: loopback, link-local, unspecified (the gateway's own services). */
-const FORBIDDEN_REDIRECT_TARGETS = (() => {
-  const list = new BlockList();
-  list.addSubnet('127.0.0.0', 8, 'ipv4');
-  list.addSubnet('169.254.0.0', 16, 'ipv4');
-  list.addSubnet('0.0.0.0', 8, 'ipv4');
-  list.addAddress('::1', 'ipv6');
-  list.addAddress('::', 'ipv6');
-  list.addSubnet('fe80::', 10, 'ipv6');
-  list.addSubnet('::ffff:127.0.0.0', 104, 'ipv6');
-  list.addSubnet('::ffff:169.254.0.0', 112, 'ipv6');
-  return list;
-})();
+/** Where a redirect may never lead: loopback, link-local, unspecified (the gateway's own services); IPv4-mapped
+ *  IPv6 forms of them too (CidrSet matches those as IPv4). */
+const FORBIDDEN_REDIRECT_TARGETS = new CidrSet(['127.0.0.0/8', '169.254.0.0/16', '0.0.0.0/8', '::1', '::', 'fe80::/10']);
 
 export function isForbiddenRedirectAddress(address: string, isGatewayAddress: (a: string) => boolean = () => false): boolean {
-  const family = isIP(address);
-  if (!family) return true;
-  return FORBIDDEN_REDIRECT_TARGETS.check(address, family === 6 ? 'ipv6' : 'ipv4') || isGatewayAddress(address);
+  if (!isIP(address)) return true;
+  return FORBIDDEN_REDIRECT_TARGETS.has(address) || isGatewayAddress(address);
 }
 
 /** How to reach an upstream over HTTPS: where to connect, the name to verify, and the agent (direct or tunnel). */
