@@ -10,25 +10,13 @@ import { rootCertificates } from 'node:tls';
 import { isIP } from 'node:net';
 import { CidrSet } from '../cidr.js';
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { Upstream, UpstreamResponse, UpstreamTarget } from './upstream.js';
+import type { IncomingMessage } from 'node:http';
 import { GateError, describeCause } from '../errors.js';
 import { egressProxyFor, TunnelingAgent, type EgressSettings } from './egress-proxy.js';
 import { redactUrl } from '../redact.js';
 
-export interface UpstreamTarget {
-  /** Base URL of the Go proxy or checksum DB, e.g. https://proxy.golang.org or https://mirror.corp/goproxy */
-  base: URL;
-  /** Connect here (the client's original destination) and verify the certificate for base.hostname. */
-  connectTo?: { address: string; port: number };
-}
-
-export interface UpstreamResponse {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: IncomingMessage;
-  /** The URL that finally answered (after redirects). */
-  url: string;
-}
+export type { UpstreamResponse, UpstreamTarget };
 
 const SYSTEM_BUNDLES = ['/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/certs/ca-bundle.crt'];
 const TLS_FAILURE = /CERT|SELF_SIGNED|ALTNAME|UNABLE_TO_VERIFY|ERR_SSL|ERR_TLS|EPROTO/;
@@ -70,7 +58,7 @@ export function loadTrustedRoots(extraFiles: readonly string[]): string[] {
   return roots;
 }
 
-export class UpstreamClient {
+export class UpstreamClient implements Upstream {
   private readonly httpsAgent: https.Agent;
   private readonly httpAgent: http.Agent;
   private readonly tunnels = new Map<string, TunnelingAgent>();
