@@ -256,12 +256,22 @@ export class BlobStore {
     return data;
   }
 
+  /** Drops a kept copy: after a blob is removed, reading it fails as it would from disk. */
+  private forget(sha256: string): void {
+    const kept = this.recent.get(sha256);
+    if (kept === undefined) return;
+    this.recent.delete(sha256);
+    this.recentBytes -= kept.length;
+  }
+
   async remove(sha256: string): Promise<void> {
+    this.forget(sha256);
     await rm(this.pathOf(sha256), { force: true });
   }
 
   /** Removes a blob file now (eviction and repair never await). False when it could not be removed. */
   removeSync(sha256: string): boolean {
+    this.forget(sha256);
     try {
       rmSync(this.pathOf(sha256), { force: true });
       return true;
