@@ -3,6 +3,7 @@
 // Throws GateError CONFIG_INVALID; never exits the process itself.
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { isCidr } from '../cidr.js';
 import { parse as parseYaml } from 'yaml';
 import { GateError } from '../errors.js';
 import { redactUrlsInText } from '../redact.js';
@@ -63,16 +64,6 @@ export function parseDuration(value: unknown): number | null {
   const unit = m[2] ?? 's';
   const factor = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400 }[unit]!;
   return n * factor;
-}
-
-function isCidr(s: string): boolean {
-  const [addr, bits, ...rest] = s.split('/');
-  if (rest.length || !addr) return false;
-  const family = isIP(addr);
-  if (!family) return false;
-  if (bits === undefined) return true;
-  const n = Number(bits);
-  return /^\d+$/.test(bits) && n >= 0 && n <= (family === 4 ? 32 : 128);
 }
 
 function coerce(spec: OptionSpec, raw: unknown, source: Source): unknown {

@@ -1,24 +1,16 @@
 // Who may use the explicit proxy port: a list of CIDRs (like Squid's localnet), IPv4-mapped IPv6 addresses
-// matched as IPv4.
-import { BlockList, isIP } from 'node:net';
-import { plainAddress } from './connection-info.js';
+// matched as IPv4. The matching itself is src/cidr.ts (node:net BlockList), shared with config and audit.
+import { CidrSet } from '../cidr.js';
 
 export class ClientAcl {
-  private readonly list = new BlockList();
+  private readonly set: CidrSet;
 
+  /** cidrs are validated by the config loader; an invalid entry throws here. */
   constructor(cidrs: readonly string[]) {
-    for (const cidr of cidrs) {
-      const [addr, bits] = cidr.split('/');
-      const family = isIP(addr!) === 6 ? 'ipv6' : 'ipv4';
-      const prefix = bits === undefined ? (family === 'ipv6' ? 128 : 32) : Number(bits);
-      this.list.addSubnet(addr!, prefix, family);
-    }
+    this.set = new CidrSet(cidrs);
   }
 
   allows(address: string | undefined): boolean {
-    const a = plainAddress(address);
-    const family = isIP(a);
-    if (!family) return false;
-    return this.list.check(a, family === 6 ? 'ipv6' : 'ipv4');
+    return this.set.has(address);
   }
 }

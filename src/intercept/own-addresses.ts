@@ -3,6 +3,10 @@
 import { networkInterfaces } from 'node:os';
 import type { SocketAddress } from './original-destination.js';
 import { plainAddress } from './connection-info.js';
+import { CidrSet } from '../cidr.js';
+
+/** Loopback and unspecified addresses: always this machine. */
+const ALWAYS_LOCAL = new CidrSet(['127.0.0.0/8', '::1', '0.0.0.0', '::']);
 
 export function isOwnListener(dst: SocketAddress, ownPorts: readonly number[]): boolean {
   return ownPorts.includes(dst.port) && isLocalAddress(dst.address);
@@ -11,7 +15,7 @@ export function isOwnListener(dst: SocketAddress, ownPorts: readonly number[]): 
 /** Is this one of the gateway's own addresses (a connection to the gateway itself, not through it)? */
 export function isLocalAddress(address: string): boolean {
   const addr = plainAddress(address);
-  if (addr === '0.0.0.0' || addr === '::' || addr.startsWith('127.') || addr === '::1') return true;
+  if (ALWAYS_LOCAL.has(addr)) return true;
   return localAddresses().has(addr);
 }
 

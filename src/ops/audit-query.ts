@@ -9,10 +9,11 @@
 //                    prefixes (10.1.0.0/16 → client >= '10.1.' AND client < '10.1/'), refined exactly in JS;
 //   outcome        → audit_by_outcome_ts;  since/until → audit_by_ts.
 // Read-only: it never writes to the database.
-import { isIP } from 'node:net';
 import type { Db } from '../store/database.js';
 import { parseDuration } from '../config/load.js';
 import { GateError } from '../errors.js';
+import { CidrSet, parseCidr, type Cidr } from '../cidr.js';
+import { compileModulePatterns, patternLiteralPrefix, type ModulePatternSet } from '../policy/module-pattern.js';
 
 import { AUDIT_OUTCOMES, type AuditRecord } from '../audit/audit-log.js';
 
@@ -67,65 +68,31 @@ export function parseTimeArgument(value: string, now: number, flag: string): num
   throw new GateError('CONFIG_INVALID', `${flag} must be a duration before now such as 24h, 30m or 7d, or an ISO time such as 2026-11-24T10:00 (got "${value}")`);
 }
 
-// ---- module patterns (GOPRIVATE syntax, golang.org/x/mod/module.MatchPrefixPatterns)
+// ---- module patterns (GOPRIVATE syntax): the policy's engine, src/policy/module-pattern.ts, so `audit --module`
+// and `cache ls --module` accept and match exactly what GOPRIVATE and Go's path.Match do.
 
-const patternCache = new Map<string, RegExp>();
+export { patternLiteralPrefix };
 
-function globElementToRegExp(glob: string, pattern: string): string {
-  let out = '';
-  for (let i = 0; i < glob.length; i++) {
-    const c = glob[i]!;
-    if (c === '*') out += '[^/]*';
-    else if (c === '?') out += '[^/]';
-    else if (c === '\\') {
-      const next = glob[++i];
-      if (next === undefined) throw badPattern(pattern, 'it ends with "\\"');
-      out += escapeRegExp(next);
-    } else if (c === '[') {
-      const end = glob.indexOf(']', i + 2);
-      if (end < 0) throw badPattern(pattern, 'an unclosed "["');
-      let body = glob.slice(i + 1, end);
-      let negate = false;
-      if (body.startsWith('^')) {
-        negate = true;
-        body = body.slice(1);
-      }
-      if (body === '') throw badPattern(pattern, 'an empty character class');
-      const cls = body.replace(/\\(.)/g, '$1').replace(/[\]\\^]/g, '\\$&');
-      out += negate ? `[^/${cls}]` : `(?!/)[${cls}]`;
-      i = end;
-    } else out += escapeRegExp(c);
+const patternCache = new Map<string, ModulePatternSet>();
+
+/** The compiled set for one pattern or a comma-separated list; throws CONFIG_INVALID naming --module. */
+function compiledPatterns(list: string): ModulePatternSet {
+  let set = patternCache.get(list);
+  if (!set) {
+    try {
+      set = compileModulePatterns([list]);
+    } catch (err) {
+      throw err instanceof GateError ? new GateError('CONFIG_INVALID', `--module ${err.message}`) : err;
+    }
+    if (patternCache.size > 1000) patternCache.clear();
+    patternCache.set(list, set);
   }
-  return out;
-}
-
-function escapeRegExp(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-}
-
-function badPattern(pattern: string, why: string): GateError {
-  return new GateError('CONFIG_INVALID', `module pattern "${pattern}" is not a valid glob: ${why}`);
-}
-
-function patternRegExp(pattern: string): RegExp {
-  let re = patternCache.get(pattern);
-  if (!re) {
-    // The pattern's n elements match the first n elements of the path (a module and everything below it).
-    re = new RegExp(`^${globElementToRegExp(pattern, pattern)}(?:/|$)`);
-    patternCache.set(pattern, re);
-  }
-  return re;
+  return set;
 }
 
 /** Whether `module` matches the GOPRIVATE-style `pattern` (the module itself or any module below it). */
 export function moduleMatchesPattern(pattern: string, module: string): boolean {
-  return patternRegExp(pattern.replace(/\/+$/, '')).test(module);
-}
-
-/** The literal text every matching module starts with (before the first wildcard). */
-export function patternLiteralPrefix(pattern: string): string {
-  const m = /[*?[\\]/.exec(pattern);
-  return m ? pattern.slice(0, m.index) : pattern;
+  return compiledPatterns(pattern.replace(/\/+$/, '')).matches(module);
 }
 
 /** The smallest string greater than every string starting with `prefix` (null when there is none). */
@@ -144,94 +111,49 @@ export function parseModulePatterns(values: readonly string[]): string[] {
     .map((v) => v.trim().replace(/\/+$/, ''))
     .filter((v) => v !== '')
     .map((p) => {
-      patternRegExp(p); // throws on an invalid glob
+      compiledPatterns(p); // throws on an invalid glob
       return p;
     });
 }
 
-// ---- client addresses and CIDRs
+// ---- client addresses and CIDRs: parsed and matched by src/cidr.ts (node:net BlockList)
 
-interface ClientSelector {
-  text: string;
-  family: 4 | 6;
-  /** The address as bits (IPv4 in the low 32 bits). */
-  bits: bigint;
-  prefix: number;
+function parseClientSelector(text: string): Cidr {
+  const c = parseCidr(text);
+  if (!c) throw new GateError('CONFIG_INVALID', `--client must be an address or a CIDR such as 10.0.0.5, 10.0.0.0/8 or fd00::/16 (got "${text}")`);
+  return c;
 }
 
-function addressBits(address: string): { family: 4 | 6; bits: bigint } | null {
-  const family = isIP(address);
-  if (family === 4) {
-    const parts = address.split('.').map(Number);
-    return { family: 4, bits: parts.reduce((acc, p) => (acc << 8n) | BigInt(p), 0n) };
-  }
-  if (family === 6) {
-    let a = address.split('%')[0]!;
-    const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(a);
-    if (v4) {
-      const b = addressBits(v4[1]!)!.bits;
-      a = a.slice(0, -v4[1]!.length) + `${(b >> 16n).toString(16)}:${(b & 0xffffn).toString(16)}`;
-    }
-    const [head, tail] = a.includes('::') ? a.split('::') : [a, undefined];
-    const h = head ? head.split(':') : [];
-    const t = tail ? tail.split(':') : [];
-    const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
-    if (groups.length !== 8) return null;
-    return { family: 6, bits: groups.reduce((acc, g) => (acc << 16n) | BigInt(parseInt(g || '0', 16)), 0n) };
-  }
-  return null;
-}
-
-function parseClientSelector(text: string): ClientSelector {
-  const t = text.trim();
-  const [addr, bits, ...rest] = t.split('/');
-  const parsed = addr && !rest.length ? addressBits(addr) : null;
-  const width = parsed?.family === 4 ? 32 : 128;
-  const prefix = bits === undefined ? width : /^\d+$/.test(bits) ? Number(bits) : NaN;
-  if (!parsed || !(prefix >= 0 && prefix <= width)) {
-    throw new GateError('CONFIG_INVALID', `--client must be an address or a CIDR such as 10.0.0.5, 10.0.0.0/8 or fd00::/16 (got "${text}")`);
-  }
-  return { text: t, family: parsed.family, bits: parsed.bits, prefix };
-}
-
-function selectorMatches(sel: ClientSelector, client: string): boolean {
-  const a = addressBits(client.startsWith('::ffff:') && client.includes('.') ? client.slice(7) : client);
-  if (!a || a.family !== sel.family) return false;
-  const width = sel.family === 4 ? 32 : 128;
-  const shift = BigInt(width - sel.prefix);
-  return a.bits >> shift === sel.bits >> shift;
-}
-
-const selectorCache = new Map<string, ClientSelector[]>();
+const selectorCache = new Map<string, CidrSet>();
 
 /** Whether `client` is one of the addresses or inside one of the CIDRs of a comma-separated list. */
 export function clientMatches(list: string, client: string): boolean {
-  let sels = selectorCache.get(list);
-  if (!sels) {
-    sels = list.split(',').map(parseClientSelector);
-    selectorCache.set(list, sels);
+  let set = selectorCache.get(list);
+  if (!set) {
+    set = new CidrSet(list.split(',').map(parseClientSelector));
+    if (selectorCache.size > 1000) selectorCache.clear();
+    selectorCache.set(list, set);
   }
-  return sels.some((s) => selectorMatches(s, client));
+  return set.has(client);
 }
 
 /** Text ranges [lo, hi) of `client` that contain every address the selector matches; null = no useful range. */
-function clientTextRanges(sel: ClientSelector): Array<[string, string]> | 'exact' | null {
-  const width = sel.family === 4 ? 32 : 128;
-  if (sel.prefix === width && sel.family === 4) return 'exact';
+function clientTextRanges(sel: Cidr): Array<[string, string]> | 'exact' | null {
   if (sel.family === 4) {
+    if (sel.prefix === 32) return 'exact';
     // Only whole leading octets make one contiguous text range ("10.1.0.0/20" → "10.1." … "10.1/"); the rest of
     // the prefix is checked exactly by gmg_client_matches. (Several ranges, one per value of a partial octet,
     // make SQLite prefer a scan by time.) Below /8 there is no fixed octet: no range.
     const full = Math.floor(sel.prefix / 8);
     if (full === 0) return null;
-    const octets = [24, 16, 8, 0].map((s) => Number((sel.bits >> BigInt(s)) & 0xffn));
+    const octets = sel.address.split('.').map(Number);
     const head = octets.slice(0, full).map((o) => `${o}.`).join('');
     return [[head, prefixUpperBound(head)!]];
   }
   // IPv6 text is compressed (inet_ntop): with a /16 or longer the first group is fixed and written out first,
   // unless it is 0 (then the text starts with "::" or "0:").
   if (sel.prefix < 16) return null;
-  const g = Number(sel.bits >> 112n);
+  const g = parseInt(canonicalIpv6(sel.address).split(':')[0] || '0', 16);
   if (g !== 0) {
     const p = `${g.toString(16)}:`;
     return [[p, prefixUpperBound(p)!]];
@@ -256,7 +178,7 @@ function registerFunctions(db: Db): void {
   const marked = db as Db & { __gomodgateAuditFns?: boolean };
   if (marked.__gomodgateAuditFns) return;
   db.function('gmg_module_matches', { deterministic: true }, (patterns: unknown, module: unknown) =>
-    typeof module === 'string' && String(patterns).split('\n').some((p) => moduleMatchesPattern(p, module)) ? 1 : 0,
+    typeof module === 'string' && compiledPatterns(String(patterns)).matches(module) ? 1 : 0,
   );
   db.function('gmg_client_matches', { deterministic: true }, (list: unknown, client: unknown) =>
     typeof client === 'string' && clientMatches(String(list), client) ? 1 : 0,
@@ -303,7 +225,7 @@ export function auditWhere(filter: AuditFilter, indexed = true): Where {
     conds.push(`(${terms.join(' OR ')})`);
     if (needsRefine) {
       conds.push('gmg_module_matches(?, module)');
-      params.push(modules.join('\n'));
+      params.push(modules.join(','));
     }
   } else if (versions.length) {
     conds.push(versionIn(col('version')));
@@ -318,8 +240,8 @@ export function auditWhere(filter: AuditFilter, indexed = true): Where {
     let unbounded = false;
     for (const s of sels) {
       const r = clientTextRanges(s);
-      if (r === 'exact') exact.push(s.text.split('/')[0]!);
-      else if (s.family === 6 && s.prefix === 128) exact.push(canonicalIpv6(s.text.split('/')[0]!));
+      if (r === 'exact') exact.push(s.address);
+      else if (s.family === 6 && s.prefix === 128) exact.push(canonicalIpv6(s.address));
       else if (r === null) unbounded = true;
       else ranges.push(...r);
     }

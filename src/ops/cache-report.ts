@@ -1,8 +1,7 @@
 // What is in the cache, for `gomodgate cache stats` and `gomodgate cache ls`: index rows by kind and size, the
 // blob files on disk, and the hit ratio the audit trail shows. Read-only: never changes the index or a blob.
-import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Db } from '../store/database.js';
+import { BlobStore } from '../store/blob-store.js';
 import { moduleMatchesPattern, parseModulePatterns, patternLiteralPrefix, prefixUpperBound } from './audit-query.js';
 
 export interface KindStats {
@@ -42,38 +41,18 @@ export interface HitRatio {
   ratio: number | null;
 }
 
-function walkFiles(dir: string, depth: number, visit: (path: string, size: number) => void): void {
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return;
-  }
-  for (const name of names) {
-    const path = join(dir, name);
-    let st;
-    try {
-      st = statSync(path);
-    } catch {
-      continue; // removed meanwhile
-    }
-    if (st.isDirectory()) {
-      if (depth > 0) walkFiles(path, depth - 1, visit);
-    } else if (st.isFile()) visit(path, st.size);
-  }
-}
-
-/** Files under DATA_DIR/blobs (two levels: ab/<sha256>) and DATA_DIR/tmp. */
+/** Files under the blob directory (strays included) and the temp directory, as BlobStore lists them. */
 export function diskUsage(dataDir: string): DiskUsage {
+  const blobs = new BlobStore(dataDir, { create: false });
   const u: DiskUsage = { blobFiles: 0, blobBytes: 0, tempFiles: 0, tempBytes: 0 };
-  walkFiles(join(dataDir, 'blobs'), 1, (_p, size) => {
+  for (const f of blobs.listBlobFiles()) {
     u.blobFiles++;
-    u.blobBytes += size;
-  });
-  walkFiles(join(dataDir, 'tmp'), 2, (_p, size) => {
+    u.blobBytes += f.size;
+  }
+  for (const f of blobs.listTempFiles()) {
     u.tempFiles++;
-    u.tempBytes += size;
-  });
+    u.tempBytes += f.size;
+  }
   return u;
 }
 

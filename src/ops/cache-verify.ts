@@ -4,12 +4,9 @@
 // repairCache removes corrupt rows with their bad blobs, and orphans and temp files older than a grace period
 // (a running gateway renames a blob into place just before writing its row, and downloads into DATA_DIR/tmp).
 // Verification itself never changes anything.
-import { createReadStream, readdirSync, rmSync, statSync } from 'node:fs';
-import { createHash } from 'node:crypto';
-import { basename, join } from 'node:path';
+// The layout (where blobs and temp files live, what a blob name is) is BlobStore's; this module only asks it.
 import type { Db } from '../store/database.js';
-
-const SHA256_HEX = /^[0-9a-f]{64}$/;
+import { BlobStore } from '../store/blob-store.js';
 
 export interface MissingBlob {
   key: string;
@@ -66,38 +63,8 @@ interface IndexRow {
   size: number;
 }
 
-async function hashFile(path: string, onChunk: (n: number) => void): Promise<string> {
-  const hash = createHash('sha256');
-  const stream = createReadStream(path, { highWaterMark: 1 << 20 });
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    hash.update(chunk);
-    onChunk(chunk.length);
-  }
-  return hash.digest('hex');
-}
-
-function statFile(path: string): { size: number; mtimeMs: number; isFile: boolean; isDir: boolean } | null {
-  try {
-    const st = statSync(path);
-    return { size: st.size, mtimeMs: st.mtimeMs, isFile: st.isFile(), isDir: st.isDirectory() };
-  } catch {
-    return null;
-  }
-}
-
-function listDir(dir: string): string[] {
-  try {
-    return readdirSync(dir);
-  } catch {
-    return [];
-  }
-}
-
-function blobPath(dataDir: string, sha256: string): string {
-  return join(dataDir, 'blobs', sha256.slice(0, 2), sha256);
-}
-
 export async function verifyCache(db: Db, dataDir: string, progress: VerifyProgress = {}): Promise<VerifyReport> {
+  const blobs = new BlobStore(dataDir, { create: false });
   const report: VerifyReport = {
     rows: 0,
     blobs: 0,
@@ -112,35 +79,14 @@ export async function verifyCache(db: Db, dataDir: string, progress: VerifyProgr
 
   // Strays first: a blob renamed into place after this listing is not seen at all, and one listed here whose row
   // is written while we hash is re-checked against the index at the end.
-  const blobRoot = join(dataDir, 'blobs');
-  const onDisk: Array<{ sha256: string | null; file: StrayFile }> = [];
-  for (const shard of listDir(blobRoot)) {
-    const shardPath = join(blobRoot, shard);
-    const st = statFile(shardPath);
-    if (!st) continue;
-    if (!st.isDir || !/^[0-9a-f]{2}$/.test(shard)) {
-      onDisk.push({ sha256: null, file: { path: shardPath, size: st.size, mtimeMs: st.mtimeMs } });
-      continue;
-    }
-    for (const name of listDir(shardPath)) {
-      const path = join(shardPath, name);
-      const f = statFile(path);
-      if (!f) continue;
-      const named = f.isFile && SHA256_HEX.test(name) && name.startsWith(shard);
-      onDisk.push({ sha256: named ? name : null, file: { path, size: f.size, mtimeMs: f.mtimeMs } });
-    }
-  }
-  for (const name of listDir(join(dataDir, 'tmp'))) {
-    const path = join(dataDir, 'tmp', name);
-    const f = statFile(path);
-    if (f) report.tempFiles.push({ path, size: f.size, mtimeMs: f.mtimeMs });
-  }
+  const onDisk = blobs.listBlobFiles();
+  report.tempFiles = blobs.listTempFiles();
 
   const rows = db.prepare('SELECT key, sha256, size FROM objects WHERE status = 200 ORDER BY sha256').all() as IndexRow[];
   report.rows = rows.length;
   const bySha = new Map<string, IndexRow[]>();
   for (const r of rows) {
-    if (r.sha256 === null || !SHA256_HEX.test(r.sha256)) {
+    if (r.sha256 === null || !BlobStore.isBlobName(r.sha256)) {
       report.missing.push({ key: r.key, sha256: r.sha256, size: r.size });
       continue;
     }
@@ -153,20 +99,20 @@ export async function verifyCache(db: Db, dataDir: string, progress: VerifyProgr
   const present: Array<[string, IndexRow[], number]> = [];
   let total = 0;
   for (const [sha, refs] of bySha) {
-    const st = statFile(blobPath(dataDir, sha));
-    if (!st || !st.isFile) {
+    const size = blobs.sizeOfSync(sha);
+    if (size === null) {
       for (const r of refs) report.missing.push({ key: r.key, sha256: sha, size: r.size });
       continue;
     }
-    present.push([sha, refs, st.size]);
-    total += st.size;
+    present.push([sha, refs, size]);
+    total += size;
   }
   progress.onTotal?.(total, present.length);
 
   for (const [sha, refs, size] of present) {
     let actual: string;
     try {
-      actual = await hashFile(blobPath(dataDir, sha), (n) => {
+      actual = await blobs.digest(sha, (n) => {
         report.bytesHashed += n;
         progress.onProgress?.(report.bytesHashed);
       });
@@ -184,9 +130,9 @@ export async function verifyCache(db: Db, dataDir: string, progress: VerifyProgr
   }
 
   const referenced = db.prepare('SELECT 1 FROM objects WHERE sha256 = ? LIMIT 1').pluck();
-  for (const { sha256, file } of onDisk) {
+  for (const { sha256, path, size, mtimeMs } of onDisk) {
     if (sha256 !== null && (bySha.has(sha256) || referenced.get(sha256))) continue;
-    report.orphans.push(file);
+    report.orphans.push({ path, size, mtimeMs });
   }
   return report;
 }
@@ -205,20 +151,12 @@ export interface RepairResult {
   keptRecent: number; // strays younger than the grace period
 }
 
-function removePath(path: string): boolean {
-  try {
-    rmSync(path, { force: true, recursive: true });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * Deletes the corrupt rows found by verifyCache (only while they still point at the same blob), then the bad
  * blobs and those no row points at any more, then orphans and temp files older than the grace period.
  */
 export function repairCache(db: Db, dataDir: string, report: VerifyReport, opts: RepairOptions): RepairResult {
+  const blobs = new BlobStore(dataDir, { create: false });
   const now = opts.now ?? Date.now();
   const result: RepairResult = { removedRows: 0, removedBlobs: 0, removedOrphans: 0, removedTempFiles: 0, keptRecent: 0 };
   const deleteRow = db.prepare('DELETE FROM objects WHERE key = ? AND sha256 IS ?');
@@ -241,17 +179,17 @@ export function repairCache(db: Db, dataDir: string, report: VerifyReport, opts:
   })();
   // Rows first, then files: a blob is removed only when no row points at it any more.
   for (const sha of blobsToCheck) {
-    if (!referenced.get(sha) && removePath(blobPath(dataDir, sha))) result.removedBlobs++;
+    if (!referenced.get(sha) && blobs.removeSync(sha)) result.removedBlobs++;
   }
   for (const o of report.orphans) {
-    const name = basename(o.path);
-    if (SHA256_HEX.test(name) && referenced.get(name)) continue; // its row was written after the check
+    const name = blobs.blobNameAt(o.path);
+    if (name !== null && referenced.get(name)) continue; // its row was written after the check
     if (now - o.mtimeMs < opts.graceMs) result.keptRecent++;
-    else if (removePath(o.path)) result.removedOrphans++;
+    else if (blobs.removeStray(o.path)) result.removedOrphans++;
   }
   for (const t of report.tempFiles) {
     if (now - t.mtimeMs < opts.graceMs) result.keptRecent++;
-    else if (removePath(t.path)) result.removedTempFiles++;
+    else if (blobs.removeStray(t.path)) result.removedTempFiles++;
   }
   return result;
 }

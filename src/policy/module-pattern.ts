@@ -253,3 +253,13 @@ export function compileModulePatterns(patterns: readonly string[], options: Modu
     firstMatch,
   };
 }
+
+/**
+ * The literal text every path a pattern matches starts with: the pattern up to its first "*", "?", "[" or "\"
+ * (an escape ends it too, which only makes the prefix shorter). Used to narrow an index range before
+ * matching exactly; "golang.org/x/*" → "golang.org/x/".
+ */
+export function patternLiteralPrefix(pattern: string): string {
+  const m = /[*?[\\]/.exec(pattern);
+  return m ? pattern.slice(0, m.index) : pattern;
+}

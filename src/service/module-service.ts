@@ -12,7 +12,7 @@ import { classify, contentType, cacheControl, type CacheClass } from '../goproxy
 import type { BlobStore } from '../store/blob-store.js';
 import type { CacheIndex, CachedObject } from '../store/cache-index.js';
 import { PendingBlob } from '../store/pending-blob.js';
-import type { UpstreamClient, UpstreamResponse, UpstreamTarget } from '../upstream/upstream-client.js';
+import type { Upstream, UpstreamResponse, UpstreamTarget } from '../upstream/upstream.js';
 import type { UpstreamChain } from '../upstream/upstream-chain.js';
 import { SingleFlight } from './single-flight.js';
 import { readFile } from 'node:fs/promises';
@@ -71,7 +71,9 @@ type Fetched =
 export interface ModuleServiceOptions {
   index: CacheIndex;
   blobs: BlobStore;
-  upstream: UpstreamClient;
+  upstream: Upstream;
+  /** The clock for TTLs, remembered 404/410 and expiry, ms since epoch (default Date.now; tests advance their own). */
+  now?: () => number;
   mutableTtlSeconds: number;
   negativeTtlSeconds: number;
   /** Answer only from the cache (read at each request: a reload applies it). */
@@ -98,9 +100,11 @@ export interface ModuleServiceOptions {
 export class ModuleService {
   private readonly flights: SingleFlight;
   private readonly verifier: ObjectVerifier | null;
+  private readonly now: () => number;
 
   constructor(private readonly opts: ModuleServiceOptions) {
     this.verifier = opts.verifier ?? null;
+    this.now = opts.now ?? Date.now;
     this.flights = opts.flights ?? new SingleFlight();
   }
 
@@ -123,7 +127,7 @@ export class ModuleService {
     const cls = classify(req);
     const key = cacheKeyFor(req, q.upstream);
     const cached = this.opts.index.get(key);
-    const fresh = cached && (cached.expiresAt === null || cached.expiresAt > Date.now());
+    const fresh = cached && (cached.expiresAt === null || cached.expiresAt > this.now());
     if (cached && (fresh || this.offline)) {
       const reply = await this.fromCache(q, cached, fresh ? 'hit' : 'stale');
       if (reply) return reply;
@@ -185,7 +189,7 @@ export class ModuleService {
         'content-type': 'text/plain; charset=utf-8',
         'content-length': String(body.length),
         'cache-control': `public, max-age=${Math.floor(this.opts.negativeTtlSeconds)}`,
-        'x-gomodgate-cache': outcome === 'stale' ? 'stale' : obj.storedAt < Date.now() - 1000 ? 'hit' : 'miss',
+        'x-gomodgate-cache': outcome === 'stale' ? 'stale' : obj.storedAt < this.now() - 1000 ? 'hit' : 'miss',
       },
       body: q.method === 'HEAD' ? null : body,
       outcome: outcome === 'stale' ? 'stale' : 'not-found',
@@ -207,7 +211,7 @@ export class ModuleService {
         throw err;
       }
     }
-    this.opts.index.touch(obj.key);
+    this.opts.index.touch(obj.key, this.now());
     let body: Readable | Buffer | null = null;
     if (q.method === 'GET') {
       try {
@@ -294,7 +298,7 @@ export class ModuleService {
     const host = target.base.hostname;
     if (res.status === 404 || res.status === 410) {
       const text = await readSmall(res.body, NEGATIVE_BODY_MAX);
-      const now = Date.now();
+      const now = this.now();
       const object: CachedObject = {
         key,
         kind: req.kind,
@@ -311,7 +315,7 @@ export class ModuleService {
         expiresAt: now + this.opts.negativeTtlSeconds * 1000,
       };
       this.opts.index.put(object);
-      this.opts.index.pruneNegatives(this.opts.maxNegativeEntries ?? DEFAULT_MAX_NEGATIVE_ENTRIES);
+      this.opts.index.pruneNegatives(this.opts.maxNegativeEntries ?? DEFAULT_MAX_NEGATIVE_ENTRIES, now);
       return { value: { type: 'negative', object } };
     }
     if (res.status !== 200) {
@@ -394,7 +398,7 @@ export class ModuleService {
       const h1 = verifier ? await verifier.verify(req, target, pending.tempPath) : null;
       if (!verifier) await this.checkAnswer(req, target, pending.tempPath, size, res.url);
       await this.opts.blobs.commit(pending.tempPath, sha256);
-      const now = Date.now();
+      const now = this.now();
       const obj: CachedObject = {
         key,
         kind: req.kind,

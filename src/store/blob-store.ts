@@ -1,13 +1,50 @@
 // Content-addressed blob files: DATA_DIR/blobs/ab/<sha256>, written through DATA_DIR/tmp.
 // A blob only appears under its name once complete and fsynced (temp file → fsync → rename → fsync dir),
 // so a crash can leave an orphan temp file (removed at start) but never a half-written blob.
+// Owns the on-disk layout: no other module builds a blob or temp path, lists these directories or removes a
+// file in them (eviction, `cache verify`/`--repair` and `cache stats` ask this class).
 import { createReadStream, mkdirSync, readdirSync, rmSync, statSync, type ReadStream } from 'node:fs';
 import { open, readFile, rename, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { basename, isAbsolute, join, relative } from 'node:path';
 import { GateError } from '../errors.js';
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
+const SHARD = /^[0-9a-f]{2}$/;
+
+/** A file (or, for strays, a directory) found on disk under the blob or temp directory. */
+export interface StoredFile {
+  path: string;
+  size: number;
+  mtimeMs: number;
+}
+
+/** An entry of the blob directory: a blob by its name, or a stray (sha256 null: not where a blob belongs). */
+export interface BlobFile extends StoredFile {
+  sha256: string | null;
+}
+
+export interface BlobStoreOptions {
+  /** Create the directories (default true). false for read-only tools: a missing directory lists as empty. */
+  create?: boolean;
+}
+
+function statOf(path: string): { size: number; mtimeMs: number; isFile: boolean; isDir: boolean } | null {
+  try {
+    const st = statSync(path);
+    return { size: st.size, mtimeMs: st.mtimeMs, isFile: st.isFile(), isDir: st.isDirectory() };
+  } catch {
+    return null;
+  }
+}
+
+function listDir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
 
 /** Memory kept for recently read small blobs (lists, .info, .mod, tiles): a hit then costs no file I/O. */
 const RECENT_MAX_BYTES = 32 << 20;
@@ -20,14 +57,71 @@ export class BlobStore {
   private readonly recent = new Map<string, Buffer>();
   private recentBytes = 0;
 
-  constructor(dataDir: string) {
+  /** Throws STORE_IO when the directories cannot be created. */
+  constructor(dataDir: string, options: BlobStoreOptions = {}) {
     this.blobDir = join(dataDir, 'blobs');
     this.tempDir = join(dataDir, 'tmp');
+    if (options.create === false) return;
     try {
       mkdirSync(this.blobDir, { recursive: true, mode: 0o750 });
       mkdirSync(this.tempDir, { recursive: true, mode: 0o750 });
     } catch (err) {
       throw new GateError('STORE_IO', `cannot create the cache directories under ${dataDir}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /**
+   * Everything under the blob directory: files named for their content in their shard ("ab/ab…") with their
+   * sha256, anything else (a file at the top, a directory that is no shard, a misnamed file) as a stray.
+   * Never throws: an entry removed meanwhile is skipped.
+   */
+  listBlobFiles(): BlobFile[] {
+    const out: BlobFile[] = [];
+    for (const shard of listDir(this.blobDir)) {
+      const shardPath = join(this.blobDir, shard);
+      const st = statOf(shardPath);
+      if (!st) continue;
+      if (!st.isDir || !SHARD.test(shard)) {
+        out.push({ sha256: null, path: shardPath, size: st.size, mtimeMs: st.mtimeMs });
+        continue;
+      }
+      for (const name of listDir(shardPath)) {
+        const path = join(shardPath, name);
+        const f = statOf(path);
+        if (!f) continue;
+        const named = f.isFile && SHA256_HEX.test(name) && name.startsWith(shard);
+        out.push({ sha256: named ? name : null, path, size: f.size, mtimeMs: f.mtimeMs });
+      }
+    }
+    return out;
+  }
+
+  /** The entries of the temp directory (downloads in progress, or left by a crash). Never throws. */
+  listTempFiles(): StoredFile[] {
+    const out: StoredFile[] = [];
+    for (const name of listDir(this.tempDir)) {
+      const path = join(this.tempDir, name);
+      const f = statOf(path);
+      if (f) out.push({ path, size: f.size, mtimeMs: f.mtimeMs });
+    }
+    return out;
+  }
+
+  /**
+   * Removes a stray that listBlobFiles or listTempFiles returned (recursively, for a directory). Refuses any
+   * path outside the blob and temp directories. Returns false when it could not be removed.
+   */
+  removeStray(path: string): boolean {
+    const inside = (dir: string) => {
+      const r = relative(dir, path);
+      return r !== '' && !r.startsWith('..') && !isAbsolute(r);
+    };
+    if (!inside(this.blobDir) && !inside(this.tempDir)) return false;
+    try {
+      rmSync(path, { force: true, recursive: true });
+      return true;
+    } catch {
+      return false;
     }
   }
 
@@ -43,6 +137,17 @@ export class BlobStore {
 
   newTempPath(): string {
     return join(this.tempDir, `${Date.now()}-${randomBytes(6).toString('hex')}.part`);
+  }
+
+  /** Whether s can name a blob (64 lower-case hex digits). */
+  static isBlobName(s: string): boolean {
+    return SHA256_HEX.test(s);
+  }
+
+  /** The blob name of a path that is exactly where that blob lives, else null. */
+  blobNameAt(path: string): string | null {
+    const name = basename(path);
+    return SHA256_HEX.test(name) && this.pathOf(name) === path ? name : null;
   }
 
   pathOf(sha256: string): string {
@@ -78,12 +183,21 @@ export class BlobStore {
     }
   }
 
+  /** Size of a stored blob (a regular file), or null when it is missing or not a file. */
   sizeOfSync(sha256: string): number | null {
-    try {
-      return statSync(this.pathOf(sha256)).size;
-    } catch {
-      return null;
+    const st = statOf(this.pathOf(sha256));
+    return st && st.isFile ? st.size : null;
+  }
+
+  /** Re-hashes a stored blob from disk (streamed); onChunk gets each chunk's length. Rejects with the fs error. */
+  async digest(sha256: string, onChunk: (bytes: number) => void = () => undefined): Promise<string> {
+    const hash = createHash('sha256');
+    const stream = createReadStream(this.pathOf(sha256), { highWaterMark: 1 << 20 });
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      hash.update(chunk);
+      onChunk(chunk.length);
     }
+    return hash.digest('hex');
   }
 
   /** Streams a stored blob; it counts as being read (never evicted) until the stream closes. Throws STORE_IO when it cannot be opened. */
@@ -142,7 +256,27 @@ export class BlobStore {
     return data;
   }
 
+  /** Drops a kept copy: after a blob is removed, reading it fails as it would from disk. */
+  private forget(sha256: string): void {
+    const kept = this.recent.get(sha256);
+    if (kept === undefined) return;
+    this.recent.delete(sha256);
+    this.recentBytes -= kept.length;
+  }
+
   async remove(sha256: string): Promise<void> {
+    this.forget(sha256);
     await rm(this.pathOf(sha256), { force: true });
+  }
+
+  /** Removes a blob file now (eviction and repair never await). False when it could not be removed. */
+  removeSync(sha256: string): boolean {
+    this.forget(sha256);
+    try {
+      rmSync(this.pathOf(sha256), { force: true });
+      return true;
+    } catch {
+      return false;
+    }
   }
 }

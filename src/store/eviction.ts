@@ -6,7 +6,6 @@
 // Never removes a blob for which inUse returns true (being served or being stored), and never awaits: the
 // caller's event loop sees one synchronous step. Cost: one pass over the objects index to total the blob
 // sizes, then index lookups for as many objects as it removes.
-import { rmSync } from 'node:fs';
 import type { Db } from './database.js';
 import type { BlobStore } from './blob-store.js';
 
@@ -58,11 +57,8 @@ export function indexedBlobBytes(db: Db): number {
 }
 
 function removeBlobFile(blobs: BlobStore, sha256: string): void {
-  try {
-    rmSync(blobs.pathOf(sha256), { force: true });
-  } catch {
-    // an unremovable file is an orphan for `cache verify --repair`; the index no longer points at it
-  }
+  // An unremovable file is an orphan for `cache verify --repair`; the index no longer points at it.
+  blobs.removeSync(sha256);
 }
 
 function emit(opts: EvictionOptions, rows: Row[], blobRemoved: boolean): void {

@@ -7,50 +7,28 @@ import https from 'node:https';
 import http from 'node:http';
 import { readFileSync, existsSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
-import { BlockList, isIP } from 'node:net';
+import { isIP } from 'node:net';
+import { CidrSet } from '../cidr.js';
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { Upstream, UpstreamResponse, UpstreamTarget } from './upstream.js';
+import type { IncomingMessage } from 'node:http';
 import { GateError, describeCause } from '../errors.js';
 import { egressProxyFor, TunnelingAgent, type EgressSettings } from './egress-proxy.js';
 import { redactUrl } from '../redact.js';
 
-export interface UpstreamTarget {
-  /** Base URL of the Go proxy or checksum DB, e.g. https://proxy.golang.org or https://mirror.corp/goproxy */
-  base: URL;
-  /** Connect here (the client's original destination) and verify the certificate for base.hostname. */
-  connectTo?: { address: string; port: number };
-}
-
-export interface UpstreamResponse {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: IncomingMessage;
-  /** The URL that finally answered (after redirects). */
-  url: string;
-}
+export type { UpstreamResponse, UpstreamTarget };
 
 const SYSTEM_BUNDLES = ['/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/certs/ca-bundle.crt'];
 const TLS_FAILURE = /CERT|SELF_SIGNED|ALTNAME|UNABLE_TO_VERIFY|ERR_SSL|ERR_TLS|EPROTO/;
 const MAX_REDIRECTS = 5;
 
-/** Where a redirect may never lead: loopback, link-local, unspecified (the gateway's own services). */
-const FORBIDDEN_REDIRECT_TARGETS = (() => {
-  const list = new BlockList();
-  list.addSubnet('127.0.0.0', 8, 'ipv4');
-  list.addSubnet('169.254.0.0', 16, 'ipv4');
-  list.addSubnet('0.0.0.0', 8, 'ipv4');
-  list.addAddress('::1', 'ipv6');
-  list.addAddress('::', 'ipv6');
-  list.addSubnet('fe80::', 10, 'ipv6');
-  list.addSubnet('::ffff:127.0.0.0', 104, 'ipv6');
-  list.addSubnet('::ffff:169.254.0.0', 112, 'ipv6');
-  return list;
-})();
+/** Where a redirect may never lead: loopback, link-local, unspecified (the gateway's own services); IPv4-mapped
+ *  IPv6 forms of them too (CidrSet matches those as IPv4). */
+const FORBIDDEN_REDIRECT_TARGETS = new CidrSet(['127.0.0.0/8', '169.254.0.0/16', '0.0.0.0/8', '::1', '::', 'fe80::/10']);
 
 export function isForbiddenRedirectAddress(address: string, isGatewayAddress: (a: string) => boolean = () => false): boolean {
-  const family = isIP(address);
-  if (!family) return true;
-  return FORBIDDEN_REDIRECT_TARGETS.check(address, family === 6 ? 'ipv6' : 'ipv4') || isGatewayAddress(address);
+  if (!isIP(address)) return true;
+  return FORBIDDEN_REDIRECT_TARGETS.has(address) || isGatewayAddress(address);
 }
 
 /** How to reach an upstream over HTTPS: where to connect, the name to verify, and the agent (direct or tunnel). */
@@ -80,7 +58,7 @@ export function loadTrustedRoots(extraFiles: readonly string[]): string[] {
   return roots;
 }
 
-export class UpstreamClient {
+export class UpstreamClient implements Upstream {
   private readonly httpsAgent: https.Agent;
   private readonly httpAgent: http.Agent;
   private readonly tunnels = new Map<string, TunnelingAgent>();

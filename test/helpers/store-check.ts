@@ -1,11 +1,12 @@
 // Checks a gateway's data directory the way a later request would find it: the SQLite index passes
 // integrity_check, every row with status 200 names a blob file that exists, has the row's size and hashes to its
 // name, and rows for objects a test knows hash to what the upstream serves. Also lists the temp files of
-// downloads in progress (DATA_DIR/tmp). Opens the index read-only (WAL: safe while the gateway runs); never writes.
+// downloads in progress. Paths come from BlobStore, the one owner of the layout. Opens the index read-only (WAL: safe while the gateway runs); never writes.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { createReadStream, existsSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { BlobStore } from '../../src/store/blob-store.js';
 import { openDatabase } from '../../src/store/database.js';
 
 export interface StoredRow {
@@ -45,7 +46,7 @@ export async function assertStoreConsistent(dataDir: string, expected: Record<st
   for (const row of rows) {
     if (row.status !== 200) continue;
     assert.ok(row.sha256 && /^[0-9a-f]{64}$/.test(row.sha256), `${when}: ${row.key} has a blob name`);
-    const file = join(dataDir, 'blobs', row.sha256.slice(0, 2), row.sha256);
+    const file = new BlobStore(dataDir, { create: false }).pathOf(row.sha256);
     assert.ok(existsSync(file), `${when}: the blob of ${row.key} exists`);
     assert.equal(statSync(file).size, row.size, `${when}: the blob of ${row.key} has the indexed size`);
     assert.equal(await sha256File(file), row.sha256, `${when}: the blob of ${row.key} hashes to its name`);
@@ -62,6 +63,5 @@ export function rowFor(dataDir: string, key: string): StoredRow | undefined {
 
 /** Names of partial downloads in DATA_DIR/tmp. */
 export function tempFiles(dataDir: string): string[] {
-  const tmp = join(dataDir, 'tmp');
-  return existsSync(tmp) ? readdirSync(tmp) : [];
+  return new BlobStore(dataDir, { create: false }).listTempFiles().map((f) => basename(f.path));
 }

@@ -14,6 +14,7 @@ import { startModuleUpstream, type ModuleUpstream, type AddedModule } from '../h
 import { startTestGateway, fetchVia, waitFor, type TestGateway } from '../helpers/gateway.js';
 import { CLI, cliEnv, runCli, runTracked, killRunningChildren, type CliResult } from '../helpers/cli.js';
 import { openDatabase, type Db } from '../../src/store/database.js';
+import { BlobStore } from '../../src/store/blob-store.js';
 
 let dir: string;
 let pki: TestPki;
@@ -42,7 +43,7 @@ function objectKeys(): string[] {
 }
 
 function blobFile(sha256: string): string {
-  return join(gw.dataDir, 'blobs', sha256.slice(0, 2), sha256);
+  return new BlobStore(gw.dataDir, { create: false }).pathOf(sha256);
 }
 
 function rowOf(key: string): { sha256: string; size: number } {
@@ -185,10 +186,11 @@ test('cache verify finds a flipped byte, a deleted blob, a wrong size, orphans a
   db.prepare('UPDATE objects SET size = size + 1 WHERE key = ?').run(KEY.aList);
   // strays: a blob no row points at, a file that is no blob name, a partial download
   const orphanSha = 'f'.repeat(64);
-  mkdirSync(join(gw.dataDir, 'blobs', 'ff'), { recursive: true });
+  const layout = new BlobStore(gw.dataDir, { create: false });
+  mkdirSync(join(layout.blobDir, 'ff'), { recursive: true });
   writeFileSync(blobFile(orphanSha), 'orphan');
-  writeFileSync(join(gw.dataDir, 'blobs', 'stray.txt'), 'not a blob');
-  writeFileSync(join(gw.dataDir, 'tmp', '1-abc.part'), 'partial');
+  writeFileSync(join(layout.blobDir, 'stray.txt'), 'not a blob');
+  writeFileSync(join(layout.tempDir, '1-abc.part'), 'partial');
 
   const r = await cache('verify');
   assert.equal(r.code, 1, r.stdout);
@@ -228,7 +230,7 @@ test('cache verify finds a flipped byte, a deleted blob, a wrong size, orphans a
   assert.equal(strays.code, 0);
   assert.match(strays.stdout, /removed 0 index rows, 0 corrupt or unreferenced blobs, 2 orphan blobs, 1 temp files\n/);
   assert.equal(existsSync(blobFile(orphanSha)), false);
-  assert.equal(existsSync(join(gw.dataDir, 'tmp', '1-abc.part')), false);
+  assert.equal(existsSync(join(new BlobStore(gw.dataDir, { create: false }).tempDir, '1-abc.part')), false);
   const clean = await cache('verify');
   assert.equal(clean.code, 0);
   assert.doesNotMatch(clean.stdout, /orphan|temp file|CORRUPT/);

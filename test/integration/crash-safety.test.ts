@@ -7,7 +7,7 @@
 // Finally everything is fetched again and compared with the upstream's own hashes.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdtempSync, readdirSync, rmSync, statSync, truncateSync } from 'node:fs';
+import { createReadStream, existsSync, mkdtempSync, rmSync, statSync, truncateSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +17,7 @@ import { startThrottledRelay, type ThrottledRelay } from '../helpers/crash-throt
 import { fetchVia, spawnGatewayProcess, waitFor, type GatewayProcess } from '../helpers/gateway.js';
 import { startModuleUpstream, type AddedModule, type ModuleUpstream } from '../helpers/module-upstream.js';
 import { createTestPki, type TestPki } from '../helpers/test-pki.js';
+import { BlobStore } from '../../src/store/blob-store.js';
 
 const ZIPS = 8;
 const ZIP_BYTES = 20 << 20;
@@ -79,20 +80,12 @@ function startDownload(url: string): Download {
 }
 
 function tempFiles(): string[] {
-  const tmp = join(dataDir, 'tmp');
-  return existsSync(tmp) ? readdirSync(tmp) : [];
+  return new BlobStore(dataDir, { create: false }).listTempFiles().map((f) => f.path);
 }
 
 /** Bytes downloaded so far into partial (temp) files. */
 function tempBytes(): number {
-  const tmp = join(dataDir, 'tmp');
-  return tempFiles().reduce((n, f) => {
-    try {
-      return n + statSync(join(tmp, f)).size;
-    } catch {
-      return n; // sealed or removed meanwhile
-    }
-  }, 0);
+  return new BlobStore(dataDir, { create: false }).listTempFiles().reduce((n, f) => n + f.size, 0);
 }
 
 function sha256File(file: string): Promise<string> {
@@ -127,7 +120,7 @@ async function assertIndexPointsAtCompleteBlobs(when: string): Promise<ObjectRow
   const rows = objectRows().filter((r) => r.status === 200);
   for (const row of rows) {
     assert.ok(row.sha256 && /^[0-9a-f]{64}$/.test(row.sha256), `${when}: ${row.key} has a blob name`);
-    const file = join(dataDir, 'blobs', row.sha256.slice(0, 2), row.sha256);
+    const file = new BlobStore(dataDir, { create: false }).pathOf(row.sha256);
     assert.ok(existsSync(file), `${when}: blob of ${row.key} exists`);
     assert.equal(statSync(file).size, row.size, `${when}: blob of ${row.key} has the indexed size`);
     assert.equal(await sha256File(file), row.sha256, `${when}: blob of ${row.key} hashes to its name`);
@@ -280,6 +273,6 @@ test('SIGKILL during downloads, three times at different moments: the index only
 
   // The checks above can fail: a blob cut to half its size behind its index row is caught.
   const victim = rows.find((r) => r.key.endsWith('.zip'))!;
-  truncateSync(join(dataDir, 'blobs', victim.sha256!.slice(0, 2), victim.sha256!), Math.floor(victim.size / 2));
+  truncateSync(new BlobStore(dataDir, { create: false }).pathOf(victim.sha256!), Math.floor(victim.size / 2));
   await assert.rejects(assertIndexPointsAtCompleteBlobs('with a half blob'), /has the indexed size/);
 });

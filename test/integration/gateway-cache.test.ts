@@ -3,13 +3,14 @@
 // hashes: miss then hit, single-flight, stale serving, and that no partial download is ever stored.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { createTestPki, type TestPki } from '../helpers/test-pki.js';
 import { startModuleUpstream, type ModuleUpstream } from '../helpers/module-upstream.js';
 import { startTestGateway, fetchVia, waitFor, spawnGatewayProcess, peakRss, type TestGateway } from '../helpers/gateway.js';
+import { BlobStore } from '../../src/store/blob-store.js';
 
 let dir: string;
 let pki: TestPki;
@@ -28,9 +29,7 @@ function auditRows(g: TestGateway, where = '1=1', ...params: unknown[]): Array<R
 }
 
 function blobFiles(g: TestGateway): string[] {
-  const root = join(g.dataDir, 'blobs');
-  if (!existsSync(root)) return [];
-  return readdirSync(root).flatMap((d) => readdirSync(join(root, d)));
+  return new BlobStore(g.dataDir, { create: false }).listBlobFiles().map((f) => f.path);
 }
 
 before(async () => {
@@ -166,7 +165,7 @@ test('an upstream that drops mid-zip leaves no index row, no blob and no temp fi
     (err: Error) => err,
   );
   if (!(broken instanceof Error)) assert.ok(broken.bytes < m.zipSize, 'the client must not receive a complete body');
-  await waitFor('temp files removed', () => readdirSync(join(gw.dataDir, 'tmp')).length === 0);
+  await waitFor('temp files removed', () => new BlobStore(gw.dataDir, { create: false }).listTempFiles().length === 0);
   const db = gw.db();
   try {
     const row = db.prepare('SELECT count(*) AS n FROM objects WHERE key = ?').get('mod:example.com/dropupstream@v1.0.0.zip') as { n: number };

@@ -16,6 +16,7 @@ import {
   parseTimeArgument,
   type AuditFilter,
 } from '../../src/ops/audit-query.js';
+import { listCache } from '../../src/ops/cache-report.js';
 
 test('module patterns match like GOPRIVATE: the module and everything below it, globs per path element', () => {
   const cases: Array<[string, string, boolean]> = [
@@ -42,6 +43,26 @@ test('module patterns match like GOPRIVATE: the module and everything below it, 
   ];
   for (const [pattern, module, want] of cases) assert.equal(moduleMatchesPattern(pattern, module), want, `${pattern} vs ${module}`);
   assert.throws(() => auditWhere({ modules: ['github.com/[abc'] }), /not a valid glob/);
+});
+
+test('module patterns that Go\'s path.Match rejects are refused with the reason, as the policy refuses them', () => {
+  // The policy's engine (src/policy/module-pattern.ts) serves the audit and cache filters too: a pattern
+  // GOPRIVATE would not accept is an error here, not a guess.
+  const rejected: Array<[string, RegExp]> = [
+    ['[]a]', /--module pattern "\[\]a\]" is not a valid glob: .*empty/],
+    ['x/[a-]', /--module pattern "x\/\[a-\]" is not a valid glob: .*range without an upper bound/],
+    ['x/[a-b-c]', /not a valid glob/],
+    ['x/[^]', /not a valid glob/],
+    ['x/a\\', /not a valid glob: it ends with an unescaped/],
+  ];
+  for (const [pattern, why] of rejected) {
+    assert.throws(() => auditWhere({ modules: [pattern] }), why, pattern);
+    assert.throws(() => moduleMatchesPattern(pattern, 'x/a'), why, pattern);
+  }
+  // Escaped class members are what Go accepts instead.
+  assert.equal(moduleMatchesPattern('x/[\\]a]', 'x/]'), true);
+  assert.equal(moduleMatchesPattern('x/[a\\-]', 'x/-'), true);
+  assert.equal(moduleMatchesPattern('x/[a\\-]', 'x/b'), false);
 });
 
 test('client selectors: addresses and CIDRs, IPv4 and IPv6, lists', () => {
@@ -287,5 +308,24 @@ test('without audit_by_version_ts (a database before migration 3) a version-only
     assert.equal(q.rows({ versions: ['v1.2.0'] }, 10).length, 10);
   } finally {
     db.exec('CREATE INDEX audit_by_version_ts ON audit(version, ts)');
+  }
+});
+
+test('cache ls --module matches with the same engine and refuses the same patterns', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cache-ls-'));
+  const db = openDatabase(join(dir, 'gomodgate.db'));
+  try {
+    const put = db.prepare(
+      `INSERT INTO objects (key, kind, module, version, status, sha256, size, content_type, stored_at, expires_at, last_access)
+       VALUES (?, 'zip', ?, 'v1.0.0', 200, NULL, 1, 'application/zip', 0, NULL, 0)`,
+    );
+    for (const m of ['golang.org/x/text', 'golang.org/x/text/v2', 'golang.org/xy/z', 'x/]', 'x/b']) put.run(`mod:${m}@v1.0.0.zip`, m);
+    assert.deepEqual(listCache(db, ['golang.org/x/*']).map((e) => e.module), ['golang.org/x/text', 'golang.org/x/text/v2']);
+    assert.deepEqual(listCache(db, ['x/[\\]a]']).map((e) => e.module), ['x/]']);
+    assert.throws(() => listCache(db, ['[]a]']), /not a valid glob/);
+    assert.throws(() => listCache(db, ['x/[a-]']), /not a valid glob/);
+  } finally {
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -1,0 +1,360 @@
+// Unit: ModuleService below the gateway, with no sockets and no sleeps. The upstream is an in-memory fake whose
+// bodies are streams the test writes, ends or breaks; the clock is a number the test advances; the store is
+// real (a temp-dir BlobStore and a SQLite CacheIndex). Covers hit/miss/stale, remembered 404s, single-flight,
+// a client leaving mid-body, an upstream failing mid-body, answer checks and the fetch deadline (the one real
+// timer, ~100 ms, never asserted as a duration). Zips are real module zips: the service checks them whole
+// before answering (src/verify/dirhash.ts), so every answer here arrives only once its object is stored.
+import { test, beforeEach, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createHash, randomBytes } from 'node:crypto';
+import { PassThrough, Readable } from 'node:stream';
+import { openDatabase, type Db } from '../../src/store/database.js';
+import { BlobStore } from '../../src/store/blob-store.js';
+import { CacheIndex, type CachedObject } from '../../src/store/cache-index.js';
+import { ModuleService, cacheKeyFor, type ModuleReply, type ModuleServiceOptions } from '../../src/service/module-service.js';
+import { parseProxyPath, type ModuleRequest } from '../../src/goproxy/request-path.js';
+import { singleHop } from '../../src/upstream/upstream-chain.js';
+import type { Upstream, UpstreamResponse, UpstreamTarget } from '../../src/upstream/upstream.js';
+import { GateError, httpStatusFor } from '../../src/errors.js';
+import { buildZipSync, moduleZipEntries } from '../helpers/module-zip.js';
+
+const BASE = 'https://proxy.test';
+const CHAIN = singleHop({ base: new URL(BASE) });
+const MUTABLE_TTL_S = 60;
+const NEGATIVE_TTL_S = 30;
+
+type Answer = Omit<UpstreamResponse, 'url'> | Error;
+
+/** An upstream in memory: one handler per path, every request counted. Unknown paths answer 404. */
+class FakeUpstream implements Upstream {
+  readonly routes = new Map<string, () => Answer>();
+  readonly hits = new Map<string, number>();
+
+  async request(target: UpstreamTarget, path: string): Promise<UpstreamResponse> {
+    this.hits.set(path, (this.hits.get(path) ?? 0) + 1);
+    const handler = this.routes.get(path);
+    const answer = handler ? handler() : { status: 404, headers: {}, body: Readable.from([Buffer.from('not found: ' + path)]) };
+    if (answer instanceof Error) throw answer;
+    return { ...answer, url: target.base.origin + path };
+  }
+
+  /** A 200 with a fixed body (a fresh stream per request). */
+  serve(path: string, body: string | Buffer, headers: Record<string, string> = {}): void {
+    this.routes.set(path, () => ({ status: 200, headers, body: Readable.from([Buffer.from(body)]) }));
+  }
+
+  /** A 200 whose body is a stream the test controls; the same stream for every request (there should be one). */
+  serveStream(path: string): PassThrough {
+    const body = new PassThrough();
+    this.routes.set(path, () => ({ status: 200, headers: {}, body }));
+    return body;
+  }
+
+  count(path: string): number {
+    return this.hits.get(path) ?? 0;
+  }
+}
+
+let dir: string;
+let db: Db;
+let index: CacheIndex;
+let blobs: BlobStore;
+let upstream: FakeUpstream;
+let clock: number;
+let stored: CachedObject[];
+let backgroundErrors: unknown[];
+
+function service(extra: Partial<ModuleServiceOptions> = {}): ModuleService {
+  return new ModuleService({
+    index,
+    blobs,
+    upstream,
+    now: () => clock,
+    mutableTtlSeconds: MUTABLE_TTL_S,
+    negativeTtlSeconds: NEGATIVE_TTL_S,
+    onStored: (o) => stored.push(o),
+    onBackgroundError: (err) => backgroundErrors.push(err),
+    ...extra,
+  });
+}
+
+function request(path: string): ModuleRequest {
+  const parsed = parseProxyPath(path);
+  assert.equal(parsed.ok, true, `${path} parses`);
+  return (parsed as { ok: true; request: ModuleRequest }).request;
+}
+
+function ask(svc: ModuleService, path: string, method: 'GET' | 'HEAD' = 'GET'): Promise<ModuleReply> {
+  return svc.answer({ request: request(path), upstream: CHAIN, method });
+}
+
+async function bodyOf(reply: ModuleReply): Promise<Buffer> {
+  if (reply.body === null) return Buffer.alloc(0);
+  if (Buffer.isBuffer(reply.body)) return reply.body;
+  const parts: Buffer[] = [];
+  for await (const chunk of reply.body as AsyncIterable<Buffer>) parts.push(chunk);
+  return Buffer.concat(parts);
+}
+
+function sha256(b: Buffer | string): string {
+  return createHash('sha256').update(b).digest('hex');
+}
+
+/** Lets pending I/O and promise callbacks run until cond holds; a bounded number of turns, no timers. */
+async function settle(what: string, cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 10_000; i++) {
+    if (cond()) return;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  assert.fail(`never happened: ${what}`);
+}
+
+/** A module zip the go command would accept, with `bytes` of incompressible content. */
+function moduleZip(module: string, version: string, bytes: number): Buffer {
+  return buildZipSync(moduleZipEntries(module, version, { 'data.bin': randomBytes(bytes) }, `module ${module}\n`)).zip;
+}
+
+function isGate(code: string): (e: unknown) => boolean {
+  return (e) => e instanceof GateError && e.code === code;
+}
+
+function keyOf(path: string): string {
+  return cacheKeyFor(request(path), CHAIN);
+}
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'module-service-'));
+  db = openDatabase(join(dir, 'gomodgate.db'));
+  index = new CacheIndex(db);
+  blobs = new BlobStore(dir);
+  upstream = new FakeUpstream();
+  clock = Date.UTC(2026, 0, 1);
+  stored = [];
+  backgroundErrors = [];
+});
+
+afterEach(() => {
+  db.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('miss, then hit without upstream; after the TTL a refresh; with upstream down, the stale copy', async () => {
+  const svc = service();
+  const list = '/example.com/m/@v/list';
+  upstream.serve(list, 'v1.0.0\nv1.1.0\n');
+
+  const first = await ask(svc, list);
+  assert.equal(first.outcome, 'miss');
+  assert.equal((await bodyOf(first)).toString(), 'v1.0.0\nv1.1.0\n');
+  assert.equal(upstream.count(list), 1);
+
+  clock += (MUTABLE_TTL_S - 1) * 1000;
+  const second = await ask(svc, list);
+  assert.equal(second.outcome, 'hit');
+  assert.equal(second.headers['x-gomodgate-cache'], 'hit');
+  assert.equal((await bodyOf(second)).toString(), 'v1.0.0\nv1.1.0\n');
+  assert.equal(upstream.count(list), 1, 'a fresh hit asks nobody');
+
+  clock += 2000; // past the TTL
+  upstream.serve(list, 'v1.0.0\nv1.1.0\nv1.2.0\n');
+  const refreshed = await ask(svc, list);
+  assert.equal(refreshed.outcome, 'miss');
+  assert.equal((await bodyOf(refreshed)).toString(), 'v1.0.0\nv1.1.0\nv1.2.0\n');
+  assert.equal(upstream.count(list), 2);
+  assert.equal(index.get(keyOf(list))!.expiresAt, clock + MUTABLE_TTL_S * 1000, 'expiry follows the injected clock');
+
+  clock += (MUTABLE_TTL_S + 1) * 1000;
+  upstream.routes.set(list, () => new GateError('UPSTREAM_UNAVAILABLE', 'upstream proxy.test refused the connection'));
+  const stale = await ask(svc, list);
+  assert.equal(stale.outcome, 'stale');
+  assert.equal(stale.headers['x-gomodgate-cache'], 'stale');
+  assert.match(stale.headers['warning'] ?? '', /stale/);
+  assert.equal((await bodyOf(stale)).toString(), 'v1.0.0\nv1.1.0\nv1.2.0\n');
+  assert.equal(upstream.count(list), 3);
+});
+
+test('immutable objects stay hits however far the clock moves; HEAD sends no body', async () => {
+  const svc = service();
+  const zip = '/example.com/m/@v/v1.0.0.zip';
+  const content = moduleZip('example.com/m', 'v1.0.0', 100);
+  upstream.serve(zip, content);
+  assert.equal(sha256(await bodyOf(await ask(svc, zip))), sha256(content));
+  await settle('the zip is stored', () => stored.length === 1);
+  clock += 10 * 365 * 86_400_000;
+  const later = await ask(svc, zip, 'HEAD');
+  assert.equal(later.outcome, 'hit');
+  assert.equal(later.body, null);
+  assert.equal(later.headers['content-length'], String(content.length));
+  assert.equal(upstream.count(zip), 1);
+});
+
+test('an upstream 404 is remembered for the negative TTL, then asked again', async () => {
+  const svc = service();
+  const info = '/example.com/gone/@v/v1.0.0.info';
+  const a = await ask(svc, info);
+  assert.equal(a.status, 404);
+  assert.equal(a.outcome, 'not-found');
+  assert.match((await bodyOf(a)).toString(), /not found/);
+  assert.equal(upstream.count(info), 1);
+
+  clock += (NEGATIVE_TTL_S - 1) * 1000;
+  const b = await ask(svc, info);
+  assert.equal(b.status, 404);
+  assert.equal(upstream.count(info), 1, 'within the negative TTL nobody is asked');
+
+  clock += 2000;
+  upstream.serve(info, JSON.stringify({ Version: 'v1.0.0', Time: '2026-01-01T00:00:00Z' }));
+  const c = await ask(svc, info);
+  assert.equal(c.status, 200);
+  assert.equal(c.outcome, 'miss');
+  assert.equal(upstream.count(info), 2);
+});
+
+test('remembered 404s are bounded in number', async () => {
+  const svc = service({ maxNegativeEntries: 3 });
+  for (let i = 0; i < 8; i++) {
+    clock += 1000;
+    assert.equal((await ask(svc, `/example.com/gone${i}/@v/list`)).status, 404);
+  }
+  const n = (db.prepare('SELECT COUNT(*) AS n FROM objects WHERE status <> 200').get() as { n: number }).n;
+  assert.equal(n, 3);
+  assert.ok(index.get(keyOf('/example.com/gone7/@v/list')), 'the newest stays');
+  assert.equal(index.get(keyOf('/example.com/gone0/@v/list')), null, 'the oldest goes');
+});
+
+test('10 concurrent answers for one object share 1 upstream request and all get the whole body', async () => {
+  const svc = service();
+  const zip = '/example.com/m/@v/v1.0.0.zip';
+  const body = upstream.serveStream(zip);
+  const asking = Promise.all(Array.from({ length: 10 }, () => ask(svc, zip)));
+  const content = moduleZip('example.com/m', 'v1.0.0', 256 * 1024);
+  body.write(content.subarray(0, 100_000));
+  body.end(content.subarray(100_000));
+  const replies = await asking;
+  assert.equal(upstream.count(zip), 1);
+  assert.ok(replies.every((r) => r.outcome === 'miss'));
+  const bodies = await Promise.all(replies.map(bodyOf));
+  for (const b of bodies) assert.equal(sha256(b), sha256(content));
+  await settle('stored once', () => stored.length === 1 && svc.inflightFetches === 0);
+  const row = index.get(keyOf(zip))!;
+  assert.equal(row.sha256, sha256(content));
+  assert.equal(row.size, content.length);
+  assert.equal(readFileSync(blobs.pathOf(row.sha256!)).equals(content), true);
+  assert.equal((await ask(svc, zip)).outcome, 'hit');
+  assert.equal(upstream.count(zip), 1);
+});
+
+test('a client abandoning its answer stops neither the download nor the other clients', async () => {
+  const svc = service();
+  const zip = '/example.com/m/@v/v2.0.0.zip';
+  const body = upstream.serveStream(zip);
+  const content = moduleZip('example.com/m', 'v2.0.0', 512 * 1024);
+  const leaving = ask(svc, zip); // this client will go away
+  const staying = ask(svc, zip);
+  body.write(content.subarray(0, 200_000));
+  await settle('the first bytes are written', () => blobs.listTempFiles().some((f) => f.size > 0));
+  body.end(content.subarray(200_000));
+
+  const left = await leaving;
+  const reader = left.body as Readable;
+  await new Promise<Buffer>((resolve) => reader.once('data', resolve));
+  reader.destroy(); // gone after the first chunk
+  assert.equal(sha256(await bodyOf(await staying)), sha256(content));
+
+  await settle('stored once', () => stored.length === 1 && svc.inflightFetches === 0);
+  const row = index.get(keyOf(zip))!;
+  assert.equal(row.sha256, sha256(content));
+  assert.equal(sha256(readFileSync(blobs.pathOf(row.sha256!))), sha256(content));
+  assert.deepEqual(blobs.listTempFiles(), []);
+  await settle('no reader holds the blob', () => !blobs.isReading(row.sha256!));
+  const again = await ask(svc, zip);
+  assert.equal(again.outcome, 'hit');
+  assert.equal(sha256(await bodyOf(again)), sha256(content));
+  assert.equal(upstream.count(zip), 1);
+});
+
+test('an upstream body failing mid-way: the clients get UPSTREAM_UNAVAILABLE, no index row, no temp file, no blob', async () => {
+  const svc = service();
+  const zip = '/example.com/m/@v/v3.0.0.zip';
+  const body = upstream.serveStream(zip);
+  const asking = ask(svc, zip);
+  body.write(moduleZip('example.com/m', 'v3.0.0', 100_000).subarray(0, 50_000));
+  await settle('the first bytes are written', () => blobs.listTempFiles().some((f) => f.size > 0));
+  body.destroy(new Error('connection reset by peer'));
+  await assert.rejects(asking, isGate('UPSTREAM_UNAVAILABLE'));
+  await settle('the fetch is over', () => svc.inflightFetches === 0);
+  assert.equal(index.get(keyOf(zip)), null);
+  assert.deepEqual(blobs.listTempFiles(), []);
+  assert.deepEqual(blobs.listBlobFiles(), []);
+  assert.equal(stored.length, 0);
+  assert.ok(backgroundErrors.length >= 1, 'the admin hears of it');
+
+  // the next request tries again
+  const whole = moduleZip('example.com/m', 'v3.0.0', 100);
+  upstream.serve(zip, whole);
+  assert.equal(sha256(await bodyOf(await ask(svc, zip))), sha256(whole));
+  assert.equal(upstream.count(zip), 2);
+});
+
+test('a body shorter than its Content-Length is refused and not stored', async () => {
+  const svc = service();
+  const zip = '/example.com/m/@v/v4.0.0.zip';
+  const content = moduleZip('example.com/m', 'v4.0.0', 100);
+  upstream.serve(zip, content.subarray(0, content.length - 10), { 'content-length': String(content.length) });
+  await assert.rejects(ask(svc, zip), isGate('UPSTREAM_UNAVAILABLE'));
+  await settle('the fetch is over', () => svc.inflightFetches === 0);
+  assert.equal(index.get(keyOf(zip)), null);
+  assert.deepEqual(blobs.listTempFiles(), []);
+  assert.deepEqual(blobs.listBlobFiles(), []);
+});
+
+test('answer checks: an HTML .info is a 502 and nothing is stored', async () => {
+  const svc = service();
+  const info = '/example.com/m/@v/v1.0.0.info';
+  upstream.serve(info, '<html><body>Sign in to continue</body></html>');
+  const err = await ask(svc, info).then(
+    () => assert.fail('an HTML .info must not be answered'),
+    (e: unknown) => e,
+  );
+  assert.ok(err instanceof GateError);
+  assert.equal(err.code, 'UPSTREAM_UNAVAILABLE');
+  assert.equal(httpStatusFor(err), 502);
+  assert.match(err.message, /invalid answer/);
+  assert.equal(index.get(keyOf(info)), null);
+  assert.deepEqual(blobs.listTempFiles(), []);
+  assert.deepEqual(blobs.listBlobFiles(), []);
+  assert.equal(stored.length, 0);
+
+  // another module's version is refused the same way
+  upstream.serve(info, JSON.stringify({ Version: 'v9.9.9' }));
+  await assert.rejects(ask(svc, info), (e: unknown) => e instanceof GateError && e.code === 'UPSTREAM_UNAVAILABLE' && /v9\.9\.9/.test(e.message));
+  assert.equal(index.get(keyOf(info)), null);
+});
+
+test('the fetch deadline cuts a body that never ends: UPSTREAM_TIMEOUT, nothing stored', { timeout: 30_000 }, async () => {
+  // The one real timer of this file; it is kept alive by the interval below, and its duration is never asserted.
+  const keepAlive = setInterval(() => undefined, 1000);
+  try {
+    const svc = service({ fetchDeadlineMs: 100 });
+    const info = '/example.com/slow/@v/v1.0.0.info';
+    const infoBody = upstream.serveStream(info);
+    infoBody.write('{"Version":');
+    await assert.rejects(ask(svc, info), (e: unknown) => e instanceof GateError && e.code === 'UPSTREAM_TIMEOUT' && httpStatusFor(e) === 504);
+
+    const zip = '/example.com/slow/@v/v1.0.0.zip';
+    const zipBody = upstream.serveStream(zip);
+    const asking = ask(svc, zip);
+    zipBody.write(moduleZip('example.com/slow', 'v1.0.0', 10_000).subarray(0, 1000));
+    await assert.rejects(asking, (e: unknown) => e instanceof GateError && e.code === 'UPSTREAM_TIMEOUT' && httpStatusFor(e) === 504);
+    await settle('the fetches are over', () => svc.inflightFetches === 0);
+    assert.equal(index.get(keyOf(info)), null);
+    assert.equal(index.get(keyOf(zip)), null);
+    assert.deepEqual(blobs.listTempFiles(), []);
+    assert.deepEqual(blobs.listBlobFiles(), []);
+  } finally {
+    clearInterval(keepAlive);
+  }
+});
