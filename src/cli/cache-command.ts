@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import type { Argv, CommandModule } from 'yargs';
 import { GateError } from '../errors.js';
-import { parseDuration } from '../config/load.js';
+import { parseByteSize, parseDuration } from '../config/load.js';
 import type { Db } from '../store/database.js';
 import { BlobStore } from '../store/blob-store.js';
 import { evictToLimit, pruneOlderThan, type RemovedObject } from '../store/eviction.js';
@@ -24,14 +24,6 @@ type Args = Record<string, unknown>;
 
 function out(s: string): void {
   process.stdout.write(s);
-}
-
-/** "1073741824", "500M", "10GiB", "2g" → bytes (K/M/G/T are powers of 1024). */
-export function parseByteSize(value: unknown, flag: string): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(?:([kmgt])(?:i?b)?|b)?\s*$/i.exec(String(value));
-  if (!m) throw new GateError('CONFIG_INVALID', `${flag} must be a size such as 500M, 10G or 1073741824 (got ${JSON.stringify(value)})`);
-  const power = m[2] ? 'kmgt'.indexOf(m[2].toLowerCase()) + 1 : 0;
-  return Math.floor(Number(m[1]) * 1024 ** power);
 }
 
 function durationMs(value: unknown, flag: string): number {

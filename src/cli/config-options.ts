@@ -14,16 +14,15 @@ function yargsOption(spec: OptionSpec): Options {
       ? spec.default.length ? spec.default.join(', ') : 'none'
       : spec.type === 'duration' ? `${spec.default}s` : String(spec.default),
   };
+  // numbers, sizes and choices reach loadConfig as typed: it validates them with the one message style
+  // (`--proxy-port must be a port number 0-65535 (got "abc")`), not yargs' NaN or its "Invalid values:" block
   switch (spec.type) {
     case 'list':
       return { ...base, type: 'string', array: true };
-    case 'port':
-    case 'count':
-      return { ...base, type: 'number' };
     case 'boolean':
       return { ...base, type: 'boolean' };
     case 'enum':
-      return { ...base, type: 'string', choices: spec.choices as string[] };
+      return { ...base, type: 'string', describe: `${spec.describe}: ${spec.choices!.join(', ')} [env ${envName(spec.key)}]` };
     default:
       return { ...base, type: 'string' };
   }
