@@ -4,11 +4,11 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { readFileSync } from 'node:fs';
-import { constants as osConstants } from 'node:os';
+import { constants as osConstants, networkInterfaces } from 'node:os';
 import { withOptions, configFromArgv } from './config-options.js';
 import { GateError } from '../errors.js';
-import { redactUrlsInText } from '../redact.js';
-import { createLogger, stdoutLogSink } from '../logger.js';
+import type { GatewayConfig } from '../config/load.js';
+import { createLogger, resolveLogFormat, stdoutLogSink } from '../logger.js';
 import { startGateway } from '../app.js';
 import { caPaths, initCa } from '../intercept/ca-store.js';
 import { certificatePemToDer } from '../intercept/certificates.js';
@@ -16,11 +16,37 @@ import { auditCommand } from './audit-command.js';
 import { cacheCommand } from './cache-command.js';
 import { doctorCommand } from './doctor-command.js';
 import { configCommand } from './config-command.js';
+import { EXIT, exitCodeFor, exitWith, explainListenFailure, usageMessage } from './cli-errors.js';
+import { formatStartBanner } from './start-banner.js';
 
-function fail(err: unknown): never {
-  const msg = err instanceof GateError ? err.message : err instanceof Error ? err.message : String(err);
-  process.stderr.write(`gomodgate: ${redactUrlsInText(msg)}\n`);
-  process.exit(err instanceof GateError && err.code === 'CONFIG_INVALID' ? 2 : 1);
+/** The version in package.json (dist/src/cli/main.js → the checkout's root). */
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+function fail(err: unknown, config?: GatewayConfig): never {
+  const explained = config ? explainListenFailure(err, config) : null;
+  const msg = explained ?? (err instanceof Error ? err.message : String(err));
+  exitWith(msg, exitCodeFor(err));
+}
+
+/** The parts of yargs' (untyped) instance API the usage messages read. */
+interface YargsInternals {
+  getOptions(): { key: Record<string, unknown> };
+  getInternalMethods(): {
+    getContext(): { fullCommands: string[] };
+    getCommandInstance(): { getCommandHandlers(): Record<string, unknown> };
+  };
+}
+
+/** An address of this machine that LAN clients can probably reach (first non-internal IPv4, else IPv6). */
+function reachableAddress(): string | null {
+  const all = Object.values(networkInterfaces()).flat().filter((a) => a && !a.internal);
+  return (all.find((a) => a!.family === 'IPv4') ?? all.find((a) => a!.family === 'IPv6' && !a!.address.startsWith('fe80')))?.address ?? null;
 }
 
 /** Conventional exit status of a process ended by `signal` (128 + its number). */
@@ -31,8 +57,30 @@ function signalExitCode(signal: NodeJS.Signals): number {
 async function serve(argv: Record<string, unknown>): Promise<void> {
   const config = configFromArgv(argv);
   const sink = stdoutLogSink();
-  const log = createLogger(config.logLevel, sink);
-  const gateway = await startGateway(config, log);
+  const log = createLogger(config.logLevel, sink, resolveLogFormat(config.logFormat));
+  const gateway = await startGateway(config, log).catch((err: unknown) => fail(err, config));
+  if (process.stdout.isTTY) {
+    process.stdout.write(
+      '\n' +
+        formatStartBanner({
+          version: packageVersion(),
+          listen: config.listen,
+          adminListen: config.adminListen,
+          ports: gateway.ports,
+          caCertFile: gateway.ca.certFile,
+          caFingerprint256: gateway.ca.fingerprint256,
+          dataDir: config.dataDir,
+          upstream: config.upstream,
+          offline: config.offline,
+          allowClients: config.allowClients,
+          interceptHosts: config.interceptHosts,
+          configFile: config.configFile,
+          reachableAddress: reachableAddress(),
+          cwd: process.cwd(),
+        }) +
+        '\n',
+    );
+  }
   // a throw that escaped a socket, stream or timer callback is a defect: logged and counted, never a crash
   // that takes every client's builds down with it
   process.on('uncaughtException', (err, origin) => gateway.reportDefect(err, origin));
@@ -76,7 +124,8 @@ async function serve(argv: Record<string, unknown>): Promise<void> {
 }
 
 export async function main(args: string[]): Promise<void> {
-  await yargs(args)
+  const cli = yargs(args);
+  await cli
     .scriptName('gomodgate')
     .usage('$0 <command> [options]\n\nTransparent, TLS-intercepting caching gateway for Go modules.')
     .command(
@@ -125,15 +174,23 @@ export async function main(args: string[]): Promise<void> {
     .command(configCommand)
     .demandCommand(1, 'a command is required: serve, ca, audit, cache, doctor, config')
     .strict()
-    .recommendCommands()
     .help()
     .alias('h', 'help')
-    .version(false)
+    .version('version', 'Print the version and exit', `gomodgate ${packageVersion()} (node ${process.version})`)
     .wrap(Math.min(110, process.stdout.columns || 110))
     .fail((msg, err) => {
       if (err) fail(err);
-      process.stderr.write(`gomodgate: ${msg}\nRun \`gomodgate --help\` for usage.\n`);
-      process.exit(2);
+      // yargs' context at the failure: the command reached so far, its options and its subcommands
+      const y = cli as unknown as YargsInternals;
+      const internal = y.getInternalMethods();
+      const commandPath = internal.getContext().fullCommands.join(' ');
+      const message = usageMessage(msg ?? 'invalid command line', {
+        args,
+        flags: Object.keys(y.getOptions().key),
+        commands: Object.keys(internal.getCommandInstance().getCommandHandlers()),
+        commandPath,
+      });
+      exitWith(`${message} (see \`gomodgate ${commandPath ? `${commandPath} ` : ''}--help\`)`, EXIT.usage);
     })
     .parseAsync();
 }

@@ -3,7 +3,7 @@
 // that group or others can read. Never logs or returns key material except to the TLS layer.
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { GateError } from '../errors.js';
+import { GateError, describeDirectoryFailure } from '../errors.js';
 import { createCertificateAuthority, type CertificateAuthority } from './certificates.js';
 
 export interface CaPaths {
@@ -42,7 +42,7 @@ export function initCa(dir: string, commonName = 'gomodgate gateway CA'): { crea
     writeFileSync(p.publicKeyFile, ca.publicKeyPem, { mode: 0o644 });
     writeFileSync(p.certFile, ca.certPem, { mode: 0o644 });
   } catch (err) {
-    throw new GateError('CONFIG_INVALID', `cannot create the CA in ${dir}: ${(err as Error).message}`, { cause: err });
+    throw new GateError('CONFIG_INVALID', `cannot create the CA: ${describeDirectoryFailure(`the CA directory ${dir} (--ca-dir)`, err)}`, { cause: err });
   }
   return { created: true, paths: p };
 }
