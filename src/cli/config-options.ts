@@ -41,7 +41,11 @@ export function withOptions(y: Argv, keys?: readonly string[]): Argv {
 /** The config from the parsed argv: only flags actually given override file and environment. */
 export function configFromArgv(argv: Record<string, unknown>): GatewayConfig {
   const flags: Record<string, unknown> = {};
-  for (const spec of OPTIONS) flags[spec.key] = argv[flagName(spec.key)];
+  for (const spec of OPTIONS) {
+    const v = argv[flagName(spec.key)];
+    // a single-valued flag given twice (`--tls-port 0 ... --tls-port 8443`): the last one wins, as in most tools
+    flags[spec.key] = spec.type !== 'list' && Array.isArray(v) ? v.at(-1) : v;
+  }
   const file = (argv.config as string | undefined) ?? process.env.GOMODGATE_CONFIG ?? null;
   return loadConfig({ file, env: process.env, flags });
 }
