@@ -29,9 +29,10 @@ function packageVersion(): string {
 }
 
 function fail(err: unknown, config?: GatewayConfig): never {
+  // a listener that cannot bind is a run-time failure (exit 1) whichever listener it is
   const explained = config ? explainListenFailure(err, config) : null;
-  const msg = explained ?? (err instanceof Error ? err.message : String(err));
-  exitWith(msg, exitCodeFor(err));
+  if (explained) exitWith(explained, EXIT.failed);
+  exitWith(err instanceof Error ? err.message : String(err), exitCodeFor(err));
 }
 
 /** The parts of yargs' (untyped) instance API the usage messages read. */
@@ -124,6 +125,11 @@ async function serve(argv: Record<string, unknown>): Promise<void> {
 }
 
 export async function main(args: string[]): Promise<void> {
+  // `gomodgate --version` by hand: yargs' own would make --version global, and `audit --version v1.2.3` is a filter
+  if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
+    process.stdout.write(`gomodgate ${packageVersion()} (node ${process.version})\n`);
+    return;
+  }
   const cli = yargs(args);
   await cli
     .scriptName('gomodgate')
@@ -176,7 +182,8 @@ export async function main(args: string[]): Promise<void> {
     .strict()
     .help()
     .alias('h', 'help')
-    .version('version', 'Print the version and exit', `gomodgate ${packageVersion()} (node ${process.version})`)
+    .version(false)
+    .option('version', { alias: 'V', type: 'boolean', global: false, describe: 'Print the version and exit' })
     .wrap(Math.min(110, process.stdout.columns || 110))
     .fail((msg, err) => {
       if (err) fail(err);

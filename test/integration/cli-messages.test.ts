@@ -93,6 +93,12 @@ test('a port in use names the flag and the config key and asks whether another g
       `gomodgate: cannot listen on 127.0.0.1:${port} for the transparent TLS listener: the port is already in use. Is another gomodgate running (systemctl status gomodgate; ss -ltnp 'sport = :${port}')? Otherwise choose another port with --tls-port (tlsPort in the config file)\n`,
     );
     assert.equal(r.code, 1);
+    const admin = await runCli([...serveArgs(), '--admin-listen', '127.0.0.1', '--admin-port', String(port), '--log-level', 'silent']);
+    assert.equal(
+      admin.stderr,
+      `gomodgate: cannot listen on 127.0.0.1:${port} for the admin listener: the port is already in use. Is another gomodgate running (systemctl status gomodgate; ss -ltnp 'sport = :${port}')? Otherwise choose another port with --admin-port (adminPort in the config file)\n`,
+    );
+    assert.equal(admin.code, 1, 'the same exit code for every listener');
   } finally {
     await new Promise<void>((ok) => taken.close(() => ok()));
   }
