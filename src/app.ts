@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from './config/load.js';
-import { GateError, describeCause } from './errors.js';
+import { GateError, describeCause, describeDirectoryFailure } from './errors.js';
 import { openDatabase, type Db } from './store/database.js';
 import { BlobStore } from './store/blob-store.js';
 import { CacheIndex } from './store/cache-index.js';
@@ -47,6 +47,8 @@ const SUMDB_OBJECT_MAX_BYTES = 1 << 20;
 
 export interface Gateway {
   ports: { tls: number; http: number; proxy: number; admin: number };
+  /** The CA clients must trust: its certificate file (as configured, relative or absolute) and SHA-256 fingerprint. */
+  ca: { certFile: string; fingerprint256: string };
   stats: { intercepted: number; spliced: number; refused: number };
   /** Callers that joined an upstream fetch already in progress, since start. */
   readonly joinedFetches: number;
@@ -73,10 +75,10 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   try {
     mkdirSync(config.dataDir, { recursive: true, mode: 0o750 });
   } catch (err) {
-    throw new GateError('CONFIG_INVALID', `cannot create the data directory ${config.dataDir}: ${describeCause(err)}`);
+    throw new GateError('CONFIG_INVALID', `${describeDirectoryFailure(`the data directory ${config.dataDir} (--data-dir)`, err)}`, { cause: err });
   }
-  const { created } = initCa(config.caDir);
-  if (created) log.info({ caDir: config.caDir }, 'created the gateway CA; distribute certs/ca.pem to clients (`gomodgate ca export`)');
+  const { created, paths: caFiles } = initCa(config.caDir);
+  if (created) log.info({ caDir: config.caDir, certFile: caFiles.certFile }, `created the gateway CA; distribute ${caFiles.certFile} to clients (\`gomodgate ca export\`)`);
   const caSource = new CaSource(config.caDir); // makes a rotation's switch that fell due while we were down
   const signingCa = caSource.cas().current!;
   assertCaUsable(config.caDir, signingCa); // an expired CA: refuse, with the command to run
@@ -243,6 +245,9 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
 
   return {
     ports,
+    get ca() {
+      return { certFile: caFiles.certFile, fingerprint256: caSource.cas().current?.fingerprint256 ?? signingCa.fingerprint256 };
+    },
     stats,
     get joinedFetches() {
       return flights.joinedTotal;

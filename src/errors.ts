@@ -72,7 +72,19 @@ export function isGateError(err: unknown): err is GateError {
 export function describeCause(err: unknown): string {
   if (err instanceof Error) {
     const code = (err as NodeJS.ErrnoException).code;
-    return code ? `${code}: ${err.message}` : err.message;
+    // Node's system errors already start with their code ("EACCES: permission denied, mkdir 'x'")
+    return code && !err.message.startsWith(`${code}:`) && !err.message.startsWith(`${code} `) ? `${code}: ${err.message}` : err.message;
   }
   return String(err);
+}
+
+/**
+ * Why a directory could not be created or used, for `what` (e.g. "the data directory /x"): a file where a
+ * directory should be is named as such, not as mkdir's EEXIST/ENOTDIR.
+ */
+export function describeDirectoryFailure(what: string, err: unknown): string {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  if (code === 'EEXIST' || code === 'ENOTDIR') return `${what} is not a directory (a file of that name, or in its path, is in the way)`;
+  if (code === 'EACCES' || code === 'EPERM') return `${what}: permission denied (${describeCause(err)}); run as a user that may write there, or choose another directory`;
+  return `cannot create ${what}: ${describeCause(err)}`;
 }

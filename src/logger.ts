@@ -1,9 +1,11 @@
 // The process logger: pino JSON lines on stdout (through LogSink, which never blocks on a slow or closed
-// pipe), one child per connection/request. Credentials never reach a log line: Authorization,
+// pipe), or the same lines rendered for people (`--log-format pretty`, log-pretty.ts), one child per
+// connection/request. Credentials never reach a log line: Authorization,
 // Proxy-Authorization, Cookie and Set-Cookie are redacted wherever headers appear, and URLs lose their
 // userinfo and query values (redactUrl).
 import { pino, type Logger, type DestinationStream } from 'pino';
 import { LogSink } from './log-sink.js';
+import { prettyDestination } from './log-pretty.js';
 import { redactUrlsInText } from './redact.js';
 
 export const REDACTED_PATHS = [
@@ -33,7 +35,16 @@ export function stdoutLogSink(): LogSink {
   return stdoutSink;
 }
 
-export function createLogger(level: string, destination?: DestinationStream): Logger {
+export type LogFormat = 'json' | 'pretty';
+
+/** `auto` → pretty when `stream` is a terminal, json otherwise (a pipe, a file, the journal). */
+export function resolveLogFormat(setting: string, stream: { isTTY?: boolean } = process.stdout): LogFormat {
+  if (setting === 'json' || setting === 'pretty') return setting;
+  return stream.isTTY ? 'pretty' : 'json';
+}
+
+export function createLogger(level: string, destination?: DestinationStream, format: LogFormat = 'json'): Logger {
+  const out = destination ?? stdoutLogSink();
   return pino(
     {
       level,
@@ -42,7 +53,8 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
-    redactingDestination(destination ?? stdoutLogSink()),
+    // redaction runs on the JSON line, before it is rendered for people
+    redactingDestination(format === 'pretty' ? prettyDestination(out, process.stdout.isTTY === true && !process.env.NO_COLOR) : out),
   );
 }
 

@@ -2,7 +2,7 @@
 // or CIDR), outcome and time range, as rows or grouped by module@version; `audit tail` follows new rows.
 // Output: an aligned table, --json (an array; JSON lines for tail) or --csv (RFC 4180). Opens the index
 // read-only (a running gateway keeps writing in WAL mode); never changes it. Exit 2 for bad arguments.
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { GateError } from '../errors.js';
@@ -45,6 +45,9 @@ export function exitQuietlyOnClosedStdout(): void {
 export function openIndex(args: Args, options: { readonly: boolean }): { db: Db; dataDir: string } {
   const { dataDir } = configFromArgv(args);
   const file = join(dataDir, 'gomodgate.db');
+  if (existsSync(dataDir) && !statSync(dataDir).isDirectory()) {
+    throw new GateError('CONFIG_INVALID', `the data directory ${dataDir} (--data-dir) is not a directory`);
+  }
   if (!existsSync(file)) {
     throw new GateError('STORE_IO', `no cache index at ${file}: has the gateway run with this data directory? (--data-dir, GOMODGATE_DATA_DIR or --config)`);
   }

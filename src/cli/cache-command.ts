@@ -6,13 +6,13 @@
 import { readFileSync } from 'node:fs';
 import type { Argv, CommandModule } from 'yargs';
 import { GateError } from '../errors.js';
-import { parseDuration } from '../config/load.js';
+import { parseByteSize, parseDuration } from '../config/load.js';
 import type { Db } from '../store/database.js';
 import { BlobStore } from '../store/blob-store.js';
 import { evictToLimit, pruneOlderThan, type RemovedObject } from '../store/eviction.js';
 import { parseTimeArgument } from '../ops/audit-query.js';
 import { csvLine, formatTable, formatTime, humanBytes } from '../ops/audit-format.js';
-import { cacheStats, listCache, type CacheEntry } from '../ops/cache-report.js';
+import { cacheStats, listCache, type CacheEntry, type HitRatio } from '../ops/cache-report.js';
 import { isCorrupt, repairCache, verifyCache, type RepairResult, type VerifyReport } from '../ops/cache-verify.js';
 import { parseModuleList } from '../ops/go-sum-file.js';
 import { warmCache } from '../ops/cache-warm.js';
@@ -24,14 +24,6 @@ type Args = Record<string, unknown>;
 
 function out(s: string): void {
   process.stdout.write(s);
-}
-
-/** "1073741824", "500M", "10GiB", "2g" → bytes (K/M/G/T are powers of 1024). */
-export function parseByteSize(value: unknown, flag: string): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(?:([kmgt])(?:i?b)?|b)?\s*$/i.exec(String(value));
-  if (!m) throw new GateError('CONFIG_INVALID', `${flag} must be a size such as 500M, 10G or 1073741824 (got ${JSON.stringify(value)})`);
-  const power = m[2] ? 'kmgt'.indexOf(m[2].toLowerCase()) + 1 : 0;
-  return Math.floor(Number(m[1]) * 1024 ** power);
 }
 
 function durationMs(value: unknown, flag: string): number {
@@ -46,6 +38,27 @@ function withDataDir(y: Argv): Argv {
 
 // ---- stats
 
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+/**
+ * "12.5% (1 hit + 0 stale of 8 requests served from the cache or upstream; 3 others: 2 error, 1 not-found)";
+ * requests that failed count as others, never as "of 0 requests".
+ */
+export function formatHitRatio(r: HitRatio): string {
+  const otherCount = Object.values(r.other).reduce((a, n) => a + n, 0);
+  const others = otherCount
+    ? `${plural(otherCount, 'other request')}: ${Object.entries(r.other).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([o, n]) => `${n} ${o}`).join(', ')}`
+    : '';
+  const since = r.since === null ? '' : ` since ${formatTime(r.since)}`;
+  const served = r.hits + r.stale + r.misses;
+  if (served === 0) {
+    return `- (${otherCount ? `no request served from the cache or upstream${since}; ${others}` : `no Go requests recorded${since}`})`;
+  }
+  return `${(r.ratio! * 100).toFixed(1)}% (${plural(r.hits, 'hit')} + ${r.stale} stale of ${plural(served, 'request')} served from the cache or upstream${since}${others ? `; ${others}` : ''})`;
+}
+
 function printStats(args: Args): void {
   let db: Db | null = null;
   try {
@@ -57,18 +70,18 @@ function printStats(args: Args): void {
       out(JSON.stringify(s, null, 2) + '\n');
       return;
     }
-    const r = s.hitRatio;
     out(
-      formatTable(
-        [{ title: 'KIND' }, { title: 'OBJECTS', align: 'right' }, { title: 'BYTES', align: 'right' }, { title: 'NOT FOUND', align: 'right' }],
-        s.kinds.map((k) => [k.kind, String(k.objects), humanBytes(k.bytes), String(k.negative)]),
-      ) +
+      (s.kinds.length
+        ? formatTable(
+            [{ title: 'KIND' }, { title: 'OBJECTS', align: 'right' }, { title: 'BYTES', align: 'right' }, { title: 'NOT FOUND', align: 'right' }],
+            s.kinds.map((k) => [k.kind, String(k.objects), humanBytes(k.bytes), String(k.negative)]),
+          )
+        : 'the cache is empty\n') +
         `\nobjects:     ${s.objects} (${humanBytes(s.bytes)}), ${s.negative} remembered not-found\n` +
         `blobs:       ${s.blobs} indexed (${humanBytes(s.blobBytes)}); on disk ${s.disk.blobFiles} files (${humanBytes(s.disk.blobBytes)})` +
         (s.disk.tempFiles ? `, ${s.disk.tempFiles} temp files (${humanBytes(s.disk.tempBytes)})` : '') +
         '\n' +
-        `hit ratio:   ${r.ratio === null ? '-' : `${(r.ratio * 100).toFixed(1)}%`} (${r.hits} hits + ${r.stale} stale of ${r.hits + r.stale + r.misses} requests` +
-        `${since === null ? '' : ` since ${formatTime(since)}`})\n`,
+        `hit ratio:   ${formatHitRatio(s.hitRatio)}\n`,
     );
   } catch (err) {
     reportFailure(err);

@@ -14,16 +14,15 @@ function yargsOption(spec: OptionSpec): Options {
       ? spec.default.length ? spec.default.join(', ') : 'none'
       : spec.type === 'duration' ? `${spec.default}s` : String(spec.default),
   };
+  // numbers, sizes and choices reach loadConfig as typed: it validates them with the one message style
+  // (`--proxy-port must be a port number 0-65535 (got "abc")`), not yargs' NaN or its "Invalid values:" block
   switch (spec.type) {
     case 'list':
       return { ...base, type: 'string', array: true };
-    case 'port':
-    case 'count':
-      return { ...base, type: 'number' };
     case 'boolean':
       return { ...base, type: 'boolean' };
     case 'enum':
-      return { ...base, type: 'string', choices: spec.choices as string[] };
+      return { ...base, type: 'string', describe: `${spec.describe}: ${spec.choices!.join(', ')} [env ${envName(spec.key)}]` };
     default:
       return { ...base, type: 'string' };
   }
@@ -42,7 +41,11 @@ export function withOptions(y: Argv, keys?: readonly string[]): Argv {
 /** The config from the parsed argv: only flags actually given override file and environment. */
 export function configFromArgv(argv: Record<string, unknown>): GatewayConfig {
   const flags: Record<string, unknown> = {};
-  for (const spec of OPTIONS) flags[spec.key] = argv[flagName(spec.key)];
+  for (const spec of OPTIONS) {
+    const v = argv[flagName(spec.key)];
+    // a single-valued flag given twice (`--tls-port 0 ... --tls-port 8443`): the last one wins, as in most tools
+    flags[spec.key] = spec.type !== 'list' && Array.isArray(v) ? v.at(-1) : v;
+  }
   const file = (argv.config as string | undefined) ?? process.env.GOMODGATE_CONFIG ?? null;
   return loadConfig({ file, env: process.env, flags });
 }

@@ -4,11 +4,11 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { readFileSync } from 'node:fs';
-import { constants as osConstants } from 'node:os';
+import { constants as osConstants, networkInterfaces } from 'node:os';
 import { withOptions, configFromArgv } from './config-options.js';
 import { GateError } from '../errors.js';
-import { redactUrlsInText } from '../redact.js';
-import { createLogger, stdoutLogSink } from '../logger.js';
+import type { GatewayConfig } from '../config/load.js';
+import { createLogger, resolveLogFormat, stdoutLogSink } from '../logger.js';
 import { startGateway } from '../app.js';
 import { describeCas, initCa, publishedPems, rotateCa, type CaInfo } from '../intercept/ca-store.js';
 import { parseDuration } from '../config/load.js';
@@ -17,11 +17,38 @@ import { auditCommand } from './audit-command.js';
 import { cacheCommand } from './cache-command.js';
 import { doctorCommand } from './doctor-command.js';
 import { configCommand } from './config-command.js';
+import { EXIT, exitCodeFor, exitWith, explainListenFailure, usageMessage } from './cli-errors.js';
+import { formatStartBanner } from './start-banner.js';
 
-function fail(err: unknown): never {
-  const msg = err instanceof GateError ? err.message : err instanceof Error ? err.message : String(err);
-  process.stderr.write(`gomodgate: ${redactUrlsInText(msg)}\n`);
-  process.exit(err instanceof GateError && err.code === 'CONFIG_INVALID' ? 2 : 1);
+/** The version in package.json (dist/src/cli/main.js → the checkout's root). */
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+function fail(err: unknown, config?: GatewayConfig): never {
+  // a listener that cannot bind is a run-time failure (exit 1) whichever listener it is
+  const explained = config ? explainListenFailure(err, config) : null;
+  if (explained) exitWith(explained, EXIT.failed);
+  exitWith(err instanceof Error ? err.message : String(err), exitCodeFor(err));
+}
+
+/** The parts of yargs' (untyped) instance API the usage messages read. */
+interface YargsInternals {
+  getOptions(): { key: Record<string, unknown> };
+  getInternalMethods(): {
+    getContext(): { fullCommands: string[] };
+    getCommandInstance(): { getCommandHandlers(): Record<string, unknown> };
+  };
+}
+
+/** An address of this machine that LAN clients can probably reach (first non-internal IPv4, else IPv6). */
+function reachableAddress(): string | null {
+  const all = Object.values(networkInterfaces()).flat().filter((a) => a && !a.internal);
+  return (all.find((a) => a!.family === 'IPv4') ?? all.find((a) => a!.family === 'IPv6' && !a!.address.startsWith('fe80')))?.address ?? null;
 }
 
 /** Conventional exit status of a process ended by `signal` (128 + its number). */
@@ -32,8 +59,30 @@ function signalExitCode(signal: NodeJS.Signals): number {
 async function serve(argv: Record<string, unknown>): Promise<void> {
   const config = configFromArgv(argv);
   const sink = stdoutLogSink();
-  const log = createLogger(config.logLevel, sink);
-  const gateway = await startGateway(config, log);
+  const log = createLogger(config.logLevel, sink, resolveLogFormat(config.logFormat));
+  const gateway = await startGateway(config, log).catch((err: unknown) => fail(err, config));
+  if (process.stdout.isTTY) {
+    process.stdout.write(
+      '\n' +
+        formatStartBanner({
+          version: packageVersion(),
+          listen: config.listen,
+          adminListen: config.adminListen,
+          ports: gateway.ports,
+          caCertFile: gateway.ca.certFile,
+          caFingerprint256: gateway.ca.fingerprint256,
+          dataDir: config.dataDir,
+          upstream: config.upstream,
+          offline: config.offline,
+          allowClients: config.allowClients,
+          interceptHosts: config.interceptHosts,
+          configFile: config.configFile,
+          reachableAddress: reachableAddress(),
+          cwd: process.cwd(),
+        }) +
+        '\n',
+    );
+  }
   // a throw that escaped a socket, stream or timer callback is a defect: logged and counted, never a crash
   // that takes every client's builds down with it
   process.on('uncaughtException', (err, origin) => gateway.reportDefect(err, origin));
@@ -83,7 +132,13 @@ function fingerprintLine(c: CaInfo, switchAt: Date | null): string {
 }
 
 export async function main(args: string[]): Promise<void> {
-  await yargs(args)
+  // `gomodgate --version` by hand: yargs' own would make --version global, and `audit --version v1.2.3` is a filter
+  if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
+    process.stdout.write(`gomodgate ${packageVersion()} (node ${process.version})\n`);
+    return;
+  }
+  const cli = yargs(args);
+  await cli
     .scriptName('gomodgate')
     .usage('$0 <command> [options]\n\nTransparent, TLS-intercepting caching gateway for Go modules.')
     .command(
@@ -175,15 +230,24 @@ export async function main(args: string[]): Promise<void> {
     .command(configCommand)
     .demandCommand(1, 'a command is required: serve, ca, audit, cache, doctor, config')
     .strict()
-    .recommendCommands()
     .help()
     .alias('h', 'help')
     .version(false)
+    .option('version', { alias: 'V', type: 'boolean', global: false, describe: 'Print the version and exit' })
     .wrap(Math.min(110, process.stdout.columns || 110))
     .fail((msg, err) => {
       if (err) fail(err);
-      process.stderr.write(`gomodgate: ${msg}\nRun \`gomodgate --help\` for usage.\n`);
-      process.exit(2);
+      // yargs' context at the failure: the command reached so far, its options and its subcommands
+      const y = cli as unknown as YargsInternals;
+      const internal = y.getInternalMethods();
+      const commandPath = internal.getContext().fullCommands.join(' ');
+      const message = usageMessage(msg ?? 'invalid command line', {
+        args,
+        flags: Object.keys(y.getOptions().key),
+        commands: Object.keys(internal.getCommandInstance().getCommandHandlers()),
+        commandPath,
+      });
+      exitWith(`${message} (see \`gomodgate ${commandPath ? `${commandPath} ` : ''}--help\`)`, EXIT.usage);
     })
     .parseAsync();
 }

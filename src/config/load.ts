@@ -1,13 +1,15 @@
 // Builds the frozen gateway configuration: schema defaults < YAML file < GOMODGATE_* environment < flags,
-// validated once with precise messages ("mutableTtl must be a duration such as 60s or 5m (got -1)").
-// Throws GateError CONFIG_INVALID; never exits the process itself.
+// validated once with precise messages that name what the operator typed: the flag (`--proxy-port must be a
+// port number 0-65535 (got "abc")`), the GOMODGATE_* variable, or the file and line. Every problem is reported
+// at once (one per line). Throws GateError CONFIG_INVALID; never exits the process itself.
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { isCidr } from '../cidr.js';
-import { parse as parseYaml } from 'yaml';
+import { LineCounter, isMap, isScalar, parseDocument, type Node as YamlNode } from 'yaml';
 import { GateError } from '../errors.js';
 import { redactUrlsInText } from '../redact.js';
-import { OPTIONS, envName, type OptionSpec } from './schema.js';
+import { OPTIONS, envName, flagName, type OptionSpec } from './schema.js';
+import { didYouMean, suggestNames } from './suggest.js';
 
 export interface GatewayConfig {
   readonly dataDir: string;
@@ -38,6 +40,8 @@ export interface GatewayConfig {
   readonly 'limits.peekTimeout': number; // seconds
   readonly 'limits.maxUpstreamFetches': number;
   readonly logLevel: string;
+  /** 'auto' = pretty when stdout is a terminal, json otherwise. */
+  readonly logFormat: 'auto' | 'json' | 'pretty';
   /** The config file it was loaded from, if any (for SIGHUP reloads). */
   readonly configFile: string | null;
 }
@@ -49,9 +53,65 @@ function configInvalid(message: string): GateError {
   return new GateError('CONFIG_INVALID', redactUrlsInText(message));
 }
 
-function invalid(spec: OptionSpec, source: Source, what: string, got: unknown): GateError {
-  const from = source === 'default' ? '' : ` (from ${source})`;
-  return configInvalid(`${spec.key} must be ${what}${from} (got ${JSON.stringify(got)})`);
+/** Where each value came from, to name it the way the operator wrote it. */
+interface Origin {
+  source: Source;
+  file: string | null;
+  /** 1-based line of the key in the config file, when known. */
+  line?: number;
+}
+
+/** How an option is named in a message: `--proxy-port`, `GOMODGATE_PROXY_PORT`, `FILE:3: proxyPort` or `proxyPort`. */
+function optionLabel(key: string, origin: Origin | undefined): string {
+  switch (origin?.source) {
+    case 'flag':
+      return `--${flagName(key)}`;
+    case 'environment':
+      return envName(key);
+    case 'file':
+      return `${origin.file}${origin.line ? `:${origin.line}` : ''}: ${key}`;
+    default:
+      return `--${flagName(key)} (default)`;
+  }
+}
+
+/** The option's name without a location prefix: `--tls-port`, `GOMODGATE_TLS_PORT`, `tlsPort (line 3)`. */
+function optionName(key: string, origin: Origin | undefined): string {
+  if (origin?.source === 'file') return `${key}${origin.line ? ` (line ${origin.line})` : ''}`;
+  if (origin?.source === 'environment') return envName(key);
+  return `--${flagName(key)}${origin?.source === 'flag' ? '' : ' (default)'}`;
+}
+
+/** What was typed, as typed: strings quoted, lists and numbers as JSON. */
+function shown(value: unknown): string {
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
+  return JSON.stringify(value) ?? String(value);
+}
+
+function invalid(spec: OptionSpec, origin: Origin, what: string, got: unknown): string {
+  return `${optionLabel(spec.key, origin)} must be ${what} (got ${shown(got)})`;
+}
+
+const SIZE_UNITS = 'kmgt';
+
+/**
+ * "1073741824", 1073741824, "500M", "10GiB", "2g", "1.5T" → bytes (K/M/G/T are powers of 1024); null when not
+ * a size.
+ */
+export function parseSize(value: unknown): number | null {
+  if (typeof value === 'number') return Number.isInteger(value) && value >= 0 ? value : null;
+  if (typeof value !== 'string') return null;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(?:([kmgt])(?:i?b)?|b)?\s*$/i.exec(value);
+  if (!m) return null;
+  const power = m[2] ? SIZE_UNITS.indexOf(m[2].toLowerCase()) + 1 : 0;
+  return Math.floor(Number(m[1]) * 1024 ** power);
+}
+
+/** parseSize for a command's own flag (`cache prune --max-bytes`): CONFIG_INVALID naming the flag when not a size. */
+export function parseByteSize(value: unknown, flag: string): number {
+  const n = parseSize(value);
+  if (n === null) throw configInvalid(`${flag} must be a size such as 500M, 10G or 1073741824 (got ${shown(value)})`);
+  return n;
 }
 
 /** "90", 90, "90s", "5m", "2h", "1d" → seconds. */
@@ -66,99 +126,167 @@ export function parseDuration(value: unknown): number | null {
   return n * factor;
 }
 
-function coerce(spec: OptionSpec, raw: unknown, source: Source): unknown {
+/** The typed value of one option, or the message saying what is wrong with it. */
+function coerce(spec: OptionSpec, raw: unknown, origin: Origin): { value: unknown } | { error: string } {
+  const bad = (what: string) => ({ error: invalid(spec, origin, what, raw) });
   switch (spec.type) {
     case 'string':
-      if (typeof raw !== 'string') throw invalid(spec, source, 'a string', raw);
-      if (raw.trim() === '' && spec.default !== '') throw invalid(spec, source, 'a non-empty string', raw);
-      return raw.trim();
+      if (typeof raw !== 'string') return bad('a string');
+      if (raw.trim() === '' && spec.default !== '') return bad('a non-empty string');
+      return { value: raw.trim() };
     case 'port': {
-      const n = typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : raw;
-      if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 65535) throw invalid(spec, source, 'a port number 0-65535', raw);
-      return n;
+      const n = typeof raw === 'string' && /^\s*\d+\s*$/.test(raw) ? Number(raw) : raw;
+      if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 65535) return bad('a port number 0-65535');
+      return { value: n };
     }
     case 'count': {
-      const n = typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : raw;
-      if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) throw invalid(spec, source, 'a non-negative integer', raw);
-      return n;
+      const n = typeof raw === 'string' && /^\s*\d+\s*$/.test(raw) ? Number(raw) : raw;
+      if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) return bad('a non-negative integer');
+      return { value: n };
+    }
+    case 'size': {
+      const n = parseSize(raw);
+      if (n === null) return bad('a size such as 10G, 500M or 1073741824 (K/M/G/T = KiB/MiB/GiB/TiB)');
+      return { value: n };
     }
     case 'duration': {
       const d = parseDuration(raw);
-      if (d === null) throw invalid(spec, source, 'a duration such as 60s, 5m or 1h', raw);
-      return d;
+      if (d === null) return bad('a duration such as 60s, 5m or 1h');
+      return { value: d };
     }
     case 'boolean':
-      if (typeof raw === 'boolean') return raw;
-      if (raw === 'true' || raw === '1') return true;
-      if (raw === 'false' || raw === '0') return false;
-      throw invalid(spec, source, 'true or false', raw);
+      if (typeof raw === 'boolean') return { value: raw };
+      if (raw === 'true' || raw === '1') return { value: true };
+      if (raw === 'false' || raw === '0') return { value: false };
+      return bad('true or false');
     case 'enum':
-      if (typeof raw !== 'string' || !spec.choices!.includes(raw)) throw invalid(spec, source, `one of ${spec.choices!.join(', ')}`, raw);
-      return raw;
+      if (typeof raw !== 'string' || !spec.choices!.includes(raw)) return bad(`one of ${spec.choices!.join(', ')}`);
+      return { value: raw };
     case 'list': {
       const items = Array.isArray(raw) ? raw : typeof raw === 'string' ? raw.split(',') : null;
-      if (!items || items.some((i) => typeof i !== 'string')) throw invalid(spec, source, 'a list of strings', raw);
+      if (!items || items.some((i) => typeof i !== 'string')) return bad('a list of strings');
       // GONOSUMDB-style settings match patterns exactly as typed (spaces included), as the go command does
-      return items.map((i: string) => (spec.verbatim ? i : i.trim())).filter((i: string) => i.trim() !== '');
+      return { value: items.map((i: string) => (spec.verbatim ? i : i.trim())).filter((i: string) => i.trim() !== '') };
     }
   }
 }
 
-function readFileOptions(file: string): Record<string, unknown> {
+/** Why a config file cannot be read, and what to check. */
+function unreadable(file: string, err: NodeJS.ErrnoException): string {
+  switch (err.code) {
+    case 'ENOENT':
+      return `config file ${file} does not exist (check the path given with --config, GOMODGATE_CONFIG or \`config check\`; systemd/gomodgate.yaml is a complete example)`;
+    case 'EACCES':
+    case 'EPERM':
+      return `config file ${file} is not readable by this user (uid ${process.getuid?.() ?? '?'}): check its permissions and those of its directories`;
+    case 'EISDIR':
+      return `config file ${file} is a directory, not a YAML file`;
+    default:
+      return `cannot read config file ${file}: ${err.code ?? err.message}`;
+  }
+}
+
+/** "FILE is not valid YAML" with each error's line and column, the line itself and a caret under the column. */
+function yamlSyntaxError(file: string, text: string, errors: ReadonlyArray<{ message: string; pos: [number, number] }>, lines: LineCounter): string {
+  const source = text.split(/\r?\n/);
+  const out = [`config file ${file} is not valid YAML:`];
+  for (const e of errors) {
+    const { line, col } = lines.linePos(e.pos[0]);
+    out.push(`  ${file}:${line}:${col}: ${e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`);
+    const width = String(line).length;
+    // the line before, too: an unclosed bracket or quote is noticed only on the line after it
+    if (line > 1) out.push(`    ${String(line - 1).padStart(width)} | ${source[line - 2] ?? ''}`);
+    out.push(`    ${String(line).padStart(width)} | ${source[line - 1] ?? ''}`);
+    out.push(`    ${' '.repeat(width)} | ${' '.repeat(Math.max(0, col - 1))}^`);
+  }
+  return out.join('\n');
+}
+
+interface FileOptions {
+  values: Record<string, unknown>;
+  /** 1-based line of each flattened key. */
+  lines: Record<string, number>;
+}
+
+/**
+ * The options of a YAML file, flattened to dotted keys, with the line of each key. Problems of the file itself
+ * (unreadable, not YAML, not a mapping) throw at once; unknown keys are added to `problems` with a "did you
+ * mean" from the schema's names.
+ */
+function readFileOptions(file: string, problems: string[]): FileOptions {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw configInvalid(`cannot read config file ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+    throw configInvalid(unreadable(file, err as NodeJS.ErrnoException));
   }
-  let doc: unknown;
-  try {
-    doc = parseYaml(text);
-  } catch (err) {
-    throw configInvalid(`config file ${file} is not valid YAML: ${(err as Error).message.split('\n')[0]}`);
-  }
-  if (doc === null || doc === undefined) return {};
-  if (typeof doc !== 'object' || Array.isArray(doc)) throw configInvalid(`config file ${file} must be a mapping of option: value`);
-  const flat: Record<string, unknown> = {};
-  const walk = (obj: Record<string, unknown>, prefix: string) => {
-    for (const [k, v] of Object.entries(obj)) {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) throw configInvalid(yamlSyntaxError(file, text, doc.errors, lineCounter));
+  const root = doc.contents;
+  if (root === null || (isScalar(root) && (root.value === null || root.value === undefined))) return { values: {}, lines: {} };
+  if (!isMap(root)) throw configInvalid(`config file ${file} must be a mapping of option: value (see systemd/gomodgate.yaml)`);
+  const values: Record<string, unknown> = {};
+  const lines: Record<string, number> = {};
+  const lineOf = (node: unknown) => {
+    const range = (node as YamlNode | null)?.range;
+    return range ? lineCounter.linePos(range[0]).line : undefined;
+  };
+  const walk = (map: typeof root, prefix: string) => {
+    for (const pair of map.items) {
+      const k = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
       const key = prefix + k;
-      if (v && typeof v === 'object' && !Array.isArray(v)) walk(v as Record<string, unknown>, key + '.');
-      else flat[key] = v;
+      if (isMap(pair.value)) {
+        walk(pair.value, key + '.');
+        continue;
+      }
+      values[key] = (pair.value as YamlNode | null)?.toJSON?.() ?? (isScalar(pair.value) ? pair.value.value : pair.value);
+      const line = lineOf(pair.key);
+      if (line !== undefined) lines[key] = line;
     }
   };
-  walk(doc as Record<string, unknown>, '');
-  const known = new Set(OPTIONS.map((o) => o.key));
-  for (const key of Object.keys(flat)) {
-    if (!known.has(key)) {
-      const near = [...known].find((k) => k.toLowerCase() === key.toLowerCase() || k.replace(/\./g, '').toLowerCase() === key.replace(/[._-]/g, '').toLowerCase());
-      throw configInvalid(`config file ${file}: unknown option "${key}"${near ? ` (did you mean "${near}"?)` : ''}`);
-    }
+  walk(root, '');
+  const known = OPTIONS.map((o) => o.key);
+  for (const key of Object.keys(values)) {
+    if (known.includes(key)) continue;
+    const hint = didYouMean(suggestNames(key, known), (k) => `"${k}"`);
+    problems.push(`${file}${lines[key] ? `:${lines[key]}` : ''}: unknown option "${key}"${hint ? ` (${hint})` : ''}`);
   }
-  return flat;
+  return { values, lines };
 }
 
-function checkCrossFieldRules(c: Record<string, unknown>): void {
+/** The ports of our own listeners; two of them equal can never both bind (0 = any free port is exempt). */
+const OWN_PORTS = ['tlsPort', 'httpPort', 'proxyPort', 'adminPort'] as const;
+
+function checkCrossFieldRules(
+  c: Record<string, unknown>,
+  label: (key: string) => string,
+  name: (key: string) => string,
+  isDefault: (key: string) => boolean,
+  problems: string[],
+): void {
   for (const cidr of c.allowClients as string[]) {
-    if (!isCidr(cidr)) throw configInvalid(`allowClients entries must be addresses or CIDRs such as 10.0.0.0/8 (got "${cidr}")`);
+    if (!isCidr(cidr)) problems.push(`${label('allowClients')} entries must be addresses or CIDRs such as 10.0.0.0/8 (got "${cidr}")`);
   }
   for (const host of c.interceptHosts as string[]) {
     if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/.test(host)) {
-      throw configInvalid(`interceptHosts entries must be lower-case DNS names such as proxy.golang.org (got "${host}")`);
+      problems.push(`${label('interceptHosts')} entries must be lower-case DNS names such as proxy.golang.org (got "${host}")`);
     }
   }
   for (const entry of (c.upstream as string).split(/[,|]/).map((e) => e.trim()).filter((e) => e !== '')) {
     if (entry === 'off' || entry === 'direct') {
-      throw configInvalid(`upstream entries must be proxy URLs; "${entry}" is for the go command, not the gateway (got "${c.upstream}")`);
+      problems.push(`${label('upstream')} entries must be proxy URLs; "${entry}" is for the go command, not the gateway (got "${c.upstream}")`);
+      continue;
     }
     let url: URL;
     try {
       url = new URL(entry);
     } catch {
-      throw configInvalid(`upstream entries must be URLs such as https://proxy.golang.org (got "${entry}")`);
+      problems.push(`${label('upstream')} entries must be URLs such as https://proxy.golang.org (got "${entry}")`);
+      continue;
     }
     if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-      throw configInvalid(`upstream entries must be http or https URLs (got "${entry}")`);
+      problems.push(`${label('upstream')} entries must be http or https URLs (got "${entry}")`);
     }
   }
   if (c.egressProxy) {
@@ -168,13 +296,22 @@ function checkCrossFieldRules(c: Record<string, unknown>): void {
     } catch {
       url = null;
     }
-    if (!url || url.protocol !== 'http:') throw configInvalid(`egressProxy must be an http:// proxy URL such as http://proxy.corp:3128 (got "${c.egressProxy}")`);
+    if (!url || url.protocol !== 'http:') problems.push(`${label('egressProxy')} must be an http:// proxy URL such as http://proxy.corp:3128 (got "${c.egressProxy}")`);
   }
   if (c.sumdb !== 'off' && !/^[^\s+]+\+[0-9a-f]{8}\+[A-Za-z0-9+/=]+(\s+https?:\/\/\S+)?$/.test(c.sumdb as string)) {
-    throw configInvalid(`sumdb must be "NAME+HASH+KEY [URL]" as in GOSUMDB, or "off" (got "${c.sumdb}")`);
+    problems.push(`${label('sumdb')} must be "NAME+HASH+KEY [URL]" as in GOSUMDB, or "off" (got "${c.sumdb}")`);
   }
   for (const key of ['listen', 'adminListen']) {
-    if (!isIP(c[key] as string)) throw configInvalid(`${key} must be an IP address such as :: or 127.0.0.1 (got "${c[key]}")`);
+    if (!isIP(c[key] as string)) problems.push(`${label(key)} must be an IP address such as :: or 127.0.0.1 (got "${c[key]}")`);
+  }
+  for (let i = 0; i < OWN_PORTS.length; i++) {
+    for (let j = i + 1; j < OWN_PORTS.length; j++) {
+      // the one the operator set is named first (with its file and line), the other as its plain name
+      const [a, b] = isDefault(OWN_PORTS[j]!) ? [OWN_PORTS[i]!, OWN_PORTS[j]!] : [OWN_PORTS[j]!, OWN_PORTS[i]!];
+      if (c[a] !== 0 && c[a] === c[b] && typeof c[a] === 'number') {
+        problems.push(`${label(a)} is ${c[a]}, the same port as ${name(b)}: each of gomodgate's listeners needs its own port`);
+      }
+    }
   }
 }
 
@@ -186,21 +323,37 @@ export interface ConfigSources {
 }
 
 export function loadConfig(sources: ConfigSources): GatewayConfig {
-  const fileValues = sources.file ? readFileOptions(sources.file) : {};
+  const problems: string[] = [];
+  const file = sources.file ?? null;
+  const fromFile = file ? readFileOptions(file, problems) : { values: {}, lines: {} as Record<string, number> };
   const env = sources.env ?? {};
   const out: Record<string, unknown> = {};
+  const origins: Record<string, Origin> = {};
   for (const spec of OPTIONS) {
     let value: unknown = spec.default;
-    let source: Source = 'default';
-    if (fileValues[spec.key] !== undefined) [value, source] = [fileValues[spec.key], 'file'];
+    let origin: Origin = { source: 'default', file };
+    if (fromFile.values[spec.key] !== undefined) [value, origin] = [fromFile.values[spec.key], { source: 'file', file, line: fromFile.lines[spec.key] }];
     const e = env[envName(spec.key)];
-    if (e !== undefined && e !== '') [value, source] = [e, 'environment'];
+    if (e !== undefined && e !== '') [value, origin] = [e, { source: 'environment', file }];
     const f = sources.flags?.[spec.key];
-    if (f !== undefined && !(Array.isArray(f) && f.length === 0)) [value, source] = [f, 'flag'];
-    out[spec.key] = coerce(spec, value, source);
+    if (f !== undefined && !(Array.isArray(f) && f.length === 0)) [value, origin] = [f, { source: 'flag', file }];
+    origins[spec.key] = origin;
+    const r = coerce(spec, value, origin);
+    if ('error' in r) problems.push(r.error);
+    else out[spec.key] = r.value;
   }
-  out.interceptHosts = (out.interceptHosts as string[]).map((h) => h.toLowerCase());
-  checkCrossFieldRules(out);
-  out.configFile = sources.file ?? null;
+  if (out.interceptHosts) out.interceptHosts = (out.interceptHosts as string[]).map((h) => h.toLowerCase());
+  // rules between options only judge the options that are valid themselves (the others are reported above)
+  const valid = { ...Object.fromEntries(OPTIONS.map((o) => [o.key, o.default])), ...out };
+  checkCrossFieldRules(
+    valid,
+    (key) => optionLabel(key, origins[key]),
+    (key) => optionName(key, origins[key]),
+    (key) => origins[key]?.source === 'default',
+    problems,
+  );
+  if (problems.length === 1) throw configInvalid(problems[0]!);
+  if (problems.length > 1) throw configInvalid(`${problems.length} problems in the configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+  out.configFile = file;
   return Object.freeze(out) as unknown as GatewayConfig;
 }

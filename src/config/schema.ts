@@ -2,7 +2,7 @@
 // The CLI flags, `--help`, GOMODGATE_* environment variables and YAML keys all derive from this table,
 // so an option exists in one place, and so does whether SIGHUP applies it live. Pure: no I/O.
 
-export type OptionType = 'string' | 'port' | 'count' | 'duration' | 'list' | 'boolean' | 'enum';
+export type OptionType = 'string' | 'port' | 'count' | 'size' | 'duration' | 'list' | 'boolean' | 'enum';
 
 export interface OptionSpec {
   /** Dotted config key, e.g. "dataDir" or "cache.maxBytes"; the flag is its kebab-case form. */
@@ -49,7 +49,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'upstreamDeadline', reload: 'restart', type: 'duration', default: 600, group: 'Upstream', describe: 'Give up on an upstream download that has not finished this long after it was asked for, however steadily it trickles (seconds, or 10m)' },
   { key: 'mutableTtl', reload: 'restart', type: 'duration', default: 60, group: 'Cache', describe: 'How long lists, @latest and checksum-DB heads are served from cache before asking upstream again' },
   { key: 'negativeTtl', reload: 'restart', type: 'duration', default: 30, group: 'Cache', describe: 'How long an upstream 404/410 is remembered' },
-  { key: 'cache.maxBytes', reload: 'live', type: 'count', default: 0, group: 'Cache', describe: 'Evict least recently used blobs above this many bytes (0 = no limit)' },
+  { key: 'cache.maxBytes', reload: 'live', type: 'size', default: 0, group: 'Cache', describe: 'Evict least recently used blobs above this size: bytes, or 500M, 10G, 1T (powers of 1024; 0 = no limit)' },
   { key: 'sumdb', reload: 'restart', type: 'string', default: 'sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8', group: 'Trust', describe: 'Checksum database, GOSUMDB syntax "NAME+KEY [URL]": every .zip and .mod is verified against it before it is cached' },
   { key: 'nosumdb', reload: 'restart', type: 'list', verbatim: true, default: [], group: 'Trust', describe: 'Module path patterns not checked against the checksum database (GONOSUMDB syntax)' },
   { key: 'private', reload: 'restart', type: 'list', default: [], group: 'Trust', describe: 'Private module path patterns (GOPRIVATE syntax): never sent to a public upstream or checksum database' },
@@ -59,7 +59,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'limits.maxConnections', reload: 'restart', type: 'count', default: 20000, group: 'Limits', describe: 'Concurrent client connections per listener' },
   { key: 'limits.peekTimeout', reload: 'restart', type: 'duration', default: 10, group: 'Limits', describe: 'Close a client that has not sent its TLS ClientHello or HTTP request head within this time' },
   { key: 'limits.maxUpstreamFetches', reload: 'restart', type: 'count', default: 64, group: 'Limits', describe: 'Concurrent upstream connections per upstream host' },
-  { key: 'logLevel', reload: 'live', type: 'enum', default: 'info', choices: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], group: 'Logging', describe: 'Log level (JSON lines on stdout)' },
+  { key: 'logLevel', reload: 'live', type: 'enum', default: 'info', choices: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], group: 'Logging', describe: 'Log level' },
+  { key: 'logFormat', reload: 'restart', type: 'enum', default: 'auto', choices: ['auto', 'json', 'pretty'], group: 'Logging', describe: 'Log lines on stdout: json (one JSON object a line, for the journal and log shippers), pretty (for people), auto = pretty on a terminal, json otherwise' },
 ];
 
 export function flagName(key: string): string {

@@ -10,7 +10,7 @@
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
-import { GateError } from '../errors.js';
+import { GateError, describeDirectoryFailure } from '../errors.js';
 import { createCertificateAuthority, type CertificateAuthority } from './certificates.js';
 
 export interface CaPaths {
@@ -58,7 +58,7 @@ function createCaFiles(p: CaPaths, commonName: string): boolean {
     writeFileSync(p.publicKeyFile, ca.publicKeyPem, { mode: 0o644 });
     writeFileSync(p.certFile, ca.certPem, { mode: 0o644 });
   } catch (err) {
-    throw new GateError('CONFIG_INVALID', `cannot create the CA in ${dir}: ${(err as Error).message}`, { cause: err });
+    throw new GateError('CONFIG_INVALID', `cannot create the CA: ${describeDirectoryFailure(`the CA directory ${dir} (--ca-dir)`, err)}`, { cause: err });
   }
   return true;
 }

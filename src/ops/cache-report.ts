@@ -2,6 +2,7 @@
 // blob files on disk, and the hit ratio the audit trail shows. Read-only: never changes the index or a blob.
 import type { Db } from '../store/database.js';
 import { BlobStore } from '../store/blob-store.js';
+import { AUDIT_OUTCOMES } from '../audit/audit-log.js';
 import { moduleMatchesPattern, parseModulePatterns, patternLiteralPrefix, prefixUpperBound } from './audit-query.js';
 
 export interface KindStats {
@@ -39,7 +40,12 @@ export interface HitRatio {
   misses: number;
   /** (hits + stale) / (hits + stale + misses); null when there was no such request */
   ratio: number | null;
+  /** Go requests answered otherwise (not-found, error, denied, ...), by outcome: they count for no ratio. */
+  other: Record<string, number>;
 }
+
+/** Outcomes of requests that were neither served from the cache nor fetched (connections not included). */
+const OTHER_OUTCOMES = AUDIT_OUTCOMES.filter((o) => !['hit', 'stale', 'miss', 'passthrough', 'refused'].includes(o));
 
 /** Files under the blob directory (strays included) and the temp directory, as BlobStore lists them. */
 export function diskUsage(dataDir: string): DiskUsage {
@@ -59,14 +65,16 @@ export function diskUsage(dataDir: string): DiskUsage {
 /** Served from cache (hit, stale) against fetched upstream (miss), from audit_by_outcome_ts. */
 export function hitRatio(db: Db, since: number | null): HitRatio {
   const rows = db
-    .prepare(`SELECT outcome, COUNT(*) AS n FROM audit WHERE outcome IN ('hit', 'stale', 'miss') AND ts >= ? GROUP BY outcome`)
-    .all(since ?? Number.MIN_SAFE_INTEGER) as Array<{ outcome: string; n: number }>;
+    .prepare(`SELECT outcome, COUNT(*) AS n FROM audit WHERE outcome IN ('hit', 'stale', 'miss', ${OTHER_OUTCOMES.map(() => '?').join(', ')}) AND ts >= ? GROUP BY outcome`)
+    .all(...OTHER_OUTCOMES, since ?? Number.MIN_SAFE_INTEGER) as Array<{ outcome: string; n: number }>;
   const count = (o: string) => rows.find((r) => r.outcome === o)?.n ?? 0;
   const hits = count('hit');
   const stale = count('stale');
   const misses = count('miss');
   const all = hits + stale + misses;
-  return { since, hits, stale, misses, ratio: all === 0 ? null : (hits + stale) / all };
+  const other: Record<string, number> = {};
+  for (const r of rows) if (OTHER_OUTCOMES.includes(r.outcome as (typeof OTHER_OUTCOMES)[number])) other[r.outcome] = r.n;
+  return { since, hits, stale, misses, ratio: all === 0 ? null : (hits + stale) / all, other };
 }
 
 export function cacheStats(db: Db, dataDir: string, since: number | null): CacheStats {

@@ -48,13 +48,30 @@ export function sumdbTarget(sumdb: SumdbSpec): ProbeTarget {
   return { url: sumdb.url, role: 'sumdb', probePath: basePath(sumdb.url) + '/latest' };
 }
 
+/** A host the gateway intercepts that serves a checksum database rather than a module proxy (probed at /latest). */
+function isChecksumDbHost(host: string, sumdb: SumdbSpec | null): boolean {
+  return host === sumdb?.url.hostname || host.startsWith('sum.');
+}
+
 /**
- * What the gateway contacts with no --upstream: the host the client asked for, i.e. proxy.golang.org (the plain
- * GOPROXY endpoint's default) and the checksum database.
+ * What the gateway contacts with no --upstream: each intercepted host itself (a client's request goes to the
+ * host it asked for: proxy.golang.org, sum.golang.org, goproxy.cn, ...), the plain GOPROXY endpoint's
+ * https://proxy.golang.org, and the checksum database; each once.
  */
-export function defaultTargets(sumdb: SumdbSpec | null, probeModule = DEFAULT_PROBE_MODULE): ProbeTarget[] {
+export function defaultTargets(sumdb: SumdbSpec | null, probeModule = DEFAULT_PROBE_MODULE, interceptHosts: readonly string[] = []): ProbeTarget[] {
   const out = proxyTargets('https://proxy.golang.org', probeModule);
-  if (sumdb) out.push(sumdbTarget(sumdb));
+  const seen = new Set(out.map((t) => t.url.href));
+  const add = (t: ProbeTarget) => {
+    if (seen.has(t.url.href)) return;
+    seen.add(t.url.href);
+    out.push(t);
+  };
+  if (sumdb) add(sumdbTarget(sumdb));
+  for (const host of interceptHosts) {
+    const url = new URL(`https://${host}`);
+    if (isChecksumDbHost(host, sumdb)) add(sumdbTarget({ name: host, url }));
+    else for (const t of proxyTargets(url.href, probeModule)) add(t);
+  }
   return out;
 }
 

@@ -229,9 +229,34 @@ async function checkSumdbRoute(target: ProbeTarget, sumdb: SumdbSpec, ctx: NetCo
 /** All upstream checks for the config: each proxy, its route to the checksum database, and the database when asked directly. */
 export async function checkUpstreams(config: GatewayConfig, probeModule: string | undefined, ctx: NetContext): Promise<DoctorCheck[]> {
   if (config.offline) return [{ id: 'upstream', title: 'upstreams', ok: true, detail: 'offline mode: the gateway never contacts an upstream', hint: '' }];
+  const checks = await checkEachUpstream(config, probeModule, ctx);
+  const advice = unreachableAdvice(config, checks);
+  return advice ? [...checks, advice] : checks;
+}
+
+/**
+ * When an upstream check failed: what clients see (502 for what is not cached) and the options that help,
+ * as a warning of its own (the failed checks above already fail the run).
+ */
+export function unreachableAdvice(config: GatewayConfig, checks: readonly DoctorCheck[]): DoctorCheck | null {
+  const failed = [...new Set(checks.filter((c) => c.ok === false).map((c) => c.id.slice(c.id.indexOf('@') + 1)))];
+  if (failed.length === 0) return null;
+  const route = config.egressProxy
+    ? `check the egress proxy (--egress-proxy ${config.egressProxy})`
+    : 'route through your corporate proxy with --egress-proxy http://proxy.corp:3128 (or HTTPS_PROXY)';
+  return {
+    id: 'upstream-unreachable',
+    title: 'while an upstream is unreachable',
+    ok: 'warn',
+    detail: `clients get 502 for anything not already cached (failing: ${failed.join(', ')}); what is cached is still served`,
+    hint: `${route}; or put a mirror you can reach first in --upstream (e.g. --upstream "https://goproxy.corp.example,https://proxy.golang.org"); or run with --offline to answer only from the cache`,
+  };
+}
+
+async function checkEachUpstream(config: GatewayConfig, probeModule: string | undefined, ctx: NetContext): Promise<DoctorCheck[]> {
   const sumdb = parseSumdbSpec(config.sumdb);
   const proxies = proxyTargets(config.upstream, probeModule);
-  if (proxies.length === 0) return (await Promise.all(defaultTargets(sumdb, probeModule).map((t) => checkUpstream(t, ctx)))).flat();
+  if (proxies.length === 0) return (await Promise.all(defaultTargets(sumdb, probeModule, config.interceptHosts).map((t) => checkUpstream(t, ctx)))).flat();
   const results = await Promise.all(proxies.map((t) => checkUpstream(t, ctx)));
   const out = results.flat();
   if (!sumdb) {

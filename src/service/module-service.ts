@@ -320,13 +320,13 @@ export class ModuleService {
     }
     if (res.status !== 200) {
       res.body.resume();
-      throw new GateError('UPSTREAM_UNAVAILABLE', `upstream ${host} answered ${res.status} for ${req.upstreamPath}`);
+      throw new GateError('UPSTREAM_UNAVAILABLE', `upstream ${host} answered ${res.status} for ${req.upstreamPath}`, { upstreamUrl: res.url });
     }
     const max = MAX_BYTES[req.kind] ?? DEFAULT_MAX_BYTES;
     const declared = parseContentLength(res.headers['content-length']);
     if (declared !== null && declared > max) {
       res.body.destroy();
-      throw new GateError('UPSTREAM_UNAVAILABLE', `upstream ${host} offers ${declared} bytes for ${req.upstreamPath}, over the ${max}-byte limit`);
+      throw new GateError('UPSTREAM_UNAVAILABLE', `upstream ${host} offers ${declared} bytes for ${req.upstreamPath}, over the ${max}-byte limit`, { upstreamUrl: res.url });
     }
     let pending: PendingBlob;
     try {
@@ -420,9 +420,10 @@ export class ModuleService {
       return null;
     } catch (err) {
       res.body.destroy();
+      // the audit row and the log line name the upstream that was asked, whatever went wrong with its answer
       const gate = err instanceof GateError
-        ? err
-        : new GateError('UPSTREAM_UNAVAILABLE', `the download of ${describeRequest(req)} from ${target.base.hostname} failed`, { cause: err });
+        ? err.upstreamUrl ? err : new GateError(err.code, err.message, { cause: err.cause, status: err.status, upstreamUrl: res.url })
+        : new GateError('UPSTREAM_UNAVAILABLE', `the download of ${describeRequest(req)} from ${target.base.hostname} failed`, { cause: err, upstreamUrl: res.url });
       if (!(err instanceof GateError) || err.code !== 'INTEGRITY') {
         this.opts.onBackgroundError?.(new GateError(gate.code, `${gate.message}: ${describeCause(err)}`, { cause: err }), key);
       }

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
+import net from 'node:net';
 import { createTestPki, type TestPki } from '../helpers/test-pki.js';
 import { startModuleUpstream, type ModuleUpstream, type AddedModule } from '../helpers/module-upstream.js';
 import { startTestGateway, fetchVia, waitFor, type TestGateway } from '../helpers/gateway.js';
@@ -36,6 +37,15 @@ async function onTerminal(args: string[]): Promise<{ code: number | null; output
   const command = [process.execPath, CLI, ...args].map(quote).join(' ');
   const r = await runTracked('script', ['-qefc', command, '/dev/null'], { env: cliEnv({ COLUMNS: '100' }) });
   return { code: r.code, output: r.stdout + r.stderr };
+}
+
+/** A loopback port nothing listens on (bound, then closed). */
+async function closedPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((ok) => server.close(() => ok()));
+  return port;
 }
 
 function objectKeys(): string[] {
@@ -129,9 +139,30 @@ test('cache stats: objects by kind, bytes, blobs on disk and the hit ratio from 
   assert.equal(table.code, 0);
   assert.match(table.stdout, /^KIND\s+OBJECTS\s+BYTES\s+NOT FOUND$/m);
   assert.match(table.stdout, /^zip\s+3\s+/m);
-  assert.match(table.stdout, /hit ratio:\s+12\.5% \(1 hits \+ 0 stale of 8 requests\)/);
+  assert.match(table.stdout, /^hit ratio: {3}12\.5% \(1 hit \+ 0 stale of 8 requests served from the cache or upstream; 1 other request: 1 not-found\)$/m);
   const later = await cache('stats', '--json', '--since', '2999-01-01');
   assert.equal(JSON.parse(later.stdout).hitRatio.ratio, null, 'no requests in that range');
+});
+
+test('cache stats after only failed requests: no table header over nothing, and the failures counted, not "of 0 requests"', async () => {
+  const failing = await startTestGateway({ upstream: `http://127.0.0.1:${await closedPort()}`, upstreamTimeout: 5 });
+  try {
+    for (const v of ['v1.0.0', 'v1.1.0', 'v1.2.0']) assert.equal((await fetchVia(`${failing.baseUrl}/example.com/gone/@v/${v}.info`)).status, 502);
+    await failing.gateway.close(2000); // flushes the audit rows
+    const r = await runCli(['cache', 'stats', '--data-dir', failing.dataDir]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(
+      r.stdout,
+      'the cache is empty\n\n' +
+        'objects:     0 (0 B), 0 remembered not-found\n' +
+        'blobs:       0 indexed (0 B); on disk 0 files (0 B)\n' +
+        'hit ratio:   - (no request served from the cache or upstream; 3 other requests: 3 error)\n',
+    );
+    const json = JSON.parse((await runCli(['cache', 'stats', '--data-dir', failing.dataDir, '--json'])).stdout);
+    assert.deepEqual(json.hitRatio.other, { error: 3 });
+  } finally {
+    await failing.close();
+  }
 });
 
 test('cache ls: every row, or those of matching modules', async () => {

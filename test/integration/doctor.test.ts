@@ -160,6 +160,7 @@ test('a live upstream passes DNS, TCP, TLS and the module probe; local checks pa
   assert.equal(redirect.ok, 'warn');
   assert.match(redirect.detail, /iptables-save is not installed/);
   assert.deepEqual(checks.filter((c) => c.ok === false), []);
+  assert.equal(checks.some((c) => c.id === 'upstream-unreachable'), false, 'no advice when every upstream answers');
   assert.equal(code, 0);
 });
 
@@ -174,6 +175,14 @@ test('a dead upstream (closed port) fails at TCP with the refused explanation; e
   assert.match(tcp.hint, /check the host and port in the URL/);
   assert.equal(checks.some((c) => c.id === `upstream-tls@${dead}` || c.id === `upstream-http@${dead}`), false, 'no layer above a failed one is reported');
   assert.equal(checks.filter((c) => c.ok === false).length, 1, 'the local checks still pass');
+  // what an unreachable upstream means for clients, and the options that help: a warning, not a second failure
+  assert.deepEqual(byId(checks, 'upstream-unreachable'), {
+    id: 'upstream-unreachable',
+    title: 'while an upstream is unreachable',
+    ok: 'warn',
+    detail: `clients get 502 for anything not already cached (failing: ${dead}); what is cached is still served`,
+    hint: 'route through your corporate proxy with --egress-proxy http://proxy.corp:3128 (or HTTPS_PROXY); or put a mirror you can reach first in --upstream (e.g. --upstream "https://goproxy.corp.example,https://proxy.golang.org"); or run with --offline to answer only from the cache',
+  });
 });
 
 test('a 403 from the upstream is explained as a refusal by the upstream or a proxy in between; exit 1', async () => {
