@@ -87,19 +87,25 @@ export interface GoDirhash {
   goMods(files: string[]): Promise<Map<string, string>>;
 }
 
-/** Builds the program in `workDir` (bounded: 2 minutes); null when the go command is missing. */
-export async function buildGoDirhash(workDir: string): Promise<GoDirhash | null> {
-  const source = join(workDir, 'go-dirhash.go');
-  const binary = join(workDir, 'go-dirhash');
-  await writeFile(source, GO_DIRHASH_PROGRAM);
-  const env = {
+/** The environment for building a test oracle with Debian's go, offline: GOPATH mode, no proxy, a shared build cache. */
+export function offlineGoBuildEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return {
     ...process.env,
     GOFLAGS: '',
     GOPROXY: 'off',
     GO111MODULE: 'off',
     GOTOOLCHAIN: 'local',
     GOCACHE: process.env.GOCACHE ?? join(tmpdir(), 'gomodgate-test-gocache'),
+    ...extra,
   };
+}
+
+/** Builds the program in `workDir` (bounded: 2 minutes); null when the go command is missing. */
+export async function buildGoDirhash(workDir: string): Promise<GoDirhash | null> {
+  const source = join(workDir, 'go-dirhash.go');
+  const binary = join(workDir, 'go-dirhash');
+  await writeFile(source, GO_DIRHASH_PROGRAM);
+  const env = offlineGoBuildEnv();
   try {
     await run('go', ['build', '-o', binary, source], { env, cwd: workDir, timeout: 120_000 });
   } catch (err) {

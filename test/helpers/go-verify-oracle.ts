@@ -12,10 +12,10 @@
 import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
+import { offlineGoBuildEnv } from './go-dirhash.js';
 
 const run = promisify(execFile);
 
@@ -263,15 +263,7 @@ export interface GoVerifyOracle {
 
 /** Builds the oracle in workDir (bounded: 3 minutes) and starts it; null without go or vendored x/mod. */
 export async function startGoVerifyOracle(workDir: string): Promise<GoVerifyOracle | null> {
-  const env = {
-    ...process.env,
-    GOFLAGS: '',
-    GOPROXY: 'off',
-    GO111MODULE: 'off',
-    GOTOOLCHAIN: 'local',
-    GOPATH: join(workDir, 'gopath'),
-    GOCACHE: process.env.GOCACHE ?? join(tmpdir(), 'gomodgate-test-gocache'),
-  };
+  const env = offlineGoBuildEnv({ GOPATH: join(workDir, 'gopath') });
   let goroot: string;
   try {
     goroot = (await run('go', ['env', 'GOROOT'], { env, timeout: 60_000 })).stdout.trim();

@@ -36,7 +36,7 @@ test('usage errors: one line in one style, "did you mean" for commands and flags
     [['serve', '--data-dri', 'x'], 'unknown option --data-dri for gomodgate serve: did you mean --data-dir? (see `gomodgate serve --help`)'],
     [['ca', 'exprt'], 'unknown command "exprt" for gomodgate ca: did you mean export? (see `gomodgate ca --help`)'],
     [['ca', 'export', '--format', 'pdf'], '--format must be one of pem, der (got "pdf") (see `gomodgate ca export --help`)'],
-    [['ca'], 'ca needs a subcommand: init or export (see `gomodgate ca --help`)'],
+    [['ca'], 'ca needs a subcommand: init, export or rotate (see `gomodgate ca --help`)'],
     [['cache', 'stats', '--jsno'], 'unknown option --jsno for gomodgate cache stats: did you mean --json? (see `gomodgate cache stats --help`)'],
   ];
   for (const [args, message] of cases) {

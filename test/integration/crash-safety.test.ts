@@ -7,7 +7,7 @@
 // Finally everything is fetched again and compared with the upstream's own hashes.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdtempSync, rmSync, statSync, truncateSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync, truncateSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +17,7 @@ import { startThrottledRelay, type ThrottledRelay } from '../helpers/crash-throt
 import { fetchVia, spawnGatewayProcess, waitFor, type GatewayProcess } from '../helpers/gateway.js';
 import { startModuleUpstream, type AddedModule, type ModuleUpstream } from '../helpers/module-upstream.js';
 import { createTestPki, type TestPki } from '../helpers/test-pki.js';
+import { sha256File } from '../helpers/store-check.js';
 import { BlobStore } from '../../src/store/blob-store.js';
 
 const ZIPS = 8;
@@ -86,16 +87,6 @@ function tempFiles(): string[] {
 /** Bytes downloaded so far into partial (temp) files. */
 function tempBytes(): number {
   return new BlobStore(dataDir, { create: false }).listTempFiles().reduce((n, f) => n + f.size, 0);
-}
-
-function sha256File(file: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const hash = createHash('sha256');
-    createReadStream(file)
-      .on('data', (c) => hash.update(c))
-      .on('end', () => resolve(hash.digest('hex')))
-      .on('error', reject);
-  });
 }
 
 interface ObjectRow {

@@ -50,5 +50,5 @@ test('the proxy ACL and the config loader use the same parser', () => {
   assert.equal(acl.allows('::ffff:10.2.3.4'), true);
   assert.equal(acl.allows('fd00::1'), true);
   assert.equal(acl.allows('192.0.2.1'), false);
-  assert.throws(() => loadConfig({ flags: { allowClients: ['10.0.0.0/33'] } }), /allowClients entries must be addresses or CIDRs/);
+  assert.throws(() => loadConfig({ flags: { allowClients: ['10.0.0.0/33'] } }), /allow-clients entries must be addresses or CIDRs/);
 });
