@@ -38,8 +38,8 @@ import { parseUpstreamList, describeChain } from './upstream/upstream-chain.js';
 import { ModuleVerifier, parseSumdbSetting } from './verify/module-verifier.js';
 import { SqliteLatestNoteStore } from './verify/latest-note-store.js';
 import { ModulePolicy } from './policy/module-policy.js';
-import { GatewayMetrics, cacheTotalsFromDb } from './ops/metrics.js';
-import { startAdminServer } from './ops/admin-server.js';
+import { GatewayMetrics, cacheTotalsFromDb } from './admin/metrics.js';
+import { startAdminServer } from './admin/admin-server.js';
 import { planReload, type OptionKey } from './config/reload-plan.js';
 
 /** A checksum-database answer (lookup, tile, signed head) is never larger than this. */

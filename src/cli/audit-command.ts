@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { GateError } from '../errors.js';
 import { openDatabase, type Db } from '../store/database.js';
-import { AuditQuery, AUDIT_OUTCOMES, parseTimeArgument, type AuditFilter, type AuditRow } from '../ops/audit-query.js';
+import { AuditQuery, AUDIT_OUTCOMES, parseTimeArgument, type AuditFilter, type AuditRow } from '../tools/audit-query.js';
 import {
   AUDIT_CSV_HEADER,
   GROUP_CSV_HEADER,
@@ -21,7 +21,7 @@ import {
   groupJson,
   groupsTable,
   type OutputFormat,
-} from '../ops/audit-format.js';
+} from '../tools/audit-format.js';
 import { configFromArgv, withOptions } from './config-options.js';
 
 type Args = Record<string, unknown>;

@@ -1,10 +1,10 @@
-// `gomodgate doctor`: runs the troubleshooting checks (src/ops/doctor.ts) with the same options and config as
+// `gomodgate doctor`: runs the troubleshooting checks (src/tools/doctor.ts) with the same options and config as
 // `serve`, prints them as a list (✔/!/✘) or as JSON (--json), and exits 1 when a check failed (warnings do not
 // fail), 2 when the configuration itself is invalid. It never starts the gateway or changes the system.
 import type { CommandModule } from 'yargs';
 import { GateError } from '../errors.js';
 import { checkModulePath } from '../goproxy/module-path.js';
-import { DEFAULT_PROBE_MODULE, DEFAULT_PROBE_TIMEOUT_MS, formatReport, hasFailures, runDoctor } from '../ops/doctor.js';
+import { DEFAULT_PROBE_MODULE, DEFAULT_PROBE_TIMEOUT_MS, formatReport, hasFailures, runDoctor } from '../tools/doctor.js';
 import { configFromArgv, withOptions } from './config-options.js';
 import { parseDuration } from '../config/load.js';
 import { redactUrlsDeep, redactUrlsInText } from '../redact.js';

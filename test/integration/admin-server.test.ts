@@ -7,8 +7,8 @@ import http from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startAdminServer, type AdminServer, type Readiness } from '../../src/ops/admin-server.js';
-import { GatewayMetrics, cacheTotalsFromDb } from '../../src/ops/metrics.js';
+import { startAdminServer, type AdminServer, type Readiness } from '../../src/admin/admin-server.js';
+import { GatewayMetrics, cacheTotalsFromDb } from '../../src/admin/metrics.js';
 import { openDatabase, type Db } from '../../src/store/database.js';
 
 let dir: string;

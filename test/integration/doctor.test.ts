@@ -13,7 +13,7 @@ import { join, resolve } from 'node:path';
 import { startModuleUpstream, type ModuleUpstream } from '../helpers/module-upstream.js';
 import { createCertificateAuthority } from '../../src/intercept/certificates.js';
 import { startTestGateway } from '../helpers/gateway.js';
-import { procAddress } from '../../src/ops/listening-sockets.js';
+import { procAddress } from '../../src/tools/listening-sockets.js';
 
 interface Check {
   id: string;

@@ -15,8 +15,8 @@ import {
   moduleMatchesPattern,
   parseTimeArgument,
   type AuditFilter,
-} from '../../src/ops/audit-query.js';
-import { listCache } from '../../src/ops/cache-report.js';
+} from '../../src/tools/audit-query.js';
+import { listCache } from '../../src/tools/cache-report.js';
 
 test('module patterns match like GOPRIVATE: the module and everything below it, globs per path element', () => {
   const cases: Array<[string, string, boolean]> = [

@@ -2,7 +2,7 @@
 // the OWASP way (leading single quote, cell quoted) for text starting with = + - @, tab or CR.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { csvField, csvLine, auditCsvRecord } from '../../src/ops/audit-format.js';
+import { csvField, csvLine, auditCsvRecord } from '../../src/tools/audit-format.js';
 
 test('text cells that a spreadsheet would run as a formula are neutralised', () => {
   const table: [unknown, string][] = [

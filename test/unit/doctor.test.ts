@@ -2,10 +2,10 @@
 // iptables-save output and judged against the listener ports, status and error explanations, the report.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatReport, hasFailures, type DoctorCheck } from '../../src/ops/doctor.js';
-import { explainCertificateError, explainNetworkError, explainProbeStatus } from '../../src/ops/doctor-explain.js';
-import { judgeRedirects, parseRedirectRules } from '../../src/ops/doctor-redirect.js';
-import { defaultTargets, parseSumdbSpec, proxyTargets } from '../../src/ops/doctor-targets.js';
+import { formatReport, hasFailures, type DoctorCheck } from '../../src/tools/doctor.js';
+import { explainCertificateError, explainNetworkError, explainProbeStatus } from '../../src/tools/doctor-explain.js';
+import { judgeRedirects, parseRedirectRules } from '../../src/tools/doctor-redirect.js';
+import { defaultTargets, parseSumdbSpec, proxyTargets } from '../../src/tools/doctor-targets.js';
 import { DEFAULT_INTERCEPT_HOSTS } from '../../src/config/schema.js';
 
 // Captured from iptables-save v1.8.9 (nf_tables) after the README's commands and two variants.

@@ -2,8 +2,8 @@
 // GOPROXY paths it asks the gateway for (case-encoded).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseGoMod, parseGoSum, parseModuleList } from '../../src/ops/go-sum-file.js';
-import { warmItems } from '../../src/ops/cache-warm.js';
+import { parseGoMod, parseGoSum, parseModuleList } from '../../src/tools/go-sum-file.js';
+import { warmItems } from '../../src/tools/cache-warm.js';
 
 test('go.sum: zip lines want .mod and .zip, /go.mod-only lines want just the .mod', () => {
   const sum = [

@@ -2,7 +2,7 @@
 // label values stay within fixed sets; scrape-time callbacks are read at scrape time.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { GatewayMetrics, statusClass } from '../../src/ops/metrics.js';
+import { GatewayMetrics, statusClass } from '../../src/admin/metrics.js';
 
 /** `name{labels} value` lines of the exposition text, keyed by everything before the value. */
 function samples(text: string): Map<string, number> {
