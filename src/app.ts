@@ -33,7 +33,7 @@ import { isLocalAddress } from './intercept/own-addresses.js';
 import { auditRow } from './audit/audit-row.js';
 import { SingleFlight } from './service/single-flight.js';
 import { CacheLimit } from './store/cache-limit.js';
-import { serveOnboarding } from './intercept/onboarding-page.js';
+import { serveOnboarding } from './http/onboarding-page.js';
 import { parseUpstreamList, describeChain } from './upstream/upstream-chain.js';
 import { ModuleVerifier, parseSumdbSetting } from './verify/module-verifier.js';
 import { SqliteLatestNoteStore } from './verify/latest-note-store.js';

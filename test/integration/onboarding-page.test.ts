@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
-import { safeGatewayHost } from '../../src/intercept/onboarding-page.js';
+import { safeGatewayHost } from '../../src/http/onboarding-page.js';
 
 let gw: TestGateway;
 const dir = mkdtempSync(join(tmpdir(), 'gmg-onboard-'));

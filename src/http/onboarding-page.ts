@@ -10,7 +10,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import net from 'node:net';
 import { X509Certificate, createHash } from 'node:crypto';
-import { certificatePemToDer } from './certificates.js';
+import { certificatePemToDer } from '../intercept/certificates.js';
 
 export const ONBOARDING_PATHS = new Set(['/', '/ca.pem', '/ca.der', '/gomodgate-ca.pem', '/gomodgate-ca.der', '/gomodgate-ca-next.pem', '/gomodgate-ca-next.der', '/favicon.ico']);
 
