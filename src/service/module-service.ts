@@ -389,12 +389,12 @@ export class ModuleService {
     try {
       for await (const chunk of res.body as AsyncIterable<Buffer>) {
         if (pending.bytesWritten + chunk.length > max) throw new Error(`body exceeds the ${max}-byte limit`);
-        await pending.append(chunk);
+        await pending.append(chunk).catch(storeFailure);
       }
       if (declared !== null && pending.bytesWritten !== declared) {
         throw new Error(`upstream sent ${pending.bytesWritten} of ${declared} bytes`);
       }
-      const { sha256, size } = await pending.finishWriting();
+      const { sha256, size } = await pending.finishWriting().catch(storeFailure);
       const h1 = verifier ? await verifier.verify(req, target, pending.tempPath) : null;
       if (!verifier) await this.checkAnswer(req, target, pending.tempPath, size, res.url);
       await this.opts.blobs.commit(pending.tempPath, sha256);
@@ -448,6 +448,12 @@ export function describeRequest(req: ModuleRequest): string {
   if (req.module && req.version) return `${req.module}@${req.version} (${req.kind})`;
   if (req.module) return `${req.module} (${req.kind})`;
   return req.upstreamPath;
+}
+
+/** A failure of the gateway's own disk while storing (ENOSPC, EIO, a read-only file system): not the upstream's fault. */
+function storeFailure(err: unknown): never {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  throw new GateError('STORE_IO', `the gateway cannot write to its cache${code === 'ENOSPC' ? ' (its disk is full)' : ''}; see the gateway log`, { cause: err });
 }
 
 function isUpstreamTrouble(err: unknown): boolean {
