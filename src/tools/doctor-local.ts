@@ -8,13 +8,12 @@ import net from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import type { GatewayConfig } from '../config/load.js';
 import { describeCause } from '../errors.js';
-import { caPaths } from '../intercept/ca-store.js';
+import { CA_WARN_DAYS, caPaths } from '../intercept/ca-store.js';
 import { openDatabase } from '../store/database.js';
 import { DAY_MS, type DoctorCheck } from './doctor-check.js';
 import { errorCode, tcpConnect } from './doctor-probe.js';
 import { listeningAddresses } from './listening-sockets.js';
 
-const CA_WARN_DAYS = 30;
 const LOW_DISK_BYTES = 1024 ** 3;
 
 export function checkCa(caDir: string, now: number): DoctorCheck[] {
@@ -39,8 +38,8 @@ export function checkCa(caDir: string, now: number): DoctorCheck[] {
   const summary = `"${subject}", SHA-256 ${cert.fingerprint256.slice(0, 23)}…, expires ${new Date(validTo).toISOString().slice(0, 10)}`;
   if (!cert.ca) out.push({ id: 'ca', title, ok: false, detail: `${summary}: not a CA certificate (basicConstraints CA:FALSE)`, hint: 'the gateway cannot issue leaf certificates with it: create a CA with `gomodgate ca init` in an empty directory' });
   else if (Date.parse(cert.validFrom) > now) out.push({ id: 'ca', title, ok: false, detail: `${summary}: not valid before ${cert.validFrom}`, hint: "check the gateway's clock (timedatectl)" });
-  else if (days < 0) out.push({ id: 'ca', title, ok: false, detail: `${summary}: expired ${-days} days ago; clients refuse every intercepted connection`, hint: 'create a new CA (`gomodgate ca init` in a new --ca-dir) and distribute it to the clients' });
-  else if (days < CA_WARN_DAYS) out.push({ id: 'ca', title, ok: 'warn', detail: `${summary}: ${days} days left`, hint: 'plan a new CA now: every client must trust it before this one expires' });
+  else if (days < 0) out.push({ id: 'ca', title, ok: false, detail: `${summary}: expired ${-days} days ago; clients refuse every intercepted connection`, hint: `rotate at once: gomodgate ca rotate --switch-now --ca-dir ${caDir}, then distribute the new CA (\`gomodgate ca export\`) to the clients` });
+  else if (days < CA_WARN_DAYS) out.push({ id: 'ca', title, ok: 'warn', detail: `${summary}: ${days} days left`, hint: `start a rotation now (gomodgate ca rotate --overlap 14d --ca-dir ${caDir}): the new CA is published beside this one until every client trusts it` });
   else out.push({ id: 'ca', title, ok: true, detail: `${summary} (${days} days left)`, hint: '' });
 
   const keyTitle = `gateway CA key ${p.privateKeyFile}`;
