@@ -1,10 +1,11 @@
 // Answers one Go-module request (GOPROXY protocol or checksum database) from the cache or from upstream:
-// cache lookup → single-flight upstream fetch (along a GOPROXY-style chain) → stream into a pending blob →
-// verify (.zip/.mod against the checksum database) → seal (blob + index row) → later requests are hits.
+// cache lookup → single-flight upstream fetch (along a GOPROXY-style chain) → write into a pending blob →
+// check (.zip/.mod against the checksum database, zips against the go command's rules, every other answer for
+// its protocol shape or its database signature) → seal (blob + index row) → later requests are hits.
 // Mutable objects are refreshed after their TTL and served stale when upstream fails; upstream 404/410 are
-// remembered briefly. Objects that must be verified are released only once verified and stored; others
-// stream to clients while they arrive. Knows nothing of sockets, TLS or HTTP servers: the caller turns a
-// ModuleReply into a response and writes the audit row.
+// remembered briefly. Nothing is released before its check: clients are answered from the sealed object.
+// Knows nothing of sockets, TLS or HTTP servers: the caller turns a ModuleReply into a response and writes
+// the audit row.
 import type { Readable } from 'node:stream';
 import { GateError, describeCause } from '../errors.js';
 import type { ModuleRequest } from '../goproxy/request-path.js';
@@ -64,7 +65,6 @@ const NEGATIVE_BODY_MAX = 4096;
 const SMALL_OBJECT_BYTES = 64 * 1024;
 
 type Fetched =
-  | { type: 'streaming'; pending: PendingBlob; size: number | null; contentType: string; upstreamUrl: string }
   | { type: 'stored' }
   | { type: 'negative'; object: CachedObject };
 
@@ -146,17 +146,11 @@ export class ModuleService {
       throw err;
     }
     if (fetched.type === 'negative') return this.negativeReply(q, fetched.object, 'not-found');
-    const body = fetched.type === 'streaming' ? fetched.pending.createReader() : null;
-    if (fetched.type === 'stored' || body === null) {
-      // stored before any byte was released (verified), or finished between our join and now
-      const stored = this.opts.index.get(key);
-      const reply = stored && (await this.fromCache(q, stored, 'miss'));
-      if (reply) return reply;
-      throw new GateError('STORE_IO', 'the object vanished from the cache while being stored; retry');
-    }
-    const headers = this.headersFor(req, fetched.contentType, fetched.size, 'miss');
-    if (q.method === 'HEAD') body.destroy();
-    return { status: 200, headers, body: q.method === 'HEAD' ? null : body, outcome: 'miss', upstreamUrl: fetched.upstreamUrl };
+    // checked and stored before any byte was released
+    const stored = this.opts.index.get(key);
+    const reply = stored && (await this.fromCache(q, stored, 'miss'));
+    if (reply) return reply;
+    throw new GateError('STORE_IO', 'the object vanished from the cache while being stored; retry');
   }
 
   /** Private modules never leave the gateway; denied ones never come in. Throws PRIVATE or DENIED. */
@@ -292,7 +286,7 @@ export class ModuleService {
     res.body.once('close', () => clearTimeout(timer));
   }
 
-  private async fetch(q: ModuleQuery, cls: CacheClass, key: string): Promise<{ value: Fetched; settled?: Promise<unknown> }> {
+  private async fetch(q: ModuleQuery, cls: CacheClass, key: string): Promise<{ value: Fetched }> {
     const req = q.request;
     const { res, target } = await this.requestAlongChain(q);
     const host = target.base.hostname;
@@ -338,14 +332,11 @@ export class ModuleService {
     const type = contentType(req);
     const verify = this.verifier?.needsVerification(req) ? this.verifier : null;
     this.armDeadline(res, req);
-    const stored = this.store(req, key, cls, res, pending, declared, max, type, verify, target);
-    if (verify || hasAnswerCheck(req) || req.kind === 'zip' || req.kind.startsWith('sumdb-')) {
-      // nothing is released before the checksum database has vouched for it: wait for the stored object
-      const failure = await stored;
-      if (failure) throw failure;
-      return { value: { type: 'stored' } };
-    }
-    return { value: { type: 'streaming', pending, size: declared, contentType: type, upstreamUrl: res.url }, settled: stored };
+    // every kind is checked before it is stored (checksum database, module zip rules, protocol shape), and
+    // nothing is released before its check: clients are answered from the stored object
+    const failure = await this.store(req, key, cls, res, pending, declared, max, type, verify, target);
+    if (failure) throw failure;
+    return { value: { type: 'stored' } };
   }
 
   /** Checks an answer that no checksum verification covered; throws (nothing is stored) when it is not acceptable. */
