@@ -1,8 +1,8 @@
 // The one builder of audit rows: every row (a Go request, a refused or passed-through connection) is made
 // here, so each field has one meaning everywhere: absent facts are null, paths are cut to 1 KiB without
-// their query string, and upstream URLs never carry credentials or query strings.
+// their query string. (AuditLog.record, which every row passes through, masks credentials and query values
+// in upstream URLs and reasons.)
 import type { AuditOutcome, AuditRecord } from './audit-log.js';
-import { redactUrl } from '../redact.js';
 
 export type AuditFacts = Partial<Omit<AuditRecord, 'outcome' | 'ts'>> & { outcome: AuditOutcome; ts?: number };
 
@@ -24,7 +24,7 @@ export function auditRow(f: AuditFacts): AuditRecord {
     bytes: f.bytes ?? 0,
     durationMs: f.durationMs ?? 0,
     sha256: f.sha256 ?? null,
-    upstreamUrl: f.upstreamUrl ? redactUrl(f.upstreamUrl) : null,
+    upstreamUrl: f.upstreamUrl ?? null,
     reason: f.reason ?? null,
   };
 }
