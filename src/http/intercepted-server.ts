@@ -6,6 +6,7 @@
 import http from 'node:http';
 import type net from 'node:net';
 import type { ConnectionInfo } from '../intercept/connection-info.js';
+import { answerClientError, rawReply } from './raw-reply.js';
 
 export interface InterceptedServerOptions {
   onRequest: (req: http.IncomingMessage, res: http.ServerResponse, conn: ConnectionInfo) => void;
@@ -16,13 +17,6 @@ export interface InterceptedServerOptions {
   keepAliveTimeoutMs?: number;
   /** Inactivity limit on a connection (no bytes either way). */
   idleTimeoutMs?: number;
-}
-
-function rawReply(socket: net.Socket, status: number, text: string): void {
-  const body = `gomodgate: ${text}\n`;
-  socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
-  // a client that does not read its answer is not waited for
-  setTimeout(() => socket.destroy(), 2000).unref();
 }
 
 export class InterceptedHttpServer {
@@ -54,15 +48,7 @@ export class InterceptedHttpServer {
     });
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => {
       const conn = this.connections.get(socket);
-      const code = String(err.code ?? '');
-      if (!socket.writable || !code.startsWith('HPE_') && code !== 'ERR_HTTP_REQUEST_TIMEOUT') {
-        socket.destroy();
-        return;
-      }
-      if (conn) this.opts.onRefused(conn, `malformed HTTP request (${code})`, err);
-      if (code === 'HPE_HEADER_OVERFLOW') rawReply(socket, 431, 'request headers too large');
-      else if (code === 'ERR_HTTP_REQUEST_TIMEOUT') rawReply(socket, 408, 'request not received in time');
-      else rawReply(socket, 400, 'malformed HTTP request');
+      if (answerClientError(err, socket) && conn) this.opts.onRefused(conn, `malformed HTTP request (${String(err.code ?? '')})`, err);
     });
     // Node starts its header/request-timeout sweeps and connection tracking on 'listening', which a server
     // that never listens does not emit: without this, a client sending a header a minute is never cut off.

@@ -10,6 +10,7 @@ import type { ClientAcl } from './client-acl.js';
 import type { InterceptHosts } from './intercept-hosts.js';
 import type { RequestRouter } from '../http/request-router.js';
 import { hostWithoutPort } from '../http/request-router.js';
+import { answerClientError, rawReply } from '../http/raw-reply.js';
 import { passThrough, peekClientHello, refuseConnection, type ConnectionDeps } from './transparent-listener.js';
 import { formatAddress, newConnectionId, plainAddress, type ConnectionInfo } from './connection-info.js';
 import { decideConnection, type ConnectionFacts } from './connection-decision.js';
@@ -24,11 +25,6 @@ export interface ExplicitProxyDeps extends Pick<ConnectionDeps, 'audit' | 'log' 
   log: Logger;
   /** Answers the onboarding paths (/, /gomodgate-ca.pem, ...); false for anything else. */
   onboarding: (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
-}
-
-function rawReply(socket: net.Socket, status: number, text: string): void {
-  const body = `gomodgate: ${text}\n`;
-  socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
 }
 
 export class ExplicitProxy {
@@ -48,15 +44,7 @@ export class ExplicitProxy {
     });
     this.server.on('connect', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => void this.onConnect(req, socket, head));
     this.server.on('request', (req, res) => this.onRequest(req, res));
-    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => {
-      if (!socket.writable) {
-        socket.destroy();
-        return;
-      }
-      if (err.code === 'HPE_HEADER_OVERFLOW') rawReply(socket, 431, 'request headers too large');
-      else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') rawReply(socket, 408, 'request not received in time');
-      else rawReply(socket, 400, 'malformed request');
-    });
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => void answerClientError(err, socket));
   }
 
   listen(host: string, port: number): Promise<number> {
