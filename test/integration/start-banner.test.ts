@@ -37,7 +37,9 @@ interface Running {
 /** `gomodgate ARGS` with stdout on a pseudo-terminal (script -q -e -c), NO_COLOR set; its stdin reaches the terminal. */
 function onTerminal(args: string[]): Running {
   const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-  const command = [process.execPath, CLI, ...args].map(quote).join(' ');
+  // `exec`: the gateway replaces the shell `script` starts ($SHELL, or dash when unset, as under CI), so Ctrl-C
+  // reaches gomodgate alone; a non-interactive dash would die of the SIGINT itself and report 130.
+  const command = 'exec ' + [process.execPath, CLI, ...args].map(quote).join(' ');
   const child = spawnTracked('script', ['-qefc', command, '/dev/null'], { env: cliEnv({ NO_COLOR: '1', COLUMNS: '120' }), stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (c) => (out += c));
