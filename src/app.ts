@@ -319,6 +319,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
       onboardingServer.close();
       proxy.server.closeAllConnections();
       await admin.close();
+      metrics.close();
       audit.flush();
       upstream.close();
       db.close();
