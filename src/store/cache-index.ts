@@ -117,7 +117,7 @@ export class CacheIndex {
   }
 
   put(obj: CachedObject): void {
-    this.pendingTouches.delete(obj.key); // the row's last access becomes its storedAt, later than any waiting hit
+    this.pendingTouches.delete(obj.key); // put writes last_access itself (storedAt), as it always did
     try {
       this.putStmt.run({ ...obj, bodyInline: obj.bodyInline ?? null, upstreamUrl: obj.upstreamUrl === null ? null : redactUrl(obj.upstreamUrl) });
     } catch (err) {
