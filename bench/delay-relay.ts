@@ -32,15 +32,17 @@ function delayedPipe(from: net.Socket, to: net.Socket, delayMs: number): void {
 
 export async function startDelayRelay(opts: { targetHost: string; targetPort: number; delayMsEachWay: number; listenHost?: string }): Promise<DelayRelay> {
   const sockets = new Set<net.Socket>();
-  const server = net.createServer({ noDelay: true }, (client) => {
-    const upstream = net.connect({ host: opts.targetHost, port: opts.targetPort, noDelay: true });
+  // half-open allowed on both sides: a peer's end travels to the other side (after the delay) and nothing else
+  const server = net.createServer({ noDelay: true, allowHalfOpen: true }, (client) => {
+    const upstream = net.connect({ host: opts.targetHost, port: opts.targetPort, noDelay: true, allowHalfOpen: true });
     for (const s of [client, upstream]) {
       sockets.add(s);
       s.on('close', () => sockets.delete(s));
     }
+    // an error (a reset) on one side resets the other, so a client sees the failure as it would on a real path
     const both = () => {
-      client.destroy();
-      upstream.destroy();
+      if (!client.destroyed) client.resetAndDestroy();
+      if (!upstream.destroyed) upstream.resetAndDestroy();
     };
     client.on('error', both);
     upstream.on('error', both);
