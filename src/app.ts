@@ -57,6 +57,11 @@ export interface Gateway {
    * its stack and counted (gomodgate_defects_total); the gateway keeps serving.
    */
   reportDefect(err: unknown, origin: string): void;
+  /**
+   * Writes the cache hits' last-access times that wait in memory (the index writes them in batches, every 250 ms):
+   * for whoever reads last_access from the database while the gateway runs and needs the latest order.
+   */
+  flushCacheAccess(): void;
   /** Applies a re-read configuration (SIGHUP) without dropping connections; returns what it could not apply. */
   reload(next: GatewayConfig): { applied: string[]; needsRestart: string[] };
   /** Stops accepting, lets in-flight responses finish (up to `graceMs`), flushes and closes. */
@@ -148,7 +153,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
         { latestNotes: new SqliteLatestNoteStore(db) },
       )
     : null;
-  const cacheLimit = new CacheLimit(db, blobs, () => current['cache.maxBytes'], log);
+  const cacheLimit = new CacheLimit(db, index, blobs, () => current['cache.maxBytes'], log);
   cacheLimit.enforce();
   const service = new ModuleService({
     index,
@@ -256,6 +261,9 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
       metrics.observeDefect(origin);
       log.error({ origin, err: describeCause(err), stack: err instanceof Error ? err.stack : undefined }, 'defect: an error escaped every handler; the gateway keeps serving');
     },
+    flushCacheAccess() {
+      index.flushTouches();
+    },
     reload(next) {
       // the option table decides (schema `reload`); a live option with no applier here is reported, never dropped
       const previous = current;
@@ -319,7 +327,9 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
       onboardingServer.close();
       proxy.server.closeAllConnections();
       await admin.close();
+      metrics.close();
       audit.flush();
+      index.flushTouches();
       upstream.close();
       db.close();
       log.info('gomodgate stopped');

@@ -2,7 +2,9 @@
 // byte, upstream-latency, connection and certificate series, plus gauges read at scrape time from callbacks
 // (cache totals, single-flight state) and the default process metrics. Label values come from fixed sets
 // (unknown kinds and outcomes become "other"), so a client cannot grow the series count. Never does I/O of its
-// own except what a scrape-time callback does; never throws from an observe* method.
+// own except what a scrape-time callback does; never throws from an observe* method. It also samples the event
+// loop (perf_hooks, every millisecond) for the longest stall between two scrapes; close() stops that sampler.
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Db } from '../store/database.js';
 import { AUDIT_OUTCOMES } from '../audit/audit-log.js';
@@ -40,7 +42,12 @@ export interface GatewayMetricsSources {
   caExpiry?: () => { current: number | null; next: number | null };
   /** Default process metrics (CPU, memory, event loop, fds); default true. */
   processMetrics?: boolean;
+  /** Sample the event loop for gomodgate_event_loop_delay_max_seconds; default true. */
+  eventLoopDelay?: boolean;
 }
+
+/** The event-loop sampler's interval: the finest perf_hooks allows, so a stall is known to about a millisecond. */
+const EVENT_LOOP_RESOLUTION_MS = 1;
 
 export const REQUEST_KINDS = [
   'list', 'latest', 'info', 'mod', 'zip', 'sumdb-supported', 'sumdb-lookup', 'sumdb-latest', 'sumdb-tile',
@@ -80,6 +87,7 @@ export class GatewayMetrics {
   private readonly defects: Counter<'origin'>;
   private observedCertificates = 0;
   private readonly observedConnections: Record<ConnectionDecision, number> = { intercepted: 0, spliced: 0, refused: 0 };
+  private readonly loopDelay: IntervalHistogram | null;
 
   constructor(sources: GatewayMetricsSources = {}) {
     const registers = [this.registry];
@@ -200,7 +208,29 @@ export class GatewayMetrics {
         this.inc(nonNegative(s.joinedTotal));
       },
     });
+    // prom-client's own nodejs_eventloop_lag_* samples every 10 ms and hides stalls below that; this one takes
+    // the longest stall since the previous scrape (the sampler's interval itself subtracted) at 1 ms.
+    const loopDelay = (this.loopDelay = (sources.eventLoopDelay ?? true) ? monitorEventLoopDelay({ resolution: EVENT_LOOP_RESOLUTION_MS }) : null);
+    if (loopDelay) {
+      loopDelay.enable();
+      new Gauge({
+        name: 'gomodgate_event_loop_delay_max_seconds',
+        help: 'Longest event-loop stall since the previous scrape, in seconds (sampled every millisecond): how long the slowest piece of work kept every other connection waiting',
+        registers,
+        collect() {
+          // No sample yet: keep the window open (a reset would drop the interval that is running now).
+          if (loopDelay.count === 0) return this.set(0);
+          this.set(Math.max(0, loopDelay.max / 1e9 - EVENT_LOOP_RESOLUTION_MS / 1e3));
+          loopDelay.reset();
+        },
+      });
+    }
     if (sources.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Stops the event-loop sampler (the gateway's shutdown); the registry still answers. */
+  close(): void {
+    this.loopDelay?.disable();
   }
 
   /** The exposition-format content type of `text()`. */

@@ -1,6 +1,9 @@
 // The cache index: one row per cached Go-module object (by goproxy cacheKey), pointing at a blob by sha256,
 // or remembering an upstream 404/410 for a while. Statements are prepared once. A row is written only after
 // its blob is complete on disk (BlobStore.commit), in one statement, so a row never points at a half file.
+// Cache hits record their last access in memory and write them in batches (one transaction every 250 ms or
+// 512 keys): an UPDATE per hit was the largest cost of a hit. Whoever reads last_access in this process
+// (eviction) calls flushTouches() first; the gateway's shutdown does too.
 import type { Db } from './database.js';
 import { GateError } from '../errors.js';
 import { redactUrl } from '../redact.js';
@@ -56,7 +59,20 @@ function fromRow(r: Row): CachedObject {
   };
 }
 
+export interface CacheIndexOptions {
+  /** Longest a hit's last access waits in memory before it is written (ms). */
+  touchBatchMs?: number;
+  /** Written at once when this many keys wait. */
+  touchBatchSize?: number;
+}
+
 export class CacheIndex {
+  /** key → last access (ms) not yet written. */
+  private pendingTouches = new Map<string, number>();
+  private touchTimer: NodeJS.Timeout | null = null;
+  private readonly touchBatchMs: number;
+  private readonly touchBatchSize: number;
+  private readonly touchMany: (touches: Map<string, number>) => void;
   private readonly getStmt;
   private readonly putStmt;
   private readonly touchStmt;
@@ -65,7 +81,9 @@ export class CacheIndex {
   private readonly countNegativeStmt;
   private readonly pruneNegativeStmt;
 
-  constructor(db: Db) {
+  constructor(db: Db, options: CacheIndexOptions = {}) {
+    this.touchBatchMs = options.touchBatchMs ?? 250;
+    this.touchBatchSize = options.touchBatchSize ?? 512;
     this.getStmt = db.prepare<[string], Row>('SELECT * FROM objects WHERE key = ?');
     this.putStmt = db.prepare(
       `INSERT INTO objects (key, kind, module, version, status, sha256, h1, size, content_type, body_inline, upstream_url, stored_at, expires_at, last_access)
@@ -76,6 +94,9 @@ export class CacheIndex {
          expires_at=excluded.expires_at, last_access=excluded.last_access`,
     );
     this.touchStmt = db.prepare('UPDATE objects SET last_access = ? WHERE key = ?');
+    this.touchMany = db.transaction((touches: Map<string, number>) => {
+      for (const [key, at] of touches) this.touchStmt.run(at, key);
+    });
     this.deleteStmt = db.prepare('DELETE FROM objects WHERE key = ?');
     this.allStmt = db.prepare<[], Row>('SELECT * FROM objects');
     this.countNegativeStmt = db.prepare<[], { n: number }>('SELECT count(*) AS n FROM objects WHERE sha256 IS NULL AND status <> 200');
@@ -96,6 +117,7 @@ export class CacheIndex {
   }
 
   put(obj: CachedObject): void {
+    this.pendingTouches.delete(obj.key); // put writes last_access itself (storedAt), as it always did
     try {
       this.putStmt.run({ ...obj, bodyInline: obj.bodyInline ?? null, upstreamUrl: obj.upstreamUrl === null ? null : redactUrl(obj.upstreamUrl) });
     } catch (err) {
@@ -103,15 +125,34 @@ export class CacheIndex {
     }
   }
 
+  /** Records a hit's access time; written with the next batch (see flushTouches). */
   touch(key: string, at = Date.now()): void {
+    this.pendingTouches.set(key, at);
+    if (this.pendingTouches.size >= this.touchBatchSize) this.flushTouches();
+    else if (!this.touchTimer) {
+      this.touchTimer = setTimeout(() => this.flushTouches(), this.touchBatchMs);
+      this.touchTimer.unref();
+    }
+  }
+
+  /** Writes every waiting last access now, in one transaction. Call before reading last_access (eviction). */
+  flushTouches(): void {
+    if (this.touchTimer) {
+      clearTimeout(this.touchTimer);
+      this.touchTimer = null;
+    }
+    if (this.pendingTouches.size === 0) return;
+    const touches = this.pendingTouches;
+    this.pendingTouches = new Map();
     try {
-      this.touchStmt.run(at, key);
+      this.touchMany(touches);
     } catch {
       // last_access is advisory (eviction order); a failed update must not fail a hit
     }
   }
 
   delete(key: string): void {
+    this.pendingTouches.delete(key);
     this.deleteStmt.run(key);
   }
 

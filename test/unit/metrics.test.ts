@@ -144,3 +144,37 @@ test('two instances keep separate registries, and process metrics are included b
   assert.ok([...sa.keys()].some((k) => k.startsWith('process_cpu_user_seconds_total')), 'default process metrics');
   assert.match(a.contentType, /^text\/plain/);
 });
+
+/** Keeps the event loop busy for `ms` milliseconds of wall time: a deliberate stall. */
+function stall(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until) {
+    // busy
+  }
+}
+
+/** One turn of the timers phase: the sampler's timer, due long before this one, runs first. */
+const timersTurn = () => new Promise((r) => setTimeout(r, 1));
+
+test('event-loop delay: a 200 ms stall shows in the next scrape, and the window then starts again', async () => {
+  const m = new GatewayMetrics({ processMetrics: false });
+  try {
+    await timersTurn();
+    stall(200);
+    await timersTurn();
+    const first = samples(await m.text()).get('gomodgate_event_loop_delay_max_seconds');
+    assert.ok(first !== undefined && first >= 0.199, `a 200 ms stall reads ${first} s`);
+    // the scrape closed that window: the 200 ms stall is not reported again
+    await timersTurn();
+    const second = samples(await m.text()).get('gomodgate_event_loop_delay_max_seconds');
+    assert.ok(second !== undefined && second < first, `the next window reads ${second} s, not the old ${first} s`);
+  } finally {
+    m.close();
+  }
+});
+
+test('event-loop delay can be left out', async () => {
+  const m = new GatewayMetrics({ processMetrics: false, eventLoopDelay: false });
+  assert.equal(samples(await m.text()).has('gomodgate_event_loop_delay_max_seconds'), false);
+  m.close();
+});

@@ -243,6 +243,7 @@ function storeContract(name: string, open: () => StoreUnderTest): void {
       s.index.touch('b', 20);
       s.index.touch('c', 30);
       s.index.touch('c-again', 40);
+      s.index.flushTouches(); // hits are written in batches; eviction reads them from the table
 
       const reading = await s.blobs.openRead(a.sha256!); // a is being served
       const r = evictToLimit(s.db, s.blobs, 2000, (sha) => s.blobs.isReading(sha));

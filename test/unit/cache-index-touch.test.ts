@@ -1,0 +1,101 @@
+// Unit: cache hits' last-access times are written in batches, and whatever reads them in the process (the cache
+// size limit) writes the waiting ones first, so eviction keeps exact LRU order. Real SQLite files and blob
+// files in a temp directory; waits are explicit flushes or bounded polls, never sleeps.
+import { test, beforeEach, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { pino } from 'pino';
+import { openDatabase, type Db } from '../../src/store/database.js';
+import { BlobStore } from '../../src/store/blob-store.js';
+import { CacheIndex, type CachedObject } from '../../src/store/cache-index.js';
+import { CacheLimit } from '../../src/store/cache-limit.js';
+import { waitFor } from '../helpers/gateway.js';
+
+let dir: string;
+let db: Db;
+let blobs: BlobStore;
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'gmg-touch-'));
+  db = openDatabase(join(dir, 'gomodgate.db'));
+  blobs = new BlobStore(dir);
+});
+
+afterEach(() => {
+  db.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** A row (and its blob of `size` bytes of `fill`) stored at `storedAt`. */
+async function stored(index: CacheIndex, key: string, fill: number, size: number, storedAt: number): Promise<CachedObject> {
+  const content = Buffer.alloc(size, fill);
+  const sha = createHash('sha256').update(content).digest('hex');
+  const temp = blobs.newTempPath();
+  writeFileSync(temp, content);
+  await blobs.commit(temp, sha);
+  const obj: CachedObject = {
+    key, kind: 'zip', module: 'example.com/m', version: 'v1.0.0', status: 200, sha256: sha, h1: null, size,
+    contentType: 'application/zip', bodyInline: null, upstreamUrl: null, storedAt, expiresAt: null,
+  };
+  index.put(obj);
+  return obj;
+}
+
+function lastAccess(key: string): number | undefined {
+  return (db.prepare('SELECT last_access AS t FROM objects WHERE key = ?').get(key) as { t: number } | undefined)?.t;
+}
+
+test('a touch waits in memory until flushTouches, which writes the latest time of every key', async () => {
+  const index = new CacheIndex(db, { touchBatchMs: 60_000 });
+  await stored(index, 'a', 1, 10, 100);
+  await stored(index, 'b', 2, 10, 100);
+  index.touch('a', 200);
+  index.touch('b', 300);
+  index.touch('a', 400);
+  index.touch('gone', 500); // no such row: nothing to write, no error
+  assert.equal(lastAccess('a'), 100, 'not written yet');
+  index.flushTouches();
+  assert.equal(lastAccess('a'), 400);
+  assert.equal(lastAccess('b'), 300);
+  index.flushTouches(); // nothing waiting: no-op
+  assert.equal(lastAccess('a'), 400);
+});
+
+test('a full batch is written at once; a partial one by its timer', async () => {
+  const index = new CacheIndex(db, { touchBatchMs: 5, touchBatchSize: 3 });
+  for (const k of ['a', 'b', 'c', 'd']) await stored(index, k, k.charCodeAt(0), 10, 100);
+  index.touch('a', 200);
+  index.touch('b', 200);
+  assert.equal(lastAccess('a'), 100);
+  index.touch('c', 200);
+  assert.deepEqual(['a', 'b', 'c'].map(lastAccess), [200, 200, 200], 'the third key filled the batch');
+  index.touch('d', 300);
+  assert.equal(lastAccess('d'), 100);
+  await waitFor('the timer to write the partial batch', () => lastAccess('d') === 300, 5000);
+});
+
+test('a row stored again after a hit keeps its newer stored time; a deleted row loses its waiting touch', async () => {
+  const index = new CacheIndex(db, { touchBatchMs: 60_000 });
+  const a = await stored(index, 'a', 1, 10, 100);
+  index.touch('a', 200);
+  index.put({ ...a, storedAt: 300 });
+  index.touch('b', 250);
+  index.delete('b');
+  index.flushTouches();
+  assert.equal(lastAccess('a'), 300);
+});
+
+test('the cache size limit writes waiting touches before it evicts: exact LRU order', async () => {
+  const index = new CacheIndex(db, { touchBatchMs: 60_000 });
+  await stored(index, 'old-but-hit', 1, 1000, 100);
+  await stored(index, 'newer', 2, 1000, 200);
+  await stored(index, 'newest', 3, 1000, 300);
+  index.touch('old-but-hit', 400); // now the most recently used
+  const limit = new CacheLimit(db, index, blobs, () => 2000, pino({ level: 'silent' }));
+  limit.enforce();
+  const keys = (db.prepare('SELECT key FROM objects ORDER BY key').all() as { key: string }[]).map((r) => r.key);
+  assert.deepEqual(keys, ['newest', 'old-but-hit'], 'the least recently used one went, not the one hit last');
+});
