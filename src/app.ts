@@ -106,7 +106,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   const vulndbUrl = new URL(config.vulndbUrl);
   const metrics = new GatewayMetrics({
     cacheTotals: cacheTotalsFromDb(db),
-    vulndb: () => ({ lastSuccess: vulnStore.state(vulndbUrl.href.replace(/\/+$/, ''))?.lastSuccess ?? null, advisories: vulnStore.advisoryCount() }),
+    vulndb: () => ({ lastSuccess: vulnStore.state(vulnSyncer.sourceName)?.lastSuccess ?? null, advisories: vulnStore.advisoryCount() }),
     singleFlight: () => ({ inflight: flights.size, joinedTotal: flights.joinedTotal }),
     connectionStats: () => stats,
     certificatesIssued: () => certificates.issued,
@@ -201,7 +201,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     configuredUpstream: () => configuredUpstream,
     vulndb: new VulnDbHandler({
       files: vulnStore,
-      host: vulndbUrl.hostname.toLowerCase(),
+      hosts: ['vuln.go.dev', vulndbUrl.hostname.toLowerCase()],
       syncNow: () => vulnSyncer.syncNow(),
       offline: () => current.offline,
     }),

@@ -18,8 +18,8 @@ export interface VulnDbFiles {
 
 export interface VulnDbHandlerOptions {
   files: VulnDbFiles;
-  /** Host names answered from the copy (the --vulndb-url host), lower case. */
-  host: string;
+  /** Host names answered from the copy (vuln.go.dev, which clients ask by default, and the --vulndb-url host), lower case. */
+  hosts: readonly string[];
   /** Starts (or joins) a sync; used only when no copy exists yet. */
   syncNow: () => Promise<unknown>;
   offline: () => boolean;
@@ -37,7 +37,7 @@ export class VulnDbHandler {
 
   /** Whether requests to this host are answered here. */
   serves(host: string): boolean {
-    return host === this.opts.host;
+    return this.opts.hosts.includes(host);
   }
 
   handle(exchange: Exchange): void {

@@ -109,7 +109,7 @@ export function listAdvisories(db: Db, q: { search?: string; includeWithdrawn?: 
  * Fetches of affected versions, one row per advisory × module@version, latest fetch first. `advisory` is an
  * ID or an alias (then withdrawn advisories are included; otherwise they are left out). `module` matches that
  * path and every module below it; `client` is one address; since (inclusive) / until (exclusive) bound the
- * fetches counted.
+ * fetches counted. A negative `limit` returns every row.
  */
 export function affectedFetches(
   db: Db,
