@@ -172,6 +172,10 @@ test('vuln.go.dev through the gateway: synced on first request, then served from
     assert.equal(unknown.body.toString(), 'gomodgate: ID/GO-1999-0001.json is not in the vulnerability database\n');
     assert.equal((await get('/index.json')).status, 404);
 
+    const metrics = await fetchVia(`http://127.0.0.1:${gw.gateway.ports.admin}/metrics`);
+    assert.match(metrics.body.toString(), /^gomodgate_vulndb_advisories 3$/m);
+    assert.match(metrics.body.toString(), /^gomodgate_vulndb_last_success_timestamp_seconds \d+(\.\d+)?$/m);
+
     await gw.gateway.close(2000);
     const db = gw.db();
     try {
