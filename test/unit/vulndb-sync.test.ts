@@ -1,7 +1,8 @@
 // Unit: syncing the vulnerability database through the Upstream seam (an in-memory upstream that counts its
 // requests, no ports) into a real SQLite file: the first sync takes everything, an unchanged db.json stops
 // after one request, a changed one fetches only the advisories whose modified changed, and a bad or lying
-// file changes no advisory and says which file is wrong. Also the offline directory source.
+// file changes no advisory and says which file is wrong. Also the offline directory source, and the syncer's
+// single flight.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -14,6 +15,7 @@ import { syncVulnDb } from '../../src/vulndb/vuln-sync.js';
 import { directoryVulnSource, upstreamVulnSource } from '../../src/vulndb/vuln-source.js';
 import type { Upstream, UpstreamResponse, UpstreamTarget } from '../../src/upstream/upstream.js';
 import { getAdvisory } from '../../src/vulndb/vuln-queries.js';
+import { VulnSyncer } from '../../src/vulndb/vuln-syncer.js';
 import { VULNDB_FIXTURES, vulndbFixture } from '../helpers/vulndb-fixtures.js';
 
 /** An upstream serving a mutable map of files; counts requests by path. */
@@ -143,4 +145,26 @@ test('an offline directory imports the same advisories', withStore(async (db, st
   assert.deepEqual([r.changed, r.updated, r.total, r.source], [true, 3, 3, VULNDB_FIXTURES]);
   assert.deepEqual((summaries(db) as { id: string }[]).map((a) => a.id), ['GO-2099-0001', 'GO-2099-0002', 'GO-2099-0003']);
   await assert.rejects(syncVulnDb(store, directoryVulnSource(join(VULNDB_FIXTURES, 'nope'))), /index\/db\.json: missing from/);
+}));
+
+test('VulnSyncer: concurrent syncs share one run; with interval 0 nothing is scheduled', withStore(async (_db, store) => {
+  const up = new FakeVulnUpstream();
+  const results: boolean[] = [];
+  const syncer = new VulnSyncer({
+    store,
+    source: upstreamVulnSource(up, BASE),
+    intervalSeconds: () => 0,
+    onResult: (r) => results.push(r.ok),
+  });
+  syncer.schedule(); // interval 0: no timer, so no request
+  assert.deepEqual(up.hits, []);
+  const [a, b, c] = await Promise.all([syncer.syncNow(), syncer.syncNow(), syncer.syncNow()]);
+  assert.equal(a, b);
+  assert.equal(b, c);
+  assert.equal(up.hits.filter((h) => h === '/index/db.json').length, 1, 'one sync for three callers');
+  assert.deepEqual(results, [true]);
+  up.files.delete('/index/db.json');
+  await assert.rejects(syncer.syncNow(), /index\/db\.json: missing from https:\/\/vuln\.go\.dev/);
+  assert.deepEqual(results, [true, false]);
+  syncer.stop();
 }));
