@@ -2,8 +2,8 @@
 // "which module versions came in, for which client, when, from cache or upstream". Rows are queued and
 // inserted in batches inside one transaction (every 250 ms or 200 rows), and flushed on shutdown.
 // Never stores credentials, cookies or query strings (upstream URLs and reasons pass through redactUrl).
-// The same transaction notes each module@version served for the first time (vuln_fetched), which matches it
-// against the vulnerability database (src/vulndb/vuln-match.ts).
+// The same transaction counts each served module@version per client and matches a version served for the first
+// time against the vulnerability database (src/vulndb/vuln-match.ts).
 import type { Db } from '../store/database.js';
 import { redactUrl, redactUrlsInText } from '../redact.js';
 import { FETCH_KINDS, SERVED_OUTCOMES, fetchedVersionRecorder } from '../vulndb/vuln-match.js';
@@ -66,7 +66,7 @@ export class AuditLog {
       for (const r of rows) {
         insert.run(r);
         if (r.module !== null && r.version !== null && r.kind !== null && FETCH_KINDS.includes(r.kind) && SERVED_OUTCOMES.includes(r.outcome)) {
-          noteFetched(r.module, r.version, r.ts);
+          noteFetched(r.module, r.version, r.client, r.ts);
         }
       }
     });

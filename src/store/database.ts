@@ -62,9 +62,10 @@ const MIGRATIONS: readonly string[] = [
      updated_at INTEGER NOT NULL          -- ms since epoch
    ) STRICT;`,
   // 5: the Go vulnerability database (src/vulndb/vuln-store.ts) and which fetched module@versions it affects.
-  // vuln_fetched is filled by the audit writer (one row per module@version ever served), so matching a new
-  // advisory against past fetches never scans the audit table; vuln_matches is recomputed for an advisory's
-  // modules when it changes, and for a module@version when it is first served.
+  // vuln_fetched and vuln_fetch_clients are kept by the audit writer (per module@version ever served, and per
+  // client its fetch count and first/last time), so matching a new advisory against past fetches and listing
+  // affected fetches never scan the audit table; vuln_matches is recomputed for an advisory's modules when it
+  // changes, and for a module@version when it is first served.
   `CREATE TABLE vuln_advisories (
      id        TEXT PRIMARY KEY,          -- GO-2023-2402
      aliases   TEXT NOT NULL,             -- JSON array: ["CVE-2023-48795", "GHSA-..."]
@@ -104,6 +105,15 @@ const MIGRATIONS: readonly string[] = [
      PRIMARY KEY (advisory, module, version)
    ) STRICT, WITHOUT ROWID;
    CREATE INDEX vuln_matches_by_module_version ON vuln_matches(module, version);
+   CREATE TABLE vuln_fetch_clients (
+     module   TEXT NOT NULL,
+     version  TEXT NOT NULL,
+     client   TEXT NOT NULL,              -- '' when the audit row had none
+     fetches  INTEGER NOT NULL,           -- served .info/.mod/.zip requests
+     first_ts INTEGER NOT NULL,
+     last_ts  INTEGER NOT NULL,
+     PRIMARY KEY (module, version, client)
+   ) STRICT, WITHOUT ROWID;
    CREATE TABLE vuln_files (
      path     TEXT PRIMARY KEY,           -- index/db.json, index/modules.json, index/vulns.json
      body     BLOB NOT NULL,              -- as the database served it
@@ -119,7 +129,11 @@ const MIGRATIONS: readonly string[] = [
    INSERT OR IGNORE INTO vuln_fetched (module, version, first_ts)
      SELECT module, version, MIN(ts) FROM audit
      WHERE module IS NOT NULL AND version IS NOT NULL AND kind IN ('info', 'mod', 'zip') AND outcome IN ('hit', 'miss', 'stale')
-     GROUP BY module, version;`,
+     GROUP BY module, version;
+   INSERT OR IGNORE INTO vuln_fetch_clients (module, version, client, fetches, first_ts, last_ts)
+     SELECT module, version, coalesce(client, ''), count(*), MIN(ts), MAX(ts) FROM audit
+     WHERE module IS NOT NULL AND version IS NOT NULL AND kind IN ('info', 'mod', 'zip') AND outcome IN ('hit', 'miss', 'stale')
+     GROUP BY module, version, coalesce(client, '');`,
 ];
 
 export function openDatabase(file: string, options: { readonly?: boolean } = {}): Db {

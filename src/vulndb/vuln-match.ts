@@ -2,7 +2,7 @@
 // by scanning the audit trail: the audit writer notes each module@version the first time it is served
 // (vuln_fetched) and matches that one version against the module's ranges; storing an advisory re-matches
 // its modules' fetched versions (vuln-store.ts). Every lookup is by (module) or (module, version) index.
-// Owns: the contents of vuln_fetched and vuln_matches. Must be called inside the caller's transaction; never
+// Owns: the contents of vuln_fetched, vuln_fetch_clients and vuln_matches. Must be called inside the caller's transaction; never
 // reads the audit table.
 import type { Db } from '../store/database.js';
 import { isValidSemver } from '../goproxy/semver.js';
@@ -32,16 +32,22 @@ export function matchRanges(rows: readonly RangeRow[], version: string): Map<str
 }
 
 /**
- * Returns a function the audit writer calls for each served row, inside its insert transaction: the first time
- * a module@version is seen it is remembered and matched against the stored advisories. Cheap for every later
- * row (one primary-key probe).
+ * Returns a function the audit writer calls for each served row, inside its insert transaction: the row is
+ * counted for its client (vuln_fetch_clients), and the first time a module@version is seen it is remembered and
+ * matched against the stored advisories. Two primary-key writes for every later row.
  */
-export function fetchedVersionRecorder(db: Db): (module: string, version: string, ts: number) => void {
+export function fetchedVersionRecorder(db: Db): (module: string, version: string, client: string | null, ts: number) => void {
   const insert = db.prepare('INSERT OR IGNORE INTO vuln_fetched (module, version, first_ts) VALUES (?, ?, ?)');
+  const count = db.prepare(
+    `INSERT INTO vuln_fetch_clients (module, version, client, fetches, first_ts, last_ts) VALUES (@module, @version, @client, 1, @ts, @ts)
+     ON CONFLICT(module, version, client) DO UPDATE SET fetches = fetches + 1,
+       first_ts = min(first_ts, excluded.first_ts), last_ts = max(last_ts, excluded.last_ts)`,
+  );
   const ranges = db.prepare('SELECT advisory, introduced, fixed, last_affected FROM vuln_ranges WHERE module = ?');
   const addMatch = db.prepare('INSERT OR IGNORE INTO vuln_matches (advisory, module, version, fixed) VALUES (?, ?, ?, ?)');
-  return (module, version, ts) => {
+  return (module, version, client, ts) => {
     if (!isValidSemver(version)) return;
+    count.run({ module, version, client: client ?? '', ts });
     if (insert.run(module, version, ts).changes === 0) return;
     const matches = matchRanges(ranges.all(module) as RangeRow[], version);
     for (const [advisory, fixed] of matches) addMatch.run(advisory, module, version, fixed);

@@ -2,7 +2,8 @@
 // `gomodgate vulns` and the console): advisories with how many fetched versions and clients they affect, the
 // affected fetches (advisory × module@version × the clients that fetched it), the advisories of one
 // module@version, and one advisory's full record. All times are ms since epoch.
-// Every query starts from vuln_matches (small) and reaches the audit trail only through
+// Every query starts from vuln_matches (small) and reads the per-client counts the audit writer keeps
+// (vuln_fetch_clients); only a time window (since/until) reaches the audit trail itself, through
 // audit_by_module_version_ts, never by scanning it. Never writes.
 import type { Db } from '../store/database.js';
 import { matchRanges, FETCH_KINDS, SERVED_OUTCOMES } from './vuln-match.js';
@@ -65,6 +66,8 @@ const IN_SERVED = SERVED_OUTCOMES.map((o) => `'${o}'`).join(', ');
 // CROSS JOIN keeps vuln_matches the outer loop and the unary + keeps kind, outcome and client from choosing an
 // index of their own (audit_by_outcome_ts would walk most of the table): each match is one index range.
 const FETCH_JOIN = `CROSS JOIN audit a ON a.module = m.module AND a.version = m.version AND +a.kind IN (${IN_KINDS}) AND +a.outcome IN (${IN_SERVED})`;
+/** Without a time window: the same counts, kept per client by the audit writer. */
+const COUNTS_JOIN = 'JOIN vuln_fetch_clients c ON c.module = m.module AND c.version = m.version';
 
 function likePattern(s: string): string {
   return `%${s.replace(/[\\%_]/g, (c) => '\\' + c)}%`;
@@ -90,8 +93,8 @@ export function listAdvisories(db: Db, q: { search?: string; includeWithdrawn?: 
   const rows = db
     .prepare(
       `WITH agg AS (
-         SELECT m.advisory, count(DISTINCT a.client) AS clients, max(a.ts) AS last
-         FROM vuln_matches m ${FETCH_JOIN} GROUP BY m.advisory)
+         SELECT m.advisory, count(DISTINCT nullif(c.client, '')) AS clients, max(c.last_ts) AS last
+         FROM vuln_matches m ${COUNTS_JOIN} GROUP BY m.advisory)
        SELECT v.id, v.aliases, v.summary, v.published, v.modified, v.withdrawn,
          (SELECT json_group_array(module) FROM (SELECT DISTINCT module FROM vuln_ranges WHERE advisory = v.id ORDER BY module)) AS modules,
          (SELECT count(*) FROM vuln_matches WHERE advisory = v.id) AS affectedVersions,
@@ -128,9 +131,10 @@ export function affectedFetches(
     params.below = likePattern(params.module as string).slice(1, -1) + '/%';
     where.push(`(m.module = @module OR m.module LIKE @below ESCAPE '\\')`);
   }
+  const windowed = q.since !== undefined || q.until !== undefined;
   if (q.client !== undefined) {
     params.client = q.client;
-    where.push('+a.client = @client');
+    where.push(windowed ? '+a.client = @client' : 'c.client = @client');
   }
   if (q.since !== undefined) {
     params.since = q.since;
@@ -140,11 +144,14 @@ export function affectedFetches(
     params.until = q.until;
     where.push('a.ts < @until');
   }
+  const counts = windowed
+    ? `json_group_array(DISTINCT a.client) AS clients, count(*) AS fetches, min(a.ts) AS firstFetch, max(a.ts) AS lastFetch
+       FROM vuln_matches m JOIN vuln_advisories v ON v.id = m.advisory ${FETCH_JOIN}`
+    : `json_group_array(c.client) AS clients, sum(c.fetches) AS fetches, min(c.first_ts) AS firstFetch, max(c.last_ts) AS lastFetch
+       FROM vuln_matches m JOIN vuln_advisories v ON v.id = m.advisory ${COUNTS_JOIN}`;
   const rows = db
     .prepare(
-      `SELECT m.advisory, v.aliases, m.module, m.version, m.fixed,
-         json_group_array(DISTINCT a.client) AS clients, count(*) AS fetches, min(a.ts) AS firstFetch, max(a.ts) AS lastFetch
-       FROM vuln_matches m JOIN vuln_advisories v ON v.id = m.advisory ${FETCH_JOIN}
+      `SELECT m.advisory, v.aliases, m.module, m.version, m.fixed, ${counts}
        WHERE ${where.join(' AND ')}
        GROUP BY m.advisory, m.module, m.version
        ORDER BY lastFetch DESC, m.advisory, m.module, m.version
@@ -154,7 +161,7 @@ export function affectedFetches(
   return rows.map((r) => ({
     ...r,
     aliases: parseAliases(r.aliases),
-    clients: (JSON.parse(r.clients) as (string | null)[]).filter((c): c is string => c !== null).sort(),
+    clients: (JSON.parse(r.clients) as (string | null)[]).filter((c): c is string => c !== null && c !== '').sort(),
   }));
 }
 

@@ -120,9 +120,9 @@ test('a changed advisory re-matches past fetches in its one transaction', withDb
   assert.equal(db.prepare('SELECT count(*) FROM vuln_ranges').pluck().get(), 1, 'the old ranges were replaced');
 }));
 
-test('the plans reach the audit trail through audit_by_module_version_ts, never a scan', withDb((db) => {
-  const plan = (sql: string, ...params: unknown[]): string =>
-    (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as { detail: string }[]).map((r) => r.detail).join('\n');
+test('the plans read the per-client counts by key, and a time window reaches audit only through its index', withDb((db) => {
+  const plan = (sql: string, params: Record<string, unknown>): string =>
+    (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(params) as { detail: string }[]).map((r) => r.detail).join('\n');
   const spy = db.prepare.bind(db);
   const seen: string[] = [];
   (db as unknown as { prepare: typeof db.prepare }).prepare = ((sql: string) => {
@@ -130,18 +130,27 @@ test('the plans reach the audit trail through audit_by_module_version_ts, never 
     return spy(sql);
   }) as typeof db.prepare;
   listAdvisories(db, { search: 'x', limit: 10, offset: 0 });
+  affectedFetches(db, { advisory: 'GO-2099-0001', limit: 10 });
+  affectedFetches(db, { client: '10.0.0.1', limit: 10 });
   affectedFetches(db, { advisory: 'GO-2099-0001', since: 1, limit: 10 });
-  affectedFetches(db, { limit: 10 });
+  affectedFetches(db, { client: '10.0.0.1', until: 5, limit: 10 });
   (db as unknown as { prepare: typeof db.prepare }).prepare = spy;
   const named = (sql: string): Record<string, unknown> => {
     const p: Record<string, unknown> = {};
-    for (const m of sql.matchAll(/@(\w+)/g)) p[m[1]!] = m[1] === 'limit' || m[1] === 'offset' || m[1] === 'since' ? 1 : 'x';
+    for (const m of sql.matchAll(/@(\w+)/g)) p[m[1]!] = ['limit', 'offset', 'since', 'until'].includes(m[1]!) ? 1 : 'x';
     return p;
   };
-  for (const sql of seen.filter((s) => s.includes("JOIN audit a"))) {
+  const counted = seen.filter((s) => s.includes('JOIN vuln_fetch_clients c'));
+  const windowed = seen.filter((s) => s.includes('JOIN audit a'));
+  assert.deepEqual([counted.length, windowed.length], [3, 2]);
+  for (const sql of counted) {
+    const detail = plan(sql, named(sql));
+    assert.match(detail, /SEARCH c USING PRIMARY KEY \(module=\? AND version=\?/, detail);
+    assert.doesNotMatch(detail, /\baudit\b|SCAN c\b/, detail);
+  }
+  for (const sql of windowed) {
     const detail = plan(sql, named(sql));
     assert.match(detail, /SEARCH a USING (COVERING )?INDEX audit_by_module_version_ts/, detail);
     assert.doesNotMatch(detail, /SCAN a\b/, detail);
   }
-  assert.equal(seen.filter((s) => s.includes("JOIN audit a")).length, 3);
 }));
