@@ -14,6 +14,7 @@ import { VulnStore } from '../vulndb/vuln-store.js';
 import { syncVulnDb, type SyncResult } from '../vulndb/vuln-sync.js';
 import { directoryVulnSource, upstreamVulnSource, zipVulnSource, type VulnSource } from '../vulndb/vuln-source.js';
 import { formatTime } from '../tools/audit-format.js';
+import { assertVulnSchema } from '../vulndb/vuln-queries.js';
 import { configFromArgv, withOptions } from './config-options.js';
 import { openIndex, reportFailure } from './audit-command.js';
 
@@ -79,6 +80,7 @@ function runStatus(args: Args): void {
   let db: Db | null = null;
   try {
     db = openIndex(args, { readonly: true }).db;
+    assertVulnSchema(db);
     const store = new VulnStore(db);
     const counts = db
       .prepare(

@@ -5,7 +5,7 @@
 import type { CommandModule } from 'yargs';
 import { GateError } from '../errors.js';
 import type { Db } from '../store/database.js';
-import { affectedFetches } from '../vulndb/vuln-queries.js';
+import { affectedFetches, assertVulnSchema } from '../vulndb/vuln-queries.js';
 import { moduleMatchesPattern, parseModulePatterns, parseTimeArgument } from '../tools/audit-query.js';
 import { AFFECTED_CSV_HEADER, affectedFetchCsvRecord, affectedFetchJson, affectedFetchesTable, csvLine } from '../tools/audit-format.js';
 import { isIP } from 'node:net';
@@ -37,6 +37,7 @@ function runVulns(args: Args): void {
     if (args.json && args.csv) throw new GateError('CONFIG_INVALID', '--json and --csv cannot be used together');
     const advisory = args.advisory === undefined ? undefined : String(args.advisory).trim();
     db = openIndex(args, { readonly: true }).db;
+    assertVulnSchema(db);
     // module patterns do not change a row's counts, so they filter the rows; --limit applies after them
     let rows = affectedFetches(db, { advisory, client: clients[0], since, until, limit: modules.length ? -1 : limit === 0 ? -1 : limit });
     if (modules.length) rows = rows.filter((r) => modules.some((p) => moduleMatchesPattern(p, r.module)));

@@ -6,6 +6,7 @@
 // (vuln_fetch_clients); only a time window (since/until) reaches the audit trail itself, through
 // audit_by_module_version_ts, never by scanning it. Never writes.
 import type { Db } from '../store/database.js';
+import { GateError } from '../errors.js';
 import { matchRanges, FETCH_KINDS, SERVED_OUTCOMES } from './vuln-match.js';
 
 export interface AdvisorySummary {
@@ -58,6 +59,20 @@ export interface AdvisoryRecord {
   withdrawn: number | null;
   /** The OSV file as the database served it. */
   osv: string;
+}
+
+/** The schema version (src/store/database.ts) that has the vulnerability tables. */
+const VULNDB_SCHEMA = 5;
+
+/**
+ * Throws STORE_IO with what to do when a read-only index predates the vulnerability tables (a gateway of an
+ * older version wrote it and no newer one has opened it for writing yet).
+ */
+export function assertVulnSchema(db: Db): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  if (version < VULNDB_SCHEMA) {
+    throw new GateError('STORE_IO', `the cache index predates the vulnerability database (schema ${version}): run \`gomodgate vulndb sync\` (or import) once, or restart the gateway with this version`);
+  }
 }
 
 const IN_KINDS = FETCH_KINDS.map((k) => `'${k}'`).join(', ');

@@ -11,7 +11,8 @@ import { AuditLog, type AuditRecord } from '../../src/audit/audit-log.js';
 import { auditRow } from '../../src/audit/audit-row.js';
 import { parseOsv } from '../../src/vulndb/osv.js';
 import { VulnStore } from '../../src/vulndb/vuln-store.js';
-import { advisoriesFor, affectedFetches, getAdvisory, listAdvisories } from '../../src/vulndb/vuln-queries.js';
+import { advisoriesFor, affectedFetches, assertVulnSchema, getAdvisory, listAdvisories } from '../../src/vulndb/vuln-queries.js';
+import Database from 'better-sqlite3';
 import { vulndbFixture } from '../helpers/vulndb-fixtures.js';
 
 function fetchRow(client: string, module: string, version: string, ts: number, kind = 'zip', outcome: AuditRecord['outcome'] = 'miss'): AuditRecord {
@@ -154,3 +155,18 @@ test('the plans read the per-client counts by key, and a time window reaches aud
     assert.doesNotMatch(detail, /SCAN a\b/, detail);
   }
 }));
+
+test('an index older than the vulnerability tables is named as such, with what to run', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gmg-vulnq-old-'));
+  try {
+    const db = new Database(join(dir, 'old.db'));
+    db.pragma('user_version = 4');
+    assert.throws(() => assertVulnSchema(db), /^GateError: the cache index predates the vulnerability database \(schema 4\): run `gomodgate vulndb sync`/);
+    db.close();
+    const current = openDatabase(join(dir, 'new.db'));
+    assert.doesNotThrow(() => assertVulnSchema(current));
+    current.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
