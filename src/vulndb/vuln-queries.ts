@@ -5,6 +5,7 @@
 // Every query starts from vuln_matches (small) and reads the per-client counts the audit writer keeps
 // (vuln_fetch_clients); only a time window (since/until) reaches the audit trail itself, through
 // audit_by_module_version_ts, never by scanning it. Never writes.
+import type { Statement } from 'better-sqlite3';
 import type { Db } from '../store/database.js';
 import { GateError } from '../errors.js';
 import { matchRanges, FETCH_KINDS, SERVED_OUTCOMES } from './vuln-match.js';
@@ -180,12 +181,22 @@ export function affectedFetches(
   }));
 }
 
+const advisoriesForStatements = new WeakMap<Db, { ranges: Statement; get: Statement }>();
+
 /** The advisories (withdrawn ones included, marked) whose ranges contain module@version, fetched or not, by ID. */
 export function advisoriesFor(db: Db, module: string, version: string): AdvisoryForVersion[] {
-  const ranges = db.prepare('SELECT advisory, introduced, fixed, last_affected FROM vuln_ranges WHERE module = ?').all(module) as Parameters<typeof matchRanges>[0];
-  const matches = matchRanges(ranges, version);
+  // asked by the policy for every .info/.mod/.zip while a vulnerability rule exists: statements prepared once per Db
+  let stmts = advisoriesForStatements.get(db);
+  if (!stmts) {
+    stmts = {
+      ranges: db.prepare('SELECT advisory, introduced, fixed, last_affected FROM vuln_ranges WHERE module = ?'),
+      get: db.prepare('SELECT id, aliases, summary, withdrawn FROM vuln_advisories WHERE id = ?'),
+    };
+    advisoriesForStatements.set(db, stmts);
+  }
+  const matches = matchRanges(stmts.ranges.all(module) as Parameters<typeof matchRanges>[0], version);
   if (matches.size === 0) return [];
-  const get = db.prepare('SELECT id, aliases, summary, withdrawn FROM vuln_advisories WHERE id = ?');
+  const get = stmts.get;
   const out: AdvisoryForVersion[] = [];
   for (const [id, fixed] of matches) {
     const r = get.get(id) as { id: string; aliases: string; summary: string; withdrawn: number | null } | undefined;
