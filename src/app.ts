@@ -41,6 +41,11 @@ import { ModulePolicy } from './policy/module-policy.js';
 import { GatewayMetrics, cacheTotalsFromDb } from './admin/metrics.js';
 import { startAdminServer } from './admin/admin-server.js';
 import { planReload, type OptionKey } from './config/reload-plan.js';
+import { VulnStore } from './vulndb/vuln-store.js';
+import { VulnSyncer } from './vulndb/vuln-syncer.js';
+import { upstreamVulnSource } from './vulndb/vuln-source.js';
+import { advisoriesFor } from './vulndb/vuln-queries.js';
+import { VulnDbHandler } from './http/vulndb-handler.js';
 
 /** A checksum-database answer (lookup, tile, signed head) is never larger than this. */
 const SUMDB_OBJECT_MAX_BYTES = 1 << 20;
@@ -102,8 +107,11 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   const hosts = new InterceptHosts(config.interceptHosts);
   const certificates = new LeafCertificates({ ca: () => caSource.signing(), isIntercepted: (host) => hosts.has(host) });
   certificates.prepare(hosts.list());
+  const vulnStore = new VulnStore(db);
+  const vulndbUrl = new URL(config.vulndbUrl);
   const metrics = new GatewayMetrics({
     cacheTotals: cacheTotalsFromDb(db),
+    vulndb: () => ({ lastSuccess: vulnStore.state(vulnSyncer.sourceName)?.lastSuccess ?? null, advisories: vulnStore.advisoryCount() }),
     singleFlight: () => ({ inflight: flights.size, joinedTotal: flights.joinedTotal }),
     connectionStats: () => stats,
     certificatesIssued: () => certificates.issued,
@@ -130,7 +138,12 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     if (r.outcome !== 'passthrough' && r.outcome !== 'refused') metrics.observeRequest(r.kind, r.outcome, r.bytes ?? 0);
   });
 
-  const policy = new ModulePolicy({ private: config.private, nosumdb: config.nosumdb, rulesFile: config.policy || null });
+  const policy = new ModulePolicy({
+    private: config.private,
+    nosumdb: config.nosumdb,
+    rulesFile: config.policy || null,
+    advisories: (module, version) => advisoriesFor(db, module, version),
+  });
   const trustedRoots = loadTrustedRoots(config.upstreamCa);
   const upstream = new UpstreamClient({
     trustedRoots,
@@ -138,6 +151,15 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     maxSocketsPerHost: config['limits.maxUpstreamFetches'],
     egress: { egressProxy: config.egressProxy, env: process.env },
     isGatewayAddress: isLocalAddress,
+  });
+  const vulnSyncer = new VulnSyncer({
+    store: vulnStore,
+    source: upstreamVulnSource(upstream, vulndbUrl),
+    intervalSeconds: () => (current.offline ? 0 : current.vulndbSync),
+    onResult: (r) => {
+      if (r.ok) log.info({ vulndb: r.value.source, changed: r.value.changed, updated: r.value.updated, advisories: r.value.total }, 'vulnerability database synced');
+      else log.warn({ vulndb: vulndbUrl.href, err: r.error.message, cause: r.error.cause ? describeCause(r.error.cause) : undefined }, 'vulnerability database sync failed');
+    },
   });
   const sumdb = parseSumdbSetting(config.sumdb);
   if (!sumdb) log.warn('checksum verification is off (--sumdb off): modules are cached without being checked');
@@ -182,6 +204,12 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     exchanges,
     relay: (exchange, target) => relay.relay(exchange, upstream.routeFor(target.base, target.connectTo)),
     configuredUpstream: () => configuredUpstream,
+    vulndb: new VulnDbHandler({
+      files: vulnStore,
+      hosts: ['vuln.go.dev', vulndbUrl.hostname.toLowerCase()],
+      syncNow: () => vulnSyncer.syncNow(),
+      offline: () => current.offline,
+    }),
   });
   const interceptedHttp = new InterceptedHttpServer({
     onRequest: (req, res, conn) => router.onInterceptedRequest(req, res, conn),
@@ -245,6 +273,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     },
   });
   ports.admin = admin.port;
+  vulnSyncer.schedule();
   log.info({ ports, adminListen: config.adminListen, interceptHosts: hosts.list(), dataDir: config.dataDir, upstream: config.upstream }, 'gomodgate ready');
   notifySystemd(['--ready', `--status=serving on ${ports.tls}/${ports.http}/${ports.proxy}`], log);
 
@@ -281,7 +310,8 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
         upstream: () => {
           configuredUpstream = next.upstream ? parseUpstreamList(next.upstream) : null;
         },
-        offline: () => undefined, // read from the current configuration at each request
+        offline: () => vulnSyncer.schedule(), // otherwise read from the current configuration at each request
+        vulndbSync: () => vulnSyncer.schedule(),
         logLevel: () => {
           log.level = next.logLevel;
         },
@@ -313,6 +343,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
       if (closed) return;
       closed = true;
       clearInterval(caTimer);
+      vulnSyncer.stop();
       notifySystemd(['STOPPING=1'], log);
       transparent.close();
       proxy.close();

@@ -22,13 +22,16 @@ export class GateError extends Error {
   readonly status?: number;
   /** The upstream URL that was tried, when one was (for the audit and the log). */
   readonly upstreamUrl?: string;
+  /** The reason is the exact sentence the client shows (no "gomodgate: " prefix), e.g. a vulnerability denial. */
+  readonly verbatim?: boolean;
 
-  constructor(code: GateErrorCode, reason: string, options: { cause?: unknown; status?: number; upstreamUrl?: string } = {}) {
+  constructor(code: GateErrorCode, reason: string, options: { cause?: unknown; status?: number; upstreamUrl?: string; verbatim?: boolean } = {}) {
     super(reason, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'GateError';
     this.code = code;
     this.status = options.status;
     this.upstreamUrl = options.upstreamUrl;
+    if (options.verbatim) this.verbatim = true;
   }
 }
 

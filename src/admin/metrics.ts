@@ -40,6 +40,8 @@ export interface GatewayMetricsSources {
    * a rotation, of the one published beside it (`next`). See CaSource.cas().
    */
   caExpiry?: () => { current: number | null; next: number | null };
+  /** Read at scrape time: the vulnerability database's last successful sync (ms since epoch) and advisory count. */
+  vulndb?: () => { lastSuccess: number | null; advisories: number };
   /** Default process metrics (CPU, memory, event loop, fds); default true. */
   processMetrics?: boolean;
   /** Sample the event loop for gomodgate_event_loop_delay_max_seconds; default true. */
@@ -225,6 +227,25 @@ export class GatewayMetrics {
         },
       });
     }
+    new Gauge({
+      name: 'gomodgate_vulndb_last_success_timestamp_seconds',
+      help: 'When the vulnerability database was last synced successfully (Unix time; absent before the first sync)',
+      registers,
+      collect() {
+        this.reset();
+        const v = sources.vulndb?.();
+        if (v && v.lastSuccess !== null) this.set(v.lastSuccess / 1000);
+      },
+    });
+    new Gauge({
+      name: 'gomodgate_vulndb_advisories',
+      help: 'Advisories in the stored vulnerability database',
+      registers,
+      collect() {
+        const v = sources.vulndb?.();
+        if (v) this.set(nonNegative(v.advisories));
+      },
+    });
     if (sources.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }
 

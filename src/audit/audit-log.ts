@@ -2,8 +2,11 @@
 // "which module versions came in, for which client, when, from cache or upstream". Rows are queued and
 // inserted in batches inside one transaction (every 250 ms or 200 rows), and flushed on shutdown.
 // Never stores credentials, cookies or query strings (upstream URLs and reasons pass through redactUrl).
+// The same transaction counts each served module@version per client and matches a version served for the first
+// time against the vulnerability database (src/vulndb/vuln-match.ts).
 import type { Db } from '../store/database.js';
 import { redactUrl, redactUrlsInText } from '../redact.js';
+import { FETCH_KINDS, SERVED_OUTCOMES, fetchedVersionRecorder } from '../vulndb/vuln-match.js';
 
 export const AUDIT_OUTCOMES = [
   'hit',
@@ -58,8 +61,14 @@ export class AuditLog {
       `INSERT INTO audit (ts, client, orig_dst, host, method, path, module, version, kind, outcome, status, bytes, duration_ms, sha256, upstream_url, reason)
        VALUES (@ts, @client, @origDst, @host, @method, @path, @module, @version, @kind, @outcome, @status, @bytes, @durationMs, @sha256, @upstreamUrl, @reason)`,
     );
+    const noteFetched = fetchedVersionRecorder(db);
     this.insertMany = db.transaction((rows: AuditRecord[]) => {
-      for (const r of rows) insert.run(r);
+      for (const r of rows) {
+        insert.run(r);
+        if (r.module !== null && r.version !== null && r.kind !== null && FETCH_KINDS.includes(r.kind) && SERVED_OUTCOMES.includes(r.outcome)) {
+          noteFetched(r.module, r.version, r.client, r.ts);
+        }
+      }
     });
   }
 

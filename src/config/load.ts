@@ -34,6 +34,8 @@ export interface GatewayConfig {
   readonly nosumdb: readonly string[];
   readonly private: readonly string[];
   readonly policy: string;
+  readonly vulndbUrl: string;
+  readonly vulndbSync: number; // seconds, 0 = never
   readonly adminListen: string;
   readonly adminPort: number;
   readonly 'limits.maxConnections': number;
@@ -150,6 +152,7 @@ function coerce(spec: OptionSpec, raw: unknown, origin: Origin): { value: unknow
       return { value: n };
     }
     case 'duration': {
+      if (spec.offIsZero && typeof raw === 'string' && raw.trim().toLowerCase() === 'off') return { value: 0 };
       const d = parseDuration(raw);
       if (d === null) return bad('a duration such as 60s, 5m or 1h');
       return { value: d };
@@ -297,6 +300,17 @@ function checkCrossFieldRules(
       url = null;
     }
     if (!url || url.protocol !== 'http:') problems.push(`${label('egressProxy')} must be an http:// proxy URL such as http://proxy.corp:3128 (got "${c.egressProxy}")`);
+  }
+  {
+    let url: URL | null = null;
+    try {
+      url = new URL(c.vulndbUrl as string);
+    } catch {
+      url = null;
+    }
+    if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:') || url.search || url.hash) {
+      problems.push(`${label('vulndbUrl')} must be an http or https URL such as https://vuln.go.dev (got "${c.vulndbUrl}")`);
+    }
   }
   if (c.sumdb !== 'off' && !/^[^\s+]+\+[0-9a-f]{8}\+[A-Za-z0-9+/=]+(\s+https?:\/\/\S+)?$/.test(c.sumdb as string)) {
     problems.push(`${label('sumdb')} must be "NAME+HASH+KEY [URL]" as in GOSUMDB, or "off" (got "${c.sumdb}")`);

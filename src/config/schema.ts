@@ -20,6 +20,8 @@ export interface OptionSpec {
    * planReload), 'restart' = reported as needing a restart. Every option must say which.
    */
   reload: 'live' | 'restart';
+  /** For durations: "off" is accepted and means 0 (never). */
+  offIsZero?: boolean;
   /** Only for `serve` (not for `ca` commands). */
   group?: 'Listeners' | 'Interception' | 'Upstream' | 'Cache' | 'Trust' | 'Admin' | 'Limits' | 'Storage' | 'Logging';
 }
@@ -30,6 +32,7 @@ export const DEFAULT_INTERCEPT_HOSTS = [
   'sum.golang.google.cn',
   'goproxy.io',
   'goproxy.cn',
+  'vuln.go.dev',
 ] as const;
 
 export const OPTIONS: readonly OptionSpec[] = [
@@ -54,6 +57,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'nosumdb', reload: 'restart', type: 'list', verbatim: true, default: [], group: 'Trust', describe: 'Module path patterns not checked against the checksum database (GONOSUMDB syntax)' },
   { key: 'private', reload: 'restart', type: 'list', default: [], group: 'Trust', describe: 'Private module path patterns (GOPRIVATE syntax): never sent to a public upstream or checksum database' },
   { key: 'policy', reload: 'restart', type: 'string', default: '', group: 'Trust', describe: 'YAML file of allow/deny rules (reloaded on SIGHUP)' },
+  { key: 'vulndbUrl', reload: 'restart', type: 'string', default: 'https://vuln.go.dev', group: 'Trust', describe: 'The Go vulnerability database that `vulndb sync` and --vulndb-sync read (fetched like modules: egress proxy, trusted roots, timeouts)' },
+  { key: 'vulndbSync', reload: 'live', type: 'duration', offIsZero: true, default: 0, group: 'Trust', describe: 'Sync the vulnerability database this often while serving, e.g. 6h (0 or off = never; `gomodgate vulndb sync` does it by hand)' },
   { key: 'adminListen', reload: 'restart', type: 'string', default: '127.0.0.1', group: 'Admin', describe: 'Address of the admin listener (/healthz, /readyz, /metrics)' },
   { key: 'adminPort', reload: 'restart', type: 'port', default: 9464, group: 'Admin', describe: 'Port of the admin listener (0 = any free port)' },
   { key: 'limits.maxConnections', reload: 'restart', type: 'count', default: 20000, group: 'Limits', describe: 'Concurrent client connections per listener' },

@@ -48,7 +48,7 @@ export class GoRequestHandler {
     }
     const request = parsed.request;
     this.service.answer({ request, upstream: route.upstream, method: method as 'GET' | 'HEAD' }).then(
-      (reply) => exchange.send(reply, reply.body, { outcome: reply.outcome, request, sha256: reply.sha256, upstreamUrl: reply.upstreamUrl }),
+      (reply) => exchange.send(reply, reply.body, { outcome: reply.outcome, request, sha256: reply.sha256, upstreamUrl: reply.upstreamUrl, reason: reply.warning }),
       (err: unknown) => exchange.fail(err, { request, upstreamUrl: err instanceof GateError ? err.upstreamUrl : undefined }),
     );
   }

@@ -2,7 +2,8 @@
 // - intercepted TLS (transparent or CONNECT): the Host must equal the SNI; upstream is https://SNI, reached
 //   at the client's original destination when there is one (verified for the SNI name);
 // - transparent plain HTTP for an intercepted host: upstream is https://HOST (upgraded, verified);
-// - the plain GOPROXY endpoint (origin-form on the proxy port): upstream is the configured --upstream.
+// - the plain GOPROXY endpoint (origin-form on the proxy port): upstream is the configured --upstream;
+// - the vulnerability database's host (vuln.go.dev): answered from the synced copy (VulnDbHandler).
 // A Host that disagrees with the connection's SNI, or a request target naming any other host, is refused
 // (421) and nothing is sent anywhere: the gateway never opens a connection a request names by itself.
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -13,6 +14,7 @@ import { InterceptHosts } from '../intercept/intercept-hosts.js';
 import type { ConnectionInfo } from '../intercept/connection-info.js';
 import { singleHop, type UpstreamChain } from '../upstream/upstream-chain.js';
 import type { UpstreamTarget } from '../upstream/upstream-client.js';
+import type { VulnDbHandler } from './vulndb-handler.js';
 
 export function hostWithoutPort(hostHeader: string | undefined): string | null {
   if (!hostHeader) return null;
@@ -47,6 +49,8 @@ export interface RequestRouterDeps {
   relay: (exchange: Exchange, target: UpstreamTarget) => void;
   /** The configured --upstream list, or null: intercepted requests then go where the client meant. */
   configuredUpstream: () => UpstreamChain | null;
+  /** Answers the vulnerability database's host from the synced copy; null: that host is treated like any other. */
+  vulndb?: VulnDbHandler | null;
 }
 
 export class RequestRouter {
@@ -67,6 +71,10 @@ export class RequestRouter {
       return;
     }
     req.url = target;
+    if (this.deps.vulndb?.serves(expected)) {
+      this.deps.vulndb.handle(exchange);
+      return;
+    }
     const connectTo = conn.originalDestination && conn.arrival === 'transparent-tls'
       ? { address: conn.originalDestination.address, port: conn.originalDestination.port }
       : conn.originalDestination && conn.arrival === 'transparent-http'

@@ -4,11 +4,12 @@
 // verification. Private wins over every rule.
 // Owns: the current private/nosumdb patterns and rules, and swapping the rules on reload (SIGHUP). Reads only
 // the rules file; never answers requests, never logs, and never replaces valid rules with a file that failed
-// to parse.
+// to parse. Vulnerability rules ask the injected advisory lookup (the stored vulnerability database).
 
 import { GateError } from '../errors.js';
 import { compileModulePatterns, type ModulePatternSet } from './module-pattern.js';
 import { loadPolicyFile, Policy } from './policy-rules.js';
+import type { AdvisoryLookup } from './vulnerability-rule.js';
 
 export interface ModulePolicyOptions {
   /** GOPRIVATE-syntax patterns (each entry may itself be comma-separated). */
@@ -17,12 +18,14 @@ export interface ModulePolicyOptions {
   nosumdb: readonly string[];
   /** The YAML rule file, or null (or "") for none: everything not private is allowed. */
   rulesFile: string | null;
+  /** The advisories affecting a module version, for `vulnerable` / `advisories` rules; none without it. */
+  advisories?: AdvisoryLookup;
 }
 
 export type ModuleClassification =
   | { kind: 'private'; pattern: string }
-  | { kind: 'denied'; reason: string; rule: number | null }
-  | { kind: 'allowed'; checkSumdb: boolean };
+  | { kind: 'denied'; reason: string; rule: number | null; advisories?: string[] }
+  | { kind: 'allowed'; checkSumdb: boolean; warning?: string };
 
 export type ReloadResult = { ok: true } | { ok: false; error: string };
 
@@ -46,6 +49,7 @@ export class ModulePolicy {
   private readonly privatePatterns: ModulePatternSet;
   private readonly nosumdbPatterns: ModulePatternSet;
   private readonly rulesFile: string | null;
+  private readonly advisories: AdvisoryLookup;
   private rules: Policy;
 
   /** Throws GateError(CONFIG_INVALID) for a bad pattern or an unreadable or invalid rules file. */
@@ -58,6 +62,7 @@ export class ModulePolicy {
     this.nosumdbPatterns = compileOption('--nosumdb', options.nosumdb, false, false);
     this.rulesFile = options.rulesFile === null || options.rulesFile === '' ? null : options.rulesFile;
     this.rules = this.rulesFile === null ? Policy.allowAll() : loadPolicyFile(this.rulesFile);
+    this.advisories = options.advisories ?? (() => []);
   }
 
   /** The rules in force (for diagnostics: source, rule count, default). */
@@ -67,17 +72,30 @@ export class ModulePolicy {
 
   /**
    * Classifies a request for `module` at `version` (null for list and @latest; sumdb lookups pass their
-   * module and version too). Never throws.
+   * module and version too). `kind` is the request kind (info, mod, zip, ...): vulnerability rules apply to
+   * .info/.mod/.zip only, so without it they never match. A denial by a vulnerability rule carries the
+   * advisories, and its reason is the whole sentence for the client. Never throws.
    */
-  classify(module: string, version: string | null): ModuleClassification {
+  classify(module: string, version: string | null, kind?: string): ModuleClassification {
     const pattern = this.privatePatterns.firstMatch(module);
     if (pattern !== null) return { kind: 'private', pattern };
-    const decision = this.rules.decide(module, version);
+    const decision = this.rules.decide(module, version, kind === undefined ? undefined : { kind, advisories: this.lookup });
     if (decision.action === 'deny') {
-      return { kind: 'denied', reason: decision.reason ?? `${module} is denied by the gateway policy`, rule: decision.rule };
+      const denied = { kind: 'denied' as const, reason: decision.reason ?? `${module} is denied by the gateway policy`, rule: decision.rule };
+      return decision.advisories ? { ...denied, advisories: decision.advisories } : denied;
     }
-    return { kind: 'allowed', checkSumdb: !this.nosumdbPatterns.matches(module) };
+    const allowed = { kind: 'allowed' as const, checkSumdb: !this.nosumdbPatterns.matches(module) };
+    return decision.action === 'warn' && decision.reason !== null ? { ...allowed, warning: decision.reason } : allowed;
   }
+
+  /** The advisory lookup, kept from failing a request: a database error means "no advisories known". */
+  private readonly lookup: AdvisoryLookup = (module, version) => {
+    try {
+      return this.advisories(module, version);
+    } catch {
+      return [];
+    }
+  };
 
   /**
    * Re-reads the rules file (SIGHUP). On any problem the rules in force stay as they were and the error says

@@ -4,6 +4,11 @@
 //       versions: "*"                  # "*" (default), "v1.2.3", "<v1.2.3", ">=v2.0.0,<v2.1.0"
 //       action: deny                   # allow | deny
 //       reason: "known malware, see SEC-1234"   # required for deny: the go command prints it
+//     - vulnerable: true               # any advisory of the vulnerability database affecting that version
+//       action: deny                   # or warn: served, the audit row says which advisories
+//     - advisories: [GO-2023-2402, CVE-2024-1234]   # only these (IDs or aliases); module optional
+//       module: golang.org/x/*
+//       action: warn
 //   default: allow                     # optional, default allow
 // Owns: reading and validating that file with messages naming the rule and field, and the first-match-wins
 // decision for one module@version. Reads the file only in loadPolicyFile; never touches the network, and
@@ -15,8 +20,17 @@ import { GateError } from '../errors.js';
 import { quoteForReason } from '../goproxy/protocol-error.js';
 import { compileModulePatterns, type ModulePatternSet } from './module-pattern.js';
 import { parseVersionConstraint, type VersionConstraint } from './version-constraint.js';
+import {
+  VULNERABILITY_RULE_KINDS,
+  advisoriesNamed,
+  vulnerabilityReason,
+  type AdvisoryLookup,
+  type VersionAdvisory,
+  type VulnerabilityCondition,
+} from './vulnerability-rule.js';
 
-export type PolicyAction = 'allow' | 'deny';
+/** warn: only for vulnerability rules; served, and the audit row says why. */
+export type PolicyAction = 'allow' | 'deny' | 'warn';
 
 export interface PolicyRule {
   /** Position in the file's rules list, from 0 (as in the messages: rules[1]). */
@@ -24,8 +38,10 @@ export interface PolicyRule {
   readonly modules: ModulePatternSet;
   readonly versions: VersionConstraint;
   readonly action: PolicyAction;
-  /** Required for deny; may be null for allow. */
+  /** Required for deny; may be null for allow and for vulnerability rules. */
   readonly reason: string | null;
+  /** Set for `vulnerable: true` / `advisories: [...]` rules: they match only versions those advisories affect. */
+  readonly vulnerability?: VulnerabilityCondition;
 }
 
 export interface PolicyDecision {
@@ -34,10 +50,12 @@ export interface PolicyDecision {
   reason: string | null;
   /** Index of the matching rule, null when the default applied. */
   rule: number | null;
+  /** For a vulnerability rule: the advisories that made it match (and `reason` is the sentence naming them). */
+  advisories?: string[];
 }
 
 const TOP_KEYS = ['rules', 'default'] as const;
-const RULE_KEYS = ['module', 'versions', 'action', 'reason'] as const;
+const RULE_KEYS = ['module', 'versions', 'action', 'reason', 'vulnerable', 'advisories'] as const;
 const MAX_REASON_LENGTH = 500;
 
 /** A parsed rule file. Rules match case-insensitively: "github.com/Evil/x" cannot slip past "github.com/evil/*". */
@@ -58,11 +76,18 @@ export class Policy {
    * The first rule whose module patterns match `module` and whose versions match `version` decides; else the
    * default. `version` null (list, @latest) or a non-canonical query matches only rules with versions "*".
    */
-  decide(module: string, version: string | null): PolicyDecision {
+  decide(module: string, version: string | null, request?: { kind: string; advisories: AdvisoryLookup }): PolicyDecision {
+    let found: readonly VersionAdvisory[] | null = null; // looked up once, at the first vulnerability rule
     for (const rule of this.rules) {
-      if (rule.modules.matches(module) && rule.versions.matches(version)) {
-        return { action: rule.action, reason: rule.reason, rule: rule.index };
-      }
+      if (!rule.modules.matches(module) || !rule.versions.matches(version)) continue;
+      if (rule.vulnerability === undefined) return { action: rule.action, reason: rule.reason, rule: rule.index };
+      // a vulnerability rule applies to the .info/.mod/.zip of a version, and only with the database at hand
+      if (version === null || !request || !VULNERABILITY_RULE_KINDS.has(request.kind)) continue;
+      found ??= request.advisories(module, version);
+      const named = advisoriesNamed(rule.vulnerability, found);
+      if (named.length === 0) continue;
+      const sentence = vulnerabilityReason(module, version, named);
+      return { action: rule.action, reason: rule.reason ? `${sentence} (${rule.reason})` : sentence, rule: rule.index, advisories: named.map((a) => a.id) };
     }
     if (this.defaultAction === 'allow') return { action: 'allow', reason: null, rule: null };
     return {
@@ -135,9 +160,12 @@ function parseRule(raw: unknown, index: number, fail: (problem: string) => GateE
   const extra = unknownKeys(raw, RULE_KEYS);
   if (extra.length > 0) throw fail(`${at} has unknown key ${quoteForReason(extra[0]!)} (allowed: ${RULE_KEYS.join(', ')})`);
 
-  // module: one pattern or a non-empty list of patterns
-  if (raw.module === undefined || raw.module === null) throw fail(`${at}.module is required (a module path pattern such as github.com/corp/*)`);
-  const patterns = typeof raw.module === 'string' ? [raw.module] : raw.module;
+  const vulnerability = parseVulnerability(raw, at, fail);
+  // module: one pattern or a non-empty list of patterns (a vulnerability rule without one covers every module)
+  if ((raw.module === undefined || raw.module === null) && vulnerability === undefined) {
+    throw fail(`${at}.module is required (a module path pattern such as github.com/corp/*)`);
+  }
+  const patterns = raw.module === undefined || raw.module === null ? ['*'] : typeof raw.module === 'string' ? [raw.module] : raw.module;
   if (!Array.isArray(patterns) || patterns.length === 0) {
     throw fail(`${at}.module must be a pattern or a non-empty list of patterns (got ${describeValue(raw.module)})`);
   }
@@ -166,9 +194,13 @@ function parseRule(raw: unknown, index: number, fail: (problem: string) => GateE
     throw fail(`${at}.${(err as Error).message}`);
   }
 
-  if (raw.action === undefined || raw.action === null) throw fail(`${at}.action is required ("allow" or "deny")`);
-  if (raw.action !== 'allow' && raw.action !== 'deny') {
-    throw fail(`${at}.action must be "allow" or "deny" (got ${describeValue(raw.action)})`);
+  const actions = vulnerability === undefined ? '"allow" or "deny"' : '"deny", "warn" or "allow"';
+  if (raw.action === undefined || raw.action === null) throw fail(`${at}.action is required (${actions})`);
+  if (raw.action === 'warn' && vulnerability === undefined) {
+    throw fail(`${at}.action "warn" is only for rules with vulnerable or advisories (use allow or deny)`);
+  }
+  if (raw.action !== 'allow' && raw.action !== 'deny' && raw.action !== 'warn') {
+    throw fail(`${at}.action must be ${actions} (got ${describeValue(raw.action)})`);
   }
   const action: PolicyAction = raw.action;
 
@@ -180,10 +212,34 @@ function parseRule(raw: unknown, index: number, fail: (problem: string) => GateE
     if (/[\r\n]/.test(reason)) throw fail(`${at}.reason must be one line (the go command prints it)`);
     if (reason.length > MAX_REASON_LENGTH) throw fail(`${at}.reason is longer than ${MAX_REASON_LENGTH} characters`);
   }
-  if (action === 'deny' && reason === null) {
+  if (action === 'deny' && reason === null && vulnerability === undefined) {
     throw fail(`${at}.reason is required for a deny rule (it is what the developer sees)`);
   }
-  return { index, modules, versions, action, reason };
+  return vulnerability === undefined ? { index, modules, versions, action, reason } : { index, modules, versions, action, reason, vulnerability };
+}
+
+const ADVISORY_ID = /^[A-Za-z][A-Za-z0-9]*-[A-Za-z0-9._-]+$/;
+
+/** `vulnerable: true` or `advisories: [IDs or aliases]` (not both); undefined for an ordinary rule. */
+function parseVulnerability(raw: Record<string, unknown>, at: string, fail: (problem: string) => GateError): VulnerabilityCondition | undefined {
+  const hasVulnerable = raw.vulnerable !== undefined && raw.vulnerable !== null;
+  const hasAdvisories = raw.advisories !== undefined && raw.advisories !== null;
+  if (hasVulnerable && hasAdvisories) throw fail(`${at} has both vulnerable and advisories: use one (advisories already means "vulnerable to one of these")`);
+  if (hasVulnerable) {
+    if (raw.vulnerable !== true) throw fail(`${at}.vulnerable must be true (got ${describeValue(raw.vulnerable)}); leave it out for rules about other things`);
+    return { any: true };
+  }
+  if (!hasAdvisories) return undefined;
+  const list = typeof raw.advisories === 'string' ? [raw.advisories] : raw.advisories;
+  if (!Array.isArray(list) || list.length === 0) throw fail(`${at}.advisories must be an advisory ID or a non-empty list of IDs or aliases (GO-2023-2402, CVE-2023-48795)`);
+  const ids = new Set<string>();
+  list.forEach((id: unknown, i: number) => {
+    if (typeof id !== 'string' || !ADVISORY_ID.test(id.trim())) {
+      throw fail(`${at}.advisories[${i}] must be an advisory ID or alias such as GO-2023-2402 or CVE-2023-48795 (got ${describeValue(id)})`);
+    }
+    ids.add(id.trim().toUpperCase());
+  });
+  return { ids };
 }
 
 /** Reads and parses a rule file. Throws GateError(CONFIG_INVALID) when it cannot be read or is invalid. */

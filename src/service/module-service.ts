@@ -37,6 +37,8 @@ export interface ModuleReply {
   outcome: Outcome;
   sha256?: string;
   upstreamUrl?: string;
+  /** Served, but a policy rule flagged it (action warn): the audit row's reason. */
+  warning?: string;
 }
 
 /** Verifies downloaded objects before they are stored (see verify/module-verifier.ts). */
@@ -120,7 +122,13 @@ export class ModuleService {
   /** Throws GateError for anything that is not a reply from cache or upstream. */
   async answer(q: ModuleQuery): Promise<ModuleReply> {
     const req = q.request;
-    this.enforcePolicy(req);
+    const warning = this.enforcePolicy(req);
+    if (warning !== null) return { ...(await this.answerAllowed(q)), warning };
+    return this.answerAllowed(q);
+  }
+
+  private async answerAllowed(q: ModuleQuery): Promise<ModuleReply> {
+    const req = q.request;
     if (req.kind.startsWith('sumdb-') && req.kind !== 'sumdb-supported' && !this.opts.sumdbAnswers?.covers(req)) {
       return this.uncached(q); // another database's answers: the client checks them; we cannot, so we keep none
     }
@@ -153,15 +161,20 @@ export class ModuleService {
     throw new GateError('STORE_IO', 'the object vanished from the cache while being stored; retry');
   }
 
-  /** Private modules never leave the gateway; denied ones never come in. Throws PRIVATE or DENIED. */
-  private enforcePolicy(req: ModuleRequest): void {
-    if (!req.module || !this.opts.policy) return;
-    const c = this.opts.policy.classify(req.module, req.version ?? null);
+  /**
+   * Private modules never leave the gateway; denied ones never come in. Throws PRIVATE or DENIED (a
+   * vulnerability denial is the exact sentence the go command shows). Returns a warn rule's reason, else null.
+   */
+  private enforcePolicy(req: ModuleRequest): string | null {
+    if (!req.module || !this.opts.policy) return null;
+    const c = this.opts.policy.classify(req.module, req.version ?? null, req.kind);
     if (c.kind === 'private') {
       if (req.kind === 'sumdb-lookup') throw new GateError('PRIVATE', privateLookupMessage(req.module, c.pattern), { status: 403 });
       throw new GateError('PRIVATE', `${req.module} is private here (${c.pattern}): the go command fetches it directly when GOPRIVATE or GONOPROXY covers it`);
     }
+    if (c.kind === 'denied' && c.advisories) throw new GateError('DENIED', c.reason, { verbatim: true });
     if (c.kind === 'denied') throw new GateError('DENIED', `${req.module}${req.version ? `@${req.version}` : ''} is blocked by the gateway policy: ${c.reason}`);
+    return c.warning ?? null;
   }
 
   private headersFor(req: ModuleRequest, type: string, size: number | null, state: Outcome): Record<string, string> {

@@ -1,5 +1,5 @@
-// Renders audit rows and groups for people (an aligned table) and for tools (JSON, JSON lines, CSV with RFC 4180
-// quoting). Pure: strings in, strings out; it never reads the database or writes to a stream.
+// Renders audit rows, groups and affected fetches (`gomodgate vulns`) for people (an aligned table) and for tools
+// (JSON, JSON lines, CSV with RFC 4180 quoting). Pure: strings in, strings out; it never reads the database or writes to a stream.
 import type { AuditGroup, AuditRow } from './audit-query.js';
 
 export type OutputFormat = 'table' | 'json' | 'csv';
@@ -202,4 +202,59 @@ export const GROUP_CSV_HEADER = ['module', 'version', 'clients', 'fetches', 'ups
 
 export function groupCsvRecord(g: AuditGroup): string {
   return csvLine([g.module, g.version, g.clients, g.fetches, g.upstream, g.bytes, new Date(g.first).toISOString(), new Date(g.last).toISOString()]);
+}
+
+// ---- affected fetches (`gomodgate vulns`): the same table, JSON and CSV conventions as the audit rows
+
+/** What `gomodgate vulns` prints per advisory × module@version (src/vulndb/vuln-queries.ts AffectedFetch). */
+export interface AffectedFetchRow {
+  advisory: string;
+  aliases: readonly string[];
+  module: string;
+  version: string;
+  clients: readonly string[];
+  fetches: number;
+  firstFetch: number;
+  lastFetch: number;
+  fixed: string | null;
+}
+
+export const AFFECTED_TABLE_COLUMNS: readonly Column[] = [
+  { title: 'ADVISORY' },
+  { title: 'MODULE@VERSION' },
+  { title: 'FIXED' },
+  { title: 'CLIENTS' },
+  { title: 'FETCHES', align: 'right' },
+  { title: 'FIRST' },
+  { title: 'LAST' },
+];
+
+export function affectedFetchesTable(rows: readonly AffectedFetchRow[]): string {
+  return formatTable(
+    AFFECTED_TABLE_COLUMNS,
+    rows.map((r) => [r.advisory, `${r.module}@${r.version}`, r.fixed ?? '-', r.clients.join(',') || '-', String(r.fetches), formatTime(r.firstFetch), formatTime(r.lastFetch)]),
+  );
+}
+
+export function affectedFetchJson(r: AffectedFetchRow): Record<string, unknown> {
+  return {
+    advisory: r.advisory,
+    aliases: r.aliases,
+    module: r.module,
+    version: r.version,
+    fixed: r.fixed,
+    clients: r.clients,
+    fetches: r.fetches,
+    first: new Date(r.firstFetch).toISOString(),
+    last: new Date(r.lastFetch).toISOString(),
+    firstTs: r.firstFetch,
+    lastTs: r.lastFetch,
+  };
+}
+
+export const AFFECTED_CSV_HEADER = ['advisory', 'aliases', 'module', 'version', 'fixed', 'clients', 'fetches', 'first', 'last'] as const;
+
+/** Aliases and clients are space-separated inside their cell. */
+export function affectedFetchCsvRecord(r: AffectedFetchRow): string {
+  return csvLine([r.advisory, r.aliases.join(' '), r.module, r.version, r.fixed, r.clients.join(' '), r.fetches, new Date(r.firstFetch).toISOString(), new Date(r.lastFetch).toISOString()]);
 }

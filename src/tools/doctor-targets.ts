@@ -56,9 +56,15 @@ function isChecksumDbHost(host: string, sumdb: SumdbSpec | null): boolean {
 /**
  * What the gateway contacts with no --upstream: each intercepted host itself (a client's request goes to the
  * host it asked for: proxy.golang.org, sum.golang.org, goproxy.cn, ...), the plain GOPROXY endpoint's
- * https://proxy.golang.org, and the checksum database; each once.
+ * https://proxy.golang.org, and the checksum database; each once (not the vulnerability database's host).
  */
-export function defaultTargets(sumdb: SumdbSpec | null, probeModule = DEFAULT_PROBE_MODULE, interceptHosts: readonly string[] = []): ProbeTarget[] {
+export function defaultTargets(
+  sumdb: SumdbSpec | null,
+  probeModule = DEFAULT_PROBE_MODULE,
+  interceptHosts: readonly string[] = [],
+  /** The vulnerability database's host: the gateway answers it from its synced copy, never as a module proxy. */
+  vulndbHost = 'vuln.go.dev',
+): ProbeTarget[] {
   const out = proxyTargets('https://proxy.golang.org', probeModule);
   const seen = new Set(out.map((t) => t.url.href));
   const add = (t: ProbeTarget) => {
@@ -68,6 +74,7 @@ export function defaultTargets(sumdb: SumdbSpec | null, probeModule = DEFAULT_PR
   };
   if (sumdb) add(sumdbTarget(sumdb));
   for (const host of interceptHosts) {
+    if (host === vulndbHost) continue;
     const url = new URL(`https://${host}`);
     if (isChecksumDbHost(host, sumdb)) add(sumdbTarget({ name: host, url }));
     else for (const t of proxyTargets(url.href, probeModule)) add(t);

@@ -256,7 +256,7 @@ export function unreachableAdvice(config: GatewayConfig, checks: readonly Doctor
 async function checkEachUpstream(config: GatewayConfig, probeModule: string | undefined, ctx: NetContext): Promise<DoctorCheck[]> {
   const sumdb = parseSumdbSpec(config.sumdb);
   const proxies = proxyTargets(config.upstream, probeModule);
-  if (proxies.length === 0) return (await Promise.all(defaultTargets(sumdb, probeModule, config.interceptHosts).map((t) => checkUpstream(t, ctx)))).flat();
+  if (proxies.length === 0) return (await Promise.all(defaultTargets(sumdb, probeModule, config.interceptHosts, new URL(config.vulndbUrl).hostname).map((t) => checkUpstream(t, ctx)))).flat();
   const results = await Promise.all(proxies.map((t) => checkUpstream(t, ctx)));
   const out = results.flat();
   if (!sumdb) {

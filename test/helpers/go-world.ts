@@ -1,7 +1,8 @@
 // The end-to-end test world: three network namespaces (client → gateway → upstream) joined by veth pairs, with
 // IPv4 and IPv6, iptables/ip6tables REDIRECT of the client's ports 443/80 to the gateway's listeners, and a real
-// upstream: the Go team's test module proxy behind nginx, which serves proxy.golang.org, sum.golang.org and a
-// non-Go site (www.passthrough.test) with certificates from a throwaway test CA. The gateway (gomodgate serve) is
+// upstream: the Go team's test module proxy behind nginx, which serves proxy.golang.org, sum.golang.org, the
+// vulnerability database fixtures as vuln.go.dev (test/fixtures/vulndb, static files) and a non-Go site
+// (www.passthrough.test) with certificates from a throwaway test CA. The gateway (gomodgate serve) is
 // started on demand as a child of the test inside the gateway namespace.
 // Everything it creates carries the prefix (namespaces, /etc/netns/<prefix>-*, links) or lives in its state
 // directory; set-up first removes what an earlier run left, close() removes what this run made (logs stay).
@@ -50,6 +51,8 @@ function findRepoRoot(): string {
 
 export const GO_HOSTS = ['proxy.golang.org', 'sum.golang.org'] as const;
 export const PASSTHROUGH_HOST = 'www.passthrough.test';
+/** The Go vulnerability database's host, served by nginx from test/fixtures/vulndb. */
+export const VULNDB_HOST = 'vuln.go.dev';
 export const PASSTHROUGH_BODY = 'passthrough-origin-ok';
 
 export interface FamilyAddresses {
@@ -185,13 +188,14 @@ export async function createGoWorld(options: GoWorldOptions = {}): Promise<GoWor
       proxy: pki.issue('proxy.golang.org', ['proxy.golang.org']),
       sum: pki.issue('sum.golang.org', ['sum.golang.org']),
       passthrough: pki.issue('www.passthrough.test', [PASSTHROUGH_HOST]),
+      vulndb: pki.issue(VULNDB_HOST, [VULNDB_HOST]),
     };
     const passthroughCert = {
       pem: certs.passthrough.certPem,
       fingerprint256: new X509Certificate(certs.passthrough.certPem).fingerprint256,
     };
 
-    const upstreamNames = [...GO_HOSTS, PASSTHROUGH_HOST];
+    const upstreamNames = [...GO_HOSTS, PASSTHROUGH_HOST, VULNDB_HOST];
     for (const ns of [namespaces.client, namespaces.gateway]) {
       writeNamespaceHosts(ns, [{ address: addresses.upstream.v4, names: upstreamNames }]);
     }
@@ -335,7 +339,7 @@ interface CertFiles {
  * URI, so https://proxy.golang.org/X goes to http://GOPROXY/mod/X and https://sum.golang.org/X to
  * /mod/sumdb-direct/X; case-encoded paths (`!`) pass through unchanged.
  */
-function nginxConfig(dir: string, up: FamilyAddresses, goProxy: string, certs: Record<'proxy' | 'sum' | 'passthrough', CertFiles>): string {
+function nginxConfig(dir: string, up: FamilyAddresses, goProxy: string, certs: Record<'proxy' | 'sum' | 'passthrough' | 'vulndb', CertFiles>): string {
   const listen = `    listen ${up.v4}:443 ssl;\n    listen [${up.v6}]:443 ssl;\n`;
   const tls = (c: CertFiles) => `    ssl_certificate ${c.certFile};\n    ssl_certificate_key ${c.keyFile};\n`;
   const proxied = `      proxy_http_version 1.1;\n      proxy_set_header Connection "";\n      proxy_buffering off;\n      proxy_read_timeout 120s;\n`;
@@ -365,6 +369,13 @@ ${listen}    server_name sum.golang.org;
 ${tls(certs.sum)}    location / {
       proxy_pass http://${goProxy}/mod/sumdb-direct/;
 ${proxied}    }
+  }
+  server {
+${listen}    server_name ${VULNDB_HOST};
+${tls(certs.vulndb)}    location / {
+      root ${join(REPO_ROOT, 'test', 'fixtures', 'vulndb')};
+      default_type application/json;
+    }
   }
   server {
 ${listen}    server_name ${PASSTHROUGH_HOST};

@@ -37,7 +37,7 @@ function config(): GatewayConfig {
     env: {},
     flags: {
       dataDir: join(dir, 'data'), caDir: join(dir, 'certs'), listen: '127.0.0.1', tlsPort: 0, httpPort: 0, proxyPort: 0, adminPort: 0,
-      sumdb: 'off', logLevel: 'info', upstream: upA.url, ...overrides,
+      sumdb: 'off', logLevel: 'info', upstream: upA.url, vulndbUrl: upA.url, ...overrides,
     },
   });
 }
@@ -172,6 +172,16 @@ test('interceptHosts: a newly listed host is intercepted with a gateway certific
   assert.deepEqual(reloadWith({ interceptHosts: ['proxy.golang.org', 'mods.example'] }), { applied: ['interceptHosts'], needsRestart: [] });
   assert.equal(await interceptedCommonName('mods.example'), 'mods.example');
   observed.add('interceptHosts');
+});
+
+test('vulndbSync: turning it on syncs the vulnerability database at once (here: a server without one)', async () => {
+  const failures = () => logged.split('\n').filter((l) => l.includes('vulnerability database sync failed')).length;
+  assert.equal(failures(), 0, 'no sync while vulndbSync is 0');
+  assert.deepEqual(reloadWith({ vulndbSync: '6h' }), { applied: ['vulndbSync'], needsRestart: [] });
+  await waitFor('the sync attempt to be logged', () => failures() === 1);
+  assert.match(logged, /index\/db\.json: missing from http:\/\/127\.0\.0\.1:\d+/);
+  assert.deepEqual(reloadWith({ vulndbSync: 'off' }), { applied: ['vulndbSync'], needsRestart: [] });
+  observed.add('vulndbSync');
 });
 
 test('options that need a restart are reported and not applied', () => {

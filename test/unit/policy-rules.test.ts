@@ -139,7 +139,7 @@ describe('parsePolicy: every validation error, named by file, rule and field', (
     [rule('module: x.example\nversions: ">=v2.0"\naction: allow'), 'policy.yaml: rules[1].versions: ">=v2.0" is not a Go semantic version (write v2.0.0)'],
     [rule('module: x.example\nversions: 1.5\naction: allow'), 'policy.yaml: rules[1].versions must be a string such as "*", "v1.2.3" or ">=v2.0.0,<v2.1.0" (got 1.5)'],
     [rule('module: x.example\nversions: [v1.0.0]\naction: allow'), 'policy.yaml: rules[1].versions must be a string such as "*", "v1.2.3" or ">=v2.0.0,<v2.1.0" (got a list)'],
-    [rule('module: x.example\naction: allow\nversion: v1.0.0'), 'policy.yaml: rules[1] has unknown key "version" (allowed: module, versions, action, reason)'],
+    [rule('module: x.example\naction: allow\nversion: v1.0.0'), 'policy.yaml: rules[1] has unknown key "version" (allowed: module, versions, action, reason, vulnerable, advisories)'],
     ['rules:\n  - just-a-string\n', 'policy.yaml: rules[0] must be a mapping with module, versions, action and reason (got "just-a-string")'],
     ['rules:\n  -\n', 'policy.yaml: rules[0] must be a mapping with module, versions, action and reason (got nothing)'],
     ['rules: {module: x}\n', 'policy.yaml: rules must be a list of rules (got a mapping)'],
