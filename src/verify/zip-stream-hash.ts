@@ -4,9 +4,9 @@
 // dirhash.ts's hash1ModuleZip on the finished file (Go's central directory, the go command's file rules, the
 // ambiguity checks), which takes these digests only where they are proven to be what reading each central
 // entry would give (same entries, offsets, names, methods, sizes and CRC-32, in order, no gaps, no duplicate
-// names) and otherwise reads the file as before. Anything the walk cannot prove (a stored entry with a data
-// descriptor, zip64 sizes, other methods, a deflate stream that fails or ends before its stored size) only
-// stops the walk. Memory stays bounded:
+// names) and otherwise reads the file as before. Anything the walk cannot prove (a stored entry with an
+// unsigned data descriptor, zip64 sizes, other methods, a deflate stream that fails or ends before its
+// stored size) only stops the walk. Memory stays bounded:
 // one header at a time (≤ 128 KiB) and zlib's own window; never the zip.
 import { createHash, type Hash } from 'node:crypto';
 import { createInflateRaw, crc32, type InflateRaw } from 'node:zlib';
@@ -20,6 +20,7 @@ const METHOD_DEFLATE = 8;
 const FLAG_DATA_DESCRIPTOR = 0x8;
 const U32_MAX = 0xffffffff;
 const DATA_DESCRIPTOR_SIG = 0x08074b50;
+const PK = Buffer.from('PK');
 
 /** One local entry as walked: where it was, what its header said, and what its contents turned out to be. */
 interface WalkedEntry {
@@ -43,6 +44,8 @@ interface OpenEntry {
   remaining: number;
   /** Stored bytes handed to zlib so far. */
   fed: number;
+  /** A stored entry with a descriptor: the last bytes seen, not yet known to be data. */
+  carry: Buffer;
   hash: Hash;
   crc: number;
   size: number;
@@ -172,8 +175,8 @@ export class ZipStreamHash implements KnownDigests {
     const method = h.readUInt16LE(8);
     const compressedSize = h.readUInt32LE(18);
     const uncompressedSize = h.readUInt32LE(22);
-    // a stored entry with a descriptor has no end the walk can find; zip64 sizes and other methods are rare
-    const known = method === METHOD_DEFLATE || (method === METHOD_STORE && !flags);
+    // zip64 sizes and other methods are rare: the file is read instead
+    const known = method === METHOD_DEFLATE || method === METHOD_STORE;
     if (!known || (!flags && (compressedSize === U32_MAX || uncompressedSize === U32_MAX))) {
       this.destroy();
       return chunk.length;
@@ -182,6 +185,7 @@ export class ZipStreamHash implements KnownDigests {
       header: { offset: this.walked, name: Buffer.from(h.subarray(LOCAL_LEN, LOCAL_LEN + nameLen)), flags, method, crc32: h.readUInt32LE(14), compressedSize, uncompressedSize },
       remaining: flags ? Infinity : compressedSize,
       fed: 0,
+      carry: Buffer.alloc(0),
       hash: createHash('sha256'),
       crc: 0,
       size: 0,
@@ -210,6 +214,7 @@ export class ZipStreamHash implements KnownDigests {
   /** Feeds an entry's stored bytes; returns where in `chunk` they stopped. */
   private async readData(chunk: Buffer, at: number): Promise<number> {
     const e = this.open!;
+    if (!e.inflater && e.header.flags) return this.readStoredUntilDescriptor(e, chunk, at);
     const take = Math.min(e.remaining, chunk.length - at);
     const raw = chunk.subarray(at, at + take);
     if (!e.inflater) {
@@ -240,6 +245,60 @@ export class ZipStreamHash implements KnownDigests {
     e.remaining -= take;
     if (e.remaining === 0) await this.closeEntry(e);
     return at + take;
+  }
+
+  /**
+   * A stored entry with a data descriptor does not say where it ends. Go's writer (and yazl) end it with a
+   * signed descriptor; the walk takes the first signature followed by this entry's own CRC-32 and size
+   * (twice) as its end. Any other zip signature inside it (a descriptor that does not fit, a header, the
+   * central directory) stops the walk there, so what it passes as data never runs into the directory.
+   * A false end only makes the walk disagree with the central directory later (then the file is read).
+   * The last 15 bytes stay unhashed until the next chunk shows what they start.
+   */
+  private readStoredUntilDescriptor(e: OpenEntry, chunk: Buffer, at: number): number {
+    const carried = e.carry.length;
+    const buf = carried ? Buffer.concat([e.carry, chunk.subarray(at)]) : chunk.subarray(at);
+    let pos = 0;
+    // Bounded: each pass moves pos forward by at least one byte, or returns.
+    for (;;) {
+      const k = buf.indexOf(PK, pos);
+      if (k < 0 || k > buf.length - 16) {
+        const keep = Math.max(pos, buf.length - 15);
+        this.commitStored(e, buf.subarray(pos, keep));
+        e.carry = Buffer.from(buf.subarray(keep));
+        return chunk.length;
+      }
+      this.commitStored(e, buf.subarray(pos, k));
+      pos = k;
+      const kind = buf.readUInt16LE(k + 2);
+      if (kind === 0x0807) {
+        const size = e.size;
+        if (buf.readUInt32LE(k + 4) !== e.crc >>> 0 || buf.readUInt32LE(k + 8) !== size || buf.readUInt32LE(k + 12) !== size) {
+          this.destroy();
+          return chunk.length;
+        }
+        this.walked += 16;
+        e.header.crc32 = e.crc >>> 0;
+        e.header.compressedSize = size;
+        e.header.uncompressedSize = size;
+        this.entries.push({ ...e.header, sha256: e.hash.digest(), actualCrc32: e.crc >>> 0, actualSize: size });
+        this.open = null;
+        this.state = 'header';
+        return at + (k + 16 - carried);
+      }
+      if (kind === 0x0201 || kind === 0x0403 || kind === 0x0605 || kind === 0x0606 || kind === 0x0706) {
+        this.destroy();
+        return chunk.length;
+      }
+      this.commitStored(e, buf.subarray(k, k + 1));
+      pos = k + 1;
+    }
+  }
+
+  private commitStored(e: OpenEntry, bytes: Buffer): void {
+    if (bytes.length === 0) return;
+    this.take(e, bytes);
+    this.walked += bytes.length;
   }
 
   /** A data descriptor after a deflated entry: [signature] CRC-32, 32-bit sizes (Go reads only the CRC). */
