@@ -429,7 +429,7 @@ export class ModuleService {
           await pending.append(chunk).catch(storeFailure);
         }
       }
-      walk?.end();
+      await walk?.end();
       if (declared !== null && pending.bytesWritten !== declared) {
         throw new Error(`upstream sent ${pending.bytesWritten} of ${declared} bytes`);
       }

@@ -9,7 +9,7 @@
 // stored size) only stops the walk. Memory stays bounded:
 // one header at a time (≤ 128 KiB) and zlib's own window; never the zip.
 import { createHash, type Hash } from 'node:crypto';
-import { createInflateRaw, crc32, type InflateRaw } from 'node:zlib';
+import { createInflateRaw, crc32, inflateRawSync, type InflateRaw } from 'node:zlib';
 import type { KnownDigests } from './dirhash.js';
 import type { ZipReader } from './zip-reader.js';
 
@@ -21,6 +21,14 @@ const FLAG_DATA_DESCRIPTOR = 0x8;
 const U32_MAX = 0xffffffff;
 const DATA_DESCRIPTOR_SIG = 0x08074b50;
 const PK = Buffer.from('PK');
+/**
+ * Bytes gathered before the walk runs over them: fewer, larger steps (an entry that fits in one is
+ * inflated at once, on this thread: under 1 MiB of input, a few ms at most; larger ones stream through
+ * zlib's thread pool). The release lags the download by at most this much.
+ */
+const BATCH_BYTES = 1 << 20;
+/** An entry with a data descriptor inflated at once may give at most this much before it streams instead. */
+const WHOLE_OUTPUT_MAX = 32 << 20;
 
 /** One local entry as walked: where it was, what its header said, and what its contents turned out to be. */
 interface WalkedEntry {
@@ -67,6 +75,8 @@ export class ZipStreamHash implements KnownDigests {
   /** A deflated entry with a data descriptor, waiting for it. */
   private awaitingDescriptor: OpenEntry | null = null;
   private readonly entries: WalkedEntry[] = [];
+  private batch: Buffer[] = [];
+  private batched = 0;
 
   /**
    * Bytes from the start of the zip that the walk has passed as local entries. Everything from here on
@@ -88,19 +98,34 @@ export class ZipStreamHash implements KnownDigests {
 
   /** Feeds the next bytes of the zip, in order. Never throws: what it cannot prove only stops the walk. */
   async write(chunk: Buffer): Promise<void> {
+    if (!this.walking) return;
+    this.batch.push(chunk);
+    this.batched += chunk.length;
+    if (this.batched >= BATCH_BYTES) await this.flush();
+  }
+
+  /** Called when no more bytes come: walks what is gathered; an entry still open is not proven. */
+  async end(): Promise<void> {
+    await this.flush();
+    if (this.state !== 'ended') this.destroy();
+  }
+
+  private get walking(): boolean {
+    return this.state === 'header' || this.state === 'data' || this.state === 'descriptor';
+  }
+
+  private async flush(): Promise<void> {
+    const chunk = this.batch.length === 1 ? this.batch[0]! : Buffer.concat(this.batch);
+    this.batch = [];
+    this.batched = 0;
     let at = 0;
     // Bounded: every pass consumes bytes of the chunk or leaves the walking states.
-    while (at < chunk.length && (this.state === 'header' || this.state === 'data' || this.state === 'descriptor')) {
+    while (at < chunk.length && this.walking) {
       if (this.state === 'header') at = this.readHeader(chunk, at);
       else if (this.state === 'descriptor') at = this.readDescriptor(chunk, at);
       else at = await this.readData(chunk, at);
     }
     if (this.state === 'data' && this.open!.remaining === 0) await this.closeEntry(this.open!);
-  }
-
-  /** Called when no more bytes come: an entry still open is not proven. */
-  end(): void {
-    if (this.state !== 'ended') this.destroy();
   }
 
   /** Stops the walk and frees zlib (the download failed or was abandoned). */
@@ -109,6 +134,8 @@ export class ZipStreamHash implements KnownDigests {
     this.awaitingDescriptor?.inflater?.destroy();
     this.open = null;
     this.awaitingDescriptor = null;
+    this.batch = [];
+    this.batched = 0;
     this.state = 'unproven';
   }
 
@@ -195,40 +222,50 @@ export class ZipStreamHash implements KnownDigests {
     };
     this.walked += h.length;
     this.head = Buffer.alloc(0);
-    if (method === METHOD_DEFLATE) {
-      const inflater = createInflateRaw();
-      inflater.on('data', (out: Buffer) => this.take(entry, out));
-      inflater.on('error', () => {
-        entry.broken = true;
-      });
-      inflater.on('end', () => {
-        entry.ended = true;
-      });
-      entry.inflater = inflater;
-    }
     this.open = entry;
     this.state = 'data';
     return g.at;
   }
 
+  /** zlib's streaming inflater for an entry too large to inflate at once. */
+  private streamInflater(entry: OpenEntry): InflateRaw {
+    if (entry.inflater) return entry.inflater;
+    const inflater = createInflateRaw({ chunkSize: 256 * 1024 });
+    inflater.on('data', (out: Buffer) => this.take(entry, out));
+    inflater.on('error', () => {
+      entry.broken = true;
+    });
+    inflater.on('end', () => {
+      entry.ended = true;
+    });
+    entry.inflater = inflater;
+    return inflater;
+  }
+
   /** Feeds an entry's stored bytes; returns where in `chunk` they stopped. */
   private async readData(chunk: Buffer, at: number): Promise<number> {
     const e = this.open!;
-    if (!e.inflater && e.header.flags) return this.readStoredUntilDescriptor(e, chunk, at);
+    const deflated = e.header.method === METHOD_DEFLATE;
+    if (!deflated && e.header.flags) return this.readStoredUntilDescriptor(e, chunk, at);
+    if (deflated && e.fed === 0) {
+      const whole = this.inflateWhole(e, chunk, at);
+      if (whole !== null) return whole;
+    }
     const take = Math.min(e.remaining, chunk.length - at);
     const raw = chunk.subarray(at, at + take);
-    if (!e.inflater) {
+    if (!deflated) {
       this.take(e, raw);
       e.remaining -= take;
       this.walked += take;
       if (e.remaining === 0) await this.closeEntry(e);
       return at + take;
     }
+    const inflater = this.streamInflater(e);
     const before = e.fed;
     e.fed += take;
-    if (!e.broken && !e.ended) await processed(e.inflater, (done) => e.inflater!.write(raw, done));
+    if (!e.broken && !e.ended) await processed(inflater, (done) => inflater.write(raw, done));
     // zlib leaves input unread only once its stream has ended: the rest is the descriptor, or a lie
-    const used = e.broken ? 0 : e.inflater.bytesWritten - before;
+    const used = e.broken ? 0 : inflater.bytesWritten - before;
     if (e.broken || (used < take && !e.header.flags)) {
       this.destroy();
       return chunk.length;
@@ -236,7 +273,7 @@ export class ZipStreamHash implements KnownDigests {
     this.walked += used;
     if (used < take) {
       await ended(e);
-      e.header.compressedSize = e.inflater.bytesWritten;
+      e.header.compressedSize = inflater.bytesWritten;
       this.open = null;
       this.awaitingDescriptor = e;
       this.state = e.broken ? 'unproven' : 'descriptor';
@@ -245,6 +282,56 @@ export class ZipStreamHash implements KnownDigests {
     e.remaining -= take;
     if (e.remaining === 0) await this.closeEntry(e);
     return at + take;
+  }
+
+  /**
+   * A deflated entry whose stream lies within this batch, inflated in one step; returns where in `chunk` it
+   * stopped, or null when it does not fit (then it streams). With sizes from the local header the stored
+   * bytes must all be there; with a data descriptor the deflate stream says where it ends.
+   */
+  private inflateWhole(e: OpenEntry, chunk: Buffer, at: number): number | null {
+    const available = chunk.length - at;
+    const described = e.header.flags !== 0;
+    if (!described && (e.header.compressedSize > available || e.header.compressedSize > BATCH_BYTES)) return null;
+    const raw = chunk.subarray(at, described ? at + Math.min(available, BATCH_BYTES) : at + e.header.compressedSize);
+    let out: Buffer;
+    let used: number;
+    try {
+      const r = inflateRawSync(raw, { info: true, chunkSize: 256 * 1024, maxOutputLength: described ? WHOLE_OUTPUT_MAX : Math.max(1, e.header.uncompressedSize) }) as unknown as { buffer: Buffer; engine: { bytesWritten: number } };
+      out = r.buffer;
+      used = r.engine.bytesWritten;
+    } catch {
+      if (described) return null; // cut by the batch, or too large: stream it (a corrupt one fails there)
+      this.destroy();
+      return chunk.length;
+    }
+    this.take(e, out);
+    this.walked += used;
+    if (!described) {
+      // the whole stored size must be the deflate stream, no byte more or less
+      if (used !== e.header.compressedSize) e.broken = true;
+      e.remaining = 0;
+      e.fed = used;
+      this.closeWhole(e);
+      return at + used;
+    }
+    e.header.compressedSize = used;
+    e.fed = used;
+    this.open = null;
+    this.awaitingDescriptor = e;
+    this.state = e.broken ? 'unproven' : 'descriptor';
+    return at + used;
+  }
+
+  /** Ends an entry inflated at once (no zlib stream to wait for). */
+  private closeWhole(e: OpenEntry): void {
+    this.open = null;
+    if (e.broken) {
+      this.destroy();
+      return;
+    }
+    this.entries.push({ ...e.header, sha256: e.hash.digest(), actualCrc32: e.crc >>> 0, actualSize: e.size });
+    this.state = 'header';
   }
 
   /**
@@ -334,6 +421,7 @@ export class ZipStreamHash implements KnownDigests {
   /** An entry whose stored bytes have all passed (sizes from its local header). */
   private async closeEntry(e: OpenEntry): Promise<void> {
     this.open = null;
+    if (e.header.method === METHOD_DEFLATE && !e.inflater) e.broken = true; // an empty deflate stream is not one
     if (e.inflater) {
       if (!e.broken) await processed(e.inflater, (done) => e.inflater!.end(done));
       if (!e.broken) await ended(e);

@@ -119,7 +119,7 @@ function chunked(bytes: Buffer, n: number): Buffer[] {
 async function streamedVerdict(bytes: Buffer, file: string, module: string, version: string, n: number): Promise<{ result: string; used: boolean }> {
   const hasher = new ZipStreamHash();
   for (const chunk of chunked(bytes, bytes.length > 200_000 && n % 5 === 1 ? 2 : n)) await hasher.write(chunk);
-  hasher.end();
+  await hasher.end();
   let used = false;
   const known = {
     digestsFor(zip: ZipReader) {
