@@ -23,12 +23,15 @@ const DATA_DESCRIPTOR_SIG = 0x08074b50;
 const PK = Buffer.from('PK');
 /**
  * Bytes gathered before the walk runs over them: fewer, larger steps (an entry that fits in one is
- * inflated at once, on this thread: under 1 MiB of input, a few ms at most; larger ones stream through
- * zlib's thread pool). The release lags the download by at most this much.
+ * inflated at once, on this thread; larger ones stream through zlib's thread pool). The release lags the
+ * download by at most this much.
  */
-const BATCH_BYTES = 1 << 20;
-/** An entry with a data descriptor inflated at once may give at most this much before it streams instead. */
-const WHOLE_OUTPUT_MAX = 32 << 20;
+const BATCH_BYTES = 256 * 1024;
+/**
+ * An entry inflated at once on this thread gives at most this much (else it streams): with hashing, a few
+ * milliseconds of the event loop.
+ */
+const WHOLE_OUTPUT_MAX = 2 << 20;
 
 /** One local entry as walked: where it was, what its header said, and what its contents turned out to be. */
 interface WalkedEntry {
@@ -292,8 +295,8 @@ export class ZipStreamHash implements KnownDigests {
   private inflateWhole(e: OpenEntry, chunk: Buffer, at: number): number | null {
     const available = chunk.length - at;
     const described = e.header.flags !== 0;
-    if (!described && (e.header.compressedSize > available || e.header.compressedSize > BATCH_BYTES)) return null;
-    const raw = chunk.subarray(at, described ? at + Math.min(available, BATCH_BYTES) : at + e.header.compressedSize);
+    if (!described && (e.header.compressedSize > available || e.header.uncompressedSize > WHOLE_OUTPUT_MAX)) return null;
+    const raw = chunk.subarray(at, described ? at + available : at + e.header.compressedSize);
     let out: Buffer;
     let used: number;
     try {
@@ -301,7 +304,7 @@ export class ZipStreamHash implements KnownDigests {
       out = r.buffer;
       used = r.engine.bytesWritten;
     } catch {
-      if (described) return null; // cut by the batch, or too large: stream it (a corrupt one fails there)
+      if (described) return null; // cut by the batch, or large: stream it (a corrupt one fails there)
       this.destroy();
       return chunk.length;
     }
