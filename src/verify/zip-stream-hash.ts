@@ -1,13 +1,13 @@
 // Hashes a module zip while it streams in: walks the local file headers in order, inflates each entry as its
-// bytes pass (node:zlib, streaming) and keeps each file's SHA-256, size and CRC-32, so that once the whole zip
+// bytes pass (node:zlib: at once when the entry is small and within the current batch, else streaming) and keeps each file's SHA-256, size and CRC-32, so that once the whole zip
 // is on disk its h1: needs no second read of the contents. It never decides anything alone: the verdict is
 // dirhash.ts's hash1ModuleZip on the finished file (Go's central directory, the go command's file rules, the
 // ambiguity checks), which takes these digests only where they are proven to be what reading each central
 // entry would give (same entries, offsets, names, methods, sizes and CRC-32, in order, no gaps, no duplicate
 // names) and otherwise reads the file as before. Anything the walk cannot prove (a stored entry with an
 // unsigned data descriptor, zip64 sizes, other methods, a deflate stream that fails or ends before its
-// stored size) only stops the walk. Memory stays bounded:
-// one header at a time (≤ 128 KiB) and zlib's own window; never the zip.
+// stored size) only stops the walk. Memory stays bounded: one batch (256 KiB), one header (≤ 128 KiB), at
+// most 2 MiB inflated at once, and zlib's own window; never the zip.
 import { createHash, type Hash } from 'node:crypto';
 import { createInflateRaw, crc32, inflateRawSync, type InflateRaw } from 'node:zlib';
 import type { KnownDigests } from './dirhash.js';
@@ -87,16 +87,6 @@ export class ZipStreamHash implements KnownDigests {
    */
   get walkedBytes(): number {
     return this.walked;
-  }
-
-  /** How many entries were walked and hashed whole. */
-  get walkedEntries(): number {
-    return this.entries.length;
-  }
-
-  /** Whether the walk ended at something other than a local header, with every entry before it read. */
-  get complete(): boolean {
-    return this.state === 'ended';
   }
 
   /** Feeds the next bytes of the zip, in order. Never throws: what it cannot prove only stops the walk. */

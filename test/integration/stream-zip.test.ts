@@ -1,9 +1,10 @@
 // Integration: a cold zip reaches its clients while it downloads, and only its verdict releases the tail.
-// A real gomodgate on loopback; upstreams are small HTTP servers here that serve a generated module zip and
-// can hold it part-way (until the test lets it go), die part-way, or alter bytes; and the Go team's test
-// proxy (real checksum database, zips written by Go: deflated, with data descriptors) behind a relay that can
-// alter a large zip. What is asserted: bytes and hashes the client got, whether the response ended whole,
-// upstream hit counts, index rows and leftover temp files. Never how long anything took.
+// A real gomodgate on loopback (checksum database off: every zip is still checked against the go command's
+// rules, the same streaming path as a database verdict). The upstream is a small HTTP server here that serves
+// a generated 40 MiB module zip (stored entries with data descriptors, as yazl and Go write them) and can hold
+// it part-way until the test lets it go, die part-way, or serve other bytes. What is asserted: bytes and
+// hashes the client got, whether the response ended whole, upstream hit counts, index rows and leftover
+// temp files. Never how long anything took.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
