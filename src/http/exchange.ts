@@ -125,7 +125,9 @@ export class Exchange {
       }
       this.res.destroy();
       const cause = asGateError(err);
-      this.end({ ...summary, outcome: 'error', status: head.status, bytes, reason: `response interrupted: ${err instanceof GateError ? err.message : describeCause(err)}`, error: cause });
+      // a zip refused after it began to stream is still audited as tampered
+      const outcome = cause.code === 'INTEGRITY' ? outcomeFor(cause) : 'error';
+      this.end({ ...summary, outcome, status: head.status, bytes, reason: `response interrupted: ${err instanceof GateError ? err.message : describeCause(err)}`, error: cause });
     });
   }
 

@@ -3,7 +3,10 @@
 // check (.zip/.mod against the checksum database, zips against the go command's rules, every other answer for
 // its protocol shape or its database signature) → seal (blob + index row) → later requests are hits.
 // Mutable objects are refreshed after their TTL and served stale when upstream fails; upstream 404/410 are
-// remembered briefly. Nothing is released before its check: clients are answered from the sealed object.
+// remembered briefly. Nothing is released whole before its check: clients are answered from the sealed
+// object, except a zip that is still arriving after its first MiB: that one streams to its clients as its
+// entries are walked and hashed (verify/zip-stream-hash.ts), and its tail (central directory, end record)
+// follows only the verdict; a refused one is cut off.
 // Knows nothing of sockets, TLS or HTTP servers: the caller turns a ModuleReply into a response and writes
 // the audit row.
 import type { Readable } from 'node:stream';
@@ -18,7 +21,8 @@ import type { UpstreamChain } from '../upstream/upstream-chain.js';
 import { SingleFlight } from './single-flight.js';
 import { readFile } from 'node:fs/promises';
 import { checkAnswer, hasAnswerCheck } from '../goproxy/answer-check.js';
-import { hash1ModuleZip } from '../verify/dirhash.js';
+import { hash1ModuleZip, type KnownDigests } from '../verify/dirhash.js';
+import { ZipStreamHash } from '../verify/zip-stream-hash.js';
 import { privateLookupMessage, type ModulePolicy } from '../policy/module-policy.js';
 
 export type Outcome = 'hit' | 'miss' | 'stale' | 'not-found' | 'error';
@@ -44,8 +48,8 @@ export interface ModuleReply {
 /** Verifies downloaded objects before they are stored (see verify/module-verifier.ts). */
 export interface ObjectVerifier {
   needsVerification(req: ModuleRequest): boolean;
-  /** Returns the verified h1:; throws GateError (INTEGRITY, UPSTREAM_UNAVAILABLE). */
-  verify(req: ModuleRequest, target: UpstreamTarget, file: string): Promise<string>;
+  /** Returns the verified h1:; throws GateError (INTEGRITY, UPSTREAM_UNAVAILABLE). `known`: digests of a zip's entries taken as it streamed. */
+  verify(req: ModuleRequest, target: UpstreamTarget, file: string, known?: KnownDigests): Promise<string>;
 }
 
 /** Checks a checksum-database answer of the configured database against its key and log. */
@@ -65,8 +69,14 @@ const DEFAULT_MAX_BYTES = 16 << 20;
 const NEGATIVE_BODY_MAX = 4096;
 /** Cached objects up to this size are read whole and sent as one buffer. */
 const SMALL_OBJECT_BYTES = 64 * 1024;
+/**
+ * A zip starts streaming to its clients once this much of it is walked and hashed. A smaller one is whole
+ * and checked first, so a refusal is a status with its reason (the go command prints it), not a cut-off.
+ */
+const STREAM_AFTER_BYTES = 1 << 20;
 
 type Fetched =
+  | { type: 'streaming'; pending: PendingBlob; size: number | null; contentType: string; upstreamUrl: string; stored: Promise<GateError | null> }
   | { type: 'stored' }
   | { type: 'negative'; object: CachedObject };
 
@@ -154,6 +164,10 @@ export class ModuleService {
       throw err;
     }
     if (fetched.type === 'negative') return this.negativeReply(q, fetched.object, 'not-found');
+    if (fetched.type === 'streaming') {
+      const streaming = await this.streamingReply(q, fetched);
+      if (streaming) return streaming;
+    }
     // checked and stored before any byte was released
     const stored = this.opts.index.get(key);
     const reply = stored && (await this.fromCache(q, stored, 'miss'));
@@ -244,6 +258,20 @@ export class ModuleService {
     };
   }
 
+  /**
+   * A miss answered while its zip still arrives: the body follows the download, its tail only the verdict
+   * (a refusal cuts it). HEAD waits for the verdict. Null once the zip is stored (answer from the cache).
+   */
+  private async streamingReply(q: ModuleQuery, f: Extract<Fetched, { type: 'streaming' }>): Promise<ModuleReply | null> {
+    const failed = f.pending.failureReason;
+    if (failed) throw failed;
+    const body = q.method === 'GET' ? f.pending.createReader() : null;
+    if (body) return { status: 200, headers: this.headersFor(q.request, f.contentType, f.size, 'miss'), body, outcome: 'miss', upstreamUrl: f.upstreamUrl };
+    const failure = await f.stored;
+    if (failure) throw failure;
+    return null;
+  }
+
   /** Asks each hop in turn, as the go command walks GOPROXY; returns the first answer that ends the walk. */
   private async requestAlongChain(q: ModuleQuery): Promise<{ res: UpstreamResponse; target: UpstreamTarget }> {
     let lastError: unknown = null;
@@ -299,7 +327,7 @@ export class ModuleService {
     res.body.once('close', () => clearTimeout(timer));
   }
 
-  private async fetch(q: ModuleQuery, cls: CacheClass, key: string): Promise<{ value: Fetched }> {
+  private async fetch(q: ModuleQuery, cls: CacheClass, key: string): Promise<{ value: Fetched; settled?: Promise<unknown> }> {
     const req = q.request;
     const { res, target } = await this.requestAlongChain(q);
     const host = target.base.hostname;
@@ -335,9 +363,11 @@ export class ModuleService {
       res.body.destroy();
       throw new GateError('UPSTREAM_UNAVAILABLE', `upstream ${host} offers ${declared} bytes for ${req.upstreamPath}, over the ${max}-byte limit`, { upstreamUrl: res.url });
     }
+    // a zip is hashed as it arrives, and its clients get what the walk has vouched for
+    const walk = req.kind === 'zip' ? new ZipStreamHash() : null;
     let pending: PendingBlob;
     try {
-      pending = await PendingBlob.create(this.opts.blobs.newTempPath(), declared);
+      pending = await PendingBlob.create(this.opts.blobs.newTempPath(), declared, { gated: walk !== null });
     } catch (err) {
       res.body.destroy();
       throw new GateError('STORE_IO', 'the gateway cannot write to its cache', { cause: err });
@@ -346,19 +376,26 @@ export class ModuleService {
     const verify = this.verifier?.needsVerification(req) ? this.verifier : null;
     this.armDeadline(res, req);
     // every kind is checked before it is stored (checksum database, module zip rules, protocol shape), and
-    // nothing is released before its check: clients are answered from the stored object
-    const failure = await this.store(req, key, cls, res, pending, declared, max, type, verify, target);
+    // nothing is released whole before its check
+    const stored = this.store(req, key, cls, res, pending, declared, max, type, verify, target, walk);
+    if (walk) {
+      await Promise.race([stored, pending.whenReleased(STREAM_AFTER_BYTES)]);
+      if (pending.writing) {
+        return { value: { type: 'streaming', pending, size: declared, contentType: type, upstreamUrl: res.url, stored }, settled: stored };
+      }
+    }
+    const failure = await stored;
     if (failure) throw failure;
     return { value: { type: 'stored' } };
   }
 
   /** Checks an answer that no checksum verification covered; throws (nothing is stored) when it is not acceptable. */
-  private async checkAnswer(req: ModuleRequest, target: UpstreamTarget, file: string, size: number, url: string): Promise<void> {
+  private async checkAnswer(req: ModuleRequest, target: UpstreamTarget, file: string, size: number, url: string, known: KnownDigests | null): Promise<void> {
     if (req.kind === 'zip') {
       // not covered by the checksum database (--sumdb off, --nosumdb, --private): still a module zip the go
       // command would accept, whole (a short Content-Length or a cut-off body is not)
       try {
-        await hash1ModuleZip(file, req.module!, req.version!);
+        await hash1ModuleZip(file, req.module!, req.version!, known ?? undefined);
       } catch (err) {
         throw new GateError('UPSTREAM_UNAVAILABLE', `upstream ${target.base.hostname} sent a zip for ${describeRequest(req)} that the go command would refuse (${describeCause(err).slice(0, 200)}); nothing was cached`, { upstreamUrl: url, cause: err });
       }
@@ -377,7 +414,11 @@ export class ModuleService {
     }
   }
 
-  /** Pumps the upstream body into the pending blob, verifies and seals it. Resolves to the failure, if any. */
+  /**
+   * Pumps the upstream body into the pending blob, verifies and seals it. Resolves to the failure, if any.
+   * With a `walk` (zips), each chunk is also hashed as it passes, and readers get what the walk has passed
+   * (local entries): the central directory and end record, at least, wait for the verdict.
+   */
   private async store(
     req: ModuleRequest,
     key: string,
@@ -389,18 +430,25 @@ export class ModuleService {
     type: string,
     verifier: ObjectVerifier | null,
     target: UpstreamTarget,
+    walk: ZipStreamHash | null,
   ): Promise<GateError | null> {
     try {
       for await (const chunk of res.body as AsyncIterable<Buffer>) {
         if (pending.bytesWritten + chunk.length > max) throw new Error(`body exceeds the ${max}-byte limit`);
-        await pending.append(chunk).catch(storeFailure);
+        if (walk) {
+          await Promise.all([pending.append(chunk).catch(storeFailure), walk.write(chunk)]);
+          pending.releaseUpTo(walk.walkedBytes);
+        } else {
+          await pending.append(chunk).catch(storeFailure);
+        }
       }
+      await walk?.end();
       if (declared !== null && pending.bytesWritten !== declared) {
         throw new Error(`upstream sent ${pending.bytesWritten} of ${declared} bytes`);
       }
       const { sha256, size } = await pending.finishWriting().catch(storeFailure);
-      const h1 = verifier ? await verifier.verify(req, target, pending.tempPath) : null;
-      if (!verifier) await this.checkAnswer(req, target, pending.tempPath, size, res.url);
+      const h1 = verifier ? await verifier.verify(req, target, pending.tempPath, walk ?? undefined) : null;
+      if (!verifier) await this.checkAnswer(req, target, pending.tempPath, size, res.url, walk);
       await this.opts.blobs.commit(pending.tempPath, sha256);
       const now = this.now();
       const obj: CachedObject = {
@@ -424,6 +472,7 @@ export class ModuleService {
       return null;
     } catch (err) {
       res.body.destroy();
+      walk?.destroy();
       // the audit row and the log line name the upstream that was asked, whatever went wrong with its answer
       const gate = err instanceof GateError
         ? err.upstreamUrl ? err : new GateError(err.code, err.message, { cause: err.cause, status: err.status, upstreamUrl: res.url })

@@ -2,7 +2,9 @@
 // stream it from that file as it grows (no body is ever held whole in memory, a slow or vanished reader never
 // slows or stops the writer). Readers hold back the final byte until the writer has sealed the blob
 // (hashed, optionally verified, fsynced, renamed, indexed): a client never receives a complete body of
-// something that was not stored. If the writer fails, every reader errors.
+// something that was not stored. A gated blob releases to readers only what its writer vouches for so far
+// (releaseUpTo: e.g. the local entries of a zip walked while it streams), still never the last byte before
+// the seal. If the writer fails, every reader errors.
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import { createHash, type Hash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -22,17 +24,57 @@ export class PendingBlob {
   private users = 1; // the writer itself
   private readonly events = new EventEmitter();
   private writeChain: Promise<void> = Promise.resolve();
+  /** How far readers may read before the seal (besides never the last byte). */
+  private releasable: number;
 
-  private constructor(tempPath: string, handle: FileHandle, expectedSize: number | null) {
+  private constructor(tempPath: string, handle: FileHandle, expectedSize: number | null, gated: boolean) {
     this.tempPath = tempPath;
     this.handle = handle;
     this.expectedSize = expectedSize;
+    this.releasable = gated ? 0 : Infinity;
     this.events.setMaxListeners(0);
   }
 
-  static async create(tempPath: string, expectedSize: number | null): Promise<PendingBlob> {
+  /** `gated`: readers get only what releaseUpTo allowed until the seal (default: all but the last byte). */
+  static async create(tempPath: string, expectedSize: number | null, options: { gated?: boolean } = {}): Promise<PendingBlob> {
     const handle = await open(tempPath, 'w+', 0o640);
-    return new PendingBlob(tempPath, handle, expectedSize);
+    return new PendingBlob(tempPath, handle, expectedSize, options.gated ?? false);
+  }
+
+  /** Whether the writer is still at work (neither sealed nor failed). */
+  get writing(): boolean {
+    return this.state === 'writing';
+  }
+
+  /** Why the download failed, once it has. */
+  get failureReason(): Error | null {
+    return this.state === 'failed' ? this.failure : null;
+  }
+
+  /** Bytes readers may have before the seal. */
+  get releasedBytes(): number {
+    return Math.max(0, Math.min(this.written - 1, this.releasable));
+  }
+
+  /** Readers may read the first `bytes` bytes (all but the last byte written, at most) before the seal. */
+  releaseUpTo(bytes: number): void {
+    if (bytes <= this.releasable) return;
+    this.releasable = bytes;
+    this.events.emit('progress');
+  }
+
+  /** Resolves once `bytes` bytes are released, or the blob is sealed or failed. */
+  whenReleased(bytes: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const check = () => {
+        if (this.state !== 'writing' || this.releasedBytes >= bytes) {
+          this.events.off('progress', check);
+          resolve();
+        }
+      };
+      this.events.on('progress', check);
+      check();
+    });
   }
 
   get bytesWritten(): number {
@@ -116,7 +158,7 @@ export class PendingBlob {
       async read() {
         try {
           for (;;) {
-            const limit = self.state === 'sealed' ? self.written : Math.max(0, self.written - 1);
+            const limit = self.state === 'sealed' ? self.written : self.releasedBytes;
             if (self.state === 'failed') throw self.failure ?? new Error('download failed');
             if (position < limit) {
               const len = Math.min(chunkSize, limit - position);

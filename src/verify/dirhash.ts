@@ -1,6 +1,7 @@
 // The go.sum "h1:" hashes (golang.org/x/mod/sumdb/dirhash Hash1): of a module zip, and of a go.mod.
 // h1 = "h1:" + base64(SHA-256 of the lines `hex(SHA-256(file))  name\n`, sorted by name).
-// Owns the hash definition only. Streams zip entries from disk; must never load a whole zip in memory.
+// Owns the hash definition only. Streams zip entries from disk (or takes digests made while the zip
+// streamed in, when they prove to be of the same entries); must never load a whole zip in memory.
 import { createHash } from 'node:crypto';
 import { ZipReader } from './zip-reader.js';
 import { checkModuleZipFiles, checkUnambiguous } from './module-zip-check.js';
@@ -45,16 +46,28 @@ export async function hash1ZipFile(zipPath: string): Promise<string> {
   }
 }
 
+/** Each entry's SHA-256, computed elsewhere (while the zip streamed in: zip-stream-hash.ts). */
+export interface KnownDigests {
+  /**
+   * The SHA-256 of each central-directory entry's contents, by index, only when they are exactly what
+   * reading each entry of `zip` would give (names unique); else null, and the entries are read.
+   */
+  digestsFor(zip: ZipReader): Buffer[] | null;
+}
+
 /**
  * The go.sum hash of a module zip for module@version, after the checks the go command makes before it
  * extracts one (module-zip-check.ts): a zip the go command would refuse, or one another reader could
- * read differently, throws VerifyError 'bad-zip' with the reason, and is never hashed.
+ * read differently, throws VerifyError 'bad-zip' with the reason, and is never hashed. With `known`
+ * digests that prove themselves for this zip, the contents are not read again.
  */
-export async function hash1ModuleZip(zipPath: string, module: string, version: string): Promise<string> {
+export async function hash1ModuleZip(zipPath: string, module: string, version: string, known?: KnownDigests): Promise<string> {
   const zip = await ZipReader.open(zipPath);
   try {
     checkModuleZipFiles(zip.entries, module, version, zip.layout.fileSize);
     await checkUnambiguous(zip);
+    const digests = known?.digestsFor(zip) ?? null;
+    if (digests) return hash1FromDigests(zip.entries.map((e, i) => ({ name: e.name, sha256: digests[i]! })));
     return await hashOpenZip(zip);
   } finally {
     await zip.close();

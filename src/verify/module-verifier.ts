@@ -13,7 +13,7 @@ import { GateError } from '../errors.js';
 import { parseProxyPath, parseSumdbDirectPath, type ModuleRequest } from '../goproxy/request-path.js';
 import type { UpstreamTarget } from '../upstream/upstream-client.js';
 import { SumdbVerifier } from './sumdb-verifier.js';
-import { hash1GoMod, hash1ModuleZip } from './dirhash.js';
+import { hash1GoMod, hash1ModuleZip, type KnownDigests } from './dirhash.js';
 import { isVerifyError } from './verify-error.js';
 import { MemoryLatestNoteStore, type LatestNoteStore } from './latest-note-store.js';
 
@@ -118,11 +118,14 @@ export class ModuleVerifier {
     }
   }
 
-  /** Returns the verified h1: of the downloaded file; throws GateError INTEGRITY on mismatch. */
-  async verify(req: ModuleRequest, target: UpstreamTarget, file: string): Promise<string> {
+  /**
+   * Returns the verified h1: of the downloaded file; throws GateError INTEGRITY on mismatch. `known`: a
+   * zip's entry digests taken while it streamed in (used only where they prove themselves).
+   */
+  async verify(req: ModuleRequest, target: UpstreamTarget, file: string, known?: KnownDigests): Promise<string> {
     const module = req.module!;
     const version = req.version!;
-    const actual = req.kind === 'zip' ? await this.hashZip(file, module, version) : hash1GoMod(await readFile(file));
+    const actual = req.kind === 'zip' ? await this.hashZip(file, module, version, known) : hash1GoMod(await readFile(file));
     const verifier = await this.verifierFor(target);
     let sums;
     try {
@@ -144,9 +147,9 @@ export class ModuleVerifier {
     return actual;
   }
 
-  private async hashZip(file: string, module: string, version: string): Promise<string> {
+  private async hashZip(file: string, module: string, version: string, known?: KnownDigests): Promise<string> {
     try {
-      return await hash1ModuleZip(file, module, version);
+      return await hash1ModuleZip(file, module, version, known);
     } catch (err) {
       const why = isVerifyError(err, 'bad-zip') ? `: ${err.message.replace(`${file}: `, '')}` : '';
       throw new GateError('INTEGRITY', `upstream sent a zip for ${module}@${version} that the go command would refuse or could read differently${why}; refusing it`, { cause: err });

@@ -3,7 +3,9 @@
 // note, tlog, the real sumdb.Client, and cmd/go's checkSumDB line rule), built offline (test/helpers/
 // go-verify-oracle.ts). Each case gets both verdicts side by side:
 //   - zips: our reader's hash vs dirhash.HashZip (must be equal, or both refuse), and our module-zip verdict
-//     vs the go command's download verdict (NewReader, prefix, HashZip, Unzip);
+//     vs the go command's download verdict (NewReader, prefix, HashZip, Unzip); and a third party, the verdict
+//     made from digests taken while the zip streamed in (zip-stream-hash.ts, fed in odd-sized chunks), which
+//     must equal the module-zip verdict exactly (same hash, or the same refusal);
 //   - signed notes and tree heads, record parsing, full lookups (records, tiles, forks, empty trees);
 //   - a few thousand seeded property-based mutations of zips.
 // A disagreement fails, unless it is in DELIBERATE (we refuse what Go accepts, for the reason given there).
@@ -15,6 +17,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { hash1ModuleZip, hash1ZipFile } from '../../src/verify/dirhash.js';
+import { ZipStreamHash } from '../../src/verify/zip-stream-hash.js';
+import type { ZipReader } from '../../src/verify/zip-reader.js';
 import { verifyNote, parseVerifierKey } from '../../src/verify/note.js';
 import { SumdbVerifier } from '../../src/verify/sumdb-verifier.js';
 import { MemoryLatestNoteStore } from '../../src/verify/latest-note-store.js';
@@ -92,6 +96,40 @@ interface ZipComparison {
   go: OracleAnswer;
   reader: { ok: true; value: string } | { ok: false; err: string };
   module: { ok: true; value: string } | { ok: false; err: string };
+  /** Whether the streamed digests proved themselves (the contents were not read again). */
+  streamedDigestsUsed: boolean;
+}
+
+/** How many zips were hashed from streamed digests: the third party must not always fall back. */
+let streamedDigestsUsed = 0;
+
+/** Chunk sizes that cut headers, names, descriptors and deflate blocks at many places (varies per zip). */
+function chunked(bytes: Buffer, n: number): Buffer[] {
+  const out: Buffer[] = [];
+  const sizes = [[bytes.length || 1], [1], [3, 1, 29, 2, 46, 7, 100], [16 * 1024], [13, 64 * 1024, 5]][n % 5]!;
+  for (let at = 0, i = 0; at < bytes.length; i++) {
+    const len = sizes[i % sizes.length]!;
+    out.push(bytes.subarray(at, at + len));
+    at += len;
+  }
+  return out;
+}
+
+/** The module-zip verdict made the way the gateway makes it for a download: digests taken as the bytes stream. */
+async function streamedVerdict(bytes: Buffer, file: string, module: string, version: string, n: number): Promise<{ result: string; used: boolean }> {
+  const hasher = new ZipStreamHash();
+  for (const chunk of chunked(bytes, bytes.length > 200_000 && n % 5 === 1 ? 2 : n)) await hasher.write(chunk);
+  await hasher.end();
+  let used = false;
+  const known = {
+    digestsFor(zip: ZipReader) {
+      const d = hasher.digestsFor(zip);
+      used = d !== null;
+      return d;
+    },
+  };
+  const result = await hash1ModuleZip(file, module, version, known);
+  return { result, used };
 }
 
 /** Writes the zip, gets all verdicts, and asserts they agree (or differ only deliberately). */
@@ -101,7 +139,19 @@ async function compareZip(what: string, bytes: Buffer, module = M, version = V):
   const go = await oracle!.ask({ op: 'zip', file, module, version });
   const reader = await settle(hash1ZipFile(file));
   const mod = await settle(hash1ModuleZip(file, module, version));
+  const streamed = await settle(streamedVerdict(bytes, file, module, version, fileCounter));
   await rm(file, { force: true });
+
+  // The streaming party: exactly the module verdict, whether or not its digests proved themselves.
+  if (mod.ok) {
+    assert.ok(streamed.ok, `${what}: accepted when read from disk, refused when streamed: ${!streamed.ok && streamed.err}`);
+    assert.equal(streamed.value.result, mod.value, `${what}: streamed digests give another hash`);
+  } else {
+    assert.ok(!streamed.ok, `${what}: refused when read from disk (${mod.err}) but accepted when streamed`);
+    assert.equal(streamed.err, mod.err, `${what}: streamed and read from disk refuse for different reasons`);
+  }
+  const used = streamed.ok && streamed.value.used;
+  if (used) streamedDigestsUsed++;
 
   // Reader parity: same files, same hash, or both refuse.
   if (go.hash !== undefined) {
@@ -117,15 +167,27 @@ async function compareZip(what: string, bytes: Buffer, module = M, version = V):
   } else if (go.ok) {
     assertDeliberate(what, mod.err, `hash ${go.hash}`);
   }
-  return { go, reader, module: mod };
+  return { go, reader, module: mod, streamedDigestsUsed: used };
 }
 
 const text = (s: string) => Buffer.from(s);
 const goMod = { name: `${P}go.mod`, data: text(`module ${M}\n`) };
 
 describe('zips: reader parity and the go command verdict', { skip: false }, () => {
-  const CASES: { name: string; zip: () => Buffer; want: 'ok' | 'refused' | 'ambiguous' | 'any' }[] = [
-    { name: 'typical deflated', want: 'ok', zip: () => buildRawZip([goMod, { name: `${P}a.go`, data: text('package a\n') }]) },
+  const CASES: { name: string; zip: () => Buffer; want: 'ok' | 'refused' | 'ambiguous' | 'any'; streamed?: boolean }[] = [
+    { name: 'typical deflated', want: 'ok', streamed: true, zip: () => buildRawZip([goMod, { name: `${P}a.go`, data: text('package a\n') }]) },
+    {
+      name: 'as Go writes them: deflated with signed descriptors, stored directories',
+      want: 'ok',
+      streamed: true,
+      zip: () =>
+        buildRawZip([
+          { ...goMod, descriptor: 'signed' },
+          { name: `${P}d/`, data: Buffer.alloc(0), method: 0 },
+          { name: `${P}d/x.go`, data: Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7919) % 251)), descriptor: 'signed' },
+          { name: `${P}d/y.go`, data: text('package d // y\n'), descriptor: 'unsigned' },
+        ]),
+    },
     {
       name: 'stored, descriptors with and without signature, directories',
       want: 'ok',
@@ -198,6 +260,7 @@ describe('zips: reader parity and the go command verdict', { skip: false }, () =
       if (!oracle) return t.skip('no go command with vendored golang.org/x/mod');
       const r = await compareZip(c.name, c.zip());
       if (c.want === 'ok') assert.ok(r.module.ok, `expected both to accept: ${!r.module.ok && r.module.err}`);
+      if (c.streamed !== undefined) assert.equal(r.streamedDigestsUsed, c.streamed, 'whether the digests taken while streaming are used');
       if (c.want === 'refused') assert.ok(!r.go.ok && !r.module.ok, 'expected both to refuse');
       if (c.want === 'ambiguous') assert.ok(!r.module.ok && /ambiguous/.test(r.module.err), `expected an ambiguity refusal: ${JSON.stringify(r.module)}`);
     });
@@ -337,6 +400,8 @@ describe('zips: seeded property-based mutations', () => {
     // The generator must reach both verdicts, or the property proves little.
     t.diagnostic(`Go accepted ${goAccepted} of 3000, we accepted ${weAccepted}`);
     assert.ok(goAccepted > 100 && weAccepted > 50, `Go accepted ${goAccepted}, we accepted ${weAccepted}`);
+    t.diagnostic(`streamed digests proved themselves for ${streamedDigestsUsed} zips so far`);
+    assert.ok(streamedDigestsUsed > 25, `the streaming party used its own digests only ${streamedDigestsUsed} times`);
   });
 });
 
