@@ -49,7 +49,8 @@ export interface AuditGroup {
   last: number;
 }
 
-const ROW_COLUMNS = `id, ts, client, orig_dst AS origDst, host, method, path, module, version, kind, outcome, status, bytes,
+/** The audit columns as AuditRow names (for readers of the audit table that need their own WHERE). */
+export const AUDIT_ROW_COLUMNS = `id, ts, client, orig_dst AS origDst, host, method, path, module, version, kind, outcome, status, bytes,
   duration_ms AS durationMs, sha256, upstream_url AS upstreamUrl, reason`;
 
 // ---- time arguments
@@ -296,9 +297,9 @@ export class AuditQuery {
   rowsSql(filter: AuditFilter, limit: number): Where {
     const w = auditWhere(filter);
     if (limit > 0) {
-      return { sql: `SELECT ${ROW_COLUMNS} FROM audit WHERE ${w.sql} ORDER BY ts DESC, id DESC LIMIT ?`, params: [...w.params, limit] };
+      return { sql: `SELECT ${AUDIT_ROW_COLUMNS} FROM audit WHERE ${w.sql} ORDER BY ts DESC, id DESC LIMIT ?`, params: [...w.params, limit] };
     }
-    return { sql: `SELECT ${ROW_COLUMNS} FROM audit WHERE ${w.sql} ORDER BY ts, id`, params: w.params };
+    return { sql: `SELECT ${AUDIT_ROW_COLUMNS} FROM audit WHERE ${w.sql} ORDER BY ts, id`, params: w.params };
   }
 
   /** The latest `limit` matching rows, oldest first (limit 0: all of them). */
@@ -306,6 +307,17 @@ export class AuditQuery {
     const q = this.rowsSql(filter, limit);
     const rows = this.db.prepare(q.sql).all(...q.params) as AuditRow[];
     return limit > 0 ? rows.reverse() : rows;
+  }
+
+  /**
+   * One page of matching rows, newest first: at most `limit`, strictly older than `before` (the last row of the
+   * previous page) when given. A page costs the same at any depth (no OFFSET).
+   */
+  page(filter: AuditFilter, limit: number, before?: { ts: number; id: number }): AuditRow[] {
+    const w = auditWhere(filter);
+    const keyset = before ? ' AND (ts < ? OR (ts = ? AND id < ?))' : '';
+    const params = before ? [...w.params, before.ts, before.ts, before.id] : w.params;
+    return this.db.prepare(`SELECT ${AUDIT_ROW_COLUMNS} FROM audit WHERE ${w.sql}${keyset} ORDER BY ts DESC, id DESC LIMIT ?`).all(...params, limit) as AuditRow[];
   }
 
   /** Every matching row, oldest first, without holding them all in memory. */
@@ -332,7 +344,7 @@ export class AuditQuery {
   tailSql(filter: AuditFilter, afterId: number, upToId: number, max: number): Where {
     const w = auditWhere(filter, false);
     return {
-      sql: `SELECT ${ROW_COLUMNS} FROM audit WHERE id > ? AND id <= ? AND ${w.sql} ORDER BY id LIMIT ?`,
+      sql: `SELECT ${AUDIT_ROW_COLUMNS} FROM audit WHERE id > ? AND id <= ? AND ${w.sql} ORDER BY id LIMIT ?`,
       params: [afterId, upToId, ...w.params, max],
     };
   }
