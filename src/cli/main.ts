@@ -1,4 +1,4 @@
-// The gomodgate command line (yargs): `serve`, `ca init|export|rotate`. Flags come from the one config
+// The gomodgate command line (yargs): `serve`, `ca init|export|rotate`, and the tools' commands. Flags come from the one config
 // schema, so `--help`, the YAML file and GOMODGATE_* variables always agree. Errors print one line to stderr
 // and exit non-zero; nothing here knows about sockets.
 import yargs from 'yargs';
@@ -17,6 +17,7 @@ import { auditCommand } from './audit-command.js';
 import { cacheCommand } from './cache-command.js';
 import { doctorCommand } from './doctor-command.js';
 import { configCommand } from './config-command.js';
+import { consoleCommand } from './console-command.js';
 import { EXIT, exitCodeFor, exitWith, explainListenFailure, usageMessage } from './cli-errors.js';
 import { formatStartBanner } from './start-banner.js';
 
@@ -228,7 +229,8 @@ export async function main(args: string[]): Promise<void> {
     .command(cacheCommand)
     .command(doctorCommand)
     .command(configCommand)
-    .demandCommand(1, 'a command is required: serve, ca, audit, cache, doctor, config')
+    .command(consoleCommand)
+    .demandCommand(1, 'a command is required: serve, ca, audit, cache, doctor, config, console')
     .strict()
     .help()
     .alias('h', 'help')
