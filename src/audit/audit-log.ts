@@ -2,10 +2,13 @@
 // "which module versions came in, for which client, when, from cache or upstream". Rows are queued and
 // inserted in batches inside one transaction (every 250 ms or 200 rows), and flushed on shutdown.
 // Never stores credentials, cookies or query strings (upstream URLs and reasons pass through redactUrl).
+// The same transaction notes each module@version served for the first time (vuln_fetched), which matches it
+// against the vulnerability database (src/vulndb/vuln-match.ts).
 // Subscribers (the console's live tail) see each batch once it is committed, with its row ids; they only read
 // what they are given and never record rows themselves, so no call ever loops back into the writer.
 import type { Db } from '../store/database.js';
 import { redactUrl, redactUrlsInText } from '../redact.js';
+import { FETCH_KINDS, SERVED_OUTCOMES, fetchedVersionRecorder } from '../vulndb/vuln-match.js';
 
 export const AUDIT_OUTCOMES = [
   'hit',
@@ -74,7 +77,16 @@ export class AuditLog {
       `INSERT INTO audit (ts, client, orig_dst, host, method, path, module, version, kind, outcome, status, bytes, duration_ms, sha256, upstream_url, reason)
        VALUES (@ts, @client, @origDst, @host, @method, @path, @module, @version, @kind, @outcome, @status, @bytes, @durationMs, @sha256, @upstreamUrl, @reason)`,
     );
-    this.insertMany = db.transaction((rows: AuditRecord[]) => rows.map((r) => ({ ...r, id: Number(insert.run(r).lastInsertRowid) })));
+    const noteFetched = fetchedVersionRecorder(db);
+    this.insertMany = db.transaction((rows: AuditRecord[]) =>
+      rows.map((r) => {
+        const id = Number(insert.run(r).lastInsertRowid);
+        if (r.module !== null && r.version !== null && r.kind !== null && FETCH_KINDS.includes(r.kind) && SERVED_OUTCOMES.includes(r.outcome)) {
+          noteFetched(r.module, r.version, r.ts);
+        }
+        return { ...r, id };
+      }),
+    );
   }
 
   record(record: AuditRecord): void {

@@ -1,6 +1,8 @@
 // Opens gomodgate's SQLite file (DATA_DIR/gomodgate.db) in WAL mode and migrates it by user_version.
 // Owns the schema: the cache index (`objects`), the audit trail (`audit`) and each checksum database's
-// latest tree head (`sumdb_latest`), and the indexes the web console's pages read. Each index is named for the
+// latest tree head (`sumdb_latest`), the Go vulnerability database with its matches against fetched
+// module versions (`vuln_*`, see src/vulndb/), and the indexes the web console's pages read. Each index is
+// named for the
 // query it serves. Never holds a transaction across an await.
 import Database from 'better-sqlite3';
 import { GateError } from '../errors.js';
@@ -60,7 +62,65 @@ const MIGRATIONS: readonly string[] = [
      note       BLOB NOT NULL,            -- the signed note, verbatim
      updated_at INTEGER NOT NULL          -- ms since epoch
    ) STRICT;`,
-  // 5: the vulnerability database (branch vulndb); the merge renumbers the console's entry below to 6
+  // 5: the Go vulnerability database (src/vulndb/vuln-store.ts) and which fetched module@versions it affects.
+  // vuln_fetched is filled by the audit writer (one row per module@version ever served), so matching a new
+  // advisory against past fetches never scans the audit table; vuln_matches is recomputed for an advisory's
+  // modules when it changes, and for a module@version when it is first served.
+  `CREATE TABLE vuln_advisories (
+     id        TEXT PRIMARY KEY,          -- GO-2023-2402
+     aliases   TEXT NOT NULL,             -- JSON array: ["CVE-2023-48795", "GHSA-..."]
+     summary   TEXT NOT NULL,
+     details   TEXT NOT NULL,
+     published INTEGER,                   -- ms since epoch
+     modified  INTEGER NOT NULL,
+     withdrawn INTEGER,
+     osv       BLOB NOT NULL              -- the OSV file, byte for byte as the database served it
+   ) STRICT;
+   CREATE TABLE vuln_aliases (
+     alias    TEXT NOT NULL,
+     advisory TEXT NOT NULL REFERENCES vuln_advisories(id) ON DELETE CASCADE,
+     PRIMARY KEY (alias, advisory)
+   ) STRICT, WITHOUT ROWID;
+   CREATE INDEX vuln_aliases_by_advisory ON vuln_aliases(advisory);
+   CREATE TABLE vuln_ranges (
+     advisory      TEXT NOT NULL REFERENCES vuln_advisories(id) ON DELETE CASCADE,
+     module        TEXT NOT NULL,
+     introduced    TEXT,                  -- "v1.2.3", NULL = from the first version
+     fixed         TEXT,                  -- NULL = no fix (see last_affected)
+     last_affected TEXT
+   ) STRICT;
+   CREATE INDEX vuln_ranges_by_module ON vuln_ranges(module);
+   CREATE INDEX vuln_ranges_by_advisory ON vuln_ranges(advisory);
+   CREATE TABLE vuln_fetched (
+     module   TEXT NOT NULL,
+     version  TEXT NOT NULL,
+     first_ts INTEGER NOT NULL,
+     PRIMARY KEY (module, version)
+   ) STRICT, WITHOUT ROWID;
+   CREATE TABLE vuln_matches (
+     advisory TEXT NOT NULL REFERENCES vuln_advisories(id) ON DELETE CASCADE,
+     module   TEXT NOT NULL,
+     version  TEXT NOT NULL,
+     fixed    TEXT,                       -- the fix of the range that matched, "v0.17.0"
+     PRIMARY KEY (advisory, module, version)
+   ) STRICT, WITHOUT ROWID;
+   CREATE INDEX vuln_matches_by_module_version ON vuln_matches(module, version);
+   CREATE TABLE vuln_files (
+     path     TEXT PRIMARY KEY,           -- index/db.json, index/modules.json, index/vulns.json
+     body     BLOB NOT NULL,              -- as the database served it
+     modified INTEGER NOT NULL            -- ms since epoch, when stored
+   ) STRICT;
+   CREATE TABLE vuln_sync (
+     source        TEXT PRIMARY KEY,      -- https://vuln.go.dev, or the imported directory or zip
+     db_modified   INTEGER,               -- index/db.json's modified, ms since epoch
+     last_attempt  INTEGER,
+     last_success  INTEGER,
+     last_result   TEXT                   -- one line: "12 advisories updated" or the error
+   ) STRICT;
+   INSERT OR IGNORE INTO vuln_fetched (module, version, first_ts)
+     SELECT module, version, MIN(ts) FROM audit
+     WHERE module IS NOT NULL AND version IS NOT NULL AND kind IN ('info', 'mod', 'zip') AND outcome IN ('hit', 'miss', 'stale')
+     GROUP BY module, version;`,
   // 6: the web console (src/console/console-queries.ts), as EXPLAIN QUERY PLAN asked on 10 million rows
   //    (bench/scenarios/console.ts): the overview chart reads time, outcome and bytes from the index alone,
   //    and a search by version lists the modules whose zip was downloaded without visiting the table (partial:
