@@ -275,7 +275,6 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
       live,
       upstreamHealth: () => metrics.upstreamHealth(),
       classify: (module, version) => policy.classify(module, version),
-      advisories: null,
       log,
     });
     ports.console = consoleServer.port;

@@ -6,6 +6,7 @@ import type { UpstreamHealth } from '../admin/metrics.js';
 import type { ModuleClassification } from '../policy/module-policy.js';
 import { formatDuration, formatTime } from '../tools/audit-format.js';
 import type { ClientSummary, ObjectFacts, TrafficBucket, VersionListing } from './console-queries.js';
+import type { AdvisoryForVersion, AdvisoryRecord, AdvisorySummary, AffectedFetch } from '../vulndb/vuln-queries.js';
 import {
   bytes, clientLink, escapeHtml, exportLinks, h, link, moduleLink, olderLink, outcomeBadge, pager, raw, table, tableRow, time, trafficChart, url,
   type Fragment,
@@ -104,12 +105,6 @@ ${exportLinks('/export/groups', { module: d.module, version: d.version })}`;
 
 // ---- module@version
 
-export interface AdvisoryLine {
-  id: string;
-  aliases: string[];
-  summary: string;
-  fixed: string | null;
-}
 
 export interface ModuleData {
   module: string;
@@ -118,8 +113,7 @@ export interface ModuleData {
   clients: ClientSummary[];
   rows: AuditRow[];
   policy: ModuleClassification;
-  /** null: no vulnerability database on this gateway. */
-  advisories: AdvisoryLine[] | null;
+  advisories: AdvisoryForVersion[];
 }
 
 function policyText(p: ModuleClassification): Fragment {
@@ -134,14 +128,16 @@ function policyText(p: ModuleClassification): Fragment {
 }
 
 export function moduleBody(d: ModuleData, before: string | null): string {
-  const adv =
-    d.advisories === null
-      ? '<p class="hint">No vulnerability database on this gateway.</p>'
-      : table(
-          ['Advisory', 'Aliases', 'Summary', 'Fixed in'],
-          d.advisories.map((a) => [link(url('/advisory', { id: a.id }), a.id), a.aliases.join(', '), a.summary, a.fixed ?? 'no fix']),
-          { id: 'advisories', empty: 'No known advisory affects this version.' },
-        );
+  const adv = table(
+    ['Advisory', 'Aliases', 'Summary', 'Fixed in'],
+    d.advisories.map((a) => [
+      raw(`${link(url('/advisory', { id: a.id }), a.id).html}${a.withdrawn === null ? '' : ' <span class="hint">(withdrawn)</span>'}`),
+      a.aliases.join(', '),
+      a.summary,
+      a.fixed ?? 'no fix',
+    ]),
+    { id: 'advisories', empty: 'No known advisory affects this version (vulnerability database: gomodgate vulndb sync).' },
+  );
   return `<p class="subject path">${h(`${d.module}@${d.version}`)}</p>
 <h2>Policy decision</h2><p id="policy">${h(policyText(d.policy))}</p>
 <h2>Advisories</h2>${adv}
@@ -197,6 +193,57 @@ export function eventsBody(f: EventFilterText, rows: AuditRow[] | null, error: s
 ${auditRowsTable(rows ?? [], { id: 'events', empty: '' })}
 ${olderLink('/events', params, rows ? lastOf(rows) : undefined, (rows?.length ?? 0) === PAGE_SIZE)}
 ${exportLinks('/export/rows', params)}`;
+}
+
+// ---- advisories
+
+export function advisoriesBody(search: string, withdrawn: boolean, list: AdvisorySummary[], pageNo: number): string {
+  const params = { search, withdrawn: withdrawn ? '1' : '' };
+  return `<form method="get" action="/advisories" class="search">
+<label>Advisory, alias, summary or module <input name="search" value="${escapeHtml(search)}" placeholder="GO-2024-… or CVE-…"></label>
+<button type="submit">Search</button></form>
+${table(
+  ['Advisory', 'Aliases', 'Summary', 'Modules', 'Affected versions fetched', 'Clients', 'Last fetch'],
+  list.map((a) => [
+    raw(`${link(url('/advisory', { id: a.id }), a.id).html}${a.withdrawn === null ? '' : ' <span class="hint">(withdrawn)</span>'}`),
+    a.aliases.join(', '),
+    a.summary,
+    raw(a.modules.map((m) => `<span class="path">${escapeHtml(m)}</span>`).join('<br>')),
+    a.affectedVersions,
+    a.affectedClients,
+    time(a.lastFetch),
+  ]),
+  { id: 'advisory-list', empty: 'No advisory matches (the database is filled by gomodgate vulndb sync or import).' },
+)}
+${pager('/advisories', params, pageNo, list.length === PAGE_SIZE)}
+<p>${withdrawn ? link(url('/advisories', { search }), 'Hide withdrawn advisories').html : link(url('/advisories', { search, withdrawn: '1' }), 'Show withdrawn advisories too').html}</p>`;
+}
+
+export function advisoryBody(a: AdvisoryRecord, affected: AffectedFetch[], limit: number): string {
+  const clients = new Map<string, { versions: Set<string>; first: number; last: number }>();
+  for (const f of affected) {
+    for (const c of f.clients) {
+      const e = clients.get(c) ?? { versions: new Set<string>(), first: f.firstFetch, last: f.lastFetch };
+      e.versions.add(`${f.module}@${f.version}`);
+      e.first = Math.min(e.first, f.firstFetch);
+      e.last = Math.max(e.last, f.lastFetch);
+      clients.set(c, e);
+    }
+  }
+  const byClient = [...clients.entries()].sort((x, y) => y[1].last - x[1].last);
+  return `<p class="subject">${h(a.summary)}</p>
+${a.withdrawn === null ? '' : `<p class="error">Withdrawn ${h(formatTime(a.withdrawn))}: it no longer counts for policy.</p>`}
+<dl class="facts"><dt>Aliases</dt><dd>${h(a.aliases.join(', ') || '-')}</dd><dt>Published</dt><dd>${h(time(a.published))}</dd><dt>Modified</dt><dd>${h(time(a.modified))}</dd></dl>
+<h2>Clients that fetched an affected version</h2>
+${table(['Client', 'Affected versions', 'First fetch', 'Last fetch'], byClient.map(([c, e]) => [clientLink(c), raw([...e.versions].sort().map((v) => `<span class="path">${escapeHtml(v)}</span>`).join('<br>')), time(e.first), time(e.last)]), { id: 'affected-clients', empty: 'No client fetched an affected version.' })}
+<h2>Affected fetches</h2>
+${table(
+  ['Module@version', 'Clients', 'Requests', 'First fetch', 'Last fetch', 'Fixed in'],
+  affected.map((f) => [moduleLink(f.module, f.version), raw(f.clients.map((c) => clientLink(c)).map((l) => h(l)).join(', ')), f.fetches, time(f.firstFetch), time(f.lastFetch), f.fixed ?? 'no fix']),
+  { id: 'affected-fetches', empty: 'No fetched version is affected.' },
+)}
+${affected.length === limit ? `<p class="hint">Showing the latest ${limit} affected module@versions.</p>` : ''}
+<details><summary>Details</summary><p class="details">${h(a.details)}</p></details>`;
 }
 
 export function errorBody(message: string): string {

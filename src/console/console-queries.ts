@@ -6,6 +6,9 @@
 import type { Db } from '../store/database.js';
 import { AUDIT_ROW_COLUMNS, AuditQuery, auditWhere, type AuditFilter, type AuditRow } from '../tools/audit-query.js';
 import { CONSOLE_OUTCOMES } from '../audit/audit-log.js';
+import {
+  advisoriesFor, affectedFetches, getAdvisory, listAdvisories, type AdvisoryForVersion, type AdvisoryRecord, type AdvisorySummary, type AffectedFetch,
+} from '../vulndb/vuln-queries.js';
 
 /** The outcomes the overview lists as security events, and the audit's names for them. */
 export const SECURITY_OUTCOMES = ['tampered', 'denied', 'private', 'refused'] as const;
@@ -132,6 +135,25 @@ export class ConsoleQueries {
     return this.db
       .prepare(`SELECT ${AUDIT_ROW_COLUMNS} FROM audit WHERE module = ? AND version = ?${keyset} ORDER BY ts DESC, id DESC LIMIT ?`)
       .all(module, version, ...(before ? [before.ts, before.ts, before.id] : []), limit) as AuditRow[];
+  }
+
+  // ---- the vulnerability database: the query API shared with `gomodgate vulns` (src/vulndb/vuln-queries.ts)
+
+  advisories(q: { search?: string; includeWithdrawn?: boolean; limit: number; offset: number }): AdvisorySummary[] {
+    return listAdvisories(this.db, q);
+  }
+
+  advisory(id: string): AdvisoryRecord | null {
+    return getAdvisory(this.db, id);
+  }
+
+  /** Which clients fetched a version the advisory affects, and when. */
+  affected(q: { advisory?: string; module?: string; client?: string; since?: number; until?: number; limit: number }): AffectedFetch[] {
+    return affectedFetches(this.db, q);
+  }
+
+  advisoriesOf(module: string, version: string): AdvisoryForVersion[] {
+    return advisoriesFor(this.db, module, version);
   }
 
   /** Rows newest first, one page (see AuditQuery.page). */

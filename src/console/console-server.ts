@@ -26,7 +26,7 @@ import type { LiveTail } from './console-live.js';
 import type { ConsoleTlsMaterial } from './console-certificate.js';
 import { page } from './console-html.js';
 import {
-  PAGE_SIZE, clientBody, errorBody, eventsBody, moduleBody, overviewBody, searchBody, signInBody, type AdvisoryLine,
+  PAGE_SIZE, advisoriesBody, advisoryBody, clientBody, errorBody, eventsBody, moduleBody, overviewBody, searchBody, signInBody,
 } from './console-pages.js';
 
 export const CONSOLE_CSP =
@@ -47,11 +47,6 @@ const ASSETS: Record<string, string> = {
   '/assets/console.js': 'text/javascript; charset=utf-8',
 };
 
-/** The advisory part of the module@version page (the vulnerability database), when this gateway has one. */
-export interface AdvisoryLookup {
-  advisoriesFor(module: string, version: string): AdvisoryLine[];
-}
-
 export interface ConsoleServerOptions {
   host: string;
   port: number;
@@ -67,7 +62,6 @@ export interface ConsoleServerOptions {
   live: LiveTail;
   upstreamHealth: () => UpstreamHealth[];
   classify: (module: string, version: string) => ModuleClassification;
-  advisories: AdvisoryLookup | null;
   log: Logger;
   now?: () => number;
   /** Directory of console.css and console.js (default: src/console/assets of this checkout). */
@@ -335,7 +329,7 @@ export async function startConsoleServer(o: ConsoleServerOptions): Promise<Conso
                 clients: o.queries.clientsOf(module, version, PAGE_SIZE),
                 rows: o.queries.fetchesOf(module, version, PAGE_SIZE, before),
                 policy: o.classify(module, version),
-                advisories: o.advisories ? o.advisories.advisoriesFor(module, version) : null,
+                advisories: o.queries.advisoriesOf(module, version),
               },
               q.get('before'),
             ),
@@ -365,9 +359,20 @@ export async function startConsoleServer(o: ConsoleServerOptions): Promise<Conso
           if (!o.live.open(res, filter)) res.end('event: busy\ndata: too many live views are open\n\n');
           return;
         }
-        case '/advisories':
-        case '/advisory':
-          return html('Advisories', errorBody('The vulnerability database is not part of this gateway yet.'), '/advisories');
+        case '/advisories': {
+          const search = (q.get('search') ?? '').trim().slice(0, 200);
+          const withdrawn = q.get('withdrawn') === '1';
+          const pageNo = Math.max(1, Math.min(10_000, Number(q.get('page') ?? 1) || 1));
+          const list = o.queries.advisories({ search, includeWithdrawn: withdrawn, limit: PAGE_SIZE, offset: (pageNo - 1) * PAGE_SIZE });
+          return html('Advisories', advisoriesBody(search, withdrawn, list, pageNo), '/advisories');
+        }
+        case '/advisory': {
+          const id = (q.get('id') ?? '').trim();
+          const a = id ? o.queries.advisory(id) : null;
+          if (!a) return html('Advisory', errorBody(`No advisory ${id || '(none given)'} in the vulnerability database.`), '/advisories', 404);
+          const limit = 500;
+          return html(a.id, advisoryBody(a, o.queries.affected({ advisory: a.id, limit }), limit), '/advisories');
+        }
         default:
           if (path.startsWith('/export/')) return exportTable(req, res, peer, s, path, q);
           return html('Not found', errorBody('No such page.'), undefined, 404);
