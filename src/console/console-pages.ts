@@ -123,7 +123,7 @@ function policyText(p: ModuleClassification): Fragment {
     case 'denied':
       return raw(`<span class="bad">denied</span>${p.rule === null ? ' by the default' : ` by rule ${p.rule + 1}`}: ${escapeHtml(p.reason)}`);
     case 'allowed':
-      return raw(`<span class="good">allowed</span>${p.checkSumdb ? ', verified against the checksum database' : ', not checked against the checksum database (--nosumdb)'}`);
+      return raw(`<span class="good">allowed</span>${p.checkSumdb ? ', subject to checksum-database verification' : ', exempt from checksum-database verification (--nosumdb)'}`);
   }
 }
 

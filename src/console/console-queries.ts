@@ -58,7 +58,7 @@ export class ConsoleQueries {
   traffic(since: number, until: number, bucketMs: number): TrafficBucket[] {
     const rows = this.db
       .prepare(
-        `SELECT (ts - ?) / ? AS b, COUNT(*) AS requests, SUM(outcome IN ('hit', 'stale')) AS hits, SUM(outcome = 'miss') AS misses,
+        `SELECT (ts - CAST(? AS INTEGER)) / CAST(? AS INTEGER) AS b, COUNT(*) AS requests, SUM(outcome IN ('hit', 'stale')) AS hits, SUM(outcome = 'miss') AS misses,
            SUM(CASE WHEN outcome IN ('hit', 'stale') THEN bytes ELSE 0 END) AS savedBytes
          FROM audit
          WHERE ts >= ? AND ts < ? AND outcome NOT IN (${NOT_REQUESTS.map(() => '?').join(', ')})
