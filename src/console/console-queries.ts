@@ -96,10 +96,12 @@ export class ConsoleQueries {
         )
         .all(...versions, limit, offset) as VersionListing[];
     }
-    const w = auditWhere({ modules: filter.modules, versions: filter.versions });
+    // the glob's exact test once per module@version group, not once per row of the index range
+    const w = auditWhere({ modules: filter.modules, versions: filter.versions }, true, true);
     const sql = `SELECT module, version, COUNT(*) AS fetches, MAX(ts) AS last FROM audit
-      WHERE ${w.sql} AND version IS NOT NULL GROUP BY module, version ORDER BY module, version LIMIT ? OFFSET ?`;
-    return this.db.prepare(sql).all(...w.params, limit, offset) as VersionListing[];
+      WHERE ${w.sql} AND version IS NOT NULL GROUP BY module, version ${w.having ? `HAVING ${w.having.sql}` : ''}
+      ORDER BY module, version LIMIT ? OFFSET ?`;
+    return this.db.prepare(sql).all(...w.params, ...(w.having?.params ?? []), limit, offset) as VersionListing[];
   }
 
   /** Who fetched module@version: per client, most recent first. */
@@ -156,8 +158,18 @@ export class ConsoleQueries {
     return advisoriesFor(this.db, module, version);
   }
 
-  /** Rows newest first, one page (see AuditQuery.page). */
+  /**
+   * Rows newest first, one page (see AuditQuery.page). An exact client, an outcome, or a module with a version
+   * have an index whose rows come in time order; a glob, a CIDR or a bare module path read in time order
+   * instead (audit_by_ts), stopping at the page's last row (bench/scenarios/console.ts measured both).
+   */
   rows(filter: AuditFilter, limit: number, before?: { ts: number; id: number }): AuditRow[] {
-    return this.audit.page(filter, limit, before);
+    const list = (v: readonly string[] | undefined) => (v ?? []).flatMap((x) => x.split(',')).map((x) => x.trim()).filter(Boolean);
+    const clients = list(filter.clients);
+    const exactClient = clients.length > 0 && clients.every((c) => !c.includes('/'));
+    const outcomes = list(filter.outcomes).length > 0;
+    const moduleVersion = list(filter.modules).length > 0 && list(filter.versions).length > 0 && list(filter.modules).every((m) => !/[*?[\\]/.test(m));
+    const ranged = list(filter.modules).length > 0 || clients.length > 0;
+    return this.audit.page(filter, limit, before, ranged && !exactClient && !outcomes && !moduleVersion);
   }
 }

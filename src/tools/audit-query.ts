@@ -172,6 +172,8 @@ function canonicalIpv6(address: string): string {
 interface Where {
   sql: string;
   params: unknown[];
+  /** With `refineGroups`: the exact glob test, to put in HAVING of a query grouped by module. */
+  having?: { sql: string; params: unknown[] };
 }
 
 /** Registers the SQL functions the filters use (idempotent per connection). */
@@ -189,10 +191,13 @@ function registerFunctions(db: Db): void {
 
 /**
  * SQL conditions for a filter. With `indexed` false every column is written `+col`, which keeps SQLite from
- * choosing a filter index (used by tail, whose `id > ?` range is always the narrowest).
+ * choosing a filter index (used by tail, whose `id > ?` range is always the narrowest). With `refineGroups`,
+ * a glob's exact test is returned as `having` (for queries grouped by module) instead of being one more
+ * condition on every row.
  */
-export function auditWhere(filter: AuditFilter, indexed = true): Where {
+export function auditWhere(filter: AuditFilter, indexed = true, refineGroups = false): Where {
   const col = (c: string) => (indexed ? c : `+${c}`);
+  let having: Where['having'];
   const conds: string[] = [];
   const params: unknown[] = [];
 
@@ -224,7 +229,10 @@ export function auditWhere(filter: AuditFilter, indexed = true): Where {
       }
     }
     conds.push(`(${terms.join(' OR ')})`);
-    if (needsRefine) {
+    if (needsRefine && refineGroups) {
+      // once per module group instead of once per row: min() keeps SQLite from moving it back into WHERE
+      having = { sql: 'gmg_module_matches(?, min(module))', params: [modules.join(',')] };
+    } else if (needsRefine) {
       conds.push('gmg_module_matches(?, module)');
       params.push(modules.join(','));
     }
@@ -283,7 +291,7 @@ export function auditWhere(filter: AuditFilter, indexed = true): Where {
     conds.push(`${col('ts')} < ?`);
     params.push(filter.until);
   }
-  return { sql: conds.length ? conds.join(' AND ') : '1', params };
+  return { sql: conds.length ? conds.join(' AND ') : '1', params, ...(having ? { having } : {}) };
 }
 
 // ---- queries
@@ -312,9 +320,12 @@ export class AuditQuery {
   /**
    * One page of matching rows, newest first: at most `limit`, strictly older than `before` (the last row of the
    * previous page) when given. A page costs the same at any depth (no OFFSET).
+   * `byTime`: walk audit_by_ts from the newest row and stop at `limit` matches (the filter columns written +col),
+   * instead of reading every row in a filter's index range and sorting them: the better plan when the filter is a
+   * range (a glob, a CIDR) that matches many rows; the worse one when it matches almost none.
    */
-  page(filter: AuditFilter, limit: number, before?: { ts: number; id: number }): AuditRow[] {
-    const w = auditWhere(filter);
+  page(filter: AuditFilter, limit: number, before?: { ts: number; id: number }, byTime = false): AuditRow[] {
+    const w = auditWhere(filter, !byTime);
     const keyset = before ? ' AND (ts < ? OR (ts = ? AND id < ?))' : '';
     const params = before ? [...w.params, before.ts, before.ts, before.id] : w.params;
     return this.db.prepare(`SELECT ${AUDIT_ROW_COLUMNS} FROM audit WHERE ${w.sql}${keyset} ORDER BY ts DESC, id DESC LIMIT ?`).all(...params, limit) as AuditRow[];
