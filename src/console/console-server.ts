@@ -210,7 +210,8 @@ export async function startConsoleServer(o: ConsoleServerOptions): Promise<Conso
     let body: string;
     let count: number;
     if (what === 'rows') {
-      const rows = o.queries.audit.rows(filter, limit); // the latest `limit`, oldest first: `gomodgate audit --limit N`
+      // the latest `limit`, oldest first: the rows and order of `gomodgate audit --limit N`, read with the page's plan
+      const rows = o.queries.rows(filter, limit).reverse();
       body = format === 'csv' ? auditRowsCsvDocument(rows) : auditRowsJsonDocument(rows);
       count = rows.length;
     } else {
