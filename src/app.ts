@@ -135,6 +135,13 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   // when the admin gave its certificate (a CA rotation then leaves it alone)
   let consoleServer: ConsoleServer | null = null;
   let consoleNames: string[] | null = null;
+  // read before any listener binds: an unreadable certificate or a key of another certificate stops start-up
+  let consoleTls: ReturnType<typeof adminGivenCertificate> | null = null;
+  if (config.consoleListen) {
+    const listen = parseListenAddress(config.consoleListen)!; // validated with the configuration
+    consoleNames = config.consoleCert ? null : consoleCertificateNames(listen.host, config.consoleNames);
+    consoleTls = consoleNames ? gatewayIssuedCertificate(caSource.signing(), consoleNames) : adminGivenCertificate(config.consoleCert, config.consoleKey);
+  }
   const caTimer = setInterval(refreshCa, 60_000).unref();
   const audit = new AuditLog(db, (err) => log.error({ err: describeCause(err) }, 'audit insert failed'), 250, 200, (r) => {
     if (r.outcome !== 'passthrough' && r.outcome !== 'refused' && r.kind !== 'console') metrics.observeRequest(r.kind, r.outcome, r.bytes ?? 0);
@@ -257,10 +264,9 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   ports.admin = admin.port;
 
   let live: LiveTail | null = null;
-  if (config.consoleListen) {
+  if (config.consoleListen && consoleTls) {
     const listen = parseListenAddress(config.consoleListen)!; // validated with the configuration
-    consoleNames = config.consoleCert ? null : consoleCertificateNames(listen.host, config.consoleNames);
-    const tls = consoleNames ? gatewayIssuedCertificate(caSource.signing(), consoleNames) : adminGivenCertificate(config.consoleCert, config.consoleKey);
+    const tls = consoleTls;
     live = new LiveTail(audit);
     consoleServer = await startConsoleServer({
       host: listen.host,
