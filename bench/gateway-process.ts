@@ -11,6 +11,8 @@ export interface GatewayPorts {
   tls: number;
   http: number;
   admin: number;
+  /** 0 unless --console-listen was given. */
+  console?: number;
 }
 
 export interface BenchGateway {

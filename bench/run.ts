@@ -4,7 +4,7 @@
 // Loopback only; every process it starts is stopped by PID and its temp directory removed, also on SIGINT/SIGTERM.
 // It asserts nothing about timing: a figure is printed, never judged. Not part of `npm test`.
 //
-//   node dist/bench/run.js [--only cached,tls,go,large,coldmiss] [--without nginx,squid,go] [--json FILE] [--keep]
+//   node dist/bench/run.js [--only cached,tls,go,large,coldmiss,console] [--without nginx,squid,go] [--json FILE] [--keep]
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,8 +19,9 @@ import { runColdMissScenario } from './scenarios/cold-miss.js';
 import { runTlsScenario } from './scenarios/tls-connect.js';
 import { runGoDownloadScenario } from './scenarios/go-download.js';
 import { runLargeZipScenario } from './scenarios/large-zip.js';
+import { runConsoleScenario } from './scenarios/console.js';
 
-const SCENARIOS = ['cached', 'tls', 'go', 'large', 'coldmiss'] as const;
+const SCENARIOS = ['cached', 'tls', 'go', 'large', 'coldmiss', 'console'] as const;
 type ScenarioName = (typeof SCENARIOS)[number];
 
 /** The whole run stops starting measurements after this; each measurement has its own smaller bound too. */
@@ -78,7 +79,8 @@ async function main(): Promise<number> {
       ['tls', () => runTlsScenario(ctx, world!)],
       ['go', () => runGoDownloadScenario(ctx)],
       ['large', () => runLargeZipScenario(ctx, world!)],
-      ['coldmiss', () => runColdMissScenario(ctx, world!)], // last: its direct baseline is the longest wait
+      ['coldmiss', () => runColdMissScenario(ctx, world!)], // its direct baseline is the longest wait
+      ['console', () => runConsoleScenario(ctx)], // 10 million generated audit rows: its own data directory
     ];
     for (const [name, step] of steps) {
       if (!args.only.has(name)) continue;

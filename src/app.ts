@@ -46,12 +46,22 @@ import { VulnSyncer } from './vulndb/vuln-syncer.js';
 import { upstreamVulnSource } from './vulndb/vuln-source.js';
 import { advisoriesFor } from './vulndb/vuln-queries.js';
 import { VulnDbHandler } from './http/vulndb-handler.js';
+import { parseListenAddress } from './config/load.js';
+import { CidrSet } from './cidr.js';
+import { startConsoleServer, type ConsoleServer } from './console/console-server.js';
+import { ConsoleQueries } from './console/console-queries.js';
+import { ConsoleUsers } from './console/console-users.js';
+import { ConsoleSessions } from './console/console-sessions.js';
+import { SignInLimiter } from './console/sign-in-limiter.js';
+import { LiveTail } from './console/console-live.js';
+import { adminGivenCertificate, consoleCertificateNames, gatewayIssuedCertificate } from './console/console-certificate.js';
 
 /** A checksum-database answer (lookup, tile, signed head) is never larger than this. */
 const SUMDB_OBJECT_MAX_BYTES = 1 << 20;
 
 export interface Gateway {
-  ports: { tls: number; http: number; proxy: number; admin: number };
+  /** console: 0 when --console-listen is not set. */
+  ports: { tls: number; http: number; proxy: number; admin: number; console: number };
   /** The CA clients must trust: its certificate file (as configured, relative or absolute) and SHA-256 fingerprint. */
   ca: { certFile: string; fingerprint256: string };
   stats: { intercepted: number; spliced: number; refused: number };
@@ -125,6 +135,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
       if (r.signingChanged) {
         log.warn({ fingerprint256: current?.fingerprint256, switchedNow: r.switched }, 'leaf certificates are now issued by the new gateway CA; the old one is retired');
         certificates.prepare(hosts.list());
+        if (consoleServer && consoleNames) consoleServer.setCertificate(gatewayIssuedCertificate(caSource.signing(), consoleNames));
       }
       if (r.publishedChanged) log.info({ published: [current, next].filter(Boolean).map((c) => ({ role: c!.role, fingerprint256: c!.fingerprint256 })), switchAt }, 'published gateway CAs changed');
       return r.signingChanged || r.publishedChanged;
@@ -133,9 +144,20 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
       return false;
     }
   };
+  // the console (when --console-listen is set) starts after the gateway's own listeners; consoleNames is null
+  // when the admin gave its certificate (a CA rotation then leaves it alone)
+  let consoleServer: ConsoleServer | null = null;
+  let consoleNames: string[] | null = null;
+  // read before any listener binds: an unreadable certificate or a key of another certificate stops start-up
+  let consoleTls: ReturnType<typeof adminGivenCertificate> | null = null;
+  if (config.consoleListen) {
+    const listen = parseListenAddress(config.consoleListen)!; // validated with the configuration
+    consoleNames = config.consoleCert ? null : consoleCertificateNames(listen.host, config.consoleNames);
+    consoleTls = consoleNames ? gatewayIssuedCertificate(caSource.signing(), consoleNames) : adminGivenCertificate(config.consoleCert, config.consoleKey);
+  }
   const caTimer = setInterval(refreshCa, 60_000).unref();
   const audit = new AuditLog(db, (err) => log.error({ err: describeCause(err) }, 'audit insert failed'), 250, 200, (r) => {
-    if (r.outcome !== 'passthrough' && r.outcome !== 'refused') metrics.observeRequest(r.kind, r.outcome, r.bytes ?? 0);
+    if (r.outcome !== 'passthrough' && r.outcome !== 'refused' && r.kind !== 'console') metrics.observeRequest(r.kind, r.outcome, r.bytes ?? 0);
   });
 
   const policy = new ModulePolicy({
@@ -231,7 +253,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   });
   onboardingServer.emit('listening'); // starts Node's header-timeout sweeps on a server that never listens
 
-  const ports = { tls: 0, http: 0, proxy: 0, admin: 0 };
+  const ports = { tls: 0, http: 0, proxy: 0, admin: 0, console: 0 };
   const connectionDeps = {
     hosts,
     terminateTls: (socket: net.Socket, peeked: Buffer, conn: ConnectionInfo) => terminator.accept(socket, peeked, conn),
@@ -274,6 +296,30 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   });
   ports.admin = admin.port;
   vulnSyncer.schedule();
+
+  let live: LiveTail | null = null;
+  if (config.consoleListen && consoleTls) {
+    const listen = parseListenAddress(config.consoleListen)!; // validated with the configuration
+    const tls = consoleTls;
+    live = new LiveTail(audit);
+    consoleServer = await startConsoleServer({
+      host: listen.host,
+      port: listen.port,
+      tls,
+      queries: new ConsoleQueries(db),
+      users: new ConsoleUsers(config.dataDir),
+      sessions: new ConsoleSessions({ idleMs: config.consoleSessionIdle * 1000 }),
+      limiter: new SignInLimiter({ max: 10, windowMs: 15 * 60_000 }),
+      sso: config.consoleSsoHeader ? { header: config.consoleSsoHeader, proxies: new CidrSet(config.consoleSsoProxy) } : null,
+      audit,
+      live,
+      upstreamHealth: () => metrics.upstreamHealth(),
+      classify: (module, version) => policy.classify(module, version),
+      log,
+    });
+    ports.console = consoleServer.port;
+    log.info({ host: listen.host, port: consoleServer.port, certificate: consoleNames ? { issuedBy: 'gateway CA', names: consoleNames } : { file: config.consoleCert, names: tls.names }, sso: config.consoleSsoHeader || undefined }, 'console listening (HTTPS)');
+  }
   log.info({ ports, adminListen: config.adminListen, interceptHosts: hosts.list(), dataDir: config.dataDir, upstream: config.upstream }, 'gomodgate ready');
   notifySystemd(['--ready', `--status=serving on ${ports.tls}/${ports.http}/${ports.proxy}`], log);
 
@@ -359,6 +405,8 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
       proxy.server.closeAllConnections();
       await admin.close();
       metrics.close();
+      live?.close();
+      await consoleServer?.close();
       audit.flush();
       index.flushTouches();
       upstream.close();

@@ -81,8 +81,22 @@ function nonNegative(n: number): number {
   return Number.isFinite(n) && n > 0 ? n : 0;
 }
 
+/** Upstream health as the console shows it: per host, answers and failures since start, and the latest. */
+export interface UpstreamHealth {
+  host: string;
+  requests: number;
+  /** Failed to answer (refused, reset, TLS, timeout) or answered 5xx. */
+  failures: number;
+  lastStatus: string;
+  lastAt: number;
+  lastSeconds: number;
+}
+
+const MAX_UPSTREAM_HOSTS = 100;
+
 export class GatewayMetrics {
   readonly registry = new Registry();
+  private readonly upstreams = new Map<string, UpstreamHealth>();
   private readonly requests: Counter<'kind' | 'outcome'>;
   private readonly responseBytes: Counter<'outcome'>;
   private readonly upstreamDuration: Histogram<'host' | 'status_class'>;
@@ -274,7 +288,24 @@ export class GatewayMetrics {
 
   /** One upstream request: status of its answer, or 'error' when it failed (refused, reset, TLS, timeout). */
   observeUpstream(host: string, status: number | 'error', seconds: number): void {
-    this.upstreamDuration.observe({ host, status_class: statusClass(status) }, nonNegative(seconds));
+    const cls = statusClass(status);
+    this.upstreamDuration.observe({ host, status_class: cls }, nonNegative(seconds));
+    let h = this.upstreams.get(host);
+    if (!h) {
+      if (this.upstreams.size >= MAX_UPSTREAM_HOSTS) return;
+      h = { host, requests: 0, failures: 0, lastStatus: '', lastAt: 0, lastSeconds: 0 };
+      this.upstreams.set(host, h);
+    }
+    h.requests++;
+    if (cls === 'error' || cls === '5xx') h.failures++;
+    h.lastStatus = status === 'error' ? 'error' : String(status);
+    h.lastAt = Date.now();
+    h.lastSeconds = nonNegative(seconds);
+  }
+
+  /** Per upstream host since start, most recently used first (copies). */
+  upstreamHealth(): UpstreamHealth[] {
+    return [...this.upstreams.values()].map((h) => ({ ...h })).sort((a, b) => b.lastAt - a.lastAt);
   }
 
   /** An error no handler caught: a defect to fix, counted rather than allowed to end the process. */

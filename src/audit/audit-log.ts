@@ -4,6 +4,8 @@
 // Never stores credentials, cookies or query strings (upstream URLs and reasons pass through redactUrl).
 // The same transaction counts each served module@version per client and matches a version served for the first
 // time against the vulnerability database (src/vulndb/vuln-match.ts).
+// Subscribers (the console's live tail) see each batch once it is committed, with its row ids; they only read
+// what they are given and never record rows themselves, so no call ever loops back into the writer.
 import type { Db } from '../store/database.js';
 import { redactUrl, redactUrlsInText } from '../redact.js';
 import { FETCH_KINDS, SERVED_OUTCOMES, fetchedVersionRecorder } from '../vulndb/vuln-match.js';
@@ -20,7 +22,14 @@ export const AUDIT_OUTCOMES = [
   'tampered',
   'private',
   'denied',
+  // the web console's own events (kind 'console'): sign-ins, failed sign-ins, exports
+  'signed-in',
+  'sign-in-failed',
+  'exported',
 ] as const;
+
+/** Outcomes of the console's own rows, which are not Go requests (no metrics, no hit ratio). */
+export const CONSOLE_OUTCOMES: readonly AuditOutcome[] = ['signed-in', 'sign-in-failed', 'exported'];
 
 export type AuditOutcome = (typeof AUDIT_OUTCOMES)[number];
 
@@ -43,11 +52,18 @@ export interface AuditRecord {
   reason: string | null;
 }
 
+/** A row as written: its record and the id the audit table gave it. */
+export type StoredAuditRecord = AuditRecord & { id: number };
+
+/** Sees every committed batch, oldest first. Must not call AuditLog.record (it would loop back into the writer). */
+export type AuditListener = (rows: readonly StoredAuditRecord[]) => void;
+
 export class AuditLog {
+  private readonly listeners = new Set<AuditListener>();
   private queue: AuditRecord[] = [];
   private timer: NodeJS.Timeout | null = null;
   private waiters: (() => void)[] = [];
-  private readonly insertMany: (rows: AuditRecord[]) => void;
+  private readonly insertMany: (rows: AuditRecord[]) => StoredAuditRecord[];
 
   constructor(
     db: Db,
@@ -62,14 +78,15 @@ export class AuditLog {
        VALUES (@ts, @client, @origDst, @host, @method, @path, @module, @version, @kind, @outcome, @status, @bytes, @durationMs, @sha256, @upstreamUrl, @reason)`,
     );
     const noteFetched = fetchedVersionRecorder(db);
-    this.insertMany = db.transaction((rows: AuditRecord[]) => {
-      for (const r of rows) {
-        insert.run(r);
+    this.insertMany = db.transaction((rows: AuditRecord[]) =>
+      rows.map((r) => {
+        const id = Number(insert.run(r).lastInsertRowid);
         if (r.module !== null && r.version !== null && r.kind !== null && FETCH_KINDS.includes(r.kind) && SERVED_OUTCOMES.includes(r.outcome)) {
           noteFetched(r.module, r.version, r.client, r.ts);
         }
-      }
-    });
+        return { ...r, id };
+      }),
+    );
   }
 
   record(record: AuditRecord): void {
@@ -92,12 +109,30 @@ export class AuditLog {
     if (this.queue.length === 0) return this.settleWaiters();
     const rows = this.queue;
     this.queue = [];
+    let stored: StoredAuditRecord[] = [];
     try {
-      this.insertMany(rows);
+      stored = this.insertMany(rows);
     } catch (err) {
       this.onError(err);
     }
     this.settleWaiters();
+    if (stored.length) this.publish(stored);
+  }
+
+  /** Adds a listener of committed rows; returns the function that removes it. */
+  subscribe(listener: AuditListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private publish(rows: readonly StoredAuditRecord[]): void {
+    for (const l of [...this.listeners]) {
+      try {
+        l(rows);
+      } catch (err) {
+        this.onError(err);
+      }
+    }
   }
 
   /**

@@ -10,15 +10,16 @@ import { openDatabase, type Db } from '../store/database.js';
 import { AuditQuery, AUDIT_OUTCOMES, parseTimeArgument, type AuditFilter, type AuditRow } from '../tools/audit-query.js';
 import {
   AUDIT_CSV_HEADER,
-  GROUP_CSV_HEADER,
   auditCsvRecord,
   auditRowJson,
+  auditRowsCsvDocument,
+  auditRowsJsonDocument,
   auditRowsTable,
   auditStreamingTable,
   auditTableCells,
   csvLine,
-  groupCsvRecord,
-  groupJson,
+  groupsCsvDocument,
+  groupsJsonDocument,
   groupsTable,
   type OutputFormat,
 } from '../tools/audit-format.js';
@@ -96,8 +97,8 @@ function out(s: string): void {
 }
 
 function printRows(rows: AuditRow[], format: OutputFormat): void {
-  if (format === 'json') out(rows.length ? `[\n${rows.map((r) => JSON.stringify(auditRowJson(r))).join(',\n')}\n]\n` : '[]\n');
-  else if (format === 'csv') out(csvLine(AUDIT_CSV_HEADER) + rows.map(auditCsvRecord).join(''));
+  if (format === 'json') out(auditRowsJsonDocument(rows));
+  else if (format === 'csv') out(auditRowsCsvDocument(rows));
   else if (rows.length) out(auditRowsTable(rows));
   else process.stderr.write('no matching audit rows\n');
 }
@@ -114,8 +115,8 @@ function runQuery(args: Args): void {
     const q = new AuditQuery(db);
     if (args.group) {
       const groups = q.groups(filter, limit);
-      if (format === 'json') out(JSON.stringify(groups.map(groupJson), null, 2) + '\n');
-      else if (format === 'csv') out(csvLine(GROUP_CSV_HEADER) + groups.map(groupCsvRecord).join(''));
+      if (format === 'json') out(groupsJsonDocument(groups));
+      else if (format === 'csv') out(groupsCsvDocument(groups));
       else if (groups.length) out(groupsTable(groups));
       else process.stderr.write('no matching audit rows\n');
       return;

@@ -19,6 +19,7 @@ import { doctorCommand } from './doctor-command.js';
 import { configCommand } from './config-command.js';
 import { vulndbCommand } from './vulndb-command.js';
 import { vulnsCommand } from './vulns-command.js';
+import { consoleCommand } from './console-command.js';
 import { EXIT, exitCodeFor, exitWith, explainListenFailure, usageMessage } from './cli-errors.js';
 import { formatStartBanner } from './start-banner.js';
 
@@ -232,7 +233,8 @@ export async function main(args: string[]): Promise<void> {
     .command(configCommand)
     .command(vulndbCommand)
     .command(vulnsCommand)
-    .demandCommand(1, 'a command is required: serve, ca, audit, cache, doctor, config, vulndb, vulns')
+    .command(consoleCommand)
+    .demandCommand(1, 'a command is required: serve, ca, audit, cache, doctor, config, vulndb, vulns, console')
     .strict()
     .help()
     .alias('h', 'help')

@@ -38,6 +38,14 @@ export interface GatewayConfig {
   readonly vulndbSync: number; // seconds, 0 = never
   readonly adminListen: string;
   readonly adminPort: number;
+  /** '' = no console; else ADDR:PORT (parseListenAddress). */
+  readonly consoleListen: string;
+  readonly consoleNames: readonly string[];
+  readonly consoleCert: string;
+  readonly consoleKey: string;
+  readonly consoleSsoHeader: string;
+  readonly consoleSsoProxy: readonly string[];
+  readonly consoleSessionIdle: number; // seconds
   readonly 'limits.maxConnections': number;
   readonly 'limits.peekTimeout': number; // seconds
   readonly 'limits.maxUpstreamFetches': number;
@@ -258,6 +266,14 @@ function readFileOptions(file: string, problems: string[]): FileOptions {
   return { values, lines };
 }
 
+/** "10.0.0.1:9443", "[::]:9443", "[fd00::1]:9443" → host and port; null when it is not ADDR:PORT with an IP address. */
+export function parseListenAddress(text: string): { host: string; port: number } | null {
+  const m = /^\[([^\]]+)\]:(\d{1,5})$/.exec(text) ?? /^([^:\[\]]+):(\d{1,5})$/.exec(text);
+  if (!m || !isIP(m[1]!)) return null;
+  const port = Number(m[2]);
+  return port <= 65535 ? { host: m[1]!, port } : null;
+}
+
 /** The ports of our own listeners; two of them equal can never both bind (0 = any free port is exempt). */
 const OWN_PORTS = ['tlsPort', 'httpPort', 'proxyPort', 'adminPort'] as const;
 
@@ -314,6 +330,22 @@ function checkCrossFieldRules(
   }
   if (c.sumdb !== 'off' && !/^[^\s+]+\+[0-9a-f]{8}\+[A-Za-z0-9+/=]+(\s+https?:\/\/\S+)?$/.test(c.sumdb as string)) {
     problems.push(`${label('sumdb')} must be "NAME+HASH+KEY [URL]" as in GOSUMDB, or "off" (got "${c.sumdb}")`);
+  }
+  if (c.consoleListen && !parseListenAddress(c.consoleListen as string)) {
+    problems.push(`${label('consoleListen')} must be ADDR:PORT with an IP address, such as 10.0.0.1:9443 or [::]:9443 (got "${c.consoleListen}")`);
+  }
+  if (Boolean(c.consoleCert) !== Boolean(c.consoleKey)) {
+    problems.push(`${label(c.consoleCert ? 'consoleCert' : 'consoleKey')} needs ${name(c.consoleCert ? 'consoleKey' : 'consoleCert')} too: give the console's certificate and its key together`);
+  }
+  const ssoProxies = c.consoleSsoProxy as string[];
+  if (Boolean(c.consoleSsoHeader) !== ssoProxies.length > 0) {
+    problems.push(`${label(c.consoleSsoHeader ? 'consoleSsoHeader' : 'consoleSsoProxy')} needs ${name(c.consoleSsoHeader ? 'consoleSsoProxy' : 'consoleSsoHeader')} too: the user header is trusted only from the SSO proxy's addresses`);
+  }
+  if (c.consoleSsoHeader && !/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(c.consoleSsoHeader as string)) {
+    problems.push(`${label('consoleSsoHeader')} must be an HTTP header name such as X-Forwarded-User (got "${c.consoleSsoHeader}")`);
+  }
+  for (const cidr of ssoProxies) {
+    if (!isCidr(cidr)) problems.push(`${label('consoleSsoProxy')} entries must be addresses or CIDRs such as 10.0.0.5 or 10.0.0.0/24 (got "${cidr}")`);
   }
   for (const key of ['listen', 'adminListen']) {
     if (!isIP(c[key] as string)) problems.push(`${label(key)} must be an IP address such as :: or 127.0.0.1 (got "${c[key]}")`);

@@ -23,7 +23,7 @@ export interface OptionSpec {
   /** For durations: "off" is accepted and means 0 (never). */
   offIsZero?: boolean;
   /** Only for `serve` (not for `ca` commands). */
-  group?: 'Listeners' | 'Interception' | 'Upstream' | 'Cache' | 'Trust' | 'Admin' | 'Limits' | 'Storage' | 'Logging';
+  group?: 'Listeners' | 'Interception' | 'Upstream' | 'Cache' | 'Trust' | 'Admin' | 'Console' | 'Limits' | 'Storage' | 'Logging';
 }
 
 export const DEFAULT_INTERCEPT_HOSTS = [
@@ -61,6 +61,15 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'vulndbSync', reload: 'live', type: 'duration', offIsZero: true, default: 0, group: 'Trust', describe: 'Sync the vulnerability database this often while serving, e.g. 6h (0 or off = never; `gomodgate vulndb sync` does it by hand)' },
   { key: 'adminListen', reload: 'restart', type: 'string', default: '127.0.0.1', group: 'Admin', describe: 'Address of the admin listener (/healthz, /readyz, /metrics)' },
   { key: 'adminPort', reload: 'restart', type: 'port', default: 9464, group: 'Admin', describe: 'Port of the admin listener (0 = any free port)' },
+  // the console's listener, certificate and who may sign in are fixed for the life of the process: a restart applies
+  // them (users added with `gomodgate console add-user` need none: the user file is re-read at each sign-in)
+  { key: 'consoleListen', reload: 'restart', type: 'string', default: '', group: 'Console', describe: 'Serve the security teams\' web console (HTTPS, read-only) on ADDR:PORT, e.g. 10.0.0.1:9443 or [::]:9443; empty = off' },
+  { key: 'consoleNames', reload: 'restart', type: 'list', default: [], group: 'Console', describe: 'Extra DNS names or addresses for the console certificate issued by the gateway CA (besides the listen address and the host name)' },
+  { key: 'consoleCert', reload: 'restart', type: 'string', default: '', group: 'Console', describe: 'PEM certificate (chain) for the console instead of one issued by the gateway CA (with --console-key)' },
+  { key: 'consoleKey', reload: 'restart', type: 'string', default: '', group: 'Console', describe: 'PEM private key of --console-cert' },
+  { key: 'consoleSsoHeader', reload: 'restart', type: 'string', default: '', group: 'Console', describe: 'Trust this request header (e.g. X-Forwarded-User) as the signed-in user, only from --console-sso-proxy addresses' },
+  { key: 'consoleSsoProxy', reload: 'restart', type: 'list', default: [], group: 'Console', describe: 'Addresses or CIDRs of the SSO reverse proxy whose --console-sso-header is trusted (from anyone else it is ignored)' },
+  { key: 'consoleSessionIdle', reload: 'restart', type: 'duration', default: 1800, group: 'Console', describe: 'Sign a console user out after this long without a request (e.g. 30m)' },
   { key: 'limits.maxConnections', reload: 'restart', type: 'count', default: 20000, group: 'Limits', describe: 'Concurrent client connections per listener' },
   { key: 'limits.peekTimeout', reload: 'restart', type: 'duration', default: 10, group: 'Limits', describe: 'Close a client that has not sent its TLS ClientHello or HTTP request head within this time' },
   { key: 'limits.maxUpstreamFetches', reload: 'restart', type: 'count', default: 64, group: 'Limits', describe: 'Concurrent upstream connections per upstream host' },

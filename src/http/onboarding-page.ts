@@ -11,6 +11,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import net from 'node:net';
 import { X509Certificate, createHash } from 'node:crypto';
 import { certificatePemToDer } from '../intercept/certificates.js';
+import { escapeHtml } from '../html-escape.js';
 
 export const ONBOARDING_PATHS = new Set(['/', '/ca.pem', '/ca.der', '/gomodgate-ca.pem', '/gomodgate-ca.der', '/gomodgate-ca-next.pem', '/gomodgate-ca-next.der', '/favicon.ico']);
 
@@ -38,9 +39,6 @@ function socketHost(address: string | undefined): string | null {
   return net.isIPv6(a) ? `[${a}]` : null;
 }
 
-function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
 
 // The page's only style sheet and script, constant so that the Content-Security-Policy can allow exactly them
 // by hash: nothing else can run or style the page, whatever ends up in it.

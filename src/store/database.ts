@@ -1,7 +1,8 @@
 // Opens gomodgate's SQLite file (DATA_DIR/gomodgate.db) in WAL mode and migrates it by user_version.
 // Owns the schema: the cache index (`objects`), the audit trail (`audit`) and each checksum database's
-// latest tree head (`sumdb_latest`), and the Go vulnerability database with its matches against fetched
-// module versions (`vuln_*`, see src/vulndb/). Each index is named for the
+// latest tree head (`sumdb_latest`), the Go vulnerability database with its matches against fetched
+// module versions (`vuln_*`, see src/vulndb/), and the indexes the web console's pages read. Each index is
+// named for the
 // query it serves. Never holds a transaction across an await.
 import Database from 'better-sqlite3';
 import { GateError } from '../errors.js';
@@ -134,6 +135,12 @@ const MIGRATIONS: readonly string[] = [
      SELECT module, version, coalesce(client, ''), count(*), MIN(ts), MAX(ts) FROM audit
      WHERE module IS NOT NULL AND version IS NOT NULL AND kind IN ('info', 'mod', 'zip') AND outcome IN ('hit', 'miss', 'stale')
      GROUP BY module, version, coalesce(client, '');`,
+  // 6: the web console (src/console/console-queries.ts), as EXPLAIN QUERY PLAN asked on 10 million rows
+  //    (bench/scenarios/console.ts): the overview chart reads time, outcome and bytes from the index alone,
+  //    and a search by version lists the modules whose zip was downloaded without visiting the table (partial:
+  //    zips only, so it never competes with audit_by_module_version_ts for `audit --module M --version V`)
+  `CREATE INDEX audit_by_ts_outcome_bytes ON audit(ts, outcome, bytes);
+   CREATE INDEX audit_zips_by_version_module ON audit(version, module, ts) WHERE kind = 'zip';`,
 ];
 
 export function openDatabase(file: string, options: { readonly?: boolean } = {}): Db {

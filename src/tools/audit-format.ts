@@ -258,3 +258,25 @@ export const AFFECTED_CSV_HEADER = ['advisory', 'aliases', 'module', 'version', 
 export function affectedFetchCsvRecord(r: AffectedFetchRow): string {
   return csvLine([r.advisory, r.aliases.join(' '), r.module, r.version, r.fixed, r.clients.join(' '), r.fetches, new Date(r.firstFetch).toISOString(), new Date(r.lastFetch).toISOString()]);
 }
+
+// ---- whole documents: what `gomodgate audit --json/--csv` prints and the console exports, byte for byte
+
+/** Rows as a JSON array, one row a line. */
+export function auditRowsJsonDocument(rows: readonly AuditRow[]): string {
+  return rows.length ? `[\n${rows.map((r) => JSON.stringify(auditRowJson(r))).join(',\n')}\n]\n` : '[]\n';
+}
+
+/** Rows as CSV with the header line. */
+export function auditRowsCsvDocument(rows: readonly AuditRow[]): string {
+  return csvLine(AUDIT_CSV_HEADER) + rows.map(auditCsvRecord).join('');
+}
+
+/** Groups as an indented JSON array. */
+export function groupsJsonDocument(groups: readonly AuditGroup[]): string {
+  return JSON.stringify(groups.map(groupJson), null, 2) + '\n';
+}
+
+/** Groups as CSV with the header line. */
+export function groupsCsvDocument(groups: readonly AuditGroup[]): string {
+  return csvLine(GROUP_CSV_HEADER) + groups.map(groupCsvRecord).join('');
+}

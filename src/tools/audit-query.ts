@@ -49,7 +49,8 @@ export interface AuditGroup {
   last: number;
 }
 
-const ROW_COLUMNS = `id, ts, client, orig_dst AS origDst, host, method, path, module, version, kind, outcome, status, bytes,
+/** The audit columns as AuditRow names (for readers of the audit table that need their own WHERE). */
+export const AUDIT_ROW_COLUMNS = `id, ts, client, orig_dst AS origDst, host, method, path, module, version, kind, outcome, status, bytes,
   duration_ms AS durationMs, sha256, upstream_url AS upstreamUrl, reason`;
 
 // ---- time arguments
@@ -171,6 +172,8 @@ function canonicalIpv6(address: string): string {
 interface Where {
   sql: string;
   params: unknown[];
+  /** With `refineGroups`: the exact glob test, to put in HAVING of a query grouped by module. */
+  having?: { sql: string; params: unknown[] };
 }
 
 /** Registers the SQL functions the filters use (idempotent per connection). */
@@ -188,10 +191,13 @@ function registerFunctions(db: Db): void {
 
 /**
  * SQL conditions for a filter. With `indexed` false every column is written `+col`, which keeps SQLite from
- * choosing a filter index (used by tail, whose `id > ?` range is always the narrowest).
+ * choosing a filter index (used by tail, whose `id > ?` range is always the narrowest). With `refineGroups`,
+ * a glob's exact test is returned as `having` (for queries grouped by module) instead of being one more
+ * condition on every row.
  */
-export function auditWhere(filter: AuditFilter, indexed = true): Where {
+export function auditWhere(filter: AuditFilter, indexed = true, refineGroups = false): Where {
   const col = (c: string) => (indexed ? c : `+${c}`);
+  let having: Where['having'];
   const conds: string[] = [];
   const params: unknown[] = [];
 
@@ -223,7 +229,10 @@ export function auditWhere(filter: AuditFilter, indexed = true): Where {
       }
     }
     conds.push(`(${terms.join(' OR ')})`);
-    if (needsRefine) {
+    if (needsRefine && refineGroups) {
+      // once per module group instead of once per row: min() keeps SQLite from moving it back into WHERE
+      having = { sql: 'gmg_module_matches(?, min(module))', params: [modules.join(',')] };
+    } else if (needsRefine) {
       conds.push('gmg_module_matches(?, module)');
       params.push(modules.join(','));
     }
@@ -282,7 +291,7 @@ export function auditWhere(filter: AuditFilter, indexed = true): Where {
     conds.push(`${col('ts')} < ?`);
     params.push(filter.until);
   }
-  return { sql: conds.length ? conds.join(' AND ') : '1', params };
+  return { sql: conds.length ? conds.join(' AND ') : '1', params, ...(having ? { having } : {}) };
 }
 
 // ---- queries
@@ -296,9 +305,9 @@ export class AuditQuery {
   rowsSql(filter: AuditFilter, limit: number): Where {
     const w = auditWhere(filter);
     if (limit > 0) {
-      return { sql: `SELECT ${ROW_COLUMNS} FROM audit WHERE ${w.sql} ORDER BY ts DESC, id DESC LIMIT ?`, params: [...w.params, limit] };
+      return { sql: `SELECT ${AUDIT_ROW_COLUMNS} FROM audit WHERE ${w.sql} ORDER BY ts DESC, id DESC LIMIT ?`, params: [...w.params, limit] };
     }
-    return { sql: `SELECT ${ROW_COLUMNS} FROM audit WHERE ${w.sql} ORDER BY ts, id`, params: w.params };
+    return { sql: `SELECT ${AUDIT_ROW_COLUMNS} FROM audit WHERE ${w.sql} ORDER BY ts, id`, params: w.params };
   }
 
   /** The latest `limit` matching rows, oldest first (limit 0: all of them). */
@@ -306,6 +315,20 @@ export class AuditQuery {
     const q = this.rowsSql(filter, limit);
     const rows = this.db.prepare(q.sql).all(...q.params) as AuditRow[];
     return limit > 0 ? rows.reverse() : rows;
+  }
+
+  /**
+   * One page of matching rows, newest first: at most `limit`, strictly older than `before` (the last row of the
+   * previous page) when given. A page costs the same at any depth (no OFFSET).
+   * `byTime`: walk audit_by_ts from the newest row and stop at `limit` matches (the filter columns written +col),
+   * instead of reading every row in a filter's index range and sorting them: the better plan when the filter is a
+   * range (a glob, a CIDR) that matches many rows; the worse one when it matches almost none.
+   */
+  page(filter: AuditFilter, limit: number, before?: { ts: number; id: number }, byTime = false): AuditRow[] {
+    const w = auditWhere(filter, !byTime);
+    const keyset = before ? ' AND (ts < ? OR (ts = ? AND id < ?))' : '';
+    const params = before ? [...w.params, before.ts, before.ts, before.id] : w.params;
+    return this.db.prepare(`SELECT ${AUDIT_ROW_COLUMNS} FROM audit WHERE ${w.sql}${keyset} ORDER BY ts DESC, id DESC LIMIT ?`).all(...params, limit) as AuditRow[];
   }
 
   /** Every matching row, oldest first, without holding them all in memory. */
@@ -332,7 +355,7 @@ export class AuditQuery {
   tailSql(filter: AuditFilter, afterId: number, upToId: number, max: number): Where {
     const w = auditWhere(filter, false);
     return {
-      sql: `SELECT ${ROW_COLUMNS} FROM audit WHERE id > ? AND id <= ? AND ${w.sql} ORDER BY id LIMIT ?`,
+      sql: `SELECT ${AUDIT_ROW_COLUMNS} FROM audit WHERE id > ? AND id <= ? AND ${w.sql} ORDER BY id LIMIT ?`,
       params: [afterId, upToId, ...w.params, max],
     };
   }

@@ -2,7 +2,7 @@
 // blob files on disk, and the hit ratio the audit trail shows. Read-only: never changes the index or a blob.
 import type { Db } from '../store/database.js';
 import { BlobStore } from '../store/blob-store.js';
-import { AUDIT_OUTCOMES } from '../audit/audit-log.js';
+import { AUDIT_OUTCOMES, CONSOLE_OUTCOMES } from '../audit/audit-log.js';
 import { moduleMatchesPattern, parseModulePatterns, patternLiteralPrefix, prefixUpperBound } from './audit-query.js';
 
 export interface KindStats {
@@ -45,7 +45,7 @@ export interface HitRatio {
 }
 
 /** Outcomes of requests that were neither served from the cache nor fetched (connections not included). */
-const OTHER_OUTCOMES = AUDIT_OUTCOMES.filter((o) => !['hit', 'stale', 'miss', 'passthrough', 'refused'].includes(o));
+const OTHER_OUTCOMES = AUDIT_OUTCOMES.filter((o) => !['hit', 'stale', 'miss', 'passthrough', 'refused', ...CONSOLE_OUTCOMES].includes(o));
 
 /** Files under the blob directory (strays included) and the temp directory, as BlobStore lists them. */
 export function diskUsage(dataDir: string): DiskUsage {

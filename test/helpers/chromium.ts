@@ -44,14 +44,15 @@ export interface Browser {
   close(): Promise<void>;
 }
 
-export async function launchChromium(timeoutMs = 30_000): Promise<Browser> {
+/** `extraArgs`: more command-line switches, e.g. --ignore-certificate-errors-spki-list=HASH to trust one test key. */
+export async function launchChromium(timeoutMs = 30_000, extraArgs: readonly string[] = []): Promise<Browser> {
   const profile = mkdtempSync(join(tmpdir(), 'gmg-chromium-'));
   const child: ChildProcess = spawn(
     CHROMIUM,
     [
       '--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
       '--disable-component-update', '--disable-sync', '--no-first-run', '--no-default-browser-check', '--mute-audio',
-      '--remote-debugging-pipe', `--user-data-dir=${profile}`, 'about:blank',
+      '--remote-debugging-pipe', `--user-data-dir=${profile}`, ...extraArgs, 'about:blank',
     ],
     { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'], detached: true },
   );

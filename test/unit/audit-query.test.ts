@@ -156,7 +156,7 @@ before(() => {
   const indexes = db.prepare(`SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'audit' AND sql IS NOT NULL`).all() as Array<{ name: string; sql: string }>;
   assert.deepEqual(
     indexes.map((i) => i.name).sort(),
-    ['audit_by_client_ts', 'audit_by_module_version_ts', 'audit_by_outcome_ts', 'audit_by_ts', 'audit_by_version_ts'],
+    ['audit_by_client_ts', 'audit_by_module_version_ts', 'audit_by_outcome_ts', 'audit_by_ts', 'audit_by_ts_outcome_bytes', 'audit_by_version_ts', 'audit_zips_by_version_module'],
   );
   for (const i of indexes) db.exec(`DROP INDEX ${i.name}`);
   const insert = db.prepare(`INSERT INTO audit (id, ts, client, host, module, version, kind, outcome, status, bytes, duration_ms)

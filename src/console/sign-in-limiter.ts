@@ -1,0 +1,43 @@
+// Sign-in attempts per client address: at most `max` failures in a sliding `windowMs`; beyond that, sign-in is
+// refused (429) until the oldest failure leaves the window. A success does not erase failures (a guesser who
+// also knows one password gains nothing). The clock is injected; the table is bounded (oldest clients go first).
+
+export interface SignInLimiterOptions {
+  max: number;
+  windowMs: number;
+  maxClients?: number;
+  now?: () => number;
+}
+
+export class SignInLimiter {
+  private readonly failures = new Map<string, number[]>();
+  private readonly now: () => number;
+
+  constructor(private readonly opts: SignInLimiterOptions) {
+    this.now = opts.now ?? Date.now;
+  }
+
+  private recent(client: string): number[] {
+    const since = this.now() - this.opts.windowMs;
+    const list = (this.failures.get(client) ?? []).filter((t) => t > since);
+    if (list.length) this.failures.set(client, list);
+    else this.failures.delete(client);
+    return list;
+  }
+
+  /** Seconds until this client may try again, or 0 when it may now. */
+  retryAfter(client: string): number {
+    const list = this.recent(client);
+    if (list.length < this.opts.max) return 0;
+    return Math.max(1, Math.ceil((list[0]! + this.opts.windowMs - this.now()) / 1000));
+  }
+
+  failed(client: string): void {
+    const list = this.recent(client);
+    list.push(this.now());
+    this.failures.delete(client);
+    this.failures.set(client, list);
+    const cap = this.opts.maxClients ?? 10_000;
+    while (this.failures.size > cap) this.failures.delete(this.failures.keys().next().value as string);
+  }
+}
