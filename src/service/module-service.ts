@@ -44,6 +44,8 @@ export interface ObjectVerifier {
   needsVerification(req: ModuleRequest): boolean;
   /** Returns the verified h1:; throws GateError (INTEGRITY, UPSTREAM_UNAVAILABLE). */
   verify(req: ModuleRequest, target: UpstreamTarget, file: string): Promise<string>;
+  /** Starts what verify() will need from the checksum database while the object downloads; never throws. */
+  prepare?(req: ModuleRequest, target: UpstreamTarget): void;
 }
 
 /** Checks a checksum-database answer of the configured database against its key and log. */
@@ -288,6 +290,7 @@ export class ModuleService {
 
   private async fetch(q: ModuleQuery, cls: CacheClass, key: string): Promise<{ value: Fetched }> {
     const req = q.request;
+    this.startChecksumLookup(q);
     const { res, target } = await this.requestAlongChain(q);
     const host = target.base.hostname;
     if (res.status === 404 || res.status === 410) {
@@ -337,6 +340,15 @@ export class ModuleService {
     const failure = await this.store(req, key, cls, res, pending, declared, max, type, verify, target);
     if (failure) throw failure;
     return { value: { type: 'stored' } };
+  }
+
+  /**
+   * The checksum-database lookup a .zip or .mod will be checked with, started alongside its download rather
+   * than after it (along the first hop: the one that answers unless it falls through).
+   */
+  private startChecksumLookup(q: ModuleQuery): void {
+    const first = q.upstream[0];
+    if (first && this.verifier?.prepare && this.verifier.needsVerification(q.request)) this.verifier.prepare(q.request, first.target);
   }
 
   /** Checks an answer that no checksum verification covered; throws (nothing is stored) when it is not acceptable. */
