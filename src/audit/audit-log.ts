@@ -17,6 +17,7 @@ export const AUDIT_OUTCOMES = [
   'tampered',
   'private',
   'denied',
+  'prefetch', // fetched ahead by the gateway itself (service/prefetch.ts), not a client request
 ] as const;
 
 export type AuditOutcome = (typeof AUDIT_OUTCOMES)[number];

@@ -29,6 +29,9 @@ export interface ModuleQuery {
   method: 'GET' | 'HEAD';
 }
 
+/** What warm() did: nothing (cached, in flight, offline), or fetched and stored this object (or remembered 404/410). */
+export type WarmResult = { done: 'skipped' } | { done: 'fetched'; object: CachedObject };
+
 export interface ModuleReply {
   status: number;
   headers: Record<string, string>;
@@ -153,6 +156,26 @@ export class ModuleService {
     const reply = stored && (await this.fromCache(q, stored, 'miss'));
     if (reply) return reply;
     throw new GateError('STORE_IO', 'the object vanished from the cache while being stored; retry');
+  }
+
+  /**
+   * Brings one object into the cache without answering anyone (a prefetch). Does nothing for what is cached and
+   * fresh, already being fetched, or when offline; otherwise fetches it as answer() would (single-flight: a
+   * client asking meanwhile joins it). Throws GateError as answer() does (DENIED, PRIVATE, upstream trouble,
+   * INTEGRITY); nothing is stored then.
+   */
+  async warm(q: ModuleQuery): Promise<WarmResult> {
+    const req = q.request;
+    this.enforcePolicy(req);
+    if (this.offline) return { done: 'skipped' };
+    const key = cacheKeyFor(req, q.upstream);
+    const cached = this.opts.index.get(key);
+    if (cached && (cached.expiresAt === null || cached.expiresAt > this.now())) return { done: 'skipped' };
+    if (this.flights.has(key)) return { done: 'skipped' };
+    const fetched = await this.flights.run<Fetched>(key, () => this.fetch(q, classify(req), key));
+    const object = fetched.type === 'negative' ? fetched.object : this.opts.index.get(key);
+    if (!object) throw new GateError('STORE_IO', 'the object vanished from the cache while being stored');
+    return { done: 'fetched', object };
   }
 
   /** Private modules never leave the gateway; denied ones never come in. Throws PRIVATE or DENIED. */

@@ -69,7 +69,7 @@ before(async () => {
   });
   await new Promise<void>((r) => relay.listen(0, '127.0.0.1', r));
   const relayBase = `http://127.0.0.1:${(relay.address() as { port: number }).port}`;
-  gw = await startTestGateway({ upstream: relayBase, sumdb: TEST_SUMDB_KEY });
+  gw = await startTestGateway({ upstream: relayBase, sumdb: TEST_SUMDB_KEY, prefetch: 'off' });
 });
 
 after(async () => {
