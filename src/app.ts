@@ -15,6 +15,7 @@ import { CacheIndex } from './store/cache-index.js';
 import { AuditLog } from './audit/audit-log.js';
 import { UpstreamClient, loadTrustedRoots } from './upstream/upstream-client.js';
 import { ModuleService } from './service/module-service.js';
+import { Prefetcher } from './service/prefetch.js';
 import { CA_WARN_DAYS, CaSource, assertCaUsable, initCa } from './intercept/ca-store.js';
 import { ensureOriginalDestinationSupport } from './intercept/original-destination.js';
 import { TlsTerminator } from './intercept/tls-terminator.js';
@@ -157,7 +158,8 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   }
   const caTimer = setInterval(refreshCa, 60_000).unref();
   const audit = new AuditLog(db, (err) => log.error({ err: describeCause(err) }, 'audit insert failed'), 250, 200, (r) => {
-    if (r.outcome !== 'passthrough' && r.outcome !== 'refused' && r.kind !== 'console') metrics.observeRequest(r.kind, r.outcome, r.bytes ?? 0);
+    // connections, the gateway's own prefetches and the console's rows are not client requests
+    if (r.outcome !== 'passthrough' && r.outcome !== 'refused' && r.outcome !== 'prefetch' && r.kind !== 'console') metrics.observeRequest(r.kind, r.outcome, r.bytes ?? 0);
   });
 
   const policy = new ModulePolicy({
@@ -216,13 +218,20 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     onBackgroundError: (err, key) => log.warn({ key, err: describeCause(err), cause: err instanceof Error && err.cause ? describeCause(err.cause) : undefined }, 'background fetch failed'),
   });
 
+  const prefetcher = new Prefetcher({
+    warm: (q) => service.warm(q),
+    steps: () => current.prefetch,
+    record: (row) => audit.record(row),
+    onFailure: (err, key) => log.info({ key, err: err.message, cause: err.cause ? describeCause(err.cause) : undefined }, 'prefetch failed'),
+  });
+
   let configuredUpstream = config.upstream ? parseUpstreamList(config.upstream) : null;
   if (configuredUpstream) log.info({ upstream: describeChain(configuredUpstream) }, 'explicit upstream list: it answers intercepted GOPROXY requests too');
 
   const exchanges = new AuditedExchangeLog(audit, log);
   const relay = new MitmRelay({ idleTimeoutMs: config.upstreamTimeout * 1000, totalTimeoutMs: config.upstreamDeadline * 1000 });
   const router = new RequestRouter({
-    handler: new GoRequestHandler(service),
+    handler: new GoRequestHandler(service, prefetcher),
     exchanges,
     relay: (exchange, target) => relay.relay(exchange, upstream.routeFor(target.base, target.connectTo)),
     configuredUpstream: () => configuredUpstream,
@@ -358,6 +367,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
         },
         offline: () => vulnSyncer.schedule(), // otherwise read from the current configuration at each request
         vulndbSync: () => vulnSyncer.schedule(),
+        prefetch: () => undefined, // read from the current configuration at each request
         logLevel: () => {
           log.level = next.logLevel;
         },
@@ -391,6 +401,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
       clearInterval(caTimer);
       vulnSyncer.stop();
       notifySystemd(['STOPPING=1'], log);
+      prefetcher.close();
       transparent.close();
       proxy.close();
       interceptedHttp.closeIdle();

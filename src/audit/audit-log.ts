@@ -26,6 +26,7 @@ export const AUDIT_OUTCOMES = [
   'signed-in',
   'sign-in-failed',
   'exported',
+  'prefetch', // fetched ahead by the gateway itself (service/prefetch.ts), not a client request
 ] as const;
 
 /** Outcomes of the console's own rows, which are not Go requests (no metrics, no hit ratio). */

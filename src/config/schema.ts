@@ -50,6 +50,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'upstreamCa', reload: 'restart', type: 'list', default: [], group: 'Upstream', describe: 'Extra PEM files of roots trusted for upstream TLS, besides the system roots and NODE_EXTRA_CA_CERTS' },
   { key: 'upstreamTimeout', reload: 'restart', type: 'duration', default: 30, group: 'Upstream', describe: 'Give up on an upstream that has not answered (headers) or has stalled this long (seconds, or 30s/2m)' },
   { key: 'upstreamDeadline', reload: 'restart', type: 'duration', default: 600, group: 'Upstream', describe: 'Give up on an upstream download that has not finished this long after it was asked for, however steadily it trickles (seconds, or 10m)' },
+  { key: 'prefetch', reload: 'live', type: 'list', default: ['info-mod', 'mod-zip'], group: 'Upstream', describe: 'Fetch ahead, in the background, what the go command asks next: info-mod = a version\'s .mod after its .info, mod-zip = its .zip after its .mod; off = neither (read at each request)' },
   { key: 'mutableTtl', reload: 'restart', type: 'duration', default: 60, group: 'Cache', describe: 'How long lists, @latest and checksum-DB heads are served from cache before asking upstream again' },
   { key: 'negativeTtl', reload: 'restart', type: 'duration', default: 30, group: 'Cache', describe: 'How long an upstream 404/410 is remembered' },
   { key: 'cache.maxBytes', reload: 'live', type: 'size', default: 0, group: 'Cache', describe: 'Evict least recently used blobs above this size: bytes, or 500M, 10G, 1T (powers of 1024; 0 = no limit)' },

@@ -1,10 +1,13 @@
 // The HTTP face of the module service: turns one exchange on an intercepted connection (or on the plain
 // GOPROXY endpoint) into a ModuleQuery and answers it through the Exchange, the one writer of responses.
-// Requests that are not Go module requests are relayed unchanged when the connection allows it.
+// Requests that are not Go module requests are relayed unchanged when the connection allows it. Each 200
+// answered to a GET from upstream (not a hit) is told to the prefetcher, which fetches ahead what the go
+// command asks next.
 // Never echoes internal error text to clients.
 import { GateError, describeCause } from '../errors.js';
 import { parseProxyPath, parseSumdbDirectPath, type ParseResult } from '../goproxy/request-path.js';
 import type { ModuleService } from '../service/module-service.js';
+import type { Prefetcher } from '../service/prefetch.js';
 import type { UpstreamChain } from '../upstream/upstream-chain.js';
 import type { Exchange } from './exchange.js';
 
@@ -20,7 +23,11 @@ export interface GoRoute {
 export type Forward = (exchange: Exchange) => void;
 
 export class GoRequestHandler {
-  constructor(private readonly service: ModuleService) {}
+  constructor(
+    private readonly service: ModuleService,
+    /** Told of each 200 answered to a GET from upstream, to fetch ahead what the go command asks next. */
+    private readonly prefetch: Pick<Prefetcher, 'answered'> | null = null,
+  ) {}
 
   handle(exchange: Exchange, route: GoRoute, forward: Forward | null): void {
     const method = exchange.method;
@@ -48,7 +55,12 @@ export class GoRequestHandler {
     }
     const request = parsed.request;
     this.service.answer({ request, upstream: route.upstream, method: method as 'GET' | 'HEAD' }).then(
-      (reply) => exchange.send(reply, reply.body, { outcome: reply.outcome, request, sha256: reply.sha256, upstreamUrl: reply.upstreamUrl, reason: reply.warning }),
+      (reply) => {
+        exchange.send(reply, reply.body, { outcome: reply.outcome, request, sha256: reply.sha256, upstreamUrl: reply.upstreamUrl, reason: reply.warning });
+        // the cold path only: after a cache hit, what comes next was most likely fetched ahead already, and a
+        // hit must not pay for asking again
+        if (reply.status === 200 && method === 'GET' && reply.outcome !== 'hit') this.prefetch?.answered(request, route.upstream);
+      },
       (err: unknown) => exchange.fail(err, { request, upstreamUrl: err instanceof GateError ? err.upstreamUrl : undefined }),
     );
   }

@@ -33,6 +33,9 @@ export interface ModuleQuery {
   method: 'GET' | 'HEAD';
 }
 
+/** What warm() did: nothing (cached, in flight, offline), or fetched and stored this object (or remembered 404/410). */
+export type WarmResult = { done: 'skipped' } | { done: 'fetched'; object: CachedObject };
+
 export interface ModuleReply {
   status: number;
   headers: Record<string, string>;
@@ -50,6 +53,8 @@ export interface ObjectVerifier {
   needsVerification(req: ModuleRequest): boolean;
   /** Returns the verified h1:; throws GateError (INTEGRITY, UPSTREAM_UNAVAILABLE). `known`: digests of a zip's entries taken as it streamed. */
   verify(req: ModuleRequest, target: UpstreamTarget, file: string, known?: KnownDigests): Promise<string>;
+  /** Starts what verify() will need from the checksum database while the object downloads; never throws. */
+  prepare?(req: ModuleRequest, target: UpstreamTarget): void;
 }
 
 /** Checks a checksum-database answer of the configured database against its key and log. */
@@ -173,6 +178,31 @@ export class ModuleService {
     const reply = stored && (await this.fromCache(q, stored, 'miss'));
     if (reply) return reply;
     throw new GateError('STORE_IO', 'the object vanished from the cache while being stored; retry');
+  }
+
+  /**
+   * Brings one object into the cache without answering anyone (a prefetch). Does nothing for what is cached and
+   * fresh, already being fetched, or when offline; otherwise fetches it as answer() would (single-flight: a
+   * client asking meanwhile joins it). Throws GateError as answer() does (DENIED, PRIVATE, upstream trouble,
+   * INTEGRITY); nothing is stored then.
+   */
+  async warm(q: ModuleQuery): Promise<WarmResult> {
+    const req = q.request;
+    this.enforcePolicy(req);
+    if (this.offline) return { done: 'skipped' };
+    const key = cacheKeyFor(req, q.upstream);
+    const cached = this.opts.index.get(key);
+    if (cached && (cached.expiresAt === null || cached.expiresAt > this.now())) return { done: 'skipped' };
+    if (this.flights.has(key)) return { done: 'skipped' };
+    const fetched = await this.flights.run<Fetched>(key, () => this.fetch(q, classify(req), key));
+    if (fetched.type === 'streaming') {
+      // a large zip resolves its flight while it still arrives: the prefetch is done when it is stored
+      const failure = await fetched.stored;
+      if (failure) throw failure;
+    }
+    const object = fetched.type === 'negative' ? fetched.object : this.opts.index.get(key);
+    if (!object) throw new GateError('STORE_IO', 'the object vanished from the cache while being stored');
+    return { done: 'fetched', object };
   }
 
   /**
@@ -329,6 +359,7 @@ export class ModuleService {
 
   private async fetch(q: ModuleQuery, cls: CacheClass, key: string): Promise<{ value: Fetched; settled?: Promise<unknown> }> {
     const req = q.request;
+    this.startChecksumLookup(q);
     const { res, target } = await this.requestAlongChain(q);
     const host = target.base.hostname;
     if (res.status === 404 || res.status === 410) {
@@ -387,6 +418,15 @@ export class ModuleService {
     const failure = await stored;
     if (failure) throw failure;
     return { value: { type: 'stored' } };
+  }
+
+  /**
+   * The checksum-database lookup a .zip or .mod will be checked with, started alongside its download rather
+   * than after it (along the first hop: the one that answers unless it falls through).
+   */
+  private startChecksumLookup(q: ModuleQuery): void {
+    const first = q.upstream[0];
+    if (first && this.verifier?.prepare && this.verifier.needsVerification(q.request)) this.verifier.prepare(q.request, first.target);
   }
 
   /** Checks an answer that no checksum verification covered; throws (nothing is stored) when it is not acceptable. */

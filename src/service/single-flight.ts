@@ -17,6 +17,11 @@ export class SingleFlight {
     return this.inflight.size;
   }
 
+  /** Whether a flight for this key is in progress. */
+  has(key: string): boolean {
+    return this.inflight.has(key);
+  }
+
   /** How many callers joined an existing flight instead of starting one (since start). */
   get joinedTotal(): number {
     return this.joined;

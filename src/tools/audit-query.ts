@@ -42,8 +42,8 @@ export interface AuditGroup {
   module: string;
   version: string | null;
   clients: number;
-  fetches: number; // audit rows (requests answered) for this module@version
-  upstream: number; // of which fetched from upstream (outcome miss)
+  fetches: number; // client requests answered for this module@version (audit rows but prefetches)
+  upstream: number; // fetches from upstream: client misses and the gateway's own prefetches
   bytes: number;
   first: number;
   last: number;
@@ -339,8 +339,8 @@ export class AuditQuery {
 
   groupsSql(filter: AuditFilter, limit: number): Where {
     const w = auditWhere(filter);
-    const sql = `SELECT module, version, COUNT(DISTINCT client) AS clients, COUNT(*) AS fetches,
-        SUM(outcome = 'miss') AS upstream, COALESCE(SUM(bytes), 0) AS bytes, MIN(ts) AS first, MAX(ts) AS last
+    const sql = `SELECT module, version, COUNT(DISTINCT client) AS clients, SUM(outcome <> 'prefetch') AS fetches,
+        SUM(outcome IN ('miss', 'prefetch')) AS upstream, COALESCE(SUM(bytes), 0) AS bytes, MIN(ts) AS first, MAX(ts) AS last
       FROM audit WHERE +module IS NOT NULL AND ${w.sql}
       GROUP BY +module, +version ORDER BY fetches DESC, module, version${limit > 0 ? ' LIMIT ?' : ''}`;
     return { sql, params: limit > 0 ? [...w.params, limit] : w.params };

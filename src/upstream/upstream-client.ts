@@ -3,10 +3,13 @@
 // connecting to the client's original destination address instead of resolving the name again.
 // Follows redirects (never https → http), bounds every wait, and turns every failure into a GateError
 // whose reason is safe to show a client; the technical cause stays in `cause` for the admin log.
+// Connections are kept and reused: HTTP/2 (one multiplexed session per route, h2-sessions.ts) where a direct
+// upstream offers it by ALPN, else keep-alive HTTP/1.1; through an egress proxy and after a redirect to
+// another host, HTTP/1.1 (the tunnel agent, the guarded resolver).
 import https from 'node:https';
 import http from 'node:http';
 import { readFileSync, existsSync } from 'node:fs';
-import { rootCertificates } from 'node:tls';
+import { rootCertificates, TLSSocket } from 'node:tls';
 import { isIP } from 'node:net';
 import { CidrSet } from '../cidr.js';
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
@@ -14,6 +17,8 @@ import type { Upstream, UpstreamResponse, UpstreamTarget } from './upstream.js';
 import type { IncomingMessage } from 'node:http';
 import { GateError, describeCause } from '../errors.js';
 import { egressProxyFor, TunnelingAgent, type EgressSettings } from './egress-proxy.js';
+import { H2Sessions } from './h2-sessions.js';
+import type { ClientHttp2Session } from 'node:http2';
 import { redactUrl } from '../redact.js';
 
 export type { UpstreamResponse, UpstreamTarget };
@@ -63,6 +68,7 @@ export class UpstreamClient implements Upstream {
   private readonly httpAgent: http.Agent;
   private readonly tunnels = new Map<string, TunnelingAgent>();
   private readonly agentOptions: https.AgentOptions;
+  private readonly h2: H2Sessions | null;
 
   constructor(private readonly opts: {
     trustedRoots: string[];
@@ -72,11 +78,14 @@ export class UpstreamClient implements Upstream {
     egress?: EgressSettings;
     /** One of the gateway's own addresses: redirects never lead there. */
     isGatewayAddress?: (address: string) => boolean;
+    /** Use HTTP/2 with upstreams that offer it (default true). */
+    http2?: boolean;
   }) {
     const common = { keepAlive: true, maxSockets: opts.maxSocketsPerHost ?? 32, maxFreeSockets: 8 };
     this.agentOptions = { ...common, ca: opts.trustedRoots, rejectUnauthorized: true };
     this.httpsAgent = new https.Agent(this.agentOptions);
     this.httpAgent = new http.Agent(common);
+    this.h2 = opts.http2 === false ? null : new H2Sessions({ ca: opts.trustedRoots, connectTimeoutMs: opts.timeoutMs });
   }
 
   private tunnelFor(proxy: URL): TunnelingAgent {
@@ -171,11 +180,11 @@ export class UpstreamClient implements Upstream {
     });
   };
 
-  private once(url: URL, guardAddress: boolean, connectTo: UpstreamTarget['connectTo'], method: string): Promise<UpstreamResponse> {
+  private async once(url: URL, guardAddress: boolean, connectTo: UpstreamTarget['connectTo'], method: string): Promise<UpstreamResponse> {
     const isHttps = url.protocol === 'https:';
     const host = url.hostname.replace(/^\[|\]$/g, '');
     if (guardAddress && isIP(host) && isForbiddenRedirectAddress(host, this.opts.isGatewayAddress)) {
-      return Promise.reject(new GateError('UPSTREAM_UNAVAILABLE', `upstream redirected to ${host}, which the gateway never fetches from; refused`, { upstreamUrl: redactUrl(url.toString()) }));
+      throw new GateError('UPSTREAM_UNAVAILABLE', `upstream redirected to ${host}, which the gateway never fetches from; refused`, { upstreamUrl: redactUrl(url.toString()) });
     }
     const proxy = this.opts.egress ? egressProxyFor(url, this.opts.egress) : null;
     const headers: Record<string, string> = { host: url.host, 'user-agent': 'gomodgate', accept: '*/*' };
@@ -183,6 +192,18 @@ export class UpstreamClient implements Upstream {
     // Basic auth to that host only (a redirect to another host carries none)
     if (url.username || url.password) {
       headers.authorization = `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}`;
+    }
+    let h1Socket: TLSSocket | null = null;
+    if (isHttps && !proxy && !guardAddress && this.h2) {
+      const port = connectTo?.port ?? Number(url.port || 443);
+      let session: ClientHttp2Session | TLSSocket | null;
+      try {
+        session = await this.h2.session({ host: connectTo?.address ?? host, port, servername: isIP(host) ? undefined : host });
+      } catch (err) {
+        throw toGateError(err, host, url);
+      }
+      if (session instanceof TLSSocket) h1Socket = session; // HTTP/1.1 only: this request on the connection that found out
+      else if (session) return this.onceH2(session, url, headers, method, host);
     }
     let options: https.RequestOptions;
     if (proxy && isHttps) {
@@ -202,6 +223,10 @@ export class UpstreamClient implements Upstream {
         agent: isHttps ? this.httpsAgent : this.httpAgent,
         lookup: guardAddress ? this.guardedLookup : undefined,
       };
+      if (h1Socket) {
+        const socket = h1Socket;
+        options = { ...options, agent: undefined, createConnection: () => socket }; // no agent: this one socket
+      }
     }
     return new Promise((resolve, reject) => {
       const req = (isHttps ? https : http).request(options);
@@ -225,7 +250,43 @@ export class UpstreamClient implements Upstream {
     });
   }
 
+  /** One request as a stream of the route's HTTP/2 session: the same bounds and errors as over HTTP/1.1. */
+  private onceH2(session: ClientHttp2Session, url: URL, headers: Record<string, string>, method: string, host: string): Promise<UpstreamResponse> {
+    const { host: authority, ...rest } = headers;
+    return new Promise((resolve, reject) => {
+      let stream: ReturnType<ClientHttp2Session['request']>;
+      try {
+        stream = session.request({ ':method': method, ':path': url.pathname + url.search, ':authority': authority!, ':scheme': 'https', ...rest }, { endStream: true });
+      } catch (err) {
+        this.h2!.retire(session); // closing or gone: the next request opens a new session
+        reject(toGateError(err, host, url));
+        return;
+      }
+      let responded = false;
+      stream.setTimeout(this.opts.timeoutMs, () => {
+        // this stream alone fails; its session takes no new streams (a stalled connection is replaced)
+        this.h2!.retire(session);
+        stream.destroy(new GateError('UPSTREAM_TIMEOUT', `upstream ${host} did not answer within ${Math.round(this.opts.timeoutMs / 1000)} s`, { upstreamUrl: redactUrl(url.toString()) }));
+      });
+      stream.once('response', (h2headers) => {
+        responded = true;
+        const out: IncomingMessage['headers'] = {};
+        for (const [k, v] of Object.entries(h2headers)) if (!k.startsWith(':')) (out as Record<string, unknown>)[k] = v;
+        resolve({ status: Number(h2headers[':status'] ?? 0), headers: out, body: stream, url: url.toString() });
+      });
+      stream.on('error', (err) => {
+        if (!responded) reject(toGateError(err, host, url));
+        // after the headers, the body (this stream) fails with the error and its reader sees it
+      });
+      stream.once('close', () => {
+        this.h2!.streamEnded(session);
+        if (!responded) reject(new GateError('UPSTREAM_UNAVAILABLE', `upstream ${host} closed the stream before answering`, { upstreamUrl: redactUrl(url.toString()) }));
+      });
+    });
+  }
+
   close(): void {
+    this.h2?.close();
     this.httpsAgent.destroy();
     this.httpAgent.destroy();
     for (const t of this.tunnels.values()) t.destroy();

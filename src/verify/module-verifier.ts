@@ -12,7 +12,7 @@ import { readFile } from 'node:fs/promises';
 import { GateError } from '../errors.js';
 import { parseProxyPath, parseSumdbDirectPath, type ModuleRequest } from '../goproxy/request-path.js';
 import type { UpstreamTarget } from '../upstream/upstream-client.js';
-import { SumdbVerifier } from './sumdb-verifier.js';
+import { SumdbVerifier, type VerifiedSums } from './sumdb-verifier.js';
 import { hash1GoMod, hash1ModuleZip, type KnownDigests } from './dirhash.js';
 import { isVerifyError } from './verify-error.js';
 import { MemoryLatestNoteStore, type LatestNoteStore } from './latest-note-store.js';
@@ -55,6 +55,8 @@ export interface ModuleVerifierOptions {
 }
 
 const MAX_ROUTES = 32;
+/** Checksum-database lookups remembered (verified records never change; a failed one is forgotten at once). */
+const MAX_REMEMBERED_LOOKUPS = 1024;
 const DEFAULT_SUPPORTED_TTL_MS = 10 * 60_000;
 const DEFAULT_SUPPORTED_RETRY_MS = 30_000;
 
@@ -65,6 +67,8 @@ interface RouteVerifier {
 
 export class ModuleVerifier {
   private readonly verifiers = new Map<string, RouteVerifier>();
+  /** Lookups started or done, per route and module@version: a .zip's check joins the one its download started. */
+  private readonly lookups = new Map<string, Promise<VerifiedSums>>();
   private readonly latestNotes: LatestNoteStore;
   private readonly supportedTtlMs: number;
   private readonly supportedRetryMs: number;
@@ -119,17 +123,29 @@ export class ModuleVerifier {
   }
 
   /**
+   * Starts the checksum-database lookup of a .zip or .mod (with the /supported question and the tiles its proof
+   * needs) without waiting for it, so that it runs while the object downloads; verify() then joins it. Never
+   * throws: a failed lookup is forgotten and verify() asks again (and reports that failure).
+   */
+  prepare(req: ModuleRequest, target: UpstreamTarget): void {
+    if (!this.needsVerification(req)) return;
+    this.lookupFor(req.module!, req.version!, target).catch(() => undefined);
+  }
+
+  /**
    * Returns the verified h1: of the downloaded file; throws GateError INTEGRITY on mismatch. `known`: a
    * zip's entry digests taken while it streamed in (used only where they prove themselves).
    */
   async verify(req: ModuleRequest, target: UpstreamTarget, file: string, known?: KnownDigests): Promise<string> {
     const module = req.module!;
     const version = req.version!;
+    const started = this.lookupFor(module, version, target);
+    started.catch(() => undefined); // awaited below, after hashing
     const actual = req.kind === 'zip' ? await this.hashZip(file, module, version, known) : hash1GoMod(await readFile(file));
-    const verifier = await this.verifierFor(target);
+    await this.verifierFor(target); // its failures propagate as they are, as before any lookup
     let sums;
     try {
-      sums = await verifier.lookup(module, version);
+      sums = await started;
     } catch (err) {
       if (isVerifyError(err, 'not-found')) {
         throw new GateError('INTEGRITY', `${module}@${version} is not in the checksum database ${this.sumdb.name}; refusing it (for a private module set --private or --nosumdb)`, { cause: err });
@@ -147,6 +163,24 @@ export class ModuleVerifier {
     return actual;
   }
 
+  /** The lookup of module@version along this route: the one in flight or done, else a new one. */
+  private lookupFor(module: string, version: string, target: UpstreamTarget): Promise<VerifiedSums> {
+    const key = `${routeKey(target)}|${module}@${version}`;
+    const known = this.lookups.get(key);
+    if (known) {
+      this.lookups.delete(key); // most recently used last
+      this.lookups.set(key, known);
+      return known;
+    }
+    const lookup = this.verifierFor(target).then((verifier) => verifier.lookup(module, version));
+    this.lookups.set(key, lookup);
+    if (this.lookups.size > MAX_REMEMBERED_LOOKUPS) this.lookups.delete(this.lookups.keys().next().value!);
+    lookup.catch(() => {
+      if (this.lookups.get(key) === lookup) this.lookups.delete(key);
+    });
+    return lookup;
+  }
+
   private async hashZip(file: string, module: string, version: string, known?: KnownDigests): Promise<string> {
     try {
       return await hash1ModuleZip(file, module, version, known);
@@ -161,7 +195,7 @@ export class ModuleVerifier {
    * answer expires. The tree-head state is not the route's: all share this database's LatestNoteStore.
    */
   private verifierFor(target: UpstreamTarget): Promise<SumdbVerifier> {
-    const key = `${target.base.href}|${target.connectTo ? `${target.connectTo.address}:${target.connectTo.port}` : ''}`;
+    const key = routeKey(target);
     const now = this.now();
     const cached = this.verifiers.get(key);
     if (cached !== undefined && cached.expiresAt > now) return cached.verifier;
@@ -206,6 +240,10 @@ export class ModuleVerifier {
     }
     return result.request;
   }
+}
+
+function routeKey(target: UpstreamTarget): string {
+  return `${target.base.href}|${target.connectTo ? `${target.connectTo.address}:${target.connectTo.port}` : ''}`;
 }
 
 export { isVerifyError };

@@ -40,6 +40,7 @@ export async function startTestGateway(flags: Record<string, unknown>, opts: { d
       logLevel: process.env.GMG_TEST_LOG ?? 'silent',
       adminPort: 0,
       sumdb: 'off', // the module fixture has no checksum database; verification has its own tests
+      prefetch: 'off', // tests count upstream requests and cache rows exactly; prefetch has its own tests
       ...flags,
     },
   });

@@ -115,6 +115,26 @@ test('offline: an uncached object is not fetched upstream', async () => {
   observed.add('offline');
 });
 
+test('prefetch: off stops fetching ahead at once, and on again resumes it', async () => {
+  for (const version of ['v1.0.0', 'v1.1.0']) upB.addModule({ path: 'example.com/ahead', version, files: { 'ahead.go': 'package ahead\n' } });
+  assert.deepEqual(reloadWith({ prefetch: ['off'] }), { applied: ['prefetch'], needsRestart: [] });
+  const joined = gateway.joinedFetches;
+  const off = '/example.com/ahead/@v/v1.0.0';
+  assert.equal((await fetchVia(proxyUrl(`${off}.info`))).status, 200);
+  assert.equal((await fetchVia(proxyUrl(`${off}.mod`))).headers['x-gomodgate-cache'], 'miss');
+  assert.equal((await fetchVia(proxyUrl(`${off}.zip`))).headers['x-gomodgate-cache'], 'miss');
+  assert.equal(gateway.joinedFetches, joined, 'no client request joined a prefetch in progress');
+  assert.equal(upB.hits(`${off}.zip`), 1);
+  assert.deepEqual(reloadWith({ prefetch: ['info-mod', 'mod-zip'] }), { applied: ['prefetch'], needsRestart: [] });
+  const on = '/example.com/ahead/@v/v1.1.0';
+  assert.equal((await fetchVia(proxyUrl(`${on}.info`))).status, 200);
+  await waitFor('the .zip fetched ahead', () => upB.hits(`${on}.zip`) === 1);
+  assert.equal((await fetchVia(proxyUrl(`${on}.zip`))).status, 200);
+  assert.equal(upB.hits(`${on}.mod`), 1);
+  assert.equal(upB.hits(`${on}.zip`), 1);
+  observed.add('prefetch');
+});
+
 test('allowClients: the proxy port closes on a client no longer allowed, and opens again', async () => {
   assert.deepEqual(reloadWith({ allowClients: ['10.0.0.0/8'] }), { applied: ['allowClients'], needsRestart: [] });
   await assert.rejects(fetchVia(proxyUrl('/example.com/onlyb/@v/v1.0.0.mod')));
