@@ -14,7 +14,7 @@ import {
 export const SECURITY_OUTCOMES = ['tampered', 'denied', 'private', 'refused'] as const;
 
 /** Outcomes that are not Go requests: connections and the console's own rows. */
-const NOT_REQUESTS = ['passthrough', 'refused', ...CONSOLE_OUTCOMES];
+const NOT_REQUESTS = ['passthrough', 'refused', 'prefetch', ...CONSOLE_OUTCOMES]; // prefetch: the gateway's own fetch ahead
 
 export interface TrafficBucket {
   start: number;
