@@ -205,7 +205,7 @@ test('policy: deny gives the go command the exact sentence; warn serves and flag
     // what SIGHUP does: the same configuration, the rules file re-read
     const same = loadConfig({
       env: {},
-      flags: { dataDir: join(gw.dir, 'data'), caDir: join(gw.dir, 'certs'), listen: '127.0.0.1', tlsPort: 0, httpPort: 0, proxyPort: 0, adminPort: 0, logLevel: 'silent', sumdb: 'off', upstream: modules.url, vulndbUrl: vulndb.url, policy },
+      flags: { dataDir: join(gw.dir, 'data'), caDir: join(gw.dir, 'certs'), listen: '127.0.0.1', tlsPort: 0, httpPort: 0, proxyPort: 0, adminPort: 0, logLevel: 'silent', sumdb: 'off', prefetch: 'off', upstream: modules.url, vulndbUrl: vulndb.url, policy },
     });
     assert.deepEqual(gw.gateway.reload(same).applied, ['policy']);
     for (const ext of ['info', 'mod', 'zip']) {
