@@ -88,14 +88,11 @@ export class ModulePolicy {
     return decision.action === 'warn' && decision.reason !== null ? { ...allowed, warning: decision.reason } : allowed;
   }
 
-  /** The advisory lookup, kept from failing a request: a database error means "no advisories known". */
-  private readonly lookup: AdvisoryLookup = (module, version) => {
-    try {
-      return this.advisories(module, version);
-    } catch {
-      return [];
-    }
-  };
+  /**
+   * The advisory lookup. A database error propagates to the rules, which fail closed: a `deny` vulnerability
+   * rule that cannot be checked denies, with the reason (classify itself never throws).
+   */
+  private readonly lookup: AdvisoryLookup = (module, version) => this.advisories(module, version);
 
   /**
    * Re-reads the rules file (SIGHUP). On any problem the rules in force stay as they were and the error says

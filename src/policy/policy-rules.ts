@@ -83,7 +83,19 @@ export class Policy {
       if (rule.vulnerability === undefined) return { action: rule.action, reason: rule.reason, rule: rule.index };
       // a vulnerability rule applies to the .info/.mod/.zip of a version, and only with the database at hand
       if (version === null || !request || !VULNERABILITY_RULE_KINDS.has(request.kind)) continue;
-      found ??= request.advisories(module, version);
+      if (found === null) {
+        try {
+          found = request.advisories(module, version);
+        } catch (err) {
+          // fail closed: a deny rule that cannot be checked denies (a warn rule has nothing to warn about)
+          if (rule.action !== 'deny') {
+            found = [];
+            continue;
+          }
+          const why = err instanceof Error ? err.message : String(err);
+          return { action: 'deny', reason: `${module}@${version} cannot be checked against the gateway's vulnerability database (${why.slice(0, 200)}); refused by policy rule ${rule.index}`, rule: rule.index };
+        }
+      }
       const named = advisoriesNamed(rule.vulnerability, found);
       if (named.length === 0) continue;
       const sentence = vulnerabilityReason(module, version, named);
