@@ -43,6 +43,11 @@ export interface ModuleReply {
   body: Readable | Buffer | null;
   outcome: Outcome;
   sha256?: string;
+  /**
+   * A zip streamed while it arrived has no SHA-256 when the reply starts: this gives it once the body is whole
+   * (the last byte follows the seal), for the audit row written at the end of the exchange.
+   */
+  sealedSha256?: () => string | undefined;
   upstreamUrl?: string;
   /** Served, but a policy rule flagged it (action warn): the audit row's reason. */
   warning?: string;
@@ -296,7 +301,7 @@ export class ModuleService {
     const failed = f.pending.failureReason;
     if (failed) throw failed;
     const body = q.method === 'GET' ? f.pending.createReader() : null;
-    if (body) return { status: 200, headers: this.headersFor(q.request, f.contentType, f.size, 'miss'), body, outcome: 'miss', upstreamUrl: f.upstreamUrl };
+    if (body) return { status: 200, headers: this.headersFor(q.request, f.contentType, f.size, 'miss'), body, outcome: 'miss', upstreamUrl: f.upstreamUrl, sealedSha256: () => f.pending.sha256 };
     const failure = await f.stored;
     if (failure) throw failure;
     return null;

@@ -19,6 +19,7 @@ export class PendingBlob {
   private handle: FileHandle | null = null;
   private written = 0;
   private hash: Hash = createHash('sha256');
+  private digest: string | undefined;
   private state: State = 'writing';
   private failure: Error | null = null;
   private users = 1; // the writer itself
@@ -102,7 +103,13 @@ export class PendingBlob {
     await this.writeChain;
     if (this.state !== 'writing') throw this.failure ?? new Error('blob no longer writing');
     await this.handle!.sync();
-    return { sha256: this.hash.digest('hex'), size: this.written };
+    this.digest = this.hash.digest('hex');
+    return { sha256: this.digest, size: this.written };
+  }
+
+  /** The SHA-256 of the whole body, once the writer has finished (before that: undefined). */
+  get sha256(): string | undefined {
+    return this.digest;
   }
 
   /** The blob is stored for good: readers may release the last byte. */

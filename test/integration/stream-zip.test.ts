@@ -166,6 +166,17 @@ test('a large zip reaches its clients while upstream still sends it, arrives byt
   const row = await waitFor('index row', () => zipRow(gw));
   assert.equal(row.sha256, zipSha);
   assert.equal(row.size, zip.length);
+  // the two whole streamed answers are audited with the zip's SHA-256 (known only once it was all in)
+  const audited = await waitFor('audit rows of the streamed answers', () => {
+    const db = gw.db();
+    try {
+      const rows = db.prepare("SELECT sha256 FROM audit WHERE path = ? AND outcome = 'miss' AND bytes = ?").all(path, zip.length) as { sha256: string | null }[];
+      return rows.length === 2 ? rows : undefined;
+    } finally {
+      db.close();
+    }
+  });
+  for (const r of audited) assert.equal(r.sha256, zipSha);
   const again = startReading(gw, path);
   const hit = await again.done;
   assert.equal(hit.headers['x-gomodgate-cache'], 'hit');
