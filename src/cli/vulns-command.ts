@@ -7,7 +7,7 @@ import { GateError } from '../errors.js';
 import type { Db } from '../store/database.js';
 import { affectedFetches, assertVulnSchema } from '../vulndb/vuln-queries.js';
 import { moduleMatchesPattern, parseModulePatterns, parseTimeArgument } from '../tools/audit-query.js';
-import { AFFECTED_CSV_HEADER, affectedFetchCsvRecord, affectedFetchJson, affectedFetchesTable, csvLine } from '../tools/audit-format.js';
+import { affectedFetchesCsvDocument, affectedFetchesJsonDocument, affectedFetchesTable } from '../tools/audit-format.js';
 import { isIP } from 'node:net';
 import { withOptions } from './config-options.js';
 import { exitQuietlyOnClosedStdout, openIndex, reportFailure } from './audit-command.js';
@@ -42,8 +42,8 @@ function runVulns(args: Args): void {
     let rows = affectedFetches(db, { advisory, client: clients[0], since, until, limit: modules.length ? -1 : limit === 0 ? -1 : limit });
     if (modules.length) rows = rows.filter((r) => modules.some((p) => moduleMatchesPattern(p, r.module)));
     if (limit > 0) rows = rows.slice(0, limit);
-    if (args.json) process.stdout.write(rows.length ? `[\n${rows.map((r) => JSON.stringify(affectedFetchJson(r))).join(',\n')}\n]\n` : '[]\n');
-    else if (args.csv) process.stdout.write(csvLine(AFFECTED_CSV_HEADER) + rows.map(affectedFetchCsvRecord).join(''));
+    if (args.json) process.stdout.write(affectedFetchesJsonDocument(rows));
+    else if (args.csv) process.stdout.write(affectedFetchesCsvDocument(rows));
     else if (rows.length) process.stdout.write(affectedFetchesTable(rows));
     else process.stderr.write(advisory ? `no fetched version is affected by ${advisory}\n` : 'no fetched version is affected by a known advisory\n');
   } catch (err) {

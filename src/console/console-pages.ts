@@ -243,6 +243,7 @@ ${table(
   { id: 'affected-fetches', empty: 'No fetched version is affected.' },
 )}
 ${affected.length === limit ? `<p class="hint">Showing the latest ${limit} affected module@versions.</p>` : ''}
+${exportLinks('/export/affected', { advisory: a.id })}
 <details><summary>Details</summary><p class="details">${h(a.details)}</p></details>`;
 }
 

@@ -17,7 +17,7 @@ import { CidrSet, unmappedAddress } from '../cidr.js';
 import type { UpstreamHealth } from '../admin/metrics.js';
 import type { ModuleClassification } from '../policy/module-policy.js';
 import { parseTimeArgument, type AuditFilter } from '../tools/audit-query.js';
-import { auditRowsCsvDocument, auditRowsJsonDocument, groupsCsvDocument, groupsJsonDocument } from '../tools/audit-format.js';
+import { affectedFetchesCsvDocument, affectedFetchesJsonDocument, auditRowsCsvDocument, auditRowsJsonDocument, groupsCsvDocument, groupsJsonDocument } from '../tools/audit-format.js';
 import type { ConsoleQueries } from './console-queries.js';
 import type { ConsoleUsers } from './console-users.js';
 import { ConsoleSessions, SESSION_COOKIE, cookieValue, sessionCookie, type Session } from './console-sessions.js';
@@ -201,9 +201,10 @@ export async function startConsoleServer(o: ConsoleServerOptions): Promise<Conso
   }
 
   function exportTable(req: http.IncomingMessage, res: http.ServerResponse, peer: string, s: Session, path: string, q: URLSearchParams): void {
-    const m = /^\/export\/(rows|groups)\.(csv|json)$/.exec(path);
+    const m = /^\/export\/(rows|groups|affected)\.(csv|json)$/.exec(path);
     if (!m) return reply(req, res, { status: 404, type: TEXT, body: 'gomodgate console: no such export\n' });
-    const [, what, format] = m as unknown as [string, 'rows' | 'groups', 'csv' | 'json'];
+    const [, what, format] = m as unknown as [string, 'rows' | 'groups' | 'affected', 'csv' | 'json'];
+    if (what === 'affected') return exportAffected(req, res, peer, s, format, q);
     const f = filterText(q);
     const filter = filterOf(f, now());
     const limit = Math.min(MAX_EXPORT_ROWS, Math.max(1, Number(q.get('limit') ?? 1000) || 1000));
@@ -228,6 +229,23 @@ export async function startConsoleServer(o: ConsoleServerOptions): Promise<Conso
       type: format === 'csv' ? 'text/csv; charset=utf-8' : 'application/json; charset=utf-8',
       body: data,
       headers: { 'content-disposition': `attachment; filename="gomodgate-${what === 'rows' ? 'audit' : 'audit-groups'}.${format}"` },
+    });
+  }
+
+  /** One advisory's affected fetches (or all advisories'): the bytes of `gomodgate vulns --advisory ID --csv|--json`. */
+  function exportAffected(req: http.IncomingMessage, res: http.ServerResponse, peer: string, s: Session, format: 'csv' | 'json', q: URLSearchParams): void {
+    const advisory = (q.get('advisory') ?? '').trim() || undefined;
+    const limit = Math.min(MAX_EXPORT_ROWS, Math.max(1, Number(q.get('limit') ?? 1000) || 1000));
+    const rows = o.queries.affected({ advisory, limit });
+    const data = Buffer.from(format === 'csv' ? affectedFetchesCsvDocument(rows) : affectedFetchesJsonDocument(rows));
+    const what = advisory ? `advisory ${advisory}` : 'every advisory';
+    record(req, peer, 'exported', 200, `user ${JSON.stringify(s.user)} exported ${rows.length} affected fetches of ${what} as ${format.toUpperCase()}`, data.length);
+    o.log.info({ client: peer, user: s.user, export: 'affected', format, rows: rows.length, advisory }, 'console export');
+    reply(req, res, {
+      status: 200,
+      type: format === 'csv' ? 'text/csv; charset=utf-8' : 'application/json; charset=utf-8',
+      body: data,
+      headers: { 'content-disposition': `attachment; filename="gomodgate-affected${advisory ? '-' + advisory.replace(/[^A-Za-z0-9-]/g, '_') : ''}.${format}"` },
     });
   }
 

@@ -259,7 +259,18 @@ export function affectedFetchCsvRecord(r: AffectedFetchRow): string {
   return csvLine([r.advisory, r.aliases.join(' '), r.module, r.version, r.fixed, r.clients.join(' '), r.fetches, new Date(r.firstFetch).toISOString(), new Date(r.lastFetch).toISOString()]);
 }
 
-// ---- whole documents: what `gomodgate audit --json/--csv` prints and the console exports, byte for byte
+// ---- whole documents: what `gomodgate audit --json/--csv` and `gomodgate vulns --json/--csv` print and the
+// console exports, byte for byte
+
+/** Affected fetches as a JSON array, one a line (`gomodgate vulns --json`). */
+export function affectedFetchesJsonDocument(rows: readonly AffectedFetchRow[]): string {
+  return rows.length ? `[\n${rows.map((r) => JSON.stringify(affectedFetchJson(r))).join(',\n')}\n]\n` : '[]\n';
+}
+
+/** Affected fetches as CSV with the header line (`gomodgate vulns --csv`). */
+export function affectedFetchesCsvDocument(rows: readonly AffectedFetchRow[]): string {
+  return csvLine(AFFECTED_CSV_HEADER) + rows.map(affectedFetchCsvRecord).join('');
+}
 
 /** Rows as a JSON array, one row a line. */
 export function auditRowsJsonDocument(rows: readonly AuditRow[]): string {

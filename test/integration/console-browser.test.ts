@@ -312,6 +312,8 @@ describe('the web console in headless Chromium', { skip: chromiumMissing(), time
     const csv = await consoleRequestViaPage(`/export/rows.csv?module=rsc.io/quote`);
     const json = await consoleRequestViaPage(`/export/rows.json?module=rsc.io/quote`);
     const groups = await consoleRequestViaPage(`/export/groups.csv?module=rsc.io/*`);
+    const affectedCsv = await consoleRequestViaPage(`/export/affected.csv?advisory=GO-2099-0001`);
+    const affectedJson = await consoleRequestViaPage(`/export/affected.json?advisory=GO-2099-0001`);
     const cli = async (...args: string[]) => {
       const r = await runCli(['audit', '--data-dir', gw.dataDir, '--limit', '1000', ...args]);
       assert.equal(r.code, 0, r.stderr);
@@ -323,20 +325,30 @@ describe('the web console in headless Chromium', { skip: chromiumMissing(), time
     assert.equal(json, await cli('--module', 'rsc.io/quote', '--json'));
     assert.equal(groups, await cli('--module', 'rsc.io/*', '--csv', '--group'));
     assert.equal(csv.split('\r\n').length, 6, 'header, 4 rows and the final CRLF');
-    const exported = await waitFor('three audited exports', () => {
+    // an advisory's affected fetches: the bytes of `gomodgate vulns --advisory ID --csv|--json`
+    const vulns = async (...args: string[]) => {
+      const r = await runCli(['vulns', '--data-dir', gw.dataDir, '--limit', '1000', '--advisory', 'GO-2099-0001', ...args]);
+      assert.equal(r.code, 0, r.stderr);
+      return r.stdout;
+    };
+    assert.equal(affectedCsv, await vulns('--csv'));
+    assert.equal(affectedJson, await vulns('--json'));
+    assert.match(affectedCsv, /\r\nGO-2099-0001,CVE-2099-1001 GHSA-test-quot-0001,rsc\.io\/quote,v1\.5\.2,v1\.5\.3-pre1,127\.0\.0\.1,3,/);
+    const exported = await waitFor('five audited exports', () => {
       const db = gw.db();
       try {
         const rows = db.prepare(`SELECT client, path, reason, bytes FROM audit WHERE outcome = 'exported' ORDER BY id`).all() as Array<{ client: string; path: string; reason: string; bytes: number }>;
-        return rows.length >= 3 ? rows : null;
+        return rows.length >= 5 ? rows : null;
       } finally {
         db.close();
       }
     });
-    assert.deepEqual(exported.map((r) => r.path), ['/export/rows.csv', '/export/rows.json', '/export/groups.csv']);
+    assert.deepEqual(exported.map((r) => r.path), ['/export/rows.csv', '/export/rows.json', '/export/groups.csv', '/export/affected.csv', '/export/affected.json']);
     assert.equal(exported[0]!.bytes, Buffer.byteLength(csv));
     assert.match(exported[0]!.reason, /^user "alice" exported 4 audit rows as CSV \(module=rsc\.io\/quote\)$/);
     const listed = await runCli(['audit', '--data-dir', gw.dataDir, '--outcome', 'exported', '--json']);
-    assert.equal((JSON.parse(listed.stdout) as unknown[]).length, 3, 'and `gomodgate audit` lists them');
+    assert.match(exported[3]!.reason, /^user "alice" exported 1 affected fetches of advisory GO-2099-0001 as CSV$/);
+    assert.equal((JSON.parse(listed.stdout) as unknown[]).length, 5, 'and `gomodgate audit` lists them');
   });
 
   test('the live tail shows a request made through the gateway as the audit records it', async () => {
