@@ -1,7 +1,7 @@
 // HTTP/2 towards upstreams that offer it: one multiplexed session per route (address, port, verified name),
 // opened with ALPN (h2, http/1.1) and the same TLS verification as every upstream connection (the trusted
 // roots, rejectUnauthorized). A route whose server picks HTTP/1.1 (or no ALPN) is remembered as such for a
-// while and left to the caller's HTTP/1.1 agent (the connection that found out is handed over for its request). A session that sends GOAWAY, fails or closes is dropped, so
+// while and left to the caller's HTTP/1.1 agent (the connection that found out is handed to the caller, which closes it). A session that sends GOAWAY, fails or closes is dropped, so
 // the next request opens a new one; its streams fail on their own. Owns sessions only: it never sends a request
 // and never retries one (UpstreamClient does the requests).
 import http2 from 'node:http2';
@@ -42,7 +42,7 @@ export class H2Sessions {
 
   /**
    * The open HTTP/2 session of this route, or a new one. When the route speaks HTTP/1.1 only: the verified TLS
-   * socket that just found out (the caller sends its request on it, or destroys it), or null when that was known
+   * socket that just found out (the caller closes it), or null when that was known
    * already (the caller uses its agent). Rejects with the connection's error (refused, TLS verification, timeout).
    */
   session(route: H2Route): Promise<http2.ClientHttp2Session | tls.TLSSocket | null> {
