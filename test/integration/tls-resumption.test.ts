@@ -5,12 +5,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import tls from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { createTestPki } from '../helpers/test-pki.js';
+import { openTunnel } from '../helpers/connect-client.js';
 import { startModuleUpstream, type ModuleUpstream } from '../helpers/module-upstream.js';
 
 let dir: string;
@@ -43,20 +43,7 @@ interface Exchange {
 
 /** One new intercepted TLS connection (offering `session`), one GET with Connection: close, read until closed. */
 async function getOverNewConnection(path: string, session: Buffer | null, maxVersion: tls.SecureVersion): Promise<Exchange> {
-  const raw = net.connect(gw.gateway.ports.proxy, '127.0.0.1');
-  await new Promise<void>((resolve, reject) => {
-    raw.once('error', reject);
-    raw.once('connect', () => raw.write('CONNECT proxy.golang.org:443 HTTP/1.1\r\nHost: proxy.golang.org:443\r\n\r\n'));
-    let head = '';
-    const onData = (d: Buffer): void => {
-      head += d.toString('latin1');
-      if (!head.includes('\r\n\r\n')) return;
-      raw.removeListener('data', onData);
-      if (!head.startsWith('HTTP/1.1 200')) reject(new Error(`CONNECT answered ${head.split('\r\n')[0]}`));
-      else resolve();
-    };
-    raw.on('data', onData);
-  });
+  const raw = await openTunnel({ proxyPort: gw.gateway.ports.proxy, ca: caPem });
   const t = tls.connect({ socket: raw, servername: 'proxy.golang.org', ca: caPem, maxVersion, ...(session ? { session } : {}) });
   let newSession: Buffer | null = null;
   t.on('session', (s: Buffer) => (newSession = s)); // TLS 1.3 tickets arrive after the handshake
@@ -104,12 +91,7 @@ test('a session is not resumed for another intercepted name: the handshake is fu
   // sum.golang.org is intercepted by default; its leaf is a different certificate from proxy.golang.org's
   const first = await getOverNewConnection('/example.com/resume/@v/v1.0.0.mod', null, 'TLSv1.3');
   assert.ok(first.session);
-  const raw = net.connect(gw.gateway.ports.proxy, '127.0.0.1');
-  await new Promise<void>((resolve, reject) => {
-    raw.once('error', reject);
-    raw.once('connect', () => raw.write('CONNECT sum.golang.org:443 HTTP/1.1\r\nHost: sum.golang.org:443\r\n\r\n'));
-    raw.once('data', (d: Buffer) => (d.toString('latin1').startsWith('HTTP/1.1 200') ? resolve() : reject(new Error(d.toString('latin1')))));
-  });
+  const raw = await openTunnel({ proxyPort: gw.gateway.ports.proxy, host: 'sum.golang.org', ca: caPem });
   const t = tls.connect({ socket: raw, servername: 'sum.golang.org', ca: caPem, session: first.session! });
   await new Promise<void>((resolve, reject) => {
     t.once('secureConnect', resolve);
