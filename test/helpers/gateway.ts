@@ -69,6 +69,19 @@ export interface Fetched {
   bytes: number;
 }
 
+/** GET `url` from a chosen loopback source address (as that client) with `agent`; the status once the body is read. */
+export function statusFrom(url: string, from: string, agent: http.Agent): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { localAddress: from, agent, timeout: 30_000 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
+}
+
 /**
  * GET through the gateway; keeps the body only when smaller than keepBelow bytes (sha256 always).
  * An https: URL needs an agent that knows how to reach the gateway (e.g. ConnectAgent from connect-client.ts);

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import http from 'node:http';
 import { createTestPki, type TestPki } from '../helpers/test-pki.js';
 import { startModuleUpstream, type ModuleUpstream } from '../helpers/module-upstream.js';
-import { startTestGateway, waitFor, type TestGateway } from '../helpers/gateway.js';
+import { startTestGateway, statusFrom, waitFor, type TestGateway } from '../helpers/gateway.js';
 import { CLI, runCli, spawnTracked, killRunningChildren, type CliResult } from '../helpers/cli.js';
 
 let dir: string;
@@ -27,15 +27,7 @@ const agent = new http.Agent({ keepAlive: true });
 
 /** GET through the gateway from a chosen loopback source address; resolves with the status once the body is read. */
 function get(path: string, from: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(gw.baseUrl + path, { localAddress: from, agent, timeout: 30_000 }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-  });
+  return statusFrom(gw.baseUrl + path, from, agent);
 }
 
 function auditCount(where = '1=1', ...params: unknown[]): number {

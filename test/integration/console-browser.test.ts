@@ -15,7 +15,7 @@ import http from 'node:http';
 import https from 'node:https';
 import tls from 'node:tls';
 import { createHash } from 'node:crypto';
-import { startTestGateway, waitFor, REPO_ROOT, type TestGateway } from '../helpers/gateway.js';
+import { startTestGateway, statusFrom, waitFor, REPO_ROOT, type TestGateway } from '../helpers/gateway.js';
 import { chromiumMissing, launchChromium, type Browser, type Page } from '../helpers/chromium.js';
 import { createTestPki, type TestPki } from '../helpers/test-pki.js';
 import { startModuleUpstream, type ModuleUpstream } from '../helpers/module-upstream.js';
@@ -38,15 +38,7 @@ const agent = new http.Agent({ keepAlive: true });
 
 /** GET through the gateway's GOPROXY endpoint from a chosen loopback address; the status once the body is read. */
 function get(gw: TestGateway, path: string, from = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(gw.baseUrl + path, { localAddress: from, agent, timeout: 30_000 }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-  });
+  return statusFrom(gw.baseUrl + path, from, agent);
 }
 
 interface ConsoleAnswer {
