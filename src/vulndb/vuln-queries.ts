@@ -9,6 +9,7 @@ import type { Statement } from 'better-sqlite3';
 import type { Db } from '../store/database.js';
 import { GateError } from '../errors.js';
 import { matchRanges, FETCH_KINDS, SERVED_OUTCOMES } from './vuln-match.js';
+import type { OsvAdvisory } from './osv.js';
 
 export interface AdvisorySummary {
   id: string;
@@ -50,17 +51,8 @@ export interface AdvisoryForVersion {
   withdrawn: number | null;
 }
 
-export interface AdvisoryRecord {
-  id: string;
-  aliases: string[];
-  summary: string;
-  details: string;
-  published: number | null;
-  modified: number;
-  withdrawn: number | null;
-  /** The OSV file as the database served it. */
-  osv: string;
-}
+/** A stored advisory: what osv.ts parsed of it (without its ranges), and the OSV file as the database served it. */
+export type AdvisoryRecord = Omit<OsvAdvisory, 'affected'> & { osv: string };
 
 /** The schema version (src/store/database.ts) that has the vulnerability tables. */
 const VULNDB_SCHEMA = 5;
