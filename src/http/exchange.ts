@@ -84,8 +84,8 @@ export class Exchange {
   fail(err: unknown, extra: Omit<ExchangeSummary, 'outcome' | 'status' | 'bytes' | 'error'> = {}): void {
     const gate = asGateError(err);
     const status = httpStatusFor(gate);
-    // the private-module 403 and a vulnerability denial are the exact sentence the go command shows the developer
-    const text = (gate.code === 'PRIVATE' && status === 403) || gate.verbatim ? gate.message : `gomodgate: ${gate.message}`;
+    // a verbatim message (the private-module 403, a vulnerability denial) is the exact sentence the go command shows
+    const text = gate.verbatim ? gate.message : `gomodgate: ${gate.message}`;
     this.writeText(status, text);
     this.end({ ...extra, outcome: outcomeFor(gate), status, bytes: 0, reason: extra.reason ?? gate.message, error: gate });
   }

@@ -218,7 +218,7 @@ export class ModuleService {
     if (!req.module || !this.opts.policy) return null;
     const c = this.opts.policy.classify(req.module, req.version ?? null, req.kind);
     if (c.kind === 'private') {
-      if (req.kind === 'sumdb-lookup') throw new GateError('PRIVATE', privateLookupMessage(req.module, c.pattern), { status: 403 });
+      if (req.kind === 'sumdb-lookup') throw new GateError('PRIVATE', privateLookupMessage(req.module, c.pattern), { status: 403, verbatim: true });
       throw new GateError('PRIVATE', `${req.module} is private here (${c.pattern}): the go command fetches it directly when GOPRIVATE or GONOPROXY covers it`);
     }
     if (c.kind === 'denied' && c.advisories) throw new GateError('DENIED', c.reason, { verbatim: true });
