@@ -155,7 +155,7 @@ export class ModuleService {
     const cls = classify(req);
     const key = cacheKeyFor(req, q.upstream);
     const cached = this.opts.index.get(key);
-    const fresh = cached && (cached.expiresAt === null || cached.expiresAt > this.now());
+    const fresh = cached && this.isFresh(cached);
     if (cached && (fresh || this.offline)) {
       const reply = await this.fromCache(q, cached, fresh ? 'hit' : 'stale');
       if (reply) return reply;
@@ -197,7 +197,7 @@ export class ModuleService {
     if (this.offline) return { done: 'skipped' };
     const key = cacheKeyFor(req, q.upstream);
     const cached = this.opts.index.get(key);
-    if (cached && (cached.expiresAt === null || cached.expiresAt > this.now())) return { done: 'skipped' };
+    if (cached && this.isFresh(cached)) return { done: 'skipped' };
     if (this.flights.has(key)) return { done: 'skipped' };
     const fetched = await this.flights.run<Fetched>(key, () => this.fetch(q, classify(req), key));
     if (fetched.type === 'streaming') {
@@ -208,6 +208,11 @@ export class ModuleService {
     const object = fetched.type === 'negative' ? fetched.object : this.opts.index.get(key);
     if (!object) throw new GateError('STORE_IO', 'the object vanished from the cache while being stored');
     return { done: 'fetched', object };
+  }
+
+  /** Immutable, or its TTL not yet over: served from the cache without asking upstream. */
+  private isFresh(obj: CachedObject): boolean {
+    return obj.expiresAt === null || obj.expiresAt > this.now();
   }
 
   /**
