@@ -5,7 +5,7 @@
 // own except what a scrape-time callback does; never throws from an observe* method. It also samples the event
 // loop (perf_hooks, every millisecond) for the longest stall between two scrapes; close() stops that sampler.
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Db } from '../store/database.js';
 import { AUDIT_OUTCOMES } from '../audit/audit-log.js';
 
@@ -156,6 +156,7 @@ export class GatewayMetrics {
     });
     new Gauge({
       name: 'gomodgate_ca_expiry_days',
+      aggregator: 'first', // workers > 1: read from the shared database (or the CA) by every worker alike
       help: 'Days until the gateway CA expires (ca="current": the one that signs; ca="next": published beside it during a rotation). Alert below 30: rotate with `gomodgate ca rotate`',
       labelNames: ['ca'],
       registers,
@@ -188,6 +189,7 @@ export class GatewayMetrics {
     };
     new Gauge({
       name: 'gomodgate_cache_objects',
+      aggregator: 'first', // workers > 1: read from the shared database (or the CA) by every worker alike
       help: 'Objects in the cache index (including remembered 404/410 answers)',
       registers,
       collect() {
@@ -197,6 +199,7 @@ export class GatewayMetrics {
     });
     new Gauge({
       name: 'gomodgate_cache_bytes',
+      aggregator: 'first', // workers > 1: read from the shared database (or the CA) by every worker alike
       help: 'Bytes of the objects in the cache index',
       registers,
       collect() {
@@ -231,6 +234,7 @@ export class GatewayMetrics {
       loopDelay.enable();
       new Gauge({
         name: 'gomodgate_event_loop_delay_max_seconds',
+        aggregator: 'max', // workers > 1: the longest stall of any worker
         help: 'Longest event-loop stall since the previous scrape, in seconds (sampled every millisecond): how long the slowest piece of work kept every other connection waiting',
         registers,
         collect() {
@@ -243,6 +247,7 @@ export class GatewayMetrics {
     }
     new Gauge({
       name: 'gomodgate_vulndb_last_success_timestamp_seconds',
+      aggregator: 'max', // workers > 1: read from the shared database (or the CA) by every worker alike
       help: 'When the vulnerability database was last synced successfully (Unix time; absent before the first sync)',
       registers,
       collect() {
@@ -253,6 +258,7 @@ export class GatewayMetrics {
     });
     new Gauge({
       name: 'gomodgate_vulndb_advisories',
+      aggregator: 'max', // workers > 1: read from the shared database (or the CA) by every worker alike
       help: 'Advisories in the stored vulnerability database',
       registers,
       collect() {
@@ -261,6 +267,15 @@ export class GatewayMetrics {
       },
     });
     if (sources.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /**
+   * A worker process (workers > 1): answer the supervisor's scrapes (prom-client's cluster protocol over the
+   * IPC channel) with this registry, which the supervisor aggregates with every other worker's.
+   */
+  shareWithClusterPrimary(): void {
+    AggregatorRegistry.setRegistries([this.registry]);
+    new AggregatorRegistry(); // its constructor installs the worker's answering listener (prom-client 15)
   }
 
   /** Stops the event-loop sampler (the gateway's shutdown); the registry still answers. */
