@@ -24,6 +24,13 @@ export class LeaseCoordinator {
     return this.keys.size;
   }
 
+  /** Asks queued behind a holder. */
+  get waiting(): number {
+    let n = 0;
+    for (const h of this.keys.values()) n += h.queue.length;
+    return n;
+  }
+
   /** An ask for `key`: the grant now, or null (queued until the holder releases or dies). */
   acquire(key: string, worker: number, ask: number): LeaseGrant | null {
     const held = this.keys.get(key);

@@ -42,7 +42,6 @@ export class WorkerLeases implements FetchLeases {
         this.send({ type: 'gmg-lease-release', key, ask });
         resolve({ waited: true, release: () => undefined });
       }, this.opts.maxWaitMs);
-      timer.unref();
       this.waiting.set(ask, { key, timer, resolve: (waited) => resolve(this.lease(key, ask, waited)) });
       this.send({ type: 'gmg-lease-acquire', key, ask });
     });
