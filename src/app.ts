@@ -304,7 +304,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, role?: Wo
 
   let closed = false;
   // a worker's scrapes and readiness go through the supervisor's admin listener
-  if (role) metrics.shareWithClusterPrimary();
+  if (role) metrics.shareWithClusterPrimary(role.index);
   const admin = role ? null : await startAdminServer({
     host: config.adminListen,
     port: config.adminPort,

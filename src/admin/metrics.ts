@@ -104,6 +104,9 @@ export class GatewayMetrics {
   private observedCertificates = 0;
   private readonly observedConnections: Record<ConnectionDecision, number> = { intercepted: 0, spliced: 0, refused: 0 };
   private readonly loopDelay: IntervalHistogram | null;
+  /** Requests answered by this worker process (workers > 1 only), labelled with its number. */
+  private workerRequests: Counter<'worker'> | null = null;
+  private workerLabel = '';
 
   constructor(sources: GatewayMetricsSources = {}) {
     const registers = [this.registry];
@@ -273,9 +276,16 @@ export class GatewayMetrics {
    * A worker process (workers > 1): answer the supervisor's scrapes (prom-client's cluster protocol over the
    * IPC channel) with this registry, which the supervisor aggregates with every other worker's.
    */
-  shareWithClusterPrimary(): void {
+  shareWithClusterPrimary(worker: number): void {
+    this.workerLabel = String(worker);
+    this.workerRequests = new Counter({
+      name: 'gomodgate_worker_requests_total',
+      help: 'Requests answered, by worker process (--workers > 1): how the kernel spread the connections',
+      labelNames: ['worker'],
+      registers: [this.registry],
+    });
+    this.workerRequests.inc({ worker: this.workerLabel }, 0);
     AggregatorRegistry.setRegistries([this.registry]);
-    new AggregatorRegistry(); // its constructor installs the worker's answering listener (prom-client 15)
   }
 
   /** Stops the event-loop sampler (the gateway's shutdown); the registry still answers. */
@@ -297,6 +307,7 @@ export class GatewayMetrics {
   observeRequest(kind: string | null, outcome: string, bytes: number): void {
     const o = outcomeLabel(outcome);
     this.requests.inc({ kind: kindLabel(kind), outcome: o });
+    this.workerRequests?.inc({ worker: this.workerLabel });
     const b = nonNegative(bytes);
     if (b > 0) this.responseBytes.inc({ outcome: o }, b);
   }
@@ -341,6 +352,15 @@ export class GatewayMetrics {
  * Cache totals straight from the index: one aggregate over `objects`, prepared once. A full scan of the table,
  * which costs about a millisecond per 10 000 objects: fine at a scrape every 15 s or more.
  */
+/**
+ * A worker process (workers > 1), first thing at start: answer the supervisor's scrapes at once (with nothing
+ * until shareWithClusterPrimary), so a worker that is still starting never makes a scrape time out.
+ */
+export function answerClusterScrapes(): void {
+  AggregatorRegistry.setRegistries([new Registry()]);
+  new AggregatorRegistry(); // its constructor installs the worker's answering listener (prom-client 15)
+}
+
 export function cacheTotalsFromDb(db: Db): () => CacheTotals {
   const stmt = db.prepare('SELECT count(*) AS objects, coalesce(sum(size), 0) AS bytes FROM objects');
   return () => {

@@ -88,7 +88,7 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
     wanted: opts.workers,
     running: slots.filter((s) => s.worker !== null).length,
     ready: slots.filter((s) => s.ready).length,
-  }));
+  }), () => slots.filter((s) => s.ready && s.worker).map((s) => s.worker!));
   let admin: AdminServer | null = null;
   let resolveStart!: (s: Supervisor) => void;
   let rejectStart!: (err: unknown) => void;
@@ -140,6 +140,7 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
         else if (m.type === 'gmg-lease-release') deliver(leases.release(m.key, w.id, m.ask));
         return;
       }
+      if (metrics.onMessage(m)) return;
       const msg = m as WorkerMessage;
       if (msg?.type === 'gmg-ready') {
         s.ready = true;

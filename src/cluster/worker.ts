@@ -8,6 +8,7 @@ import type { GatewayConfig } from '../config/load.js';
 import type { LogSink } from '../log-sink.js';
 import { startGateway } from '../app.js';
 import { WorkerLeases } from './worker-leases.js';
+import { answerClusterScrapes } from '../admin/metrics.js';
 
 /** Supervisor → worker. */
 export type SupervisorMessage = { type: 'gmg-reload' } | { type: 'gmg-drain'; graceMs: number };
@@ -30,6 +31,7 @@ export interface WorkerOptions {
 }
 
 export async function serveAsWorker(opts: WorkerOptions): Promise<void> {
+  answerClusterScrapes();
   const index = Number(process.env[WORKER_INDEX_ENV] ?? 0);
   const log = opts.log.child({ worker: index });
   const send = (m: unknown) => {
