@@ -58,6 +58,8 @@ import { ConsoleUsers } from './console/console-users.js';
 import { ConsoleSessions } from './console/console-sessions.js';
 import { SignInLimiter } from './console/sign-in-limiter.js';
 import { LiveTail } from './console/console-live.js';
+import { AuditTableTail } from './audit/audit-table-tail.js';
+import { AuditQuery } from './tools/audit-query.js';
 import { adminGivenCertificate, consoleCertificateNames, gatewayIssuedCertificate } from './console/console-certificate.js';
 
 /** A checksum-database answer (lookup, tile, signed head) is never larger than this. */
@@ -326,7 +328,8 @@ export async function startGateway(config: GatewayConfig, log: Logger, role?: Wo
   if (config.consoleListen && consoleTls && duties) {
     const listen = parseListenAddress(config.consoleListen)!; // validated with the configuration
     const tls = consoleTls;
-    live = new LiveTail(audit);
+    // with worker processes the other workers' rows reach this one (worker 0) only through the shared table
+    live = new LiveTail(role ? new AuditTableTail(new AuditQuery(db), 250, (err) => log.warn({ err: describeCause(err) }, 'live tail: cannot read the audit table')) : audit);
     consoleServer = await startConsoleServer({
       host: listen.host,
       port: listen.port,
