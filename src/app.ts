@@ -2,7 +2,7 @@
 // start-up and shutdown (SIGTERM drains in-flight responses, then flushes the audit and closes the index).
 // Nothing else constructs long-lived objects. As one of several worker processes (WorkerRole, cluster/) it serves
 // the same way, but leaves the admin listener and start-up housekeeping to the supervisor and runs the background
-// duties (vulnerability-database schedule, console) only in worker 0.
+// duties (vulnerability-database schedule, console, a due CA switch) only in worker 0.
 import http from 'node:http';
 import type net from 'node:net';
 import { mkdirSync } from 'node:fs';
@@ -114,7 +114,8 @@ export async function startGateway(config: GatewayConfig, log: Logger, role?: Wo
   }
   const { created, paths: caFiles } = initCa(config.caDir);
   if (created) log.info({ caDir: config.caDir, certFile: caFiles.certFile }, `created the gateway CA; distribute ${caFiles.certFile} to clients (\`gomodgate ca export\`)`);
-  const caSource = new CaSource(config.caDir); // makes a rotation's switch that fell due while we were down
+  // makes a rotation's switch that fell due while we were down (with workers: worker 0 alone makes it)
+  const caSource = new CaSource(config.caDir, Date.now, duties);
   const signingCa = caSource.cas().current!;
   assertCaUsable(config.caDir, signingCa); // an expired CA: refuse, with the command to run
   if (signingCa.daysLeft < CA_WARN_DAYS) {
