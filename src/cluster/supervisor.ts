@@ -169,7 +169,9 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
       if (!allReady) {
         // a worker that cannot start (a port in use, a bad certificate): the others would fail alike
         log.error({ worker: s.index, code, signal }, 'a worker failed to start; stopping');
-        rejectStart(new GateError('CONFIG_INVALID', `worker ${s.index} failed to start (exit ${code ?? signal}); see its error above`));
+        // the same exit status as a single process: 2 for a configuration it rejected, else 1 (a port in use)
+        const why = `worker ${s.index} failed to start (exit ${code ?? signal}); see its error above`;
+        rejectStart(code === 2 ? new GateError('CONFIG_INVALID', why) : new Error(why));
         for (const x of slots) x.worker?.process.kill('SIGKILL');
         return;
       }
