@@ -144,7 +144,8 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
       const msg = m as WorkerMessage;
       if (msg?.type === 'gmg-ready') {
         s.ready = true;
-        result.ports = { ...msg.ports, admin: result.ports.admin };
+        // the console listens in worker 0 only: the others report its port as 0
+        result.ports = { ...msg.ports, console: Math.max(msg.ports.console, result.ports.console), admin: result.ports.admin };
         result.ca = msg.ca;
         log.info({ worker: s.index, pid: w.process.pid }, 'worker serving');
         if (!allReady && slots.every((x) => x.ready)) {
