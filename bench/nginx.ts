@@ -18,6 +18,8 @@ export interface NginxOptions {
   root: string; // served as /
   dir: string; // config, logs, temp paths
   tls?: { certFile: string; keyFile: string };
+  /** nginx's worker_processes (default 1, to match one gomodgate event loop; 'auto' = one per core). */
+  workerProcesses?: number | 'auto';
 }
 
 export async function startNginx(opts: NginxOptions): Promise<Nginx> {
@@ -41,7 +43,7 @@ export async function startNginx(opts: NginxOptions): Promise<Nginx> {
     : '';
   writeFileSync(conf, `daemon off;
 master_process on;
-worker_processes 1;
+worker_processes ${opts.workerProcesses ?? 1};
 pid ${join(opts.dir, 'nginx.pid')};
 error_log ${join(opts.dir, 'error.log')} warn;
 events { worker_connections 4096; }

@@ -4,7 +4,7 @@
 // Loopback only; every process it starts is stopped by PID and its temp directory removed, also on SIGINT/SIGTERM.
 // It asserts nothing about timing: a figure is printed, never judged. Not part of `npm test`.
 //
-//   node dist/bench/run.js [--only cached,tls,go,large,coldmiss,console] [--without nginx,squid,go] [--json FILE] [--keep]
+//   node dist/bench/run.js [--only cached,tls,go,large,coldmiss,console,workers] [--without nginx,squid,go] [--json FILE] [--keep]
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,8 +20,9 @@ import { runTlsScenario } from './scenarios/tls-connect.js';
 import { runGoDownloadScenario } from './scenarios/go-download.js';
 import { runLargeZipScenario } from './scenarios/large-zip.js';
 import { runConsoleScenario } from './scenarios/console.js';
+import { runWorkersScenario } from './scenarios/workers.js';
 
-const SCENARIOS = ['cached', 'tls', 'go', 'large', 'coldmiss', 'console'] as const;
+const SCENARIOS = ['cached', 'tls', 'go', 'large', 'coldmiss', 'console', 'workers'] as const;
 type ScenarioName = (typeof SCENARIOS)[number];
 
 /** The whole run stops starting measurements after this; each measurement has its own smaller bound too. */
@@ -72,7 +73,7 @@ async function main(): Promise<number> {
   let failed = false;
   try {
     // The shared fixture (module zips, origin, nginx, a gomodgate) only when a scenario needs it.
-    const needsWorld = (['cached', 'tls', 'large', 'coldmiss'] as const).some((n) => args.only.has(n));
+    const needsWorld = (['cached', 'tls', 'large', 'coldmiss', 'workers'] as const).some((n) => args.only.has(n));
     const world = needsWorld ? await startWorld(ctx) : null;
     const steps: [ScenarioName, () => Promise<void>][] = [
       ['cached', () => runCachedZipScenario(ctx, world!)],
@@ -81,6 +82,7 @@ async function main(): Promise<number> {
       ['large', () => runLargeZipScenario(ctx, world!)],
       ['coldmiss', () => runColdMissScenario(ctx, world!)], // its direct baseline is the longest wait
       ['console', () => runConsoleScenario(ctx)], // 10 million generated audit rows: its own data directory
+      ['workers', () => runWorkersScenario(ctx, world!)], // gomodgate with 1 and N workers, nginx with 1 and auto
     ];
     for (const [name, step] of steps) {
       if (!args.only.has(name)) continue;

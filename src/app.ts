@@ -1,6 +1,8 @@
 // Composition root: wires configuration, store, upstream, service, audit and the listeners, and owns
 // start-up and shutdown (SIGTERM drains in-flight responses, then flushes the audit and closes the index).
-// Nothing else constructs long-lived objects.
+// Nothing else constructs long-lived objects. As one of several worker processes (WorkerRole, cluster/) it serves
+// the same way, but leaves the admin listener and start-up housekeeping to the supervisor and runs the background
+// duties (vulnerability-database schedule, console, a due CA switch) only in worker 0.
 import http from 'node:http';
 import type net from 'node:net';
 import { mkdirSync } from 'node:fs';
@@ -33,6 +35,7 @@ import { formatAddress, type ConnectionInfo } from './intercept/connection-info.
 import { isLocalAddress } from './intercept/own-addresses.js';
 import { auditRow } from './audit/audit-row.js';
 import { SingleFlight } from './service/single-flight.js';
+import type { FetchLeases } from './service/fetch-leases.js';
 import { CacheLimit } from './store/cache-limit.js';
 import { serveOnboarding } from './http/onboarding-page.js';
 import { parseUpstreamList, describeChain } from './upstream/upstream-chain.js';
@@ -55,6 +58,8 @@ import { ConsoleUsers } from './console/console-users.js';
 import { ConsoleSessions } from './console/console-sessions.js';
 import { SignInLimiter } from './console/sign-in-limiter.js';
 import { LiveTail } from './console/console-live.js';
+import { AuditTableTail } from './audit/audit-table-tail.js';
+import { AuditQuery } from './tools/audit-query.js';
 import { adminGivenCertificate, consoleCertificateNames, gatewayIssuedCertificate } from './console/console-certificate.js';
 
 /** A checksum-database answer (lookup, tile, signed head) is never larger than this. */
@@ -84,6 +89,14 @@ export interface Gateway {
   close(graceMs?: number): Promise<void>;
 }
 
+/** startGateway as one of several worker processes (cluster/worker.ts); absent = the gateway's only process. */
+export interface WorkerRole {
+  /** 0..N-1; a replaced worker gets the number of the one it replaces. Worker 0 runs the background duties. */
+  index: number;
+  /** The fetch leases shared with the other workers (single-flight across processes). */
+  leases: FetchLeases;
+}
+
 /** Tells systemd (Type=notify, NotifyAccess=all) about our state, when it is listening. */
 function notifySystemd(args: string[], log: Logger): void {
   if (!process.env.NOTIFY_SOCKET) return;
@@ -91,7 +104,8 @@ function notifySystemd(args: string[], log: Logger): void {
   child.on('error', (err) => log.warn({ err: describeCause(err) }, 'systemd-notify failed'));
 }
 
-export async function startGateway(config: GatewayConfig, log: Logger): Promise<Gateway> {
+export async function startGateway(config: GatewayConfig, log: Logger, role?: WorkerRole): Promise<Gateway> {
+  const duties = !role || role.index === 0;
   ensureOriginalDestinationSupport();
   try {
     mkdirSync(config.dataDir, { recursive: true, mode: 0o750 });
@@ -100,7 +114,8 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   }
   const { created, paths: caFiles } = initCa(config.caDir);
   if (created) log.info({ caDir: config.caDir, certFile: caFiles.certFile }, `created the gateway CA; distribute ${caFiles.certFile} to clients (\`gomodgate ca export\`)`);
-  const caSource = new CaSource(config.caDir); // makes a rotation's switch that fell due while we were down
+  // makes a rotation's switch that fell due while we were down (with workers: worker 0 alone makes it)
+  const caSource = new CaSource(config.caDir, Date.now, duties);
   const signingCa = caSource.cas().current!;
   assertCaUsable(config.caDir, signingCa); // an expired CA: refuse, with the command to run
   if (signingCa.daysLeft < CA_WARN_DAYS) {
@@ -108,7 +123,8 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   }
 
   const blobs = new BlobStore(config.dataDir);
-  const leftovers = blobs.removeLeftoverTempFiles();
+  // a worker's siblings may be writing temp files now: the supervisor cleaned up before forking them
+  const leftovers = role ? 0 : blobs.removeLeftoverTempFiles();
   if (leftovers) log.info({ count: leftovers }, 'removed partial downloads left by an earlier run');
   const db: Db = openDatabase(join(config.dataDir, 'gomodgate.db'));
   const index = new CacheIndex(db);
@@ -206,6 +222,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     blobs,
     upstream,
     flights,
+    leases: role?.leases,
     verifier,
     sumdbAnswers: verifier,
     fetchDeadlineMs: config.upstreamDeadline * 1000,
@@ -289,7 +306,9 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   ports.proxy = await proxy.listen(config.listen, config.proxyPort);
 
   let closed = false;
-  const admin = await startAdminServer({
+  // a worker's scrapes and readiness go through the supervisor's admin listener
+  if (role) metrics.shareWithClusterPrimary(role.index);
+  const admin = role ? null : await startAdminServer({
     host: config.adminListen,
     port: config.adminPort,
     metrics,
@@ -303,14 +322,15 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
       return { ready: Object.values(checks).every((v) => v === true), checks };
     },
   });
-  ports.admin = admin.port;
-  vulnSyncer.schedule();
+  ports.admin = admin?.port ?? 0;
+  if (duties) vulnSyncer.schedule();
 
   let live: LiveTail | null = null;
-  if (config.consoleListen && consoleTls) {
+  if (config.consoleListen && consoleTls && duties) {
     const listen = parseListenAddress(config.consoleListen)!; // validated with the configuration
     const tls = consoleTls;
-    live = new LiveTail(audit);
+    // with worker processes the other workers' rows reach this one (worker 0) only through the shared table
+    live = new LiveTail(role ? new AuditTableTail(new AuditQuery(db), 250, (err) => log.warn({ err: describeCause(err) }, 'live tail: cannot read the audit table')) : audit);
     consoleServer = await startConsoleServer({
       host: listen.host,
       port: listen.port,
@@ -329,8 +349,9 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     ports.console = consoleServer.port;
     log.info({ host: listen.host, port: consoleServer.port, certificate: consoleNames ? { issuedBy: 'gateway CA', names: consoleNames } : { file: config.consoleCert, names: tls.names }, sso: config.consoleSsoHeader || undefined }, 'console listening (HTTPS)');
   }
-  log.info({ ports, adminListen: config.adminListen, interceptHosts: hosts.list(), dataDir: config.dataDir, upstream: config.upstream }, 'gomodgate ready');
-  notifySystemd(['--ready', `--status=serving on ${ports.tls}/${ports.http}/${ports.proxy}`], log);
+  if (role) log.info({ ports, pid: process.pid }, 'worker ready');
+  else log.info({ ports, adminListen: config.adminListen, interceptHosts: hosts.list(), dataDir: config.dataDir, upstream: config.upstream }, 'gomodgate ready');
+  if (!role) notifySystemd(['--ready', `--status=serving on ${ports.tls}/${ports.http}/${ports.proxy}`], log);
 
   return {
     ports,
@@ -365,8 +386,8 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
         upstream: () => {
           configuredUpstream = next.upstream ? parseUpstreamList(next.upstream) : null;
         },
-        offline: () => vulnSyncer.schedule(), // otherwise read from the current configuration at each request
-        vulndbSync: () => vulnSyncer.schedule(),
+        offline: () => duties && vulnSyncer.schedule(), // otherwise read from the current configuration at each request
+        vulndbSync: () => duties && vulnSyncer.schedule(),
         prefetch: () => undefined, // read from the current configuration at each request
         logLevel: () => {
           log.level = next.logLevel;
@@ -400,7 +421,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
       closed = true;
       clearInterval(caTimer);
       vulnSyncer.stop();
-      notifySystemd(['STOPPING=1'], log);
+      if (!role) notifySystemd(['STOPPING=1'], log);
       prefetcher.close();
       transparent.close();
       proxy.close();
@@ -414,7 +435,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
       onboardingServer.closeAllConnections();
       onboardingServer.close();
       proxy.server.closeAllConnections();
-      await admin.close();
+      await admin?.close();
       metrics.close();
       live?.close();
       await consoleServer?.close();

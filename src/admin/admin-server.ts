@@ -17,7 +17,8 @@ export interface Readiness {
 export interface AdminServerOptions {
   host: string;
   port: number;
-  metrics: GatewayMetrics;
+  /** GatewayMetrics, or ClusterMetrics in the supervisor of worker processes. */
+  metrics: Pick<GatewayMetrics, 'text' | 'contentType'>;
   readiness: () => Readiness;
   log?: Logger;
 }

@@ -5,7 +5,7 @@
 // own except what a scrape-time callback does; never throws from an observe* method. It also samples the event
 // loop (perf_hooks, every millisecond) for the longest stall between two scrapes; close() stops that sampler.
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Db } from '../store/database.js';
 import { AUDIT_OUTCOMES } from '../audit/audit-log.js';
 
@@ -104,6 +104,9 @@ export class GatewayMetrics {
   private observedCertificates = 0;
   private readonly observedConnections: Record<ConnectionDecision, number> = { intercepted: 0, spliced: 0, refused: 0 };
   private readonly loopDelay: IntervalHistogram | null;
+  /** Requests answered by this worker process (workers > 1 only), labelled with its number. */
+  private workerRequests: Counter<'worker'> | null = null;
+  private workerLabel = '';
 
   constructor(sources: GatewayMetricsSources = {}) {
     const registers = [this.registry];
@@ -156,6 +159,7 @@ export class GatewayMetrics {
     });
     new Gauge({
       name: 'gomodgate_ca_expiry_days',
+      aggregator: 'first', // workers > 1: read from the shared database (or the CA) by every worker alike
       help: 'Days until the gateway CA expires (ca="current": the one that signs; ca="next": published beside it during a rotation). Alert below 30: rotate with `gomodgate ca rotate`',
       labelNames: ['ca'],
       registers,
@@ -188,6 +192,7 @@ export class GatewayMetrics {
     };
     new Gauge({
       name: 'gomodgate_cache_objects',
+      aggregator: 'first', // workers > 1: read from the shared database (or the CA) by every worker alike
       help: 'Objects in the cache index (including remembered 404/410 answers)',
       registers,
       collect() {
@@ -197,6 +202,7 @@ export class GatewayMetrics {
     });
     new Gauge({
       name: 'gomodgate_cache_bytes',
+      aggregator: 'first', // workers > 1: read from the shared database (or the CA) by every worker alike
       help: 'Bytes of the objects in the cache index',
       registers,
       collect() {
@@ -231,6 +237,7 @@ export class GatewayMetrics {
       loopDelay.enable();
       new Gauge({
         name: 'gomodgate_event_loop_delay_max_seconds',
+        aggregator: 'max', // workers > 1: the longest stall of any worker
         help: 'Longest event-loop stall since the previous scrape, in seconds (sampled every millisecond): how long the slowest piece of work kept every other connection waiting',
         registers,
         collect() {
@@ -243,6 +250,7 @@ export class GatewayMetrics {
     }
     new Gauge({
       name: 'gomodgate_vulndb_last_success_timestamp_seconds',
+      aggregator: 'max', // workers > 1: read from the shared database (or the CA) by every worker alike
       help: 'When the vulnerability database was last synced successfully (Unix time; absent before the first sync)',
       registers,
       collect() {
@@ -253,6 +261,7 @@ export class GatewayMetrics {
     });
     new Gauge({
       name: 'gomodgate_vulndb_advisories',
+      aggregator: 'max', // workers > 1: read from the shared database (or the CA) by every worker alike
       help: 'Advisories in the stored vulnerability database',
       registers,
       collect() {
@@ -261,6 +270,22 @@ export class GatewayMetrics {
       },
     });
     if (sources.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /**
+   * A worker process (workers > 1): answer the supervisor's scrapes (prom-client's cluster protocol over the
+   * IPC channel) with this registry, which the supervisor aggregates with every other worker's.
+   */
+  shareWithClusterPrimary(worker: number): void {
+    this.workerLabel = String(worker);
+    this.workerRequests = new Counter({
+      name: 'gomodgate_worker_requests_total',
+      help: 'Requests answered, by worker process (--workers > 1): how the kernel spread the connections',
+      labelNames: ['worker'],
+      registers: [this.registry],
+    });
+    this.workerRequests.inc({ worker: this.workerLabel }, 0);
+    AggregatorRegistry.setRegistries([this.registry]);
   }
 
   /** Stops the event-loop sampler (the gateway's shutdown); the registry still answers. */
@@ -282,6 +307,7 @@ export class GatewayMetrics {
   observeRequest(kind: string | null, outcome: string, bytes: number): void {
     const o = outcomeLabel(outcome);
     this.requests.inc({ kind: kindLabel(kind), outcome: o });
+    this.workerRequests?.inc({ worker: this.workerLabel });
     const b = nonNegative(bytes);
     if (b > 0) this.responseBytes.inc({ outcome: o }, b);
   }
@@ -326,6 +352,15 @@ export class GatewayMetrics {
  * Cache totals straight from the index: one aggregate over `objects`, prepared once. A full scan of the table,
  * which costs about a millisecond per 10 000 objects: fine at a scrape every 15 s or more.
  */
+/**
+ * A worker process (workers > 1), first thing at start: answer the supervisor's scrapes at once (with nothing
+ * until shareWithClusterPrimary), so a worker that is still starting never makes a scrape time out.
+ */
+export function answerClusterScrapes(): void {
+  AggregatorRegistry.setRegistries([new Registry()]);
+  new AggregatorRegistry(); // its constructor installs the worker's answering listener (prom-client 15)
+}
+
 export function cacheTotalsFromDb(db: Db): () => CacheTotals {
   const stmt = db.prepare('SELECT count(*) AS objects, coalesce(sum(size), 0) AS bytes FROM objects');
   return () => {

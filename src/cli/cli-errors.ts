@@ -78,7 +78,9 @@ function listenerOf(port: number | undefined, config: GatewayConfig): { what: st
 /** The listen() error inside `err` (itself, or the cause of a GateError), when start-up failed on a socket. */
 function socketError(err: unknown): (NodeJS.ErrnoException & { port?: number; address?: string }) | null {
   const e = err instanceof GateError && err.cause ? err.cause : err;
-  if (e instanceof Error && (e as NodeJS.ErrnoException).syscall === 'listen') return e as NodeJS.ErrnoException & { port?: number; address?: string };
+  // 'bind': a cluster worker's listen() fails in the supervisor's bind (--workers > 1)
+  const syscall = e instanceof Error ? (e as NodeJS.ErrnoException).syscall : undefined;
+  if (syscall === 'listen' || syscall === 'bind') return e as NodeJS.ErrnoException & { port?: number; address?: string };
   return null;
 }
 

@@ -10,6 +10,10 @@ import { GateError } from '../errors.js';
 import type { GatewayConfig } from '../config/load.js';
 import { createLogger, resolveLogFormat, stdoutLogSink } from '../logger.js';
 import { startGateway } from '../app.js';
+import cluster from 'node:cluster';
+import { resolveWorkerCount } from '../cluster/worker-count.js';
+import { startSupervisor } from '../cluster/supervisor.js';
+import { serveAsWorker } from '../cluster/worker.js';
 import { describeCas, initCa, publishedPems, rotateCa, type CaInfo } from '../intercept/ca-store.js';
 import { parseDuration } from '../config/load.js';
 import { certificatePemToDer } from '../intercept/certificates.js';
@@ -59,11 +63,8 @@ function signalExitCode(signal: NodeJS.Signals): number {
   return 128 + (osConstants.signals[signal] ?? 15);
 }
 
-async function serve(argv: Record<string, unknown>): Promise<void> {
-  const config = configFromArgv(argv);
-  const sink = stdoutLogSink();
-  const log = createLogger(config.logLevel, sink, resolveLogFormat(config.logFormat));
-  const gateway = await startGateway(config, log).catch((err: unknown) => fail(err, config));
+/** The start banner, on a terminal only. */
+function printBanner(config: GatewayConfig, ports: { tls: number; http: number; proxy: number; admin: number; console: number }, ca: { certFile: string; fingerprint256: string }): void {
   if (process.stdout.isTTY) {
     process.stdout.write(
       '\n' +
@@ -71,9 +72,9 @@ async function serve(argv: Record<string, unknown>): Promise<void> {
           version: packageVersion(),
           listen: config.listen,
           adminListen: config.adminListen,
-          ports: gateway.ports,
-          caCertFile: gateway.ca.certFile,
-          caFingerprint256: gateway.ca.fingerprint256,
+          ports,
+          caCertFile: ca.certFile,
+          caFingerprint256: ca.fingerprint256,
           dataDir: config.dataDir,
           upstream: config.upstream,
           offline: config.offline,
@@ -86,6 +87,24 @@ async function serve(argv: Record<string, unknown>): Promise<void> {
         '\n',
     );
   }
+}
+
+async function serve(argv: Record<string, unknown>): Promise<void> {
+  const config = configFromArgv(argv);
+  const sink = stdoutLogSink();
+  const log = createLogger(config.logLevel, sink, resolveLogFormat(config.logFormat));
+  const workers = resolveWorkerCount(config.workers);
+  if (workers > 1 && cluster.isWorker) {
+    await serveAsWorker({ config, readConfig: () => configFromArgv(argv), log, sink, fail: (err) => fail(err, config) });
+    return;
+  }
+  if (workers > 1) {
+    const supervisor = await startSupervisor({ config, workers, readConfig: () => configFromArgv(argv), log, sink }).catch((err: unknown) => fail(err, config));
+    printBanner(config, supervisor.ports, supervisor.ca);
+    return;
+  }
+  const gateway = await startGateway(config, log).catch((err: unknown) => fail(err, config));
+  printBanner(config, gateway.ports, gateway.ca);
   // a throw that escaped a socket, stream or timer callback is a defect: logged and counted, never a crash
   // that takes every client's builds down with it
   process.on('uncaughtException', (err, origin) => gateway.reportDefect(err, origin));

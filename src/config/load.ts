@@ -12,6 +12,8 @@ import { OPTIONS, envName, flagName, type OptionSpec } from './schema.js';
 import { didYouMean, suggestNames } from './suggest.js';
 
 export interface GatewayConfig {
+  /** Worker processes: a count, or 'auto' = os.availableParallelism() (cluster/worker-count.ts resolves it). */
+  readonly workers: number | 'auto';
   readonly dataDir: string;
   readonly caDir: string;
   readonly listen: string;
@@ -154,6 +156,12 @@ function coerce(spec: OptionSpec, raw: unknown, origin: Origin): { value: unknow
     case 'count': {
       const n = typeof raw === 'string' && /^\s*\d+\s*$/.test(raw) ? Number(raw) : raw;
       if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) return bad('a non-negative integer');
+      return { value: n };
+    }
+    case 'parallelism': {
+      if (typeof raw === 'string' && raw.trim().toLowerCase() === 'auto') return { value: 'auto' };
+      const n = typeof raw === 'string' && /^\s*\d+\s*$/.test(raw) ? Number(raw) : raw;
+      if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 256) return bad('a number of processes 1-256, or auto (one per CPU core)');
       return { value: n };
     }
     case 'size': {

@@ -2,7 +2,7 @@
 // The CLI flags, `--help`, GOMODGATE_* environment variables and YAML keys all derive from this table,
 // so an option exists in one place, and so does whether SIGHUP applies it live. Pure: no I/O.
 
-export type OptionType = 'string' | 'port' | 'count' | 'size' | 'duration' | 'list' | 'boolean' | 'enum';
+export type OptionType = 'string' | 'port' | 'count' | 'size' | 'duration' | 'list' | 'boolean' | 'enum' | 'parallelism';
 
 export interface OptionSpec {
   /** Dotted config key, e.g. "dataDir" or "cache.maxBytes"; the flag is its kebab-case form. */
@@ -23,7 +23,7 @@ export interface OptionSpec {
   /** For durations: "off" is accepted and means 0 (never). */
   offIsZero?: boolean;
   /** Only for `serve` (not for `ca` commands). */
-  group?: 'Listeners' | 'Interception' | 'Upstream' | 'Cache' | 'Trust' | 'Admin' | 'Console' | 'Limits' | 'Storage' | 'Logging';
+  group?: 'Processes' | 'Listeners' | 'Interception' | 'Upstream' | 'Cache' | 'Trust' | 'Admin' | 'Console' | 'Limits' | 'Storage' | 'Logging';
 }
 
 export const DEFAULT_INTERCEPT_HOSTS = [
@@ -38,6 +38,8 @@ export const DEFAULT_INTERCEPT_HOSTS = [
 export const OPTIONS: readonly OptionSpec[] = [
   { key: 'dataDir', reload: 'restart', type: 'string', default: './data', group: 'Storage', describe: 'Cache blobs and the SQLite index (gomodgate.db) live here' },
   { key: 'caDir', reload: 'restart', type: 'string', default: './certs', group: 'Storage', describe: 'The gateway CA (certs/ca.pem, keys/ca.private.key); created 0700 when missing' },
+  // 1 = today's single process; N > 1 = a supervisor and N worker processes sharing the listeners and the SQLite file
+  { key: 'workers', reload: 'restart', type: 'parallelism', default: 1, group: 'Processes', describe: 'Worker processes that serve (sharing the listeners, the cache and single-flight): a number, or auto = one per CPU core' },
   { key: 'listen', reload: 'restart', type: 'string', default: '::', group: 'Listeners', describe: 'Address the TLS, HTTP and proxy listeners bind to (:: = all, IPv4 and IPv6)' },
   { key: 'tlsPort', reload: 'restart', type: 'port', default: 8443, group: 'Listeners', describe: 'Port that iptables REDIRECTs LAN port-443 traffic to' },
   { key: 'httpPort', reload: 'restart', type: 'port', default: 8080, group: 'Listeners', describe: 'Port that iptables REDIRECTs LAN port-80 traffic to' },

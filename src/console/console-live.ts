@@ -1,11 +1,12 @@
-// The console's live tail: server-sent events of audit rows as the one audit writer commits them. It subscribes
-// to AuditLog (the listener seam) once, and fans each committed batch out to the open streams, each with its own
+// The console's live tail: server-sent events of audit rows as the audit writers commit them. It subscribes
+// once to AuditLog (the listener seam; with worker processes to AuditTableTail, which sees every worker's rows), and fans each committed batch out to the open streams, each with its own
 // filter (module patterns, version, client CIDRs, outcomes: matched by the same functions as `audit --module`
 // and `--client`). It only writes to the streams it was given; it never records audit rows, so nothing loops
 // back into the writer. Each event carries the row (as `audit --json` prints it) and its table row as HTML,
 // rendered and escaped by the same code as the Events page. Streams are bounded in number; a slow reader is dropped rather than buffered forever.
 import type { ServerResponse } from 'node:http';
-import type { AuditLog, StoredAuditRecord } from '../audit/audit-log.js';
+import type { StoredAuditRecord } from '../audit/audit-log.js';
+import type { CommittedAuditRows } from '../audit/audit-table-tail.js';
 import { clientMatches, moduleMatchesPattern, type AuditFilter } from '../tools/audit-query.js';
 import { auditRowJson } from '../tools/audit-format.js';
 import { auditRowHtml } from './console-pages.js';
@@ -35,7 +36,7 @@ export class LiveTail {
   private readonly unsubscribe: () => void;
   private readonly heartbeat: NodeJS.Timeout;
 
-  constructor(audit: AuditLog, private readonly maxStreams = 100) {
+  constructor(audit: CommittedAuditRows, private readonly maxStreams = 100) {
     this.unsubscribe = audit.subscribe((rows) => this.deliver(rows));
     // a comment line now and then keeps proxies from closing an idle stream
     this.heartbeat = setInterval(() => {

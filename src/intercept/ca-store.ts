@@ -280,8 +280,9 @@ export class CaSource {
   private ca: CertificateAuthority;
   private set: CaSet;
 
-  constructor(private readonly dir: string, private readonly clock: () => number = Date.now) {
-    switchIfDue(dir, clock());
+  /** makesSwitch: false = only re-read (worker processes but one: a due switch is a series of renames, made once). */
+  constructor(private readonly dir: string, private readonly clock: () => number = Date.now, private readonly makesSwitch = true) {
+    if (makesSwitch) switchIfDue(dir, clock());
     this.ca = loadCa(dir);
     this.set = describeCas(dir, clock());
   }
@@ -301,7 +302,7 @@ export class CaSource {
   /** Re-reads the CA directory; switches when due. Returns what changed. Throws (keeping the old state) when it cannot read it. */
   refresh(): { switched: boolean; signingChanged: boolean; publishedChanged: boolean } {
     const now = this.clock();
-    const switched = switchIfDue(this.dir, now);
+    const switched = this.makesSwitch && switchIfDue(this.dir, now);
     const ca = loadCa(this.dir);
     const set = describeCas(this.dir, now);
     const signingChanged = ca.certPem !== this.ca.certPem;

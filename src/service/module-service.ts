@@ -18,7 +18,8 @@ import type { CacheIndex, CachedObject } from '../store/cache-index.js';
 import { PendingBlob } from '../store/pending-blob.js';
 import type { Upstream, UpstreamResponse, UpstreamTarget } from '../upstream/upstream.js';
 import type { UpstreamChain } from '../upstream/upstream-chain.js';
-import { SingleFlight } from './single-flight.js';
+import { SingleFlight, type FlightResult } from './single-flight.js';
+import { soleProcessLeases, type FetchLeases } from './fetch-leases.js';
 import { readFile } from 'node:fs/promises';
 import { checkAnswer, hasAnswerCheck } from '../goproxy/answer-check.js';
 import { hash1ModuleZip, type KnownDigests } from '../verify/dirhash.js';
@@ -102,6 +103,8 @@ export interface ModuleServiceOptions {
   offline?: () => boolean;
   /** Concurrent fetches of one object share one upstream request (shared with the metrics). */
   flights?: SingleFlight;
+  /** Who of several processes sharing the cache fetches a key (default: this process alone, no coordination). */
+  leases?: FetchLeases;
   /** Private paths and allow/deny rules, asked before anything else. */
   policy?: Pick<ModulePolicy, 'classify'> | null;
   verifier?: ObjectVerifier | null;
@@ -165,7 +168,7 @@ export class ModuleService {
     }
     let fetched: Fetched;
     try {
-      fetched = await this.flights.run<Fetched>(key, () => this.fetch(q, cls, key));
+      fetched = await this.flights.run<Fetched>(key, () => this.fetchUnderLease(q, cls, key));
     } catch (err) {
       if (cached && isUpstreamTrouble(err)) {
         const stale = await this.fromCache(q, cached, 'stale');
@@ -199,7 +202,7 @@ export class ModuleService {
     const cached = this.opts.index.get(key);
     if (cached && this.isFresh(cached)) return { done: 'skipped' };
     if (this.flights.has(key)) return { done: 'skipped' };
-    const fetched = await this.flights.run<Fetched>(key, () => this.fetch(q, classify(req), key));
+    const fetched = await this.flights.run<Fetched>(key, () => this.fetchUnderLease(q, classify(req), key));
     if (fetched.type === 'streaming') {
       // a large zip resolves its flight while it still arrives: the prefetch is done when it is stored
       const failure = await fetched.stored;
@@ -365,6 +368,33 @@ export class ModuleService {
     }, ms);
     timer.unref();
     res.body.once('close', () => clearTimeout(timer));
+  }
+
+  /**
+   * The flight leader's fetch, under the key's lease across processes: one that waited for another process
+   * answers from what that one stored (fresh) instead of fetching again. The lease is held until the object is
+   * stored or the fetch failed (a streaming zip: until its last byte is checked and stored).
+   */
+  private async fetchUnderLease(q: ModuleQuery, cls: CacheClass, key: string): Promise<FlightResult<Fetched>> {
+    const lease = await (this.opts.leases ?? soleProcessLeases).acquire(key);
+    let handedOn = false;
+    try {
+      if (lease.waited) {
+        const now = this.opts.index.get(key);
+        if (now && this.isFresh(now)) return { value: now.status === 200 ? { type: 'stored' } : { type: 'negative', object: now } };
+      }
+      const result = await this.fetch(q, cls, key);
+      if (result.settled) {
+        handedOn = true;
+        void result.settled.then(
+          () => lease.release(),
+          () => lease.release(),
+        );
+      }
+      return result;
+    } finally {
+      if (!handedOn) lease.release();
+    }
   }
 
   private async fetch(q: ModuleQuery, cls: CacheClass, key: string): Promise<{ value: Fetched; settled?: Promise<unknown> }> {

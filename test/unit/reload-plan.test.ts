@@ -16,6 +16,8 @@ function changedValue(key: string): unknown {
     case 'count':
     case 'duration':
       return (base[key as keyof GatewayConfig] as number) + 1;
+    case 'parallelism':
+      return 2;
     case 'boolean':
       return !base[key as keyof GatewayConfig];
     case 'enum':

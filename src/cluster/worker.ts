@@ -1,0 +1,90 @@
+// One worker process of `gomodgate serve --workers N` (N > 1; forked by cluster/supervisor.ts): starts the
+// gateway as a WorkerRole (listeners shared through node:cluster, fetch leases over the IPC channel, every log
+// line bound to `worker: i`), tells the supervisor when it serves, and obeys its messages: reload (re-read the
+// configuration, as SIGHUP does in a single process) and drain (finish in-flight responses, then exit 0).
+// SIGTERM/SIGINT sent to the worker directly (systemd signals the whole control group) drain it the same way.
+import type { Logger } from 'pino';
+import type { GatewayConfig } from '../config/load.js';
+import type { LogSink } from '../log-sink.js';
+import { startGateway } from '../app.js';
+import { WorkerLeases } from './worker-leases.js';
+import { answerClusterScrapes } from '../admin/metrics.js';
+
+/** Supervisor → worker. */
+export type SupervisorMessage = { type: 'gmg-reload' } | { type: 'gmg-drain'; graceMs: number };
+/** Worker → supervisor (besides lease messages and prom-client's metrics replies). */
+export type WorkerMessage =
+  | { type: 'gmg-ready'; ports: { tls: number; http: number; proxy: number; console: number }; ca: { certFile: string; fingerprint256: string } }
+  | { type: 'gmg-reloaded'; applied: string[]; needsRestart: string[]; error?: string };
+
+/** The environment variable that tells a forked worker its number (0..N-1). */
+export const WORKER_INDEX_ENV = 'GMG_WORKER_INDEX';
+
+export interface WorkerOptions {
+  config: GatewayConfig;
+  /** Re-reads the configuration (file, environment, flags) for a reload; throws CONFIG_INVALID. */
+  readConfig: () => GatewayConfig;
+  log: Logger;
+  sink: LogSink;
+  /** Start-up failed (a listener cannot bind, ...): prints the reason and exits non-zero. */
+  fail: (err: unknown) => never;
+}
+
+export async function serveAsWorker(opts: WorkerOptions): Promise<void> {
+  answerClusterScrapes();
+  const index = Number(process.env[WORKER_INDEX_ENV] ?? 0);
+  const log = opts.log.child({ worker: index });
+  const send = (m: unknown) => {
+    if (process.connected) process.send!(m);
+  };
+  const leases = new WorkerLeases({
+    send,
+    // a fetch under another worker's lease ends by the upstream deadline; then this one fetches itself
+    maxWaitMs: (opts.config.upstreamDeadline + 30) * 1000,
+    onTimeout: (key) => log.warn({ key }, 'waited too long for another worker\'s fetch; fetching it here too'),
+  });
+  // lease grants may arrive while the gateway starts: the listener is in place before anything can ask
+  let onControl: (m: SupervisorMessage) => void = () => undefined;
+  process.on('message', (m: unknown) => {
+    if (leases.onMessage(m)) return;
+    const t = (m as { type?: unknown } | null)?.type;
+    if (t === 'gmg-reload' || t === 'gmg-drain') onControl(m as SupervisorMessage);
+  });
+  const gateway = await startGateway(opts.config, log, { index, leases }).catch((err: unknown) => opts.fail(err));
+  process.on('uncaughtException', (err, origin) => gateway.reportDefect(err, origin));
+  process.on('unhandledRejection', (reason) => gateway.reportDefect(reason, 'unhandledRejection'));
+
+  let draining = false;
+  const drain = (graceMs: number) => {
+    if (draining) return;
+    draining = true;
+    gateway.close(graceMs).then(
+      () => void opts.sink.flush(2000).then(() => process.exit(0)),
+      (err) => {
+        log.error({ err: String(err) }, 'shutdown failed');
+        void opts.sink.flush(2000).then(() => process.exit(1));
+      },
+    );
+  };
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (draining) process.exit(1); // a second signal: out now, as a single process does
+    log.info({ signal }, 'worker draining');
+    drain(10_000);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  onControl = (m) => {
+    if (m.type === 'gmg-drain') return drain(m.graceMs);
+    try {
+      const { applied, needsRestart } = gateway.reload(opts.readConfig());
+      log.info({ applied, needsRestart }, needsRestart.length ? 'configuration reloaded; some changes need a restart' : 'configuration reloaded');
+      send({ type: 'gmg-reloaded', applied, needsRestart } satisfies WorkerMessage);
+    } catch (err) {
+      const error = err instanceof Error ? err.message : String(err);
+      log.error({ err: error }, 'configuration reload rejected; the previous configuration stays in force');
+      send({ type: 'gmg-reloaded', applied: [], needsRestart: [], error } satisfies WorkerMessage);
+    }
+  };
+  const { tls, http, proxy, console } = gateway.ports;
+  send({ type: 'gmg-ready', ports: { tls, http, proxy, console }, ca: gateway.ca } satisfies WorkerMessage);
+}
