@@ -21,7 +21,7 @@ import { CMD_GO_SOURCE_DIR, TEST_SUMDB_KEY } from '../../test/helpers/go-test-pr
 import { goClientEnv } from '../../test/helpers/go-client.js';
 import { runInNamespace, tail } from '../../test/helpers/netns.js';
 
-export const DEFAULT_REDIRECT_ROUNDS = 2;
+export const DEFAULT_REDIRECT_ROUNDS = 1; // about 5 minutes; --rounds N for medians over more
 const WARM_RUNS = 3; // per interceptor and round; a warm run takes a second or two
 const GO_TIMEOUT_MS = 240_000;
 /** The small cached object of the wrk row: 1,780 bytes. */
@@ -46,7 +46,7 @@ interface GoRun {
 
 interface SideFigures {
   cold: GoRun[];
-  warm: GoRun[]; // median of WARM_RUNS per round
+  warm: GoRun[]; // WARM_RUNS per round (the first after the cold run included)
   reqPerSec: number[];
   cpuMicrosPerRequest: number[];
   failures: string[];
@@ -192,11 +192,10 @@ async function measureInterceptor(
   try {
     ctx.progress(`redirect: ${label} cold`);
     figures.cold.push(await downloadOnce(rw, set, runsDir, interceptor.caFile, interceptor.pid, `${label} cold`));
-    const warm: GoRun[] = [];
-    for (let i = 0; i < WARM_RUNS; i++) warm.push(await downloadOnce(rw, set, runsDir, interceptor.caFile, interceptor.pid, `${label} warm`));
-    const mid = [...warm].sort((a, b) => a.ms - b.ms)[Math.floor(warm.length / 2)]!;
-    figures.warm.push(mid);
+    ctx.progress(`redirect: ${label} warm x${WARM_RUNS}`);
+    for (let i = 0; i < WARM_RUNS; i++) figures.warm.push(await downloadOnce(rw, set, runsDir, interceptor.caFile, interceptor.pid, `${label} warm`));
     if (withWrk) {
+      ctx.progress(`redirect: ${label} wrk`);
       await warmSmallZip(rw, set, interceptor.caFile, runsDir, label);
       const w = await wrkSmallZip(rw, interceptor.pid, label);
       figures.reqPerSec.push(w.reqPerSec);
@@ -306,7 +305,7 @@ function addRows(ctx: BenchContext, set: ModuleSet, direct: GoRun[], gmg: SideFi
   const cpu = (runs: GoRun[]) => runs.map((r) => r.cpuSeconds).filter((c): c is number => c !== null);
   const what = `go mod download of ${set.accepted.length} module versions through the REDIRECT, ${EMULATED_RTT_MS} ms round trip, fresh client caches`;
   const note = (side: GoRun[], base: GoRun[], baseName: string, baseCpu: boolean) =>
-    `rounds ${side.length}/${base.length}; gomodgate ${spreadOf(ms(side), 0)} ms, ${baseName} ${spreadOf(ms(base), 0)} ms; ` +
+    `runs ${side.length}/${base.length}; gomodgate ${spreadOf(ms(side), 0)} ms, ${baseName} ${spreadOf(ms(base), 0)} ms; ` +
     `CPU s/run gomodgate ${spreadOf(cpu(side), 2)}${baseCpu ? `, ${baseName} ${spreadOf(cpu(base), 2)}` : ''}`;
   const rows: Row[] = [];
   const failures = [...gmg.failures.map((f) => `gomodgate: ${f}`), ...squid.failures.map((f) => `squid: ${f}`)];
@@ -357,5 +356,11 @@ function addRows(ctx: BenchContext, set: ModuleSet, direct: GoRun[], gmg: SideFi
     });
   }
   if (failures.length) rows[0]!.note += `; ${failures.length} failed runs (see notices)`;
+  const list = (runs: GoRun[]) => `[${ms(runs).map((v) => v.toFixed(0)).join(' ')}]`;
+  ctx.notice(
+    `redirect: every run (ms, in order): direct ${list(direct)}; gomodgate cold ${list(gmg.cold)} warm ${list(gmg.warm)}` +
+      (withSquid ? `; Squid cold ${list(squid.cold)} warm ${list(squid.warm)}` : '') +
+      `; wrk req/s gomodgate [${gmg.reqPerSec.map((v) => v.toFixed(0)).join(' ')}]${withSquid ? ` Squid [${squid.reqPerSec.map((v) => v.toFixed(0)).join(' ')}]` : ''}`,
+  );
   for (const row of rows) ctx.add(row);
 }
