@@ -31,14 +31,7 @@ function redirectRules(world: GoWorld): string[][] {
 
 export async function startRedirectWorld(ctx: BenchContext): Promise<RedirectWorld> {
   ctx.progress(`redirect: network namespaces ${REDIRECT_PREFIX}-*, nginx and the Go test proxy`);
-  let world: GoWorld;
-  try {
-    world = await createGoWorld({ prefix: REDIRECT_PREFIX, subnet: SUBNET });
-  } catch (err) {
-    // a loaded machine sometimes misses a listener bound (go-world.ts waits 20 s for nginx): one more try
-    ctx.notice(`redirect: setting up the namespace world failed once, trying again: ${(err as Error).message.split('\n')[0]}`);
-    world = await createGoWorld({ prefix: REDIRECT_PREFIX, subnet: SUBNET });
-  }
+  const world = await createGoWorld({ prefix: REDIRECT_PREFIX, subnet: SUBNET });
   ctx.cleanup.add('redirect world (namespaces, nginx, test proxy)', () => world.close());
   const up = world.addresses.upstream.v4;
   const relay = spawnInNamespace(world.namespaces.upstream, delayRelayArgv(up, 443, EMULATED_RTT_MS, up), { name: 'delay-relay', stateDir: world.stateDir });
