@@ -15,8 +15,13 @@ export interface DelayRelayProcess {
   stop(): Promise<void>;
 }
 
+/** The relay's command line (for starting it elsewhere, e.g. inside a network namespace). */
+export function delayRelayArgv(targetHost: string, targetPort: number, rttMs: number, listenHost = '127.0.0.1'): string[] {
+  return [process.execPath, join(HERE, 'delay-relay-main.js'), targetHost, String(targetPort), String(rttMs / 2), listenHost];
+}
+
 export async function startDelayRelayProcess(targetPort: number, rttMs: number, logFile: string): Promise<DelayRelayProcess> {
-  const proc = spawnLogged('delay relay', [process.execPath, join(HERE, 'delay-relay-main.js'), '127.0.0.1', String(targetPort), String(rttMs / 2)], { logFile });
+  const proc = spawnLogged('delay relay', delayRelayArgv('127.0.0.1', targetPort, rttMs), { logFile });
   const port = await waitUntil('delay relay port', () => {
     if (proc.exited()) throw new Error(`delay relay exited:\n${proc.log()}`);
     const m = /\{"port":(\d+)\}/.exec(proc.log());

@@ -4,7 +4,10 @@
 // Loopback only; every process it starts is stopped by PID and its temp directory removed, also on SIGINT/SIGTERM.
 // It asserts nothing about timing: a figure is printed, never judged. Not part of `npm test`.
 //
-//   node dist/bench/run.js [--only cached,tls,go,large,coldmiss,console,workers] [--without nginx,squid,go] [--json FILE] [--keep]
+//   node dist/bench/run.js [--only cached,tls,go,large,coldmiss,console,workers,redirect] [--without nginx,squid,go] [--json FILE]
+//                          [--keep] [--rounds N]
+// `redirect` (the go command through iptables REDIRECT in network namespaces, next to Squid ssl-bump and direct;
+// root, about 5 minutes a round, --rounds N, default 1) runs only when named in --only.
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,21 +24,27 @@ import { runGoDownloadScenario } from './scenarios/go-download.js';
 import { runLargeZipScenario } from './scenarios/large-zip.js';
 import { runConsoleScenario } from './scenarios/console.js';
 import { runWorkersScenario } from './scenarios/workers.js';
+import { DEFAULT_REDIRECT_ROUNDS, runRedirectScenario } from './scenarios/redirect.js';
 
-const SCENARIOS = ['cached', 'tls', 'go', 'large', 'coldmiss', 'console', 'workers'] as const;
+const SCENARIOS = ['cached', 'tls', 'go', 'large', 'coldmiss', 'console', 'workers', 'redirect'] as const;
 type ScenarioName = (typeof SCENARIOS)[number];
+/** Opt-in scenarios: run only when named in --only. */
+const OPT_IN: readonly ScenarioName[] = ['redirect'];
 
 /** The whole run stops starting measurements after this; each measurement has its own smaller bound too. */
 const RUN_BUDGET_MS = 450_000; // the last scenarios overrun it a little: under 10 minutes in all
+/** What the opt-in redirect scenario adds to the budget per round (a round takes about 5 minutes). */
+const REDIRECT_ROUND_BUDGET_MS = 330_000;
 
 interface Args {
   only: Set<ScenarioName>;
   json: string | null;
   keep: boolean;
+  rounds: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { only: new Set(SCENARIOS), json: null, keep: false };
+  const args: Args = { only: new Set(SCENARIOS.filter((n) => !OPT_IN.includes(n))), json: null, keep: false, rounds: DEFAULT_REDIRECT_ROUNDS };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--only') {
@@ -53,8 +62,11 @@ function parseArgs(argv: string[]): Args {
       for (const n of names) treatAsMissing(n as Tool);
     } else if (a === '--keep') {
       args.keep = true;
+    } else if (a === '--rounds') {
+      args.rounds = Number(argv[++i]);
+      if (!Number.isInteger(args.rounds) || args.rounds < 1 || args.rounds > 20) throw new Error('--rounds takes a whole number from 1 to 20');
     } else {
-      throw new Error(`unknown argument ${a}; usage: run.js [--only ${SCENARIOS.join(',')}] [--without ${TOOLS.join(',')}] [--json FILE] [--keep]`);
+      throw new Error(`unknown argument ${a}; usage: run.js [--only ${SCENARIOS.join(',')}] [--without ${TOOLS.join(',')}] [--json FILE] [--keep] [--rounds N]`);
     }
   }
   return args;
@@ -68,7 +80,8 @@ async function main(): Promise<number> {
   const workDir = mkdtempSync(join(tmpdir(), 'gmgbench-'));
   chmodSync(workDir, 0o755); // nginx workers and squid run as unprivileged users and read files below it
   if (!args.keep) cleanup.add('work directory', () => rmSync(workDir, { recursive: true, force: true }));
-  const ctx = new BenchContext(workDir, cleanup, started + RUN_BUDGET_MS);
+  const budget = RUN_BUDGET_MS + (args.only.has('redirect') ? args.rounds * REDIRECT_ROUND_BUDGET_MS : 0);
+  const ctx = new BenchContext(workDir, cleanup, started + budget);
   const facts = machineFacts({ nginx: toolPath('nginx'), squid: toolPath('squid'), repoRoot: REPO_ROOT });
   let failed = false;
   try {
@@ -83,6 +96,7 @@ async function main(): Promise<number> {
       ['coldmiss', () => runColdMissScenario(ctx, world!)], // its direct baseline is the longest wait
       ['console', () => runConsoleScenario(ctx)], // 10 million generated audit rows: its own data directory
       ['workers', () => runWorkersScenario(ctx, world!)], // gomodgate with 1 and N workers, nginx with 1 and auto
+      ['redirect', () => runRedirectScenario(ctx, { rounds: args.rounds })], // its own namespace world
     ];
     for (const [name, step] of steps) {
       if (!args.only.has(name)) continue;

@@ -13,7 +13,7 @@ export interface Squid {
   stop(): Promise<void>;
 }
 
-function proxyUser(): { uid: number; gid: number } | null {
+export function proxyUser(): { uid: number; gid: number } | null {
   try {
     const uid = Number(execFileSync('id', ['-u', 'proxy'], { encoding: 'utf8' }).trim());
     const gid = Number(execFileSync('id', ['-g', 'proxy'], { encoding: 'utf8' }).trim());

@@ -30,3 +30,19 @@ const PACKAGES: Record<Tool, string> = { nginx: 'nginx', squid: 'squid', go: 'go
 export function missingReason(tool: Tool): string {
   return pretendMissing.has(tool) ? `${tool} left out with --without` : `${tool} not found (apt-get install ${PACKAGES[tool]})`;
 }
+
+/** Squid's certificate generator for ssl-bump (shipped by Debian's squid-openssl, not by plain squid). */
+export const SQUID_CERTGEN = '/usr/lib/squid/security_file_certgen';
+
+/**
+ * For the rows that need more than the tools above: why Squid cannot ssl-bump (squid without OpenSSL or without
+ * security_file_certgen: apt-get install squid-openssl) or why wrk is missing; null when usable.
+ */
+export function bumpToolMissing(tool: 'squid-openssl' | 'wrk'): string | null {
+  if (tool === 'wrk') return spawnSync('wrk', ['--version'], { timeout: 10_000 }).error ? 'wrk not found (apt-get install wrk)' : null;
+  const squid = toolPath('squid');
+  if (!squid) return missingReason('squid').replace('apt-get install squid', 'apt-get install squid-openssl');
+  const version = spawnSync(squid, ['-v'], { encoding: 'utf8', timeout: 10_000 }).stdout ?? '';
+  if (!version.includes('--with-openssl') || !existsSync(SQUID_CERTGEN)) return `squid cannot ssl-bump (no OpenSSL or no ${SQUID_CERTGEN}; apt-get install squid-openssl)`;
+  return null;
+}

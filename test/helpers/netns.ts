@@ -371,12 +371,16 @@ function cmdlineMatches(pid: number, argv0: string): boolean {
   }
 }
 
-/** Waits (bounded) until a TCP connection to host:port succeeds from inside the namespace. */
+/**
+ * Waits (bounded) until a TCP connection to host:port succeeds from inside the namespace. bash --norc: with
+ * stdin a socket (node's pipes are socketpairs) Debian's bash takes itself for an rsh login and sources
+ * ~/.bashrc, which here runs `pyenv rehash`; that waits on a lock other shells hold and outlasts the 3 s bound.
+ */
 export async function waitForTcpPort(ns: string, host: string, port: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last: CommandResult | null = null;
   for (let i = 0; i < 10_000 && Date.now() < deadline; i++) {
-    last = await runInNamespace(ns, ['bash', '-c', `exec 3<>/dev/tcp/${host}/${port}`], { timeoutMs: 3000 });
+    last = await runInNamespace(ns, ['bash', '--norc', '-c', `exec 3<>/dev/tcp/${host}/${port}`], { timeoutMs: 3000 });
     if (last.code === 0) return;
     await delay(150);
   }

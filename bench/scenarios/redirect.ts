@@ -1,0 +1,375 @@
+// Scenario "redirect" (opt-in: `--only redirect`, needs root): the issue's own table, measured the way a build
+// machine meets the gateway. The real go command in a client network namespace runs `go mod download` of every
+// module@version the Go test proxy serves that the go command accepts (default GOPROXY, the test checksum
+// database, fresh GOPATH and caches each run), its 443/80 sent by iptables REDIRECT to the interceptor in the
+// gateway namespace: gomodgate, or Squid ssl-bump; direct = no REDIRECT, straight to the upstream. Every path to
+// the upstream pays the emulated 80 ms round trip (redirect-world.ts). Cold = an interceptor with an empty cache,
+// warm = the same interceptor again (the first warm run after the cold one reported apart from the later ones:
+// answers cached as mutable may have expired by then). Then small objects: wrk -t2 -c16 keep-alive TLS to a
+// cached 1.8 KB zip through the REDIRECT, gomodgate next to Squid. Rounds alternate which interceptor goes
+// first; figures are medians over the rounds, with the spread and the interceptor's own CPU time in the notes.
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { BenchContext } from '../context.js';
+import { median } from '../load-client.js';
+import type { Row } from '../report.js';
+import { bumpToolMissing, missingReason, toolPath } from '../tools.js';
+import { EMULATED_RTT_MS } from '../delay-relay-process.js';
+import { INTERCEPT_PORTS, startRedirectWorld, type RedirectWorld } from '../redirect-world.js';
+import { startBumpingSquid } from '../squid-bump.js';
+import { CMD_GO_SOURCE_DIR, TEST_SUMDB_KEY } from '../../test/helpers/go-test-proxy.js';
+import { goClientEnv } from '../../test/helpers/go-client.js';
+import { runInNamespace, tail } from '../../test/helpers/netns.js';
+
+export const DEFAULT_REDIRECT_ROUNDS = 1; // about 5 minutes; --rounds N for medians over more
+const WARM_RUNS = 3; // per interceptor and round; a warm run takes a second or two
+const GO_TIMEOUT_MS = 240_000;
+/** The small cached object of the wrk row: 1,780 bytes. */
+const SMALL_ZIP = { module: 'rsc.io/quote', version: 'v1.5.2', path: '/rsc.io/quote/@v/v1.5.2.zip' };
+const GO_FLAGS = '-mod=mod -modcacherw';
+
+interface ModuleSet {
+  /** path@version, every one the go command downloads and verifies when asked directly. */
+  accepted: string[];
+  /** path@version and the go command's reason, for the notice. */
+  refused: { module: string; error: string }[];
+  /** Distinct zips they resolve to (a query such as v2.0.0 and its +incompatible name share one). */
+  zips: number;
+  smallZip: { bytes: number; sha256: string };
+}
+
+interface GoRun {
+  ms: number;
+  /** Interceptor CPU seconds (utime+stime of its main process) during the run; null for direct. */
+  cpuSeconds: number | null;
+}
+
+interface SideFigures {
+  cold: GoRun[];
+  /** The first warm run of each round, right after the cold one (some mutable answers have expired by then). */
+  warmFirst: GoRun[];
+  /** The other WARM_RUNS - 1 warm runs of each round. */
+  warm: GoRun[];
+  reqPerSec: number[];
+  cpuMicrosPerRequest: number[];
+  failures: string[];
+}
+
+/** "a.b_c_v1.0.0.txt" → "a.b/c@v1.0.0", as cmd/go's proxy_test.go names its files ("!x" escapes upper case). */
+export function moduleOfTestdataFile(name: string): string | null {
+  if (!name.endsWith('.txt')) return null;
+  const base = name.slice(0, -'.txt'.length);
+  const i = base.lastIndexOf('_v');
+  if (i <= 0) return null;
+  const unescape = (s: string) => s.replace(/!([a-z])/g, (_, c: string) => c.toUpperCase());
+  return `${unescape(base.slice(0, i).replaceAll('_', '/'))}@${unescape(base.slice(i + 1))}`;
+}
+
+/** `go mod download -json` prints one indented object per module; split and parse them. */
+function parseDownloadJson(stdout: string): { Path: string; Version: string; Error?: string; Zip?: string }[] {
+  return stdout
+    .split(/\n(?=\{)/)
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((s) => JSON.parse(s) as { Path: string; Version: string; Error?: string; Zip?: string });
+}
+
+function zipCount(dir: string): number {
+  let n = 0;
+  const stack = [dir];
+  for (let visited = 0; stack.length && visited < 100_000; visited++) {
+    const d = stack.pop()!;
+    if (!existsSync(d)) continue;
+    for (const name of readdirSync(d)) {
+      const p = join(d, name);
+      if (statSync(p).isDirectory()) stack.push(p);
+      else if (name.endsWith('.zip')) n++;
+    }
+  }
+  return n;
+}
+
+/**
+ * The module set: every module@version in the test proxy's directory, asked for once straight from the test
+ * proxy inside the upstream namespace (no relay: a second or two), keeping those the go command accepts.
+ */
+async function moduleSet(rw: RedirectWorld, runsDir: string): Promise<ModuleSet> {
+  const all = readdirSync(join(CMD_GO_SOURCE_DIR, 'testdata', 'mod')).map(moduleOfTestdataFile).filter((m): m is string => m !== null);
+  const runDir = mkdtempSync(join(runsDir, 'set-'));
+  try {
+    const env = goClientEnv(runDir, '/dev/null', { GOPROXY: `http://${rw.world.goProxyAddress}/mod`, GOFLAGS: GO_FLAGS });
+    const res = await runInNamespace(rw.world.namespaces.upstream, ['go', 'mod', 'download', '-json', ...all], { cwd: env.HOME, env, timeoutMs: GO_TIMEOUT_MS });
+    const results = parseDownloadJson(res.stdout);
+    if (results.length !== all.length) throw new Error(`go mod download -json of ${all.length} modules printed ${results.length} results:\n${tail(res.stderr, 20)}`);
+    const accepted = results.filter((r) => !r.Error).map((r) => `${r.Path}@${r.Version}`);
+    const refused = results.filter((r) => r.Error).map((r) => ({ module: `${r.Path}@${r.Version}`, error: r.Error!.split('\n')[0]! }));
+    const zips = new Set(results.filter((r) => !r.Error && r.Zip).map((r) => r.Zip!.slice(r.Zip!.indexOf('/cache/download/')))).size;
+    const small = results.find((r) => r.Path === SMALL_ZIP.module && r.Version === SMALL_ZIP.version && !r.Error && r.Zip);
+    if (!small) throw new Error(`${SMALL_ZIP.module}@${SMALL_ZIP.version} is not among the modules the test proxy serves`);
+    const zip = readFileSync(small.Zip!);
+    return { accepted, refused, zips, smallZip: { bytes: zip.length, sha256: createHash('sha256').update(zip).digest('hex') } };
+  } finally {
+    rmSync(runDir, { recursive: true, force: true });
+  }
+}
+
+/** utime+stime of a process in seconds (the clock tick is 100 Hz on Linux), or null when it is gone. */
+function cpuSeconds(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // fields 14 and 15 of proc(5), counted from 3
+  } catch {
+    return null;
+  }
+}
+
+/** One `go mod download` of the whole set in the client namespace with fresh caches; throws when it fails. */
+async function downloadOnce(rw: RedirectWorld, set: ModuleSet, runsDir: string, certFile: string, interceptorPid: number | null, label: string): Promise<GoRun> {
+  const runDir = mkdtempSync(join(runsDir, 'run-'));
+  try {
+    const work = join(runDir, 'work');
+    mkdirSync(work);
+    const env = goClientEnv(runDir, certFile, { GOFLAGS: GO_FLAGS, GOSUMDB: TEST_SUMDB_KEY }); // default GOPROXY
+    const cpu0 = interceptorPid === null ? null : cpuSeconds(interceptorPid);
+    const t0 = performance.now();
+    const res = await runInNamespace(rw.world.namespaces.client, ['go', 'mod', 'download', ...set.accepted], { cwd: work, env, timeoutMs: GO_TIMEOUT_MS });
+    const ms = performance.now() - t0;
+    const cpu1 = interceptorPid === null ? null : cpuSeconds(interceptorPid);
+    if (res.code !== 0) {
+      const errors = res.stderr.split('\n').filter((l) => l.trim() !== '');
+      throw new Error(`${label}: go mod download failed (${res.timedOut ? 'timed out' : `exit ${res.code}`}, ${errors.length} error lines; first: ${errors[0] ?? ''})`);
+    }
+    const zips = zipCount(join(env.GOMODCACHE!, 'cache', 'download'));
+    if (zips !== set.zips) throw new Error(`${label}: ${zips} zips in the module cache, expected ${set.zips}`);
+    return { ms, cpuSeconds: cpu0 === null || cpu1 === null ? null : cpu1 - cpu0 };
+  } finally {
+    rmSync(runDir, { recursive: true, force: true });
+  }
+}
+
+/** One GET of the small zip through the REDIRECT, checked against the bytes the test proxy serves. */
+async function warmSmallZip(rw: RedirectWorld, set: ModuleSet, certFile: string, dir: string, label: string): Promise<void> {
+  const out = join(dir, 'small.zip');
+  rmSync(out, { force: true });
+  const res = await runInNamespace(rw.world.namespaces.client, [
+    'curl', '-sS', '--max-time', '30', '--cacert', certFile, '-o', out, '-w', '%{http_code}', `https://proxy.golang.org${SMALL_ZIP.path}`,
+  ], { timeoutMs: 40_000 });
+  const body = existsSync(out) ? readFileSync(out) : Buffer.alloc(0);
+  const sha = createHash('sha256').update(body).digest('hex');
+  if (res.stdout.trim() !== '200' || sha !== set.smallZip.sha256) {
+    throw new Error(`${label}: warming ${SMALL_ZIP.path}: status ${res.stdout.trim() || '-'}, ${body.length} bytes (want 200, ${set.smallZip.bytes} bytes): ${res.stderr.trim()}`);
+  }
+}
+
+/** wrk -t2 -c16 -d5s keep-alive TLS to the small zip through the REDIRECT: req/s and the interceptor's CPU per request. */
+async function wrkSmallZip(rw: RedirectWorld, pid: number, label: string): Promise<{ reqPerSec: number; cpuMicrosPerRequest: number | null }> {
+  const cpu0 = cpuSeconds(pid);
+  const res = await runInNamespace(rw.world.namespaces.client, ['wrk', '-t2', '-c16', '-d5s', `https://proxy.golang.org${SMALL_ZIP.path}`], { timeoutMs: 60_000 });
+  const cpu1 = cpuSeconds(pid);
+  const rate = /Requests\/sec:\s+([\d.]+)/.exec(res.stdout);
+  const total = /(\d+) requests in/.exec(res.stdout);
+  const bad = /Non-2xx or 3xx responses: (\d+)/.exec(res.stdout);
+  const socketErrors = /Socket errors: (.*)/.exec(res.stdout);
+  if (res.code !== 0 || !rate || !total) throw new Error(`${label}: wrk failed: ${tail(res.stdout + res.stderr, 10)}`);
+  if (bad || socketErrors) throw new Error(`${label}: wrk saw ${bad ? `${bad[1]} non-2xx responses` : ''} ${socketErrors ? `socket errors: ${socketErrors[1]}` : ''}`);
+  const requests = Number(total[1]);
+  return { reqPerSec: Number(rate[1]), cpuMicrosPerRequest: cpu0 === null || cpu1 === null || requests === 0 ? null : ((cpu1 - cpu0) * 1e6) / requests };
+}
+
+function emptyFigures(): SideFigures {
+  return { cold: [], warmFirst: [], warm: [], reqPerSec: [], cpuMicrosPerRequest: [], failures: [] };
+}
+
+/** Cold run, warm runs and the wrk load against one freshly started interceptor (empty cache). */
+async function measureInterceptor(
+  rw: RedirectWorld,
+  set: ModuleSet,
+  runsDir: string,
+  figures: SideFigures,
+  label: string,
+  interceptor: { pid: number; caFile: string },
+  withWrk: boolean,
+  ctx: BenchContext,
+): Promise<void> {
+  try {
+    ctx.progress(`redirect: ${label} cold`);
+    figures.cold.push(await downloadOnce(rw, set, runsDir, interceptor.caFile, interceptor.pid, `${label} cold`));
+    ctx.progress(`redirect: ${label} warm x${WARM_RUNS}`);
+    for (let i = 0; i < WARM_RUNS; i++) (i === 0 ? figures.warmFirst : figures.warm).push(await downloadOnce(rw, set, runsDir, interceptor.caFile, interceptor.pid, `${label} warm`));
+    if (withWrk) {
+      ctx.progress(`redirect: ${label} wrk`);
+      await warmSmallZip(rw, set, interceptor.caFile, runsDir, label);
+      const w = await wrkSmallZip(rw, interceptor.pid, label);
+      figures.reqPerSec.push(w.reqPerSec);
+      if (w.cpuMicrosPerRequest !== null) figures.cpuMicrosPerRequest.push(w.cpuMicrosPerRequest);
+    }
+  } catch (err) {
+    figures.failures.push((err as Error).message.split('\n')[0]!);
+    ctx.notice(`redirect: ${(err as Error).message}`);
+  }
+}
+
+function spreadOf(values: number[], digits = 1, scale = 1): string {
+  if (values.length === 0) return 'none';
+  const v = values.map((x) => x * scale);
+  return values.length === 1 ? v[0]!.toFixed(digits) : `${Math.min(...v).toFixed(digits)}-${Math.max(...v).toFixed(digits)}`;
+}
+
+function medianOrNull(values: number[]): number | null {
+  return values.length ? median(values) : null;
+}
+
+export async function runRedirectScenario(ctx: BenchContext, opts: { rounds: number }): Promise<void> {
+  if (process.getuid?.() !== 0) {
+    ctx.notice('redirect: skipped, it needs root (network namespaces and iptables)');
+    return;
+  }
+  for (const tool of ['go', 'nginx'] as const) {
+    if (!toolPath(tool)) {
+      ctx.notice(`${missingReason(tool)}: the redirect scenario is skipped`);
+      return;
+    }
+  }
+  const squidMissing = bumpToolMissing('squid-openssl');
+  if (squidMissing) ctx.notice(`${squidMissing}: the Squid ssl-bump columns of the redirect rows are left empty`);
+  const wrkMissing = bumpToolMissing('wrk');
+  if (wrkMissing) ctx.notice(`${wrkMissing}: the redirect small-object row is left out`);
+
+  const rw = await startRedirectWorld(ctx);
+  const runsDir = join(rw.world.dir, 'bench-runs');
+  mkdirSync(runsDir, { recursive: true });
+  ctx.progress('redirect: finding the module set the go command accepts');
+  const set = await moduleSet(rw, runsDir);
+  ctx.notice(
+    `redirect: module set ${set.accepted.length} of ${set.accepted.length + set.refused.length} module versions of the Go test proxy (${set.zips} distinct zips); ` +
+      `left out (the go command refuses them direct): ${set.refused.map((r) => r.module).join(' ')}`,
+  );
+
+  const direct: GoRun[] = [];
+  const gmg = emptyFigures();
+  const squid = emptyFigures();
+  let roundMs = 0;
+  for (let round = 0; round < opts.rounds; round++) {
+    if (round > 0 && ctx.remainingMs() < roundMs) {
+      ctx.notice(`redirect: stopped after ${round} of ${opts.rounds} rounds, the run's time budget is spent`);
+      break;
+    }
+    const started = Date.now();
+    ctx.progress(`redirect: round ${round + 1}/${opts.rounds}: direct`);
+    await rw.intercept(false);
+    try {
+      direct.push(await downloadOnce(rw, set, runsDir, rw.world.pki.caFile, null, 'direct'));
+    } catch (err) {
+      ctx.notice(`redirect: ${(err as Error).message}`);
+    } finally {
+      await rw.intercept(true);
+    }
+    const sides: (() => Promise<void>)[] = [
+      async () => {
+        const gw = await rw.world.startGateway({ freshData: true });
+        try {
+          await measureInterceptor(rw, set, runsDir, gmg, 'gomodgate', { pid: gw.process.pid, caFile: gw.caFile }, !wrkMissing, ctx);
+        } finally {
+          await rw.world.stopGateway();
+        }
+      },
+      async () => {
+        if (squidMissing) return;
+        const dir = join(rw.world.dir, `squid-${round}`);
+        const s = await startBumpingSquid({
+          ns: rw.world.namespaces.gateway,
+          dir,
+          stateDir: rw.world.stateDir,
+          tlsPort: INTERCEPT_PORTS.tls,
+          httpPort: INTERCEPT_PORTS.http,
+          forwardPort: 3130,
+          upstreamCaFile: rw.world.pki.caFile,
+          clientCidrs: ['10.0.0.0/8'],
+        });
+        ctx.cleanup.add('redirect squid', () => s.stop());
+        try {
+          await measureInterceptor(rw, set, runsDir, squid, 'Squid ssl-bump', { pid: s.proc.pid, caFile: s.caFile }, !wrkMissing, ctx);
+        } finally {
+          await s.stop();
+          rmSync(dir, { recursive: true, force: true });
+        }
+      },
+    ];
+    if (round % 2 === 1) sides.reverse();
+    for (const side of sides) await side();
+    roundMs = Date.now() - started;
+  }
+  addRows(ctx, set, direct, gmg, squid, !squidMissing);
+}
+
+function addRows(ctx: BenchContext, set: ModuleSet, direct: GoRun[], gmg: SideFigures, squid: SideFigures, withSquid: boolean): void {
+  const ms = (runs: GoRun[]) => runs.map((r) => r.ms);
+  const cpu = (runs: GoRun[]) => runs.map((r) => r.cpuSeconds).filter((c): c is number => c !== null);
+  const what = `go mod download of ${set.accepted.length} module versions through the REDIRECT, ${EMULATED_RTT_MS} ms round trip, fresh client caches`;
+  const note = (side: GoRun[], base: GoRun[], baseName: string, baseCpu: boolean) =>
+    `runs ${side.length}/${base.length}; gomodgate ${spreadOf(ms(side), 0)} ms, ${baseName} ${spreadOf(ms(base), 0)} ms; ` +
+    `CPU s/run gomodgate ${spreadOf(cpu(side), 2)}${baseCpu ? `, ${baseName} ${spreadOf(cpu(base), 2)}` : ''}`;
+  const rows: Row[] = [];
+  const failures = [...gmg.failures.map((f) => `gomodgate: ${f}`), ...squid.failures.map((f) => `squid: ${f}`)];
+  const phases = [
+    ['cold', gmg.cold, squid.cold],
+    ['warm, first run after the cold one', gmg.warmFirst, squid.warmFirst],
+    ['warm, later runs', gmg.warm, squid.warm],
+  ] as const;
+  for (const [phase, g, s] of phases) {
+    rows.push({
+      scenario: 'redirect',
+      metric: `${what}, interceptor cache ${phase}: median`,
+      unit: 'ms',
+      better: 'lower',
+      gomodgate: medianOrNull(ms(g)),
+      baselineName: 'direct',
+      baseline: medianOrNull(ms(direct)),
+      note: note(g, direct, 'direct', false),
+    });
+    if (withSquid) {
+      rows.push({
+        scenario: 'redirect',
+        metric: `${what}, interceptor cache ${phase}: median`,
+        unit: 'ms',
+        better: 'lower',
+        gomodgate: medianOrNull(ms(g)),
+        baselineName: 'Squid ssl-bump',
+        baseline: medianOrNull(ms(s)),
+        note: `${note(g, s, 'Squid', true)}; Squid/direct ${s.length && direct.length ? (median(ms(s)) / median(ms(direct))).toFixed(2) : '-'}x`,
+      });
+    }
+  }
+  if (gmg.reqPerSec.length || squid.reqPerSec.length) {
+    rows.push({
+      scenario: 'redirect',
+      metric: `cached ${set.smallZip.bytes}-byte zip, wrk -t2 -c16 -d5s keep-alive TLS through the REDIRECT: throughput`,
+      unit: 'req/s',
+      better: 'higher',
+      gomodgate: medianOrNull(gmg.reqPerSec),
+      baselineName: 'Squid ssl-bump',
+      baseline: withSquid ? medianOrNull(squid.reqPerSec) : null,
+      note: `rounds ${gmg.reqPerSec.length}/${squid.reqPerSec.length}; gomodgate ${spreadOf(gmg.reqPerSec, 0)}, Squid ${spreadOf(squid.reqPerSec, 0)} req/s`,
+    });
+    rows.push({
+      scenario: 'redirect',
+      metric: `cached ${set.smallZip.bytes}-byte zip, wrk keep-alive TLS: interceptor CPU per request (main process)`,
+      unit: 'us',
+      better: 'lower',
+      gomodgate: medianOrNull(gmg.cpuMicrosPerRequest),
+      baselineName: 'Squid ssl-bump',
+      baseline: withSquid ? medianOrNull(squid.cpuMicrosPerRequest) : null,
+      note: `gomodgate ${spreadOf(gmg.cpuMicrosPerRequest, 0)}, Squid ${spreadOf(squid.cpuMicrosPerRequest, 0)} us`,
+    });
+  }
+  if (failures.length) rows[0]!.note += `; ${failures.length} failed runs (see notices)`;
+  const list = (runs: GoRun[]) => `[${ms(runs).map((v) => v.toFixed(0)).join(' ')}]`;
+  ctx.notice(
+    `redirect: every run (ms, in order): direct ${list(direct)}; gomodgate cold ${list(gmg.cold)} first warm ${list(gmg.warmFirst)} later warm ${list(gmg.warm)}` +
+      (withSquid ? `; Squid cold ${list(squid.cold)} first warm ${list(squid.warmFirst)} later warm ${list(squid.warm)}` : '') +
+      `; wrk req/s gomodgate [${gmg.reqPerSec.map((v) => v.toFixed(0)).join(' ')}]${withSquid ? ` Squid [${squid.reqPerSec.map((v) => v.toFixed(0)).join(' ')}]` : ''}`,
+  );
+  for (const row of rows) ctx.add(row);
+}

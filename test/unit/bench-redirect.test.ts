@@ -1,0 +1,49 @@
+// Unit: the pieces of the bench's redirect scenario that run without root. The relay's child process listens on
+// the address it is given (the namespace world puts it on the upstream's own address, not loopback) and passes
+// bytes both ways; the test proxy's file names map to the module@version the go command is asked for. Real
+// sockets and a real child process (stopped by its PID); no timing is asserted.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { delayRelayArgv } from '../../bench/delay-relay-process.js';
+import { moduleOfTestdataFile } from '../../bench/scenarios/redirect.js';
+
+test('the relay process listens on the host it is told and relays both ways', async () => {
+  const target = net.createServer((s) => {
+    s.on('error', () => undefined);
+    s.on('data', (d: Buffer) => s.end(Buffer.concat([Buffer.from('echo:'), d])));
+  });
+  await new Promise<void>((r) => target.listen(0, '127.0.0.1', r));
+  const argv = delayRelayArgv('127.0.0.1', (target.address() as net.AddressInfo).port, 10, '127.0.0.2');
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const [first] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string]; // {"port":N}
+    const port = (JSON.parse(first) as { port: number }).port;
+    const client = net.connect(port, '127.0.0.2');
+    client.end('ping');
+    const parts: Buffer[] = [];
+    client.on('data', (d: Buffer) => parts.push(d));
+    await once(client, 'end');
+    assert.equal(Buffer.concat(parts).toString(), 'echo:ping');
+    // not on 127.0.0.1: it listens only where it was told
+    const other = net.connect(port, '127.0.0.1');
+    const [err] = (await once(other, 'error')) as [NodeJS.ErrnoException];
+    assert.equal(err.code, 'ECONNREFUSED');
+  } finally {
+    child.kill('SIGTERM');
+    if (child.exitCode === null) await once(child, 'exit');
+    await new Promise<void>((r) => target.close(() => r()));
+  }
+});
+
+test('the test proxy file names map to module@version, upper case unescaped', () => {
+  assert.equal(moduleOfTestdataFile('rsc.io_quote_v1.5.2.txt'), 'rsc.io/quote@v1.5.2');
+  assert.equal(moduleOfTestdataFile('example.com_invalidpath_v1_v1.0.0.txt'), 'example.com/invalidpath/v1@v1.0.0');
+  assert.equal(moduleOfTestdataFile('rsc.io_!q!u!o!t!e_v1.5.3-!p!r!e.txt'), 'rsc.io/QUOTE@v1.5.3-PRE');
+  assert.equal(moduleOfTestdataFile('example.com_incompatiblewithsub_v2.0.0+incompatible.txt'), 'example.com/incompatiblewithsub@v2.0.0+incompatible');
+  assert.equal(moduleOfTestdataFile('README'), null);
+  assert.equal(moduleOfTestdataFile('noversion.txt'), null);
+});
