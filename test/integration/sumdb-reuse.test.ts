@@ -2,17 +2,21 @@
 // already read (and authenticated) for its checks, not fetched from upstream a second time: after a cold .mod,
 // the client's /supported, the lookup of that version and the tile its proof needs cost no upstream request,
 // and their bytes are the database's. A lookup the verifier never made, or one that failed, goes upstream as
-// before.
+// before. And the real go command: a cold `go mod download` through the gateway (default prefetch) makes every
+// upstream request once at most, and its .info and .zip requests are all cache hits.
 // The upstream is the Go team's real test module proxy behind a relay that records every path it is asked.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureGoTestProxyBinary, TEST_SUMDB_KEY } from '../helpers/go-test-proxy.js';
 import { startLocalProxy, httpGet, type LocalProxy } from '../helpers/local-go-proxy.js';
 import { startTestGateway, fetchVia, waitFor, type TestGateway } from '../helpers/gateway.js';
+import { goClientEnv } from '../helpers/go-client.js';
+import { run } from '../helpers/netns.js';
 
 const DB = '/sumdb/localhost.localdev/sumdb';
 
@@ -102,6 +106,42 @@ test('a lookup the verifier never made, or one that failed, is asked upstream as
     assert.notEqual(direct.status, 200);
     assert.equal(notFound.status, direct.status, notFound.body.toString());
     await waitFor('the verifier\'s and the client\'s lookup upstream', () => count(lookupPath) === 2);
+  } finally {
+    await gw.close();
+  }
+});
+
+const GO_MOD = `module example.com/reuse
+
+go 1.16
+
+require (
+	rsc.io/quote v1.5.2
+	rsc.io/fortune v1.0.0
+)
+`;
+
+test('a cold go mod download through the gateway asks upstream for each path once at most; its .info and .zip are hits', async () => {
+  // its own directory, kept after close: the audit is read once every prefetch has finished and been written
+  const gw = await startTestGateway({ upstream: relayBase, sumdb: TEST_SUMDB_KEY, prefetch: 'info-mod,mod-zip,mod-info' }, { dir: join(work, 'gw-go') });
+  try {
+    seen.length = 0;
+    const runDir = join(work, 'go-run');
+    const project = join(runDir, 'project');
+    mkdirSync(project, { recursive: true });
+    writeFileSync(join(project, 'go.mod'), GO_MOD);
+    const env = goClientEnv(runDir, '/dev/null', { GOPROXY: gw.baseUrl, GOSUMDB: TEST_SUMDB_KEY, GONOSUMDB: undefined });
+    const res = await run(['go', 'mod', 'download'], { cwd: project, env, timeoutMs: 120_000 });
+    assert.equal(res.code, 0, res.stderr);
+    await gw.close(); // waits for the prefetches still running
+    const twice = [...new Set(seen)].filter((p) => count(p) > 1);
+    assert.deepEqual(twice, [], `asked upstream more than once:\n${seen.join('\n')}`);
+    const clientRows = rows<{ kind: string; outcome: string; path: string }>(gw, "SELECT kind, outcome, path FROM audit WHERE outcome != 'prefetch' AND kind IN ('info', 'zip')");
+    assert.ok(clientRows.length >= 6, JSON.stringify(clientRows)); // quote, fortune, sampler, x/text: .info and .zip each
+    assert.deepEqual(clientRows.filter((r) => r.outcome !== 'hit'), []);
+    const lookups = rows<{ outcome: string }>(gw, "SELECT outcome FROM audit WHERE kind = 'sumdb-lookup'");
+    assert.ok(lookups.length >= 4, JSON.stringify(lookups));
+    for (const p of seen.filter((p) => p.startsWith(`${DB}/lookup/`))) assert.equal(count(p), 1, p);
   } finally {
     await gw.close();
   }
