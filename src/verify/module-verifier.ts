@@ -173,6 +173,16 @@ export class ModuleVerifier {
   }
 
   /**
+   * Reads ahead, in the background, what the first check along this route will need: the route's /supported
+   * answer, the database's signed head and the tiles at its edge, so that the first lookup costs one round trip
+   * (the lookup) rather than three (/supported, lookup, tiles). Never throws: a failure is forgotten and the
+   * first check asks again (and reports its own failure).
+   */
+  warmRoute(target: UpstreamTarget): void {
+    this.verifierFor(target).then((verifier) => verifier.warmLatest()).catch(() => undefined);
+  }
+
+  /**
    * A checksum-database answer for `req` (asked by a client along `target`) that this verifier already read from
    * that route and authenticated for its own checks, so the gateway can answer it without asking upstream again:
    * the route's /supported 200, a lookup done or in flight (awaited), a hash tile it holds. Null when it has

@@ -244,6 +244,19 @@ export class SumdbVerifier {
   }
 
   /**
+   * Reads ahead what the first lookups will need: the database's signed head (/latest, authenticated and merged
+   * as any head) and the tiles at the right edge of its tree, which every proof against that head reads to
+   * rebuild the tree hash (checked against it before they are kept). Throws VerifyError as lookup does.
+   */
+  async warmLatest(): Promise<void> {
+    const res = await this.get('/latest', 'latest');
+    if (res.status !== 200) throw new VerifyError('unavailable', `latest: checksum database ${this.name} answered ${res.status}`);
+    await this.checkSignedHead(res.body);
+    const tree = this.latestTree;
+    if (tree !== null && tree.size > 0) await this.withContextAsync('latest', () => tileHashReader(tree, this.tileReader)([storedHashIndex(0, tree.size - 1)]));
+  }
+
+  /**
    * A hash tile (`tile/H/L/NNN[.p/W]`) this verifier holds, authenticated (only checked tiles are kept): the
    * tile itself or the prefix of its full tile. Undefined when it holds neither; never fetches.
    */

@@ -2,7 +2,8 @@
 // already read (and authenticated) for its checks, not fetched from upstream a second time: after a cold .mod,
 // the client's /supported, the lookup of that version and the tile its proof needs cost no upstream request,
 // and their bytes are the database's. A lookup the verifier never made, or one that failed, goes upstream as
-// before. And the real go command: a cold `go mod download` through the gateway (default prefetch) makes every
+// before. With the sumdb-head step, the signed head and its edge tiles are read at start, so the first cold
+// .mod asks upstream for the .mod and its lookup alone. And the real go command: a cold `go mod download` through the gateway (default prefetch) makes every
 // upstream request once at most, and its .info and .zip requests are all cache hits.
 // The upstream is the Go team's real test module proxy behind a relay that records every path it is asked.
 import { test, before, after } from 'node:test';
@@ -145,4 +146,29 @@ test('a cold go mod download through the gateway asks upstream for each path onc
   } finally {
     await gw.close();
   }
+});
+
+test('sumdb-head: the route\'s /supported, the signed head and its edge tile are read at start; the first .mod then costs its lookup alone', async () => {
+  seen.length = 0;
+  const gw = await startTestGateway({ upstream: relayBase, sumdb: TEST_SUMDB_KEY, prefetch: 'sumdb-head' });
+  try {
+    await waitFor('the warm-up reads', () => count(`${DB}/supported`) === 1 && count(`${DB}/latest`) === 1 && seen.some((p) => p.startsWith(`${DB}/tile/`)));
+    const tiles = seen.filter((p) => p.startsWith(`${DB}/tile/`));
+    const start = seen.length;
+    const mod = await fetchVia(`${gw.baseUrl}/rsc.io/quote/@v/v1.5.2.mod`, { timeoutMs: 30_000 });
+    assert.equal(mod.status, 200, mod.body.toString());
+    assert.deepEqual(seen.slice(start).sort(), ['/rsc.io/quote/@v/v1.5.2.mod', `${DB}/lookup/rsc.io/quote@v1.5.2`].sort(), seen.join(' '));
+    for (const t of tiles) assert.equal(count(t), 1, t);
+  } finally {
+    await gw.close();
+  }
+  // with the step off (the tests' default), nothing is read before a client asks
+  seen.length = 0;
+  const quiet = await startTestGateway({ upstream: relayBase, sumdb: TEST_SUMDB_KEY });
+  try {
+    assert.equal((await fetchVia(`${quiet.baseUrl}/rsc.io/quote/@v/v1.5.2.info`)).status, 200); // checked by no database
+  } finally {
+    await quiet.close();
+  }
+  assert.deepEqual(seen, ['/rsc.io/quote/@v/v1.5.2.info']);
 });
