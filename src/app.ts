@@ -244,6 +244,12 @@ export async function startGateway(config: GatewayConfig, log: Logger, role?: Wo
 
   let configuredUpstream = config.upstream ? parseUpstreamList(config.upstream) : null;
   if (configuredUpstream) log.info({ upstream: describeChain(configuredUpstream) }, 'explicit upstream list: it answers intercepted GOPROXY requests too');
+  // --prefetch sumdb-head: what the first checks along the configured upstream need, read at start (and when a
+  // reload changes the upstream or turns the step on)
+  const warmChecksumRoute = () => {
+    if (verifier && configuredUpstream?.[0] && current.prefetch.includes('sumdb-head')) verifier.warmRoute(configuredUpstream[0].target);
+  };
+  warmChecksumRoute();
 
   const exchanges = new AuditedExchangeLog(audit, log);
   const relay = new MitmRelay({ idleTimeoutMs: config.upstreamTimeout * 1000, totalTimeoutMs: config.upstreamDeadline * 1000 });
@@ -385,10 +391,11 @@ export async function startGateway(config: GatewayConfig, log: Logger, role?: Wo
         },
         upstream: () => {
           configuredUpstream = next.upstream ? parseUpstreamList(next.upstream) : null;
+          warmChecksumRoute();
         },
         offline: () => duties && vulnSyncer.schedule(), // otherwise read from the current configuration at each request
         vulndbSync: () => duties && vulnSyncer.schedule(),
-        prefetch: () => undefined, // read from the current configuration at each request
+        prefetch: () => warmChecksumRoute(), // the other steps are read from the current configuration at each request
         logLevel: () => {
           log.level = next.logLevel;
         },

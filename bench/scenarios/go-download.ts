@@ -4,7 +4,8 @@
 // verifying against the same database) next to GOPROXY straight at the Go team's test module proxy. The test
 // proxy sits behind the delaying relay: an emulated 80 ms round trip for gomodgate's upstream requests and for
 // the direct go command alike. Warm: one gomodgate whose cache holds everything; cold: a new gomodgate with an
-// empty cache for each run. Runs alternate between the sides; the figures are median wall times.
+// empty cache for each run. Runs alternate between the sides; the figures are median wall times. A larger set
+// (30 modules of the test proxy that go together in one build list, 30 zips) is measured cold against direct too.
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BenchContext } from '../context.js';
@@ -38,6 +39,46 @@ require (
 `;
 const EXPECTED_ZIPS = 8;
 
+/** Every module of the test proxy that builds one consistent build list (one version per path, no broken zip). */
+const GO_MOD_LARGE = `module example.com/gmgbenchlarge
+
+go 1.16
+
+require (
+	example.com/cmd v1.9.0
+	example.com/deprecated/a v1.9.0
+	example.com/deprecated/b v1.9.0
+	example.com/downgrade/v2 v2.0.1
+	example.com/join v1.1.0
+	example.com/join/subpkg v1.1.0
+	example.com/nest v1.1.0
+	example.com/nest/sub v1.0.0
+	example.com/printversion v1.0.0
+	example.com/split v1.1.0
+	example.com/split/subpkg v1.1.0
+	example.com/stack v1.0.1
+	example.com/undeprecated v1.0.1
+	example.com/version v1.1.0
+	example.net/pkgadded v1.2.0
+	golang.org/x/internal v0.1.0
+	golang.org/x/text v0.3.0
+	golang.org/x/useinternal v0.1.0
+	patch.example.com/depofdirectpatch v1.0.1
+	patch.example.com/direct v1.1.0
+	patch.example.com/indirect v1.1.0
+	rsc.io/CGO v1.0.0
+	rsc.io/QUOTE v1.5.2
+	rsc.io/breaker v2.0.0+incompatible
+	rsc.io/fortune v1.0.0
+	rsc.io/fortune/v2 v2.0.0
+	rsc.io/quote v1.5.2
+	rsc.io/quote/v3 v3.0.0
+	rsc.io/sampler v1.3.1
+	rsc.io/testonly v1.0.0
+)
+`;
+const EXPECTED_ZIPS_LARGE = 30;
+
 function countZips(dir: string, limit = 10_000): number {
   let n = 0;
   const stack = [dir];
@@ -54,19 +95,19 @@ function countZips(dir: string, limit = 10_000): number {
 }
 
 /** One `go mod download` in a fresh directory with fresh caches; returns its wall time in ms. */
-async function downloadOnce(base: string, goproxy: string): Promise<number> {
+async function downloadOnce(base: string, goproxy: string, goMod = GO_MOD, expectedZips = EXPECTED_ZIPS): Promise<number> {
   const runDir = mkdtempSync(join(base, 'run-'));
   try {
     const project = join(runDir, 'project');
     mkdirSync(project);
-    writeFileSync(join(project, 'go.mod'), GO_MOD);
+    writeFileSync(join(project, 'go.mod'), goMod);
     const env = goClientEnv(runDir, '/dev/null', { GOPROXY: goproxy, GOSUMDB: TEST_SUMDB_KEY, GOFLAGS: '-modcacherw', GONOSUMDB: undefined });
     const t0 = performance.now();
     const res = await run(['go', 'mod', 'download'], { cwd: project, env, timeoutMs: 120_000 });
     const ms = performance.now() - t0;
     if (res.code !== 0) throw new Error(`go mod download via ${goproxy} failed (${res.timedOut ? 'timed out' : `exit ${res.code}`}):\n${res.stderr.slice(-2000)}`);
     const zips = countZips(join(env.GOMODCACHE!, 'cache', 'download'));
-    if (zips !== EXPECTED_ZIPS) throw new Error(`go mod download via ${goproxy}: ${zips} zips in the module cache, expected ${EXPECTED_ZIPS}`);
+    if (zips !== expectedZips) throw new Error(`go mod download via ${goproxy}: ${zips} zips in the module cache, expected ${expectedZips}`);
     return ms;
   } finally {
     rmSync(runDir, { recursive: true, force: true });
@@ -124,6 +165,42 @@ export async function runGoDownloadScenario(ctx: BenchContext): Promise<void> {
     } finally {
       await fresh.stop();
     }
+  }
+  // The larger set: cold gomodgate (a new one each run) and direct, alternating.
+  const coldLarge: number[] = [];
+  const directLarge: number[] = [];
+  await downloadOnce(runs, upstream, GO_MOD_LARGE, EXPECTED_ZIPS_LARGE); // unmeasured: warms the test proxy
+  for (let i = 0; i < COLD_RUNS; i++) {
+    if (ctx.remainingMs() < 45_000) {
+      ctx.notice(`go: stopped after ${i} of ${COLD_RUNS} runs of the larger set, the run's time budget is spent`);
+      break;
+    }
+    ctx.progress(`go: larger set, run ${i + 1}/${COLD_RUNS}`);
+    const viaFresh = async () => {
+      const fresh = await startBenchGateway({ dir: ctx.dir(`go-gateway-large-${i}`), upstream, sumdb: TEST_SUMDB_KEY });
+      ctx.cleanup.add('go cold gomodgate', () => fresh.stop());
+      try {
+        coldLarge.push(await downloadOnce(runs, fresh.baseUrl, GO_MOD_LARGE, EXPECTED_ZIPS_LARGE));
+      } finally {
+        await fresh.stop();
+      }
+    };
+    const straight = async () => {
+      directLarge.push(await downloadOnce(runs, upstream, GO_MOD_LARGE, EXPECTED_ZIPS_LARGE));
+    };
+    for (const side of i % 2 === 0 ? [viaFresh, straight] : [straight, viaFresh]) await side();
+  }
+  if (coldLarge.length && directLarge.length) {
+    ctx.add({
+      scenario: 'go',
+      metric: `go mod download, ${EXPECTED_ZIPS_LARGE} modules + checksum DB, fresh GOMODCACHE, ${EMULATED_RTT_MS} ms round trip to the upstream, gomodgate cache cold: median`,
+      unit: 'ms',
+      better: 'lower',
+      gomodgate: median(coldLarge),
+      baselineName: 'Go test proxy direct',
+      baseline: median(directLarge),
+      note: `${coldLarge.length} runs each, alternating (a new gomodgate each); verifying; gomodgate ${Math.min(...coldLarge).toFixed(0)}–${Math.max(...coldLarge).toFixed(0)}, direct ${Math.min(...directLarge).toFixed(0)}–${Math.max(...directLarge).toFixed(0)} ms`,
+    });
   }
   if (direct.length === 0) return;
   const what = `go mod download, ${EXPECTED_ZIPS} modules + checksum DB, fresh GOMODCACHE, ${EMULATED_RTT_MS} ms round trip to the upstream`;

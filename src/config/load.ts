@@ -29,7 +29,7 @@ export interface GatewayConfig {
   readonly upstreamCa: readonly string[];
   readonly upstreamTimeout: number; // seconds
   readonly upstreamDeadline: number; // seconds
-  /** Prefetch steps: 'info-mod', 'mod-zip'; ['off'] = none. */
+  /** Prefetch steps: 'info-mod', 'mod-zip', 'mod-info', 'sumdb-head'; ['off'] = none. */
   readonly prefetch: readonly string[];
   readonly mutableTtl: number; // seconds
   readonly negativeTtl: number; // seconds
@@ -340,7 +340,7 @@ function checkCrossFieldRules(
   }
   const prefetch = c.prefetch as string[];
   for (const step of prefetch) {
-    if (step !== 'info-mod' && step !== 'mod-zip' && step !== 'off') problems.push(`${label('prefetch')} entries must be info-mod or mod-zip, or the single word off (got "${step}")`);
+    if (!['info-mod', 'mod-zip', 'mod-info', 'sumdb-head', 'off'].includes(step)) problems.push(`${label('prefetch')} entries must be info-mod, mod-zip, mod-info or sumdb-head, or the single word off (got "${step}")`);
   }
   if (prefetch.includes('off') && prefetch.length > 1) problems.push(`${label('prefetch')} is either off or a list of steps, not both (got "${prefetch.join(',')}")`);
   if (c.sumdb !== 'off' && !/^[^\s+]+\+[0-9a-f]{8}\+[A-Za-z0-9+/=]+(\s+https?:\/\/\S+)?$/.test(c.sumdb as string)) {

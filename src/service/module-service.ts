@@ -1,5 +1,6 @@
 // Answers one Go-module request (GOPROXY protocol or checksum database) from the cache or from upstream:
-// cache lookup → single-flight upstream fetch (along a GOPROXY-style chain) → write into a pending blob →
+// cache lookup → single-flight upstream fetch (along a GOPROXY-style chain; a checksum-database answer the
+// verifier already read and authenticated for its own checks is taken from it instead) → write into a pending blob →
 // check (.zip/.mod against the checksum database, zips against the go command's rules, every other answer for
 // its protocol shape or its database signature) → seal (blob + index row) → later requests are hits.
 // Mutable objects are refreshed after their TTL and served stale when upstream fails; upstream 404/410 are
@@ -9,7 +10,7 @@
 // follows only the verdict; a refused one is cut off.
 // Knows nothing of sockets, TLS or HTTP servers: the caller turns a ModuleReply into a response and writes
 // the audit row.
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { GateError, describeCause } from '../errors.js';
 import type { ModuleRequest } from '../goproxy/request-path.js';
 import { classify, contentType, cacheControl, type CacheClass } from '../goproxy/cache-class.js';
@@ -69,6 +70,12 @@ export interface SumdbAnswerCheck {
   covers(req: ModuleRequest): boolean;
   /** Throws GateError INTEGRITY (or UPSTREAM_UNAVAILABLE when the database cannot be reached to check). */
   authenticate(req: ModuleRequest, target: UpstreamTarget, body: Buffer): Promise<void>;
+  /**
+   * The answer to `req` along `target` when the verifier already read it from there for its own checks (the
+   * lookup a .mod's check made, a tile, /supported): the client's request then costs no upstream round trip.
+   * Null when it has none. Never throws.
+   */
+  knownAnswer?(req: ModuleRequest, target: UpstreamTarget): Promise<{ body: Buffer; url: string } | null>;
 }
 
 const DEFAULT_FETCH_DEADLINE_MS = 10 * 60_000;
@@ -400,7 +407,7 @@ export class ModuleService {
   private async fetch(q: ModuleQuery, cls: CacheClass, key: string): Promise<{ value: Fetched; settled?: Promise<unknown> }> {
     const req = q.request;
     this.startChecksumLookup(q);
-    const { res, target } = await this.requestAlongChain(q);
+    const { res, target } = (await this.alreadyRead(q)) ?? (await this.requestAlongChain(q));
     const host = target.base.hostname;
     if (res.status === 404 || res.status === 410) {
       const text = await readSmall(res.body, NEGATIVE_BODY_MAX);
@@ -467,6 +474,21 @@ export class ModuleService {
   private startChecksumLookup(q: ModuleQuery): void {
     const first = q.upstream[0];
     if (first && this.verifier?.prepare && this.verifier.needsVerification(q.request)) this.verifier.prepare(q.request, first.target);
+  }
+
+  /**
+   * A checksum-database answer the verifier read from the first hop for its own checks, as that hop's response
+   * (a 200 from the first hop ends the walk), so the go command's own lookup after a .mod costs no round trip.
+   * It is checked and stored like any upstream answer.
+   */
+  private async alreadyRead(q: ModuleQuery): Promise<{ res: UpstreamResponse; target: UpstreamTarget } | null> {
+    const first = q.upstream[0];
+    const sumdb = this.opts.sumdbAnswers;
+    if (!first || !sumdb?.knownAnswer || !q.request.kind.startsWith('sumdb-')) return null;
+    const known = await sumdb.knownAnswer(q.request, first.target);
+    if (!known) return null;
+    const res: UpstreamResponse = { status: 200, headers: { 'content-length': String(known.body.length) }, body: Readable.from(known.body.length ? [known.body] : []), url: known.url };
+    return { res, target: first.target };
   }
 
   /** Checks an answer that no checksum verification covered; throws (nothing is stored) when it is not acceptable. */

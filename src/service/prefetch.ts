@@ -1,6 +1,7 @@
 // Prefetch: fetches ahead, in the background, what the go command asks for next, so that its next request is a
-// cache hit: after a version's .info its .mod (step info-mod), after its .mod its .zip (step mod-zip; a
-// prefetched .mod leads on to its .zip too). Bounded: a few fetches at a time and a bounded queue (when full,
+// cache hit: after a version's .info its .mod (step info-mod), after its .mod its .zip (step mod-zip) and its
+// .info (step mod-info: `go mod download` reads every go.mod of the build list first, then asks each module's
+// .info one at a time, then the zips); a prefetched .mod leads on to its .zip and .info too. Bounded: a few fetches at a time and a bounded queue (when full,
 // new work is dropped, never a client's). Skips what is cached, in flight or denied (ModuleService.warm decides).
 // Every prefetch that reached upstream is audited as such (outcome `prefetch`, no client) through the one row
 // builder; it never answers a client and is never counted as a client request. Never throws into its caller.
@@ -12,12 +13,12 @@ import { parseProxyPath, type ModuleRequest } from '../goproxy/request-path.js';
 import type { UpstreamChain } from '../upstream/upstream-chain.js';
 import type { ModuleQuery, WarmResult } from './module-service.js';
 
-export type PrefetchStep = 'info-mod' | 'mod-zip';
+export type PrefetchStep = 'info-mod' | 'mod-zip' | 'mod-info';
 
 export interface PrefetchOptions {
   /** Fetches one object into the cache unless it is there or in flight (ModuleService.warm). */
   warm: (q: ModuleQuery) => Promise<WarmResult>;
-  /** The steps in force, read at each request (a reload applies a change): 'info-mod', 'mod-zip' or 'off'. */
+  /** The steps in force, read at each request (a reload applies a change): 'info-mod', 'mod-zip', 'mod-info' or 'off'. */
   steps: () => readonly string[];
   /** Where audit rows go (AuditLog.record). */
   record: (row: AuditRecord) => void;
@@ -63,8 +64,7 @@ export class Prefetcher {
 
   /** Tells the prefetcher a client was answered 200 for `request` along `upstream`; queues what comes next. */
   answered(request: ModuleRequest, upstream: UpstreamChain): void {
-    const next = this.nextAfter(request);
-    if (next) this.enqueue({ request: next, upstream });
+    for (const next of this.nextAfter(request)) this.enqueue({ request: next, upstream });
   }
 
   /** No new prefetches start; those queued are dropped (running ones finish: shutdown waits for fetches). */
@@ -73,19 +73,23 @@ export class Prefetcher {
     for (const job of this.queue.splice(0)) this.pendingKeys.delete(job.request.cacheKey);
   }
 
-  /** The object the go command asks for after this one, when a step in force covers it. */
-  private nextAfter(request: ModuleRequest): ModuleRequest | null {
+  /** The objects the go command asks for after this one, when a step in force covers them (the sooner needed first). */
+  private nextAfter(request: ModuleRequest): ModuleRequest[] {
     const steps = this.opts.steps();
-    let path: string;
+    const paths: string[] = [];
     if (request.kind === 'info' && steps.includes('info-mod') && classify(request) === 'immutable') {
-      path = request.upstreamPath.replace(/\.info$/, '.mod');
-    } else if (request.kind === 'mod' && steps.includes('mod-zip')) {
-      path = request.upstreamPath.replace(/\.mod$/, '.zip');
-    } else {
-      return null;
+      paths.push(request.upstreamPath.replace(/\.info$/, '.mod'));
+    } else if (request.kind === 'mod') {
+      if (steps.includes('mod-info')) paths.push(request.upstreamPath.replace(/\.mod$/, '.info'));
+      if (steps.includes('mod-zip')) paths.push(request.upstreamPath.replace(/\.mod$/, '.zip'));
     }
-    const parsed = parseProxyPath(path);
-    return parsed.ok === true ? parsed.request : null;
+    const next: ModuleRequest[] = [];
+    for (const path of paths) {
+      const parsed = parseProxyPath(path);
+      // a .info is fetched ahead only where it cannot change (a canonical version)
+      if (parsed.ok === true && (parsed.request.kind !== 'info' || classify(parsed.request) === 'immutable')) next.push(parsed.request);
+    }
+    return next;
   }
 
   private enqueue(job: Job): void {
@@ -139,7 +143,7 @@ export class Prefetcher {
     if (result.done === 'skipped') return;
     const obj = result.object;
     this.opts.record(auditRow({ ...facts, status: obj.status, bytes: obj.size, durationMs: this.now() - started, sha256: obj.sha256, upstreamUrl: obj.upstreamUrl }));
-    if (obj.status === 200) this.answered(request, upstream); // a prefetched .mod leads on to its .zip
+    if (obj.status === 200) this.answered(request, upstream); // a prefetched .mod leads on to its .zip and .info
   }
 }
 

@@ -4,7 +4,8 @@
 // the upstream proxy's /sumdb/NAME/ when it answers /supported, else directly (GOSUMDB URL or https://NAME);
 // those reads go straight to the upstream (the `fetch` given by the composition root), never through the
 // cache this module guards. It also authenticates the checksum-database answers the gateway serves to
-// clients (lookups, signed heads, tiles) before they are cached. The
+// clients (lookups, signed heads, tiles) before they are cached, and hands out those it has already read and
+// authenticated itself (a lookup, a tile, /supported), so a client's request for them costs no round trip. The
 // /supported answer is remembered for a while (not for the life of the process); the latest tree head is
 // one per database, shared by all routes (and kept across restarts when a persistent store is given).
 // Never lets an unverifiable object through: an unreachable database is a failure, not a pass.
@@ -12,7 +13,7 @@ import { readFile } from 'node:fs/promises';
 import { GateError } from '../errors.js';
 import { parseProxyPath, parseSumdbDirectPath, type ModuleRequest } from '../goproxy/request-path.js';
 import type { UpstreamTarget } from '../upstream/upstream-client.js';
-import { SumdbVerifier, type VerifiedSums } from './sumdb-verifier.js';
+import { SumdbVerifier, type LookupAnswer } from './sumdb-verifier.js';
 import { hash1GoMod, hash1ModuleZip, type KnownDigests } from './dirhash.js';
 import { isVerifyError } from './verify-error.js';
 import { MemoryLatestNoteStore, type LatestNoteStore } from './latest-note-store.js';
@@ -41,7 +42,7 @@ export function parseSumdbSetting(value: string): SumdbSetting | null {
 }
 
 /** Reads a checksum-database path from upstream. Returns any status with its body; throws GateError on transport failure. */
-export type DatabaseFetch = (request: ModuleRequest, target: UpstreamTarget) => Promise<{ status: number; body: Buffer }>;
+export type DatabaseFetch = (request: ModuleRequest, target: UpstreamTarget) => Promise<{ status: number; body: Buffer; url?: string }>;
 
 export interface ModuleVerifierOptions {
   /** The latest tree head per database; default: in memory, shared by this verifier's routes. */
@@ -63,12 +64,20 @@ const DEFAULT_SUPPORTED_RETRY_MS = 30_000;
 interface RouteVerifier {
   verifier: Promise<SumdbVerifier>;
   expiresAt: number;
+  /** The route's /supported answer once known ('yes': the verifier reads the database through the proxy). */
+  supported?: { answer: 'yes' | 'no' | 'unknown'; url: string };
+}
+
+/** An answer of the checksum database that the verifier read and authenticated itself (see knownAnswer). */
+export interface KnownAnswer {
+  body: Buffer;
+  url: string;
 }
 
 export class ModuleVerifier {
   private readonly verifiers = new Map<string, RouteVerifier>();
   /** Lookups started or done, per route and module@version: a .zip's check joins the one its download started. */
-  private readonly lookups = new Map<string, Promise<VerifiedSums>>();
+  private readonly lookups = new Map<string, Promise<LookupAnswer>>();
   private readonly latestNotes: LatestNoteStore;
   private readonly supportedTtlMs: number;
   private readonly supportedRetryMs: number;
@@ -163,8 +172,51 @@ export class ModuleVerifier {
     return actual;
   }
 
+  /**
+   * Reads ahead, in the background, what the first check along this route will need: the route's /supported
+   * answer, the database's signed head and the tiles at its edge, so that the first lookup costs one round trip
+   * (the lookup) rather than three (/supported, lookup, tiles). Never throws: a failure is forgotten and the
+   * first check asks again (and reports its own failure).
+   */
+  warmRoute(target: UpstreamTarget): void {
+    this.verifierFor(target).then((verifier) => verifier.warmLatest()).catch(() => undefined);
+  }
+
+  /**
+   * A checksum-database answer for `req` (asked by a client along `target`) that this verifier already read from
+   * that route and authenticated for its own checks, so the gateway can answer it without asking upstream again:
+   * the route's /supported 200, a lookup done or in flight (awaited), a hash tile it holds. Null when it has
+   * none (or its lookup failed): then the caller asks upstream as usual. Never fetches anything itself, never
+   * throws. The caller still checks the answer as it checks any (SumdbAnswerCheck.authenticate).
+   */
+  async knownAnswer(req: ModuleRequest, target: UpstreamTarget): Promise<KnownAnswer | null> {
+    if (req.sumdb !== this.sumdb.name) return null;
+    const route = this.verifiers.get(routeKey(target));
+    if (req.kind === 'sumdb-supported') {
+      const supported = route !== undefined && route.expiresAt > this.now() ? route.supported : undefined;
+      return supported?.answer === 'yes' ? { body: Buffer.alloc(0), url: supported.url } : null;
+    }
+    if (req.kind === 'sumdb-lookup' && req.module && req.version) {
+      const lookup = this.lookups.get(`${routeKey(target)}|${req.module}@${req.version}`);
+      const sums = lookup ? await lookup.catch(() => null) : null;
+      return sums ? { body: sums.answer.body, url: sums.answer.url ?? this.whereRead(route, target, req.upstreamPath) } : null;
+    }
+    if (req.kind === 'sumdb-tile' && req.tile?.level !== 'data' && route !== undefined) {
+      const verifier = await route.verifier.catch(() => null);
+      const body = verifier?.authenticatedTile(req.upstreamPath.slice(req.upstreamPath.lastIndexOf('/tile/') + 1));
+      return body ? { body, url: this.whereRead(route, target, req.upstreamPath) } : null;
+    }
+    return null;
+  }
+
+  /** The URL this route's verifier reads a checksum-database path (`/sumdb/NAME/...`) from. */
+  private whereRead(route: RouteVerifier | undefined, target: UpstreamTarget, proxyPath: string): string {
+    if (route?.supported?.answer === 'yes') return target.base.origin + target.base.pathname.replace(/\/+$/, '') + proxyPath;
+    return this.sumdb.url.origin + this.sumdb.url.pathname.replace(/\/+$/, '') + proxyPath.slice(`/sumdb/${this.sumdb.name}`.length);
+  }
+
   /** The lookup of module@version along this route: the one in flight or done, else a new one. */
-  private lookupFor(module: string, version: string, target: UpstreamTarget): Promise<VerifiedSums> {
+  private lookupFor(module: string, version: string, target: UpstreamTarget): Promise<LookupAnswer> {
     const key = `${routeKey(target)}|${module}@${version}`;
     const known = this.lookups.get(key);
     if (known) {
@@ -212,9 +264,10 @@ export class ModuleVerifier {
 
   private async createVerifier(target: UpstreamTarget, route: RouteVerifier): Promise<SumdbVerifier> {
     const name = this.sumdb.name;
-    const supported = await this.proxySupportsSumdb(target);
+    const { answer: supported, url } = await this.proxySupportsSumdb(target);
     // A definite answer is remembered for the TTL; a failed question only briefly (then asked again).
     route.expiresAt = this.now() + (supported === 'unknown' ? this.supportedRetryMs : this.supportedTtlMs);
+    route.supported = { answer: supported, url };
     const viaProxy = supported === 'yes';
     const fetch = viaProxy
       ? async (path: string) => this.fetch(this.parsed(parseProxyPath(`/sumdb/${name}${path}`), path), target)
@@ -222,15 +275,16 @@ export class ModuleVerifier {
     return new SumdbVerifier({ verifierKey: this.sumdb.verifierKey, fetch, latestStore: this.latestNotes });
   }
 
-  private async proxySupportsSumdb(target: UpstreamTarget): Promise<'yes' | 'no' | 'unknown'> {
-    if (target.base.hostname === this.sumdb.url.hostname) return 'no';
+  private async proxySupportsSumdb(target: UpstreamTarget): Promise<{ answer: 'yes' | 'no' | 'unknown'; url: string }> {
     const req = this.parsed(parseProxyPath(`/sumdb/${this.sumdb.name}/supported`));
+    const asked = target.base.origin + target.base.pathname.replace(/\/+$/, '') + req.upstreamPath;
+    if (target.base.hostname === this.sumdb.url.hostname) return { answer: 'no', url: asked };
     try {
-      const { status } = await this.fetch(req, target);
-      if (status === 200) return 'yes';
-      return status === 404 || status === 410 ? 'no' : 'unknown';
+      const { status, url } = await this.fetch(req, target);
+      if (status === 200) return { answer: 'yes', url: url ?? asked };
+      return { answer: status === 404 || status === 410 ? 'no' : 'unknown', url: url ?? asked };
     } catch {
-      return 'unknown'; // the go command falls back to the direct URL too
+      return { answer: 'unknown', url: asked }; // the go command falls back to the direct URL too
     }
   }
 

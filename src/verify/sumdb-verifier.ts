@@ -26,7 +26,7 @@ import { MemoryLatestNoteStore, type LatestNoteStore } from './latest-note-store
 
 /** Fetches a path relative to the database base ('/lookup/…', '/tile/…'). Throws on transport failure. */
 export interface SumdbFetch {
-  (path: string): Promise<{ status: number; body: Buffer }>;
+  (path: string): Promise<{ status: number; body: Buffer; url?: string }>;
 }
 
 export interface SumdbVerifierOptions {
@@ -56,6 +56,11 @@ export interface VerifiedSums {
   modHash: string;
   /** Size of the tree head the record was proven against. */
   treeSize: number;
+}
+
+/** A lookup's verified sums with the answer they were read from (authenticated: record, signed head, proof). */
+export interface LookupAnswer extends VerifiedSums {
+  answer: { body: Buffer; url?: string };
 }
 
 const DEFAULT_TILE_HEIGHT = 8;
@@ -162,7 +167,7 @@ export class SumdbVerifier {
    * by the key), 'bad-proof' (record, tiles or tree history do not check out), 'unavailable' (transport
    * failure or unexpected status).
    */
-  async lookup(module: string, version: string): Promise<VerifiedSums> {
+  async lookup(module: string, version: string): Promise<LookupAnswer> {
     const what = `${module}@${version}`;
     let escaped: string;
     try {
@@ -178,7 +183,8 @@ export class SumdbVerifier {
       throw new VerifyError('unavailable', `${what}: checksum database ${this.name} answered ${res.status}`);
     }
 
-    return this.checkLookupAnswer(module, version, res.body);
+    const sums = await this.checkLookupAnswer(module, version, res.body);
+    return { ...sums, answer: { body: res.body, url: res.url } };
   }
 
   /**
@@ -235,6 +241,32 @@ export class SumdbVerifier {
     hashes.forEach((h, i) => {
       if (!h.equals(data.subarray(i * HASH_SIZE, (i + 1) * HASH_SIZE))) throw new VerifyError('bad-proof', `${path}: hash ${i} does not match the signed tree`);
     });
+  }
+
+  /**
+   * Reads ahead what the first lookups will need: the database's signed head (/latest, authenticated and merged
+   * as any head) and the tiles at the right edge of its tree, which every proof against that head reads to
+   * rebuild the tree hash (checked against it before they are kept). Throws VerifyError as lookup does.
+   */
+  async warmLatest(): Promise<void> {
+    const res = await this.get('/latest', 'latest');
+    if (res.status !== 200) throw new VerifyError('unavailable', `latest: checksum database ${this.name} answered ${res.status}`);
+    await this.checkSignedHead(res.body);
+    const tree = this.latestTree;
+    if (tree !== null && tree.size > 0) await this.withContextAsync('latest', () => tileHashReader(tree, this.tileReader)([storedHashIndex(0, tree.size - 1)]));
+  }
+
+  /**
+   * A hash tile (`tile/H/L/NNN[.p/W]`) this verifier holds, authenticated (only checked tiles are kept): the
+   * tile itself or the prefix of its full tile. Undefined when it holds neither; never fetches.
+   */
+  authenticatedTile(path: string): Buffer | undefined {
+    const tile = parseTilePath(path);
+    if (tile === null || tile.level < 0 || tile.height !== this.tileHeight) return undefined;
+    const own = this.tiles.get(tilePath(tile));
+    if (own !== undefined) return own;
+    const full = this.tiles.get(tilePath({ ...tile, width: 2 ** tile.height }));
+    return full !== undefined && full.length >= tile.width * HASH_SIZE ? full.subarray(0, tile.width * HASH_SIZE) : undefined;
   }
 
   /** Verifies a signed tree head note; returns the tree. */
@@ -324,7 +356,7 @@ export class SumdbVerifier {
     throw new VerifyError('unavailable', `checksum database ${this.name}: ${key} answered ${res.status}`);
   }
 
-  private async get(path: string, what: string): Promise<{ status: number; body: Buffer }> {
+  private async get(path: string, what: string): Promise<{ status: number; body: Buffer; url?: string }> {
     try {
       return await this.fetchPath(path);
     } catch (err) {

@@ -1,6 +1,7 @@
 // Integration: prefetch. A real gomodgate in front of a real HTTPS upstream that counts its hits. A go-like
 // client asks a version's .info; the gateway fetches its .mod and then its .zip in the background (each once),
-// so the client's later .mod and .zip are cache hits. Prefetches are audited as such (outcome prefetch, no
+// so the client's later .mod and .zip are cache hits. As `go mod download` asks (.mod, then .info, then .zip),
+// the mod-info step has the .info cached by the time it is asked. Prefetches are audited as such (outcome prefetch, no
 // client), shown apart by `gomodgate audit`, and not counted as client requests in /metrics. With prefetch off,
 // nothing extra reaches the upstream. Waits are polls with a bound.
 import { test, before, after } from 'node:test';
@@ -22,7 +23,7 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'gmg-prefetch-'));
   pki = createTestPki(join(dir, 'pki'));
   upstream = await startModuleUpstream({ pki });
-  for (const name of ['ahead', 'off', 'chain']) {
+  for (const name of ['ahead', 'off', 'chain', 'download']) {
     upstream.addModule({ path: `example.com/${name}`, version: 'v1.0.0', files: { [`${name}.go`]: `package ${name}\n` } });
   }
 });
@@ -108,6 +109,29 @@ test('a prefetched .mod leads on to its .zip: a client that asks .mod alone find
     await waitFor('the prefetched zip in the cache', () => stored(gw, 'mod:example.com/chain@v1.0.0.zip'));
     assert.equal((await fetchVia(`${gw.baseUrl}${base}.zip`)).headers['x-gomodgate-cache'], 'hit');
     assert.equal(upstream.hits(`${base}.zip`), 1);
+  } finally {
+    await gw.close();
+  }
+});
+
+test('mod-info: after a client asks .mod, its .info and .zip are fetched ahead once each and audited as prefetches', async () => {
+  const gw = await startTestGateway({ upstream: upstream.url, upstreamCa: [pki.caFile], prefetch: 'mod-zip,mod-info' });
+  try {
+    const base = '/example.com/download/@v/v1.0.0';
+    const mod = await fetchVia(`${gw.baseUrl}${base}.mod`);
+    assert.equal(mod.status, 200);
+    assert.equal(mod.headers['x-gomodgate-cache'], 'miss');
+    await waitFor('the prefetched .info and .zip in the cache', () => stored(gw, 'mod:example.com/download@v1.0.0.info') && stored(gw, 'mod:example.com/download@v1.0.0.zip'));
+    const info = await fetchVia(`${gw.baseUrl}${base}.info`);
+    assert.equal(info.status, 200);
+    assert.equal(info.headers['x-gomodgate-cache'], 'hit');
+    assert.equal(JSON.parse(info.body.toString()).Version, 'v1.0.0');
+    assert.equal((await fetchVia(`${gw.baseUrl}${base}.zip`)).headers['x-gomodgate-cache'], 'hit');
+    for (const ext of ['mod', 'info', 'zip']) assert.equal(upstream.hits(`${base}.${ext}`), 1, ext);
+    await waitFor('the five rows in the audit', () => query(gw, 'SELECT id FROM audit WHERE module = ?', 'example.com/download').length === 5);
+    const rows = query<{ kind: string; outcome: string; client: string | null }>(gw, 'SELECT kind, outcome, client FROM audit WHERE module = ? ORDER BY id', 'example.com/download');
+    assert.deepEqual(rows.filter((r) => r.outcome === 'prefetch').map((r) => [r.kind, r.client]).sort(), [['info', null], ['zip', null]]);
+    assert.deepEqual(rows.filter((r) => r.outcome !== 'prefetch').map((r) => [r.kind, r.outcome]), [['mod', 'miss'], ['info', 'hit'], ['zip', 'hit']]);
   } finally {
     await gw.close();
   }

@@ -37,7 +37,8 @@ function config(): GatewayConfig {
     env: {},
     flags: {
       dataDir: join(dir, 'data'), caDir: join(dir, 'certs'), listen: '127.0.0.1', tlsPort: 0, httpPort: 0, proxyPort: 0, adminPort: 0,
-      sumdb: 'off', logLevel: 'info', upstream: upA.url, vulndbUrl: upA.url, ...overrides,
+      // prefetch: the steps whose effect the tests below count (mod-info would fetch a .info the offline test counts)
+      sumdb: 'off', logLevel: 'info', upstream: upA.url, vulndbUrl: upA.url, prefetch: ['info-mod', 'mod-zip'], ...overrides,
     },
   });
 }

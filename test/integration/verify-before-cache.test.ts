@@ -55,8 +55,8 @@ after(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-function indexRow(key: string): { h1: string | null; sha256: string } | undefined {
-  const db = gw.db();
+function indexRow(key: string, g: TestGateway = gw): { h1: string | null; sha256: string } | undefined {
+  const db = g.db();
   try {
     return db.prepare('SELECT h1, sha256 FROM objects WHERE key = ?').get(key) as { h1: string | null; sha256: string } | undefined;
   } finally {
@@ -167,25 +167,41 @@ test('checksum-database answers served to clients are authenticated before they 
     [`${db}/latest`, flipLastLetter],
   ];
   const keyOf = (p: string) => `sumdb:localhost.localdev/sumdb${p.slice(db.length)}`;
-  for (const [path, change] of corrupt) {
-    tamper.set(path, change);
-    try {
-      const r = await fetchVia(gw.baseUrl + path);
-      assert.equal(r.status, 502, `${path}: ${r.body.toString()}`);
-      assert.match(r.body.toString(), /does not verify with the database key; refusing it\n$/);
-      assert.equal(indexRow(keyOf(path)), undefined, `${path} is not cached`);
-    } finally {
-      tamper.delete(path);
+  // a gateway whose verifier has read nothing yet: each of these answers has to come from upstream
+  const fresh = await startTestGateway({ upstream: relayBase, sumdb: TEST_SUMDB_KEY });
+  try {
+    for (const [path, change] of corrupt) {
+      tamper.set(path, change);
+      try {
+        const r = await fetchVia(fresh.baseUrl + path);
+        assert.equal(r.status, 502, `${path}: ${r.body.toString()}`);
+        assert.match(r.body.toString(), /does not verify with the database key; refusing it\n$/);
+        assert.equal(indexRow(keyOf(path), fresh), undefined, `${path} is not cached`);
+      } finally {
+        tamper.delete(path);
+      }
     }
+    for (const path of [tile, lookup, `${db}/latest`]) {
+      const genuine = await fetchVia(fresh.baseUrl + path);
+      assert.equal(genuine.status, 200, path);
+      assert.equal(genuine.body.toString('latin1'), (await httpGet(proxy.base + path)).body.toString('latin1'), `${path}: the genuine bytes`);
+      assert.ok(indexRow(keyOf(path), fresh), `${path} is cached once it verified`);
+    }
+    const again = await fetchVia(fresh.baseUrl + tile);
+    assert.equal(again.headers['x-gomodgate-cache'], 'hit');
+  } finally {
+    await fresh.close();
   }
-  for (const path of [tile, lookup, `${db}/latest`]) {
-    const genuine = await fetchVia(gw.baseUrl + path);
-    assert.equal(genuine.status, 200, path);
-    assert.equal(genuine.body.toString('latin1'), (await httpGet(proxy.base + path)).body.toString('latin1'), `${path}: the genuine bytes`);
-    assert.ok(indexRow(keyOf(path)), `${path} is cached once it verified`);
+  // a gateway whose verifier holds the tile (authenticated for the checks above) answers from it: a mirror
+  // that now alters the tile is not even asked, and the client gets the database's bytes
+  tamper.set(tile, corrupt[0]![1]);
+  try {
+    const held = await fetchVia(gw.baseUrl + tile);
+    assert.equal(held.status, 200, held.body.toString());
+    assert.equal(held.body.toString('latin1'), (await httpGet(proxy.base + tile)).body.toString('latin1'));
+  } finally {
+    tamper.delete(tile);
   }
-  const again = await fetchVia(gw.baseUrl + tile);
-  assert.equal(again.headers['x-gomodgate-cache'], 'hit');
 });
 
 test('answers of a checksum database other than the configured one are relayed, never cached', async () => {
