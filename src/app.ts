@@ -228,7 +228,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   let configuredUpstream = config.upstream ? parseUpstreamList(config.upstream) : null;
   if (configuredUpstream) log.info({ upstream: describeChain(configuredUpstream) }, 'explicit upstream list: it answers intercepted GOPROXY requests too');
 
-  const exchanges = new AuditedExchangeLog(audit, log);
+  const exchanges = new AuditedExchangeLog(audit, log, () => current.logHits);
   const relay = new MitmRelay({ idleTimeoutMs: config.upstreamTimeout * 1000, totalTimeoutMs: config.upstreamDeadline * 1000 });
   const router = new RequestRouter({
     handler: new GoRequestHandler(service, prefetcher),
@@ -368,6 +368,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
         offline: () => vulnSyncer.schedule(), // otherwise read from the current configuration at each request
         vulndbSync: () => vulnSyncer.schedule(),
         prefetch: () => undefined, // read from the current configuration at each request
+        logHits: () => undefined, // read from the current configuration at each request
         logLevel: () => {
           log.level = next.logLevel;
         },
