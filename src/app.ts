@@ -251,7 +251,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, role?: Wo
   };
   warmChecksumRoute();
 
-  const exchanges = new AuditedExchangeLog(audit, log);
+  const exchanges = new AuditedExchangeLog(audit, log, () => current.logHits);
   const relay = new MitmRelay({ idleTimeoutMs: config.upstreamTimeout * 1000, totalTimeoutMs: config.upstreamDeadline * 1000 });
   const router = new RequestRouter({
     handler: new GoRequestHandler(service, prefetcher),
@@ -396,6 +396,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, role?: Wo
         offline: () => duties && vulnSyncer.schedule(), // otherwise read from the current configuration at each request
         vulndbSync: () => duties && vulnSyncer.schedule(),
         prefetch: () => warmChecksumRoute(), // the other steps are read from the current configuration at each request
+        logHits: () => undefined, // read from the current configuration at each request
         logLevel: () => {
           log.level = next.logLevel;
         },

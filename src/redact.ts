@@ -2,6 +2,9 @@
 // (signed URLs: X-Amz-Signature=...) are masked, everything else is kept so the line still says where a
 // request went. Used by the logger, the audit, the cache index, `config show`, config errors and doctor.
 // Pure string work: never throws, never parses with `new URL` (which would reformat what it prints).
+// Only userinfo (an "@" between "://" and the next "/", "?" or "#") and a query (which needs a "?") are ever
+// masked, so a string with neither is returned as it is without running the URL pattern: the common case of
+// every log line (a Go path's "/@v/" comes after the host's "/").
 
 export const MASK = 'redacted';
 
@@ -9,6 +12,22 @@ const URL_SHAPE = /^([a-z][a-z0-9+.-]*:\/\/)([^/?#]*@)?([^?#]*)(\?[^#]*)?(#.*)?$
 // a URL runs to whitespace, a quote or a backslash (so it stops inside JSON-escaped text); "," and "|" end
 // it only where the next URL of a GOPROXY list starts
 const URL_IN_TEXT = /[a-z][a-z0-9+.-]*:\/\/(?:[^\s"'<>`\\,|]|[,|](?![a-z][a-z0-9+.-]*:\/\/))+/gi;
+
+/**
+ * False when nothing in `s` could be masked: no "?" (a query) and no "@" after any "://" before the next
+ * "/", "?" or "#" (userinfo). A URL found in `s` is a part of it, so its userinfo would be seen here.
+ */
+function mayHoldSecret(s: string): boolean {
+  if (s.includes('?')) return true;
+  for (let at = s.indexOf('://'); at >= 0; at = s.indexOf('://', at + 3)) {
+    for (let i = at + 3; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c === 0x40) return true; // @
+      if (c === 0x2f || c === 0x23) break; // / #
+    }
+  }
+  return false;
+}
 
 function maskQuery(query: string): string {
   const items = query.slice(1).split('&').map((item) => {
@@ -21,6 +40,7 @@ function maskQuery(query: string): string {
 
 /** `http://u:p@host/x?sig=1` → `http://redacted@host/x?sig=redacted`; a string that is not a URL is returned as is. */
 export function redactUrl(url: string): string {
+  if (!mayHoldSecret(url)) return url;
   const m = URL_SHAPE.exec(url);
   if (!m) return url;
   const [, scheme, userinfo, rest, query, fragment] = m;
@@ -29,7 +49,7 @@ export function redactUrl(url: string): string {
 
 /** Every URL inside free text (messages, GOPROXY lists "a,b|c", "NAME+KEY URL", JSON lines) passed through redactUrl. */
 export function redactUrlsInText(text: string): string {
-  if (!text.includes('://')) return text;
+  if (!text.includes('://') || !mayHoldSecret(text)) return text;
   return text.replace(URL_IN_TEXT, (url) => {
     // closing punctuation right after a URL belongs to the text, not the URL
     const tail = /[,|;)\].]+$/.exec(url)?.[0] ?? '';

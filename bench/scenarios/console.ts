@@ -60,9 +60,7 @@ function addAdvisories(db: Db): void {
   const note = fetchedVersionRecorder(db);
   // one call per client of each version (fetch counts are not what the page timings depend on)
   const pairs = db.prepare(`SELECT module, version, client, MIN(ts) AS first FROM audit WHERE module = 'rsc.io/quote' AND version IS NOT NULL GROUP BY module, version, client`).all() as Array<{ module: string; version: string; client: string | null; first: number }>;
-  db.transaction(() => {
-    for (const p of pairs) note(p.module, p.version, p.client, p.first);
-  })();
+  db.transaction(() => note(pairs.map((p) => ({ module: p.module, version: p.version, client: p.client, ts: p.first }))))();
   const store = new VulnStore(db);
   const dir = join(REPO_ROOT, 'test/fixtures/vulndb/ID');
   for (const f of readdirSync(dir)) {

@@ -3,12 +3,13 @@
 // inserted in batches inside one transaction (every 250 ms or 200 rows), and flushed on shutdown.
 // Never stores credentials, cookies or query strings (upstream URLs and reasons pass through redactUrl).
 // The same transaction counts each served module@version per client and matches a version served for the first
-// time against the vulnerability database (src/vulndb/vuln-match.ts).
+// time against the vulnerability database (src/vulndb/vuln-match.ts), once per module@version and client of
+// the batch rather than once per row.
 // Subscribers (the console's live tail) see each batch once it is committed, with its row ids; they only read
 // what they are given and never record rows themselves, so no call ever loops back into the writer.
 import type { Db } from '../store/database.js';
 import { redactUrl, redactUrlsInText } from '../redact.js';
-import { FETCH_KINDS, SERVED_OUTCOMES, fetchedVersionRecorder } from '../vulndb/vuln-match.js';
+import { FETCH_KINDS, SERVED_OUTCOMES, fetchedVersionRecorder, type ServedVersion } from '../vulndb/vuln-match.js';
 
 export const AUDIT_OUTCOMES = [
   'hit',
@@ -79,15 +80,17 @@ export class AuditLog {
        VALUES (@ts, @client, @origDst, @host, @method, @path, @module, @version, @kind, @outcome, @status, @bytes, @durationMs, @sha256, @upstreamUrl, @reason)`,
     );
     const noteFetched = fetchedVersionRecorder(db);
-    this.insertMany = db.transaction((rows: AuditRecord[]) =>
-      rows.map((r) => {
-        const id = Number(insert.run(r).lastInsertRowid);
+    this.insertMany = db.transaction((rows: AuditRecord[]) => {
+      const stored = rows.map((r) => ({ ...r, id: Number(insert.run(r).lastInsertRowid) }));
+      const served: ServedVersion[] = [];
+      for (const r of rows) {
         if (r.module !== null && r.version !== null && r.kind !== null && FETCH_KINDS.includes(r.kind) && SERVED_OUTCOMES.includes(r.outcome)) {
-          noteFetched(r.module, r.version, r.client, r.ts);
+          served.push({ module: r.module, version: r.version, client: r.client, ts: r.ts });
         }
-        return { ...r, id };
-      }),
-    );
+      }
+      noteFetched(served);
+      return stored;
+    });
   }
 
   record(record: AuditRecord): void {

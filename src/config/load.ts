@@ -54,6 +54,8 @@ export interface GatewayConfig {
   readonly 'limits.peekTimeout': number; // seconds
   readonly 'limits.maxUpstreamFetches': number;
   readonly logLevel: string;
+  /** The level of a cache hit's "go request" line (read at each request). */
+  readonly logHits: 'info' | 'debug';
   /** 'auto' = pretty when stdout is a terminal, json otherwise. */
   readonly logFormat: 'auto' | 'json' | 'pretty';
   /** The config file it was loaded from, if any (for SIGHUP reloads). */

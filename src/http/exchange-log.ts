@@ -1,6 +1,7 @@
 // Reports each ended exchange once: one audit row (through the one row builder) and one log line.
 // Expected outcomes (hits, misses, a 404 for an unknown module) log at info; upstream trouble and defects
-// at warn or error with their cause, which never reaches the client.
+// at warn or error with their cause, which never reaches the client. Hits may log at debug instead
+// (logHits): the audit row is then their record, and a line the logger would drop is not built at all.
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/audit-log.js';
 import { auditRow } from '../audit/audit-row.js';
@@ -12,6 +13,8 @@ export class AuditedExchangeLog implements ExchangeLog {
   constructor(
     private readonly audit: AuditLog,
     private readonly log: Logger,
+    /** The level of a cache hit's line (read at each hit: a reload applies it). */
+    private readonly hitLevel: () => 'info' | 'debug' = () => 'info',
   ) {}
 
   ended(ex: Exchange, s: ExchangeSummary): void {
@@ -37,7 +40,8 @@ export class AuditedExchangeLog implements ExchangeLog {
     this.audit.record(row);
     const err = s.error;
     const cause = err?.cause ? describeCause(err.cause) : undefined;
-    const level = err?.code === 'INTERNAL' || err?.code === 'INTEGRITY' ? 'error' : s.status >= 500 ? 'warn' : 'info';
+    const level = err?.code === 'INTERNAL' || err?.code === 'INTEGRITY' ? 'error' : s.status >= 500 ? 'warn' : s.outcome === 'hit' ? this.hitLevel() : 'info';
+    if (!this.log.isLevelEnabled(level)) return;
     const { ts: _ts, ...fields } = row;
     this.log[level]({ reqId: ex.id, arrival: ex.conn.arrival, ...fields, cause }, 'go request');
   }

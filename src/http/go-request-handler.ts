@@ -3,6 +3,7 @@
 // Requests that are not Go module requests are relayed unchanged when the connection allows it. Each 200
 // answered to a GET from upstream (not a hit) is told to the prefetcher, which fetches ahead what the go
 // command asks next.
+// Paths are parsed once and remembered (ParsedPaths): a hit asks for the same few paths again and again.
 // Never echoes internal error text to clients.
 import { GateError, describeCause } from '../errors.js';
 import { parseProxyPath, parseSumdbDirectPath, type ParseResult } from '../goproxy/request-path.js';
@@ -10,6 +11,7 @@ import type { ModuleService } from '../service/module-service.js';
 import type { Prefetcher } from '../service/prefetch.js';
 import type { UpstreamChain } from '../upstream/upstream-chain.js';
 import type { Exchange } from './exchange.js';
+import { ParsedPaths } from './parsed-paths.js';
 
 export interface GoRoute {
   /** The host the client asked for (SNI / Host), or the upstream's host for the plain GOPROXY endpoint. */
@@ -23,6 +25,8 @@ export interface GoRoute {
 export type Forward = (exchange: Exchange) => void;
 
 export class GoRequestHandler {
+  private readonly parsed = new ParsedPaths();
+
   constructor(
     private readonly service: ModuleService,
     /** Told of each 200 answered to a GET from upstream, to fetch ahead what the go command asks next. */
@@ -33,7 +37,9 @@ export class GoRequestHandler {
     const method = exchange.method;
     let parsed: ParseResult;
     try {
-      parsed = route.protocol === 'sumdb-direct' ? parseSumdbDirectPath(exchange.path, route.host) : parseProxyPath(exchange.path);
+      const path = exchange.path;
+      parsed = this.parsed.get(route.protocol, route.host, path, () =>
+        route.protocol === 'sumdb-direct' ? parseSumdbDirectPath(path, route.host) : parseProxyPath(path));
     } catch (err) {
       parsed = { ok: false, status: 400, reason: `cannot parse request path: ${describeCause(err)}` };
     }

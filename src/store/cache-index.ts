@@ -4,6 +4,8 @@
 // Cache hits record their last access in memory and write them in batches (one transaction every 250 ms or
 // 512 keys): an UPDATE per hit was the largest cost of a hit. Whoever reads last_access in this process
 // (eviction) calls flushTouches() first; the gateway's shutdown does too.
+// The hit SELECT names its columns and returns them as an array (better-sqlite3's raw mode), which costs
+// about a third less than an object per row: it runs once per request.
 import type { Db } from './database.js';
 import { GateError } from '../errors.js';
 import { redactUrl } from '../redact.js';
@@ -39,6 +41,28 @@ interface Row {
   upstream_url: string | null;
   stored_at: number;
   expires_at: number | null;
+}
+
+/** The columns of a CachedObject, in the order fromColumns reads them. */
+const COLUMNS = 'key, kind, module, version, status, sha256, h1, size, content_type, body_inline, upstream_url, stored_at, expires_at';
+type Columns = [string, string, string | null, string | null, number, string | null, string | null, number, string, Buffer | null, string | null, number, number | null];
+
+function fromColumns(c: Columns): CachedObject {
+  return {
+    key: c[0],
+    kind: c[1],
+    module: c[2],
+    version: c[3],
+    status: c[4],
+    sha256: c[5],
+    h1: c[6],
+    size: c[7],
+    contentType: c[8],
+    bodyInline: c[9],
+    upstreamUrl: c[10],
+    storedAt: c[11],
+    expiresAt: c[12],
+  };
 }
 
 function fromRow(r: Row): CachedObject {
@@ -84,7 +108,7 @@ export class CacheIndex {
   constructor(db: Db, options: CacheIndexOptions = {}) {
     this.touchBatchMs = options.touchBatchMs ?? 250;
     this.touchBatchSize = options.touchBatchSize ?? 512;
-    this.getStmt = db.prepare<[string], Row>('SELECT * FROM objects WHERE key = ?');
+    this.getStmt = db.prepare<[string], Columns>(`SELECT ${COLUMNS} FROM objects WHERE key = ?`).raw(true);
     this.putStmt = db.prepare(
       `INSERT INTO objects (key, kind, module, version, status, sha256, h1, size, content_type, body_inline, upstream_url, stored_at, expires_at, last_access)
        VALUES (@key, @kind, @module, @version, @status, @sha256, @h1, @size, @contentType, @bodyInline, @upstreamUrl, @storedAt, @expiresAt, @storedAt)
@@ -109,8 +133,8 @@ export class CacheIndex {
   /** Returns null when absent; throws STORE_IO when the index cannot be read. */
   get(key: string): CachedObject | null {
     try {
-      const row = this.getStmt.get(key);
-      return row ? fromRow(row) : null;
+      const columns = this.getStmt.get(key);
+      return columns ? fromColumns(columns) : null;
     } catch (err) {
       throw new GateError('STORE_IO', 'cannot read the cache index', { cause: err });
     }

@@ -31,26 +31,56 @@ export function matchRanges(rows: readonly RangeRow[], version: string): Map<str
   return out;
 }
 
+/** One served row, as the audit writer saw it. */
+export interface ServedVersion {
+  module: string;
+  version: string;
+  client: string | null;
+  ts: number;
+}
+
 /**
- * Returns a function the audit writer calls for each served row, inside its insert transaction: the row is
- * counted for its client (vuln_fetch_clients), and the first time a module@version is seen it is remembered and
- * matched against the stored advisories. Two primary-key writes for every later row.
+ * Returns a function the audit writer calls with the served rows of one batch, in the order they were recorded,
+ * inside its insert transaction: the rows are counted per client (vuln_fetch_clients), and the first time a
+ * module@version is seen it is remembered (with the time of its first row) and matched against the stored
+ * advisories. Rows of one module@version and client are written together (fetches + n, first and last time
+ * over the group), which leaves the tables exactly as one write per row would: the same object hit again and
+ * again costs two primary-key writes per batch, not per row.
  */
-export function fetchedVersionRecorder(db: Db): (module: string, version: string, client: string | null, ts: number) => void {
+export function fetchedVersionRecorder(db: Db): (served: readonly ServedVersion[]) => void {
   const insert = db.prepare('INSERT OR IGNORE INTO vuln_fetched (module, version, first_ts) VALUES (?, ?, ?)');
   const count = db.prepare(
-    `INSERT INTO vuln_fetch_clients (module, version, client, fetches, first_ts, last_ts) VALUES (@module, @version, @client, 1, @ts, @ts)
-     ON CONFLICT(module, version, client) DO UPDATE SET fetches = fetches + 1,
+    `INSERT INTO vuln_fetch_clients (module, version, client, fetches, first_ts, last_ts) VALUES (@module, @version, @client, @n, @first, @last)
+     ON CONFLICT(module, version, client) DO UPDATE SET fetches = fetches + excluded.fetches,
        first_ts = min(first_ts, excluded.first_ts), last_ts = max(last_ts, excluded.last_ts)`,
   );
   const ranges = db.prepare('SELECT advisory, introduced, fixed, last_affected FROM vuln_ranges WHERE module = ?');
   const addMatch = db.prepare('INSERT OR IGNORE INTO vuln_matches (advisory, module, version, fixed) VALUES (?, ?, ?, ?)');
-  return (module, version, client, ts) => {
-    if (!isValidSemver(version)) return;
-    count.run({ module, version, client: client ?? '', ts });
-    if (insert.run(module, version, ts).changes === 0) return;
-    const matches = matchRanges(ranges.all(module) as RangeRow[], version);
-    for (const [advisory, fixed] of matches) addMatch.run(advisory, module, version, fixed);
+  return (served) => {
+    // module@version -> the time of its first row; module@version@client -> its count and time span
+    const versions = new Map<string, { module: string; version: string; ts: number }>();
+    const clients = new Map<string, { module: string; version: string; client: string; n: number; first: number; last: number }>();
+    for (const r of served) {
+      if (!isValidSemver(r.version)) continue;
+      const mv = `${r.module}@${r.version}`;
+      if (!versions.has(mv)) versions.set(mv, { module: r.module, version: r.version, ts: r.ts });
+      const client = r.client ?? '';
+      const key = `${mv} ${client}`;
+      const c = clients.get(key);
+      if (c) {
+        c.n++;
+        c.first = Math.min(c.first, r.ts);
+        c.last = Math.max(c.last, r.ts);
+      } else {
+        clients.set(key, { module: r.module, version: r.version, client, n: 1, first: r.ts, last: r.ts });
+      }
+    }
+    for (const c of clients.values()) count.run(c);
+    for (const { module, version, ts } of versions.values()) {
+      if (insert.run(module, version, ts).changes === 0) continue;
+      const matches = matchRanges(ranges.all(module) as RangeRow[], version);
+      for (const [advisory, fixed] of matches) addMatch.run(advisory, module, version, fixed);
+    }
   };
 }
 

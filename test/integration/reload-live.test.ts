@@ -1,6 +1,7 @@
 // Integration: every option the schema marks `reload: 'live'` is changed on a running gateway through
 // reload() (what SIGHUP calls) and its effect is observed through the real listeners: a new upstream answers,
-// offline stops upstream traffic, the client ACL closes the proxy port, the log level silences lines, a new
+// offline stops upstream traffic, the client ACL closes the proxy port, the log level silences lines, a hit's
+// line moves to debug (logHits), a new
 // intercepted host gets a gateway certificate, and a lower cache.maxBytes evicts down to the new limit at once.
 // A live option added to the schema without an observation here fails the last test.
 import { test, before, after } from 'node:test';
@@ -207,6 +208,42 @@ test('vulndbSync: turning it on syncs the vulnerability database at once (here: 
 
 test('options that need a restart are reported and not applied', () => {
   assert.deepEqual(reloadWith({ tlsPort: 1, mutableTtl: 5 }), { applied: [], needsRestart: ['tlsPort', 'mutableTtl'] });
+});
+
+test('logHits: at debug a cache hit leaves no info line (its audit row stays); misses still log at info', async () => {
+  const path = '/example.com/onlyb/@v/v1.0.0.info';
+  const lines = (p: string, level = 'info') => logged.split('\n').filter((l) => l.includes('"msg":"go request"') && l.includes(`"path":"${p}"`) && l.includes(`"level":"${level}"`)).length;
+  reloadWith({ logLevel: 'info', offline: false, upstream: upB.url });
+  assert.equal((await fetchVia(proxyUrl(path))).status, 200);
+  const before = lines(path);
+  const hit = await fetchVia(proxyUrl(path));
+  assert.equal(hit.headers['x-gomodgate-cache'], 'hit');
+  assert.equal(lines(path), before + 1, 'by default a hit logs at info');
+  assert.deepEqual(reloadWith({ logHits: 'debug' }), { applied: ['logHits'], needsRestart: [] });
+  const quiet = await fetchVia(proxyUrl(path));
+  assert.equal(quiet.headers['x-gomodgate-cache'], 'hit');
+  assert.equal(quiet.body.toString(), hit.body.toString());
+  assert.equal(lines(path), before + 1, 'no info line for a hit at logHits debug');
+  // a miss is still an info line
+  const list = '/example.com/onlyb/@v/list';
+  const listBefore = lines(list);
+  assert.equal((await fetchVia(proxyUrl(list))).headers['x-gomodgate-cache'], 'miss');
+  assert.equal(lines(list), listBefore + 1);
+  // at logLevel debug the hit's line is there, at debug
+  reloadWith({ logLevel: 'debug' });
+  assert.equal((await fetchVia(proxyUrl(path))).headers['x-gomodgate-cache'], 'hit');
+  assert.equal(lines(path, 'debug'), 1);
+  reloadWith({ logLevel: 'info', logHits: 'info' });
+  // the three hits above have their audit rows (written at close at the latest), whatever their log level
+  await gateway.close(2000);
+  const db = openDatabase(join(dir, 'data', 'gomodgate.db'), { readonly: true });
+  try {
+    const rows = db.prepare("SELECT outcome, count(*) AS n FROM audit WHERE path = ? GROUP BY outcome ORDER BY outcome").all(path) as { outcome: string; n: number }[];
+    assert.ok((rows.find((r) => r.outcome === 'hit')?.n ?? 0) >= 3, JSON.stringify(rows));
+  } finally {
+    db.close();
+  }
+  observed.add('logHits');
 });
 
 test('every live option of the schema was changed and observed above', () => {

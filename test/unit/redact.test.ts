@@ -32,3 +32,19 @@ test('redactUrlsDeep walks objects and arrays and leaves other values alone', ()
   const out = redactUrlsDeep({ a: ['http://u:p@h'], b: { c: 'https://h?x=1' }, n: 3, t: true, z: null });
   assert.deepEqual(out, { a: ['http://redacted@h'], b: { c: 'https://h?x=redacted' }, n: 3, t: true, z: null });
 });
+
+test('a string with no userinfo and no query comes back as the same string, and the check sees every URL in it', () => {
+  // the shape of a "go request" log line: a Go path's "/@v/" after the host is not userinfo
+  const line = '{"path":"/rsc.io/quote/@v/v1.5.2.zip","upstreamUrl":"https://proxy.golang.org/rsc.io/quote/@v/v1.5.2.zip","msg":"go request"}';
+  assert.equal(redactUrlsInText(line), line);
+  assert.equal(redactUrl('https://proxy.golang.org/rsc.io/quote/@v/list'), 'https://proxy.golang.org/rsc.io/quote/@v/list');
+  // a secret in the second of several URLs, or right at the end, is still masked
+  const table: [string, string][] = [
+    ['a https://h/x/@v/list then http://u:p@h2/y', 'a https://h/x/@v/list then http://redacted@h2/y'],
+    ['{"u":"https://h/@v","v":"https://tok@h"}', '{"u":"https://h/@v","v":"https://redacted@h"}'],
+    ['see https://h/x/@v/list#frag?', 'see https://h/x/@v/list#frag?'],
+    ['https://h#a@b', 'https://h#a@b'],
+    ['https://u@h#f', 'https://redacted@h#f'],
+  ];
+  for (const [input, want] of table) assert.equal(redactUrlsInText(input), want, input);
+});
