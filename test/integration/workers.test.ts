@@ -27,7 +27,7 @@ let sent = 0;
 function writeConfig(extra: string[] = []): void {
   writeFileSync(configFile, [
     `dataDir: ${join(dir, 'data')}`, `caDir: ${join(dir, 'certs')}`, 'listen: 127.0.0.1', 'tlsPort: 0', 'httpPort: 0', 'proxyPort: 0',
-    'adminPort: 0', 'sumdb: "off"', 'workers: 2', 'logLevel: info', ...extra,
+    'adminPort: 0', 'sumdb: "off"', 'workers: 2', 'logLevel: info', 'prefetch: mod-zip', ...extra,
   ].join('\n') + '\n');
 }
 
