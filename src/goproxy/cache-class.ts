@@ -1,7 +1,7 @@
 // How long the answer to a Go module request stays true, and the response headers that follow from it.
 // Owns: the immutable/mutable split per request kind, the Content-Type per kind and the Cache-Control value
-// sent to clients. Pure: it must never do I/O, and never call something immutable whose bytes can change for
-// the same request (a list, @latest, a branch query, a signed tree head).
+// sent to clients. Pure: it must never do I/O, and never call something immutable whose meaning can change for
+// the same request (a list, @latest, a branch query, the latest signed tree head).
 
 import { isCanonicalVersion } from './module-path.js';
 import type { ModuleRequest } from './request-path.js';
@@ -12,23 +12,27 @@ export type CacheClass = 'immutable' | 'mutable';
 export const IMMUTABLE_MAX_AGE_SECONDS = 31_536_000;
 
 /**
- * immutable: .mod and .zip (always canonical versions), .info of a canonical version, and checksum-database
- * tiles, full or partial (a tile of a given width never changes; a wider one supersedes it under another path).
- * mutable: list, @latest, .info of a query such as a branch or commit, and the database's supported, latest
- * and lookup answers (a lookup carries the current signed tree head).
+ * immutable: .mod and .zip (always canonical versions), .info of a canonical version, checksum-database
+ * tiles, full or partial (a tile of a given width never changes; a wider one supersedes it under another path),
+ * and checksum-database lookups: the record of a module@version never changes once the log holds it. The signed
+ * tree head a lookup carries does get older, and the go command accepts an older head after proving with tiles
+ * that its own newer one extends it; it keeps lookups in its own module cache for good on the same grounds.
+ * Expiring them would send every warm build back upstream for each module's lookup.
+ * mutable: list, @latest, .info of a query such as a branch or commit, and the database's supported and latest
+ * answers.
  */
 export function classify(req: ModuleRequest): CacheClass {
   switch (req.kind) {
     case 'mod':
     case 'zip':
     case 'sumdb-tile':
+    case 'sumdb-lookup':
       return 'immutable';
     case 'info':
       return req.version !== undefined && isCanonicalVersion(req.version) ? 'immutable' : 'mutable';
     case 'list':
     case 'latest':
     case 'sumdb-supported':
-    case 'sumdb-lookup':
     case 'sumdb-latest':
       return 'mutable';
   }

@@ -172,3 +172,28 @@ test('sumdb-head: the route\'s /supported, the signed head and its edge tile are
   }
   assert.deepEqual(seen, ['/rsc.io/quote/@v/v1.5.2.info']);
 });
+
+test('lookups are kept past --mutable-ttl: a second go mod download asks upstream for no lookup, and the go command accepts them', async () => {
+  // mutableTtl 0: every mutable answer (a list, /latest) is refreshed at each ask; a lookup's record never changes
+  const gw = await startTestGateway({ upstream: relayBase, sumdb: TEST_SUMDB_KEY, mutableTtl: 0 });
+  try {
+    const download = async (name: string) => {
+      const runDir = join(work, name);
+      const project = join(runDir, 'project');
+      mkdirSync(project, { recursive: true });
+      writeFileSync(join(project, 'go.mod'), GO_MOD);
+      const env = goClientEnv(runDir, '/dev/null', { GOPROXY: gw.baseUrl, GOSUMDB: TEST_SUMDB_KEY, GONOSUMDB: undefined });
+      const res = await run(['go', 'mod', 'download'], { cwd: project, env, timeoutMs: 120_000 });
+      assert.equal(res.code, 0, `${name}: ${res.stderr}`);
+    };
+    await download('ttl-cold');
+    const coldLookups = seen.filter((p) => p.startsWith(`${DB}/lookup/`)).length;
+    assert.ok(coldLookups >= 4, seen.join(' ')); // quote, fortune, sampler, x/text
+    seen.length = 0;
+    await download('ttl-warm'); // a fresh module cache: the go command asks every lookup again
+    assert.deepEqual(seen.filter((p) => p.startsWith(`${DB}/lookup/`)), [], `lookups asked upstream again:\n${seen.join('\n')}`);
+    await waitFor('the warm run\'s lookups as hits in the audit', () => rows<{ n: number }>(gw, "SELECT count(*) AS n FROM audit WHERE kind = 'sumdb-lookup' AND outcome = 'hit'")[0]!.n >= coldLookups);
+  } finally {
+    await gw.close();
+  }
+});

@@ -30,14 +30,14 @@ describe('classify / contentType / cacheControl', () => {
     ['/rsc.io/quote/@v/v1.5.2.zip', false, 'immutable', 'application/zip'],
     ['/sumdb/sum.golang.org/supported', false, 'mutable', TEXT],
     ['/sumdb/sum.golang.org/latest', false, 'mutable', TEXT],
-    ['/sumdb/sum.golang.org/lookup/rsc.io/quote@v1.5.2', false, 'mutable', TEXT],
+    ['/sumdb/sum.golang.org/lookup/rsc.io/quote@v1.5.2', false, 'immutable', TEXT],
     ['/sumdb/sum.golang.org/tile/8/0/x001/234', false, 'immutable', 'application/octet-stream'],
     ['/sumdb/sum.golang.org/tile/8/0/x001/234.p/5', false, 'immutable', 'application/octet-stream'],
     ['/sumdb/sum.golang.org/tile/8/data/005', false, 'immutable', 'application/octet-stream'],
     ['/sumdb/sum.golang.org/tile/8/data/005.p/7', false, 'immutable', 'application/octet-stream'],
     ['/latest', true, 'mutable', TEXT],
     ['/supported', true, 'mutable', TEXT],
-    ['/lookup/rsc.io/quote@v1.5.2', true, 'mutable', TEXT],
+    ['/lookup/rsc.io/quote@v1.5.2', true, 'immutable', TEXT],
     ['/tile/8/1/000.p/2', true, 'immutable', 'application/octet-stream'],
   ];
   for (const [path, direct, cls, type] of table) {
