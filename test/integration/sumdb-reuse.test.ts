@@ -3,8 +3,9 @@
 // the client's /supported, the lookup of that version and the tile its proof needs cost no upstream request,
 // and their bytes are the database's. A lookup the verifier never made, or one that failed, goes upstream as
 // before. With the sumdb-head step, the signed head and its edge tiles are read at start, so the first cold
-// .mod asks upstream for the .mod and its lookup alone. And the real go command: a cold `go mod download` through the gateway (default prefetch) makes every
-// upstream request once at most, and its .info and .zip requests are all cache hits.
+// .mod asks upstream for the .mod and its lookup alone. And the real go command: a cold `go mod download`
+// through the gateway (default prefetch) makes every upstream request once at most, and a second one, after
+// --mutable-ttl, asks upstream for no lookup.
 // The upstream is the Go team's real test module proxy behind a relay that records every path it is asked.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -139,7 +140,9 @@ test('a cold go mod download through the gateway asks upstream for each path onc
     assert.deepEqual(twice, [], `asked upstream more than once:\n${seen.join('\n')}`);
     const clientRows = rows<{ kind: string; outcome: string; path: string }>(gw, "SELECT kind, outcome, path FROM audit WHERE outcome != 'prefetch' AND kind IN ('info', 'zip')");
     assert.ok(clientRows.length >= 6, JSON.stringify(clientRows)); // quote, fortune, sampler, x/text: .info and .zip each
-    assert.deepEqual(clientRows.filter((r) => r.outcome !== 'hit'), []);
+    // a hit when the prefetch finished first, a miss that joined it (or started it) otherwise: which of the two
+    // depends on timing, and either way the path went upstream once at most (asserted above)
+    assert.deepEqual(clientRows.filter((r) => r.outcome !== 'hit' && r.outcome !== 'miss'), []);
     const lookups = rows<{ outcome: string }>(gw, "SELECT outcome FROM audit WHERE kind = 'sumdb-lookup'");
     assert.ok(lookups.length >= 4, JSON.stringify(lookups));
     for (const p of seen.filter((p) => p.startsWith(`${DB}/lookup/`))) assert.equal(count(p), 1, p);
