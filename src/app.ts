@@ -5,6 +5,7 @@ import http from 'node:http';
 import type net from 'node:net';
 import { mkdirSync } from 'node:fs';
 import { spawn } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from './config/load.js';
@@ -38,6 +39,7 @@ import { serveOnboarding } from './http/onboarding-page.js';
 import { parseUpstreamList, describeChain } from './upstream/upstream-chain.js';
 import { ModuleVerifier, parseSumdbSetting } from './verify/module-verifier.js';
 import { SqliteLatestNoteStore } from './verify/latest-note-store.js';
+import { ZipWalkThreads, type ZipWalkPool } from './verify/zip-walk-pool.js';
 import { ModulePolicy } from './policy/module-policy.js';
 import { GatewayMetrics, cacheTotalsFromDb } from './admin/metrics.js';
 import { startAdminServer } from './admin/admin-server.js';
@@ -91,7 +93,13 @@ function notifySystemd(args: string[], log: Logger): void {
   child.on('error', (err) => log.warn({ err: describeCause(err) }, 'systemd-notify failed'));
 }
 
-export async function startGateway(config: GatewayConfig, log: Logger): Promise<Gateway> {
+/** Parts a caller may give instead of the ones startGateway makes (tests); the gateway owns and closes them. */
+export interface GatewaySeams {
+  /** Where downloading zips are walked and hashed; default: min(2, cores) worker threads. */
+  zipWalks?: ZipWalkPool;
+}
+
+export async function startGateway(config: GatewayConfig, log: Logger, seams: GatewaySeams = {}): Promise<Gateway> {
   ensureOriginalDestinationSupport();
   try {
     mkdirSync(config.dataDir, { recursive: true, mode: 0o750 });
@@ -201,10 +209,12 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     : null;
   const cacheLimit = new CacheLimit(db, index, blobs, () => current['cache.maxBytes'], log);
   cacheLimit.enforce();
+  const zipWalks = seams.zipWalks ?? new ZipWalkThreads({ threads: Math.min(2, availableParallelism()) });
   const service = new ModuleService({
     index,
     blobs,
     upstream,
+    zipWalks,
     flights,
     verifier,
     sumdbAnswers: verifier,
@@ -411,6 +421,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
       }
       interceptedHttp.closeAll();
       interceptedHttp.close();
+      await zipWalks.close();
       onboardingServer.closeAllConnections();
       onboardingServer.close();
       proxy.server.closeAllConnections();

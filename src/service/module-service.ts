@@ -22,7 +22,7 @@ import { SingleFlight } from './single-flight.js';
 import { readFile } from 'node:fs/promises';
 import { checkAnswer, hasAnswerCheck } from '../goproxy/answer-check.js';
 import { hash1ModuleZip, type KnownDigests } from '../verify/dirhash.js';
-import { ZipStreamHash } from '../verify/zip-stream-hash.js';
+import { InThreadZipWalks, type ZipWalk, type ZipWalkPool } from '../verify/zip-walk-pool.js';
 import { privateLookupMessage, type ModulePolicy } from '../policy/module-policy.js';
 
 export type Outcome = 'hit' | 'miss' | 'stale' | 'not-found' | 'error';
@@ -84,6 +84,11 @@ const SMALL_OBJECT_BYTES = 64 * 1024;
  * and checked first, so a refusal is a status with its reason (the go command prints it), not a cut-off.
  */
 const STREAM_AFTER_BYTES = 1 << 20;
+/**
+ * Bytes received but not yet written to the pending blob, beyond which the download waits for the disk: the
+ * next chunks are read while earlier ones are written (and walked), not one after another.
+ */
+const WRITE_AHEAD_BYTES = 4 << 20;
 
 type Fetched =
   | { type: 'streaming'; pending: PendingBlob; size: number | null; contentType: string; upstreamUrl: string; stored: Promise<GateError | null> }
@@ -117,15 +122,19 @@ export interface ModuleServiceOptions {
   onBackgroundError?: (err: unknown, key: string) => void;
   /** Called once per upstream response or failure (metrics). */
   onUpstream?: (host: string, status: number | 'error', seconds: number) => void;
+  /** Where zips are walked and hashed as they stream in (default: on the event loop). */
+  zipWalks?: ZipWalkPool;
 }
 
 export class ModuleService {
   private readonly flights: SingleFlight;
   private readonly verifier: ObjectVerifier | null;
   private readonly now: () => number;
+  private readonly zipWalks: ZipWalkPool;
 
   constructor(private readonly opts: ModuleServiceOptions) {
     this.verifier = opts.verifier ?? null;
+    this.zipWalks = opts.zipWalks ?? new InThreadZipWalks();
     this.now = opts.now ?? Date.now;
     this.flights = opts.flights ?? new SingleFlight();
   }
@@ -405,7 +414,7 @@ export class ModuleService {
       throw new GateError('UPSTREAM_UNAVAILABLE', `upstream ${host} offers ${declared} bytes for ${req.upstreamPath}, over the ${max}-byte limit`, { upstreamUrl: res.url });
     }
     // a zip is hashed as it arrives, and its clients get what the walk has vouched for
-    const walk = req.kind === 'zip' ? new ZipStreamHash() : null;
+    const walk = req.kind === 'zip' ? this.zipWalks.start() : null;
     let pending: PendingBlob;
     try {
       pending = await PendingBlob.create(this.opts.blobs.newTempPath(), declared, { gated: walk !== null });
@@ -480,18 +489,23 @@ export class ModuleService {
     type: string,
     verifier: ObjectVerifier | null,
     target: UpstreamTarget,
-    walk: ZipStreamHash | null,
+    walk: ZipWalk | null,
   ): Promise<GateError | null> {
     try {
+      // The disk write, the walk and the next read from upstream overlap, each bounded (WRITE_AHEAD_BYTES; the
+      // walk's own queue): appends are serialised by the blob, and a failed one fails every later one.
+      let received = 0;
+      let appended: Promise<void> = Promise.resolve();
       for await (const chunk of res.body as AsyncIterable<Buffer>) {
-        if (pending.bytesWritten + chunk.length > max) throw new Error(`body exceeds the ${max}-byte limit`);
-        if (walk) {
-          await Promise.all([pending.append(chunk).catch(storeFailure), walk.write(chunk)]);
-          pending.releaseUpTo(walk.walkedBytes);
-        } else {
-          await pending.append(chunk).catch(storeFailure);
-        }
+        if (received + chunk.length > max) throw new Error(`body exceeds the ${max}-byte limit`);
+        received += chunk.length;
+        appended = pending.append(chunk);
+        appended.catch(() => undefined); // awaited below
+        if (walk) await walk.write(chunk);
+        if (received - pending.bytesWritten > WRITE_AHEAD_BYTES) await appended.catch(storeFailure);
+        if (walk) pending.releaseUpTo(walk.walkedBytes);
       }
+      await appended.catch(storeFailure);
       await walk?.end();
       if (declared !== null && pending.bytesWritten !== declared) {
         throw new Error(`upstream sent ${pending.bytesWritten} of ${declared} bytes`);

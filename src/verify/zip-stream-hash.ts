@@ -34,7 +34,7 @@ const BATCH_BYTES = 256 * 1024;
 const WHOLE_OUTPUT_MAX = 2 << 20;
 
 /** One local entry as walked: where it was, what its header said, and what its contents turned out to be. */
-interface WalkedEntry {
+export interface WalkedEntry {
   offset: number;
   name: Buffer;
   /** FLAG_DATA_DESCRIPTOR or 0 */
@@ -47,6 +47,47 @@ interface WalkedEntry {
   sha256: Buffer;
   actualCrc32: number;
   actualSize: number;
+}
+
+/** A finished walk: whether it reached the end of the local entries (`ended`), how far, and what it passed. */
+export interface WalkResult {
+  ended: boolean;
+  walked: number;
+  entries: WalkedEntry[];
+}
+
+/**
+ * The SHA-256 of each central-directory entry's contents, by index, when `walk` proves that reading each
+ * entry through `zip` gives exactly the bytes it hashed; otherwise null (then the caller reads).
+ */
+export function provenDigests(walk: WalkResult, zip: ZipReader): Buffer[] | null {
+  if (!walk.ended) return null;
+  const L = zip.layout;
+  if (L.zip64 || L.baseOffset !== 0 || L.dirStart !== walk.walked || L.endRecordEnd !== L.fileSize) return null;
+  if (zip.entries.length !== walk.entries.length) return null;
+  const names = new Set<string>();
+  const out: Buffer[] = [];
+  for (let i = 0; i < zip.entries.length; i++) {
+    const c = zip.entries[i]!;
+    const w = walk.entries[i]!;
+    const key = c.name.toString('latin1');
+    if (names.has(key)) return null; // Go reads the last of a name for both: not what was streamed
+    names.add(key);
+    const same =
+      c.headerOffset === w.offset &&
+      c.name.equals(w.name) &&
+      c.method === w.method &&
+      (c.flags & FLAG_DATA_DESCRIPTOR) === w.flags &&
+      !c.badCompressedSize &&
+      c.compressedSize === w.compressedSize &&
+      c.uncompressedSize === w.uncompressedSize &&
+      c.crc32 === w.crc32 &&
+      w.actualCrc32 === c.crc32 &&
+      w.actualSize === c.uncompressedSize;
+    if (!same) return null;
+    out.push(w.sha256);
+  }
+  return out;
 }
 
 interface OpenEntry {
@@ -137,33 +178,12 @@ export class ZipStreamHash implements KnownDigests {
    * each entry through `zip` gives exactly the bytes it hashed; otherwise null (then the caller reads).
    */
   digestsFor(zip: ZipReader): Buffer[] | null {
-    if (this.state !== 'ended') return null;
-    const L = zip.layout;
-    if (L.zip64 || L.baseOffset !== 0 || L.dirStart !== this.walked || L.endRecordEnd !== L.fileSize) return null;
-    if (zip.entries.length !== this.entries.length) return null;
-    const names = new Set<string>();
-    const out: Buffer[] = [];
-    for (let i = 0; i < zip.entries.length; i++) {
-      const c = zip.entries[i]!;
-      const w = this.entries[i]!;
-      const key = c.name.toString('latin1');
-      if (names.has(key)) return null; // Go reads the last of a name for both: not what was streamed
-      names.add(key);
-      const same =
-        c.headerOffset === w.offset &&
-        c.name.equals(w.name) &&
-        c.method === w.method &&
-        (c.flags & FLAG_DATA_DESCRIPTOR) === w.flags &&
-        !c.badCompressedSize &&
-        c.compressedSize === w.compressedSize &&
-        c.uncompressedSize === w.uncompressedSize &&
-        c.crc32 === w.crc32 &&
-        w.actualCrc32 === c.crc32 &&
-        w.actualSize === c.uncompressedSize;
-      if (!same) return null;
-      out.push(w.sha256);
-    }
-    return out;
+    return provenDigests(this.result(), zip);
+  }
+
+  /** What the walk found, as plain data (it crosses a thread: verify/zip-walk-pool.ts). */
+  result(): WalkResult {
+    return { ended: this.state === 'ended', walked: this.walked, entries: this.entries };
   }
 
   /** Gathers `n` bytes of a header into `head`; returns the new position in `chunk`, or -1 when it needs more. */

@@ -1,0 +1,232 @@
+// Where a downloading zip is walked and hashed (zip-stream-hash.ts): on the event loop (InThreadZipWalks, for
+// tests and for a gateway told to use no threads) or on a small pool of worker threads (ZipWalkThreads), so
+// the event loop only moves bytes while entries are inflated, SHA-256'd and CRC-checked elsewhere. Both give
+// the same ZipWalk: bytes in, in order; how far the walk has vouched for; and, once ended, the same
+// digests (the walk's result crosses the thread as plain data and is proven against the central directory
+// here, by the same function). It never decides a verdict. Bounded: at most MAX_QUEUED_BYTES of one download
+// wait for its thread (write() then waits: back-pressure on the download), `threads` threads in all, a job
+// stays on its thread. A thread that dies fails the downloads it was walking (their write()/end() reject with
+// GateError UPSTREAM_UNAVAILABLE: the caller answers 502 and stores nothing) and is replaced by the next start(); close() ends the pool.
+import { Worker } from 'node:worker_threads';
+import { GateError } from '../errors.js';
+import { ZipStreamHash, provenDigests, type WalkResult } from './zip-stream-hash.js';
+import type { KnownDigests } from './dirhash.js';
+import type { ZipReader } from './zip-reader.js';
+import type { WalkReply, WalkRequest } from './zip-walk-worker.js';
+
+/** One download's walk. */
+export interface ZipWalk extends KnownDigests {
+  /** Bytes from the start of the zip the walk has passed as local entries (may lag what was written). */
+  readonly walkedBytes: number;
+  /** Feeds the next bytes, in order. Resolves when more may be fed; rejects only when the walk's thread died. */
+  write(chunk: Buffer): Promise<void>;
+  /** No more bytes: resolves once the walk is finished; rejects only when the walk's thread died. */
+  end(): Promise<void>;
+  /** The download failed or was abandoned: stop and forget the walk. */
+  destroy(): void;
+}
+
+export interface ZipWalkPool {
+  start(): ZipWalk;
+  /** Ends the pool: walks still running fail. */
+  close(): Promise<void>;
+}
+
+/** Walks on the calling thread (the event loop). */
+export class InThreadZipWalks implements ZipWalkPool {
+  start(): ZipWalk {
+    return new ZipStreamHash();
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** Bytes gathered before they go to the thread in one message (the walk's own batch size). */
+const SEND_BYTES = 256 * 1024;
+/** Bytes of one download sent to its thread and not yet walked, beyond which write() waits. */
+const MAX_QUEUED_BYTES = 4 << 20;
+
+export interface ZipWalkThreadsOptions {
+  /** Threads at most (each started when first needed). */
+  threads: number;
+  /** The thread's script (default zip-walk-worker.js beside this module; tests give one that fails on cue). */
+  workerUrl?: URL;
+}
+
+interface Thread {
+  worker: Worker;
+  jobs: Map<number, ThreadWalk>;
+}
+
+/** Walks on worker threads. */
+export class ZipWalkThreads implements ZipWalkPool {
+  private readonly threads: Thread[] = [];
+  private readonly max: number;
+  private readonly workerUrl: URL;
+  private nextJob = 1;
+  private closed = false;
+
+  constructor(options: ZipWalkThreadsOptions) {
+    this.max = Math.max(1, Math.floor(options.threads));
+    this.workerUrl = options.workerUrl ?? new URL('./zip-walk-worker.js', import.meta.url);
+    this.spawn(); // ready before the first download: a thread takes a while to start
+  }
+
+  start(): ZipWalk {
+    if (this.closed) throw new Error('the zip hashing threads are shut down');
+    const thread = this.pick();
+    const walk = new ThreadWalk(this.nextJob++, thread, () => {
+      thread.jobs.delete(walk.id);
+      if (thread.jobs.size === 0) thread.worker.unref();
+    });
+    thread.jobs.set(walk.id, walk);
+    thread.worker.ref(); // a walk waiting for its thread keeps the process alive; an idle thread does not
+    return walk;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const threads = this.threads.splice(0);
+    for (const t of threads) for (const job of [...t.jobs.values()]) job.fail(new Error('the gateway is shutting down'));
+    await Promise.all(threads.map((t) => t.worker.terminate()));
+  }
+
+  /** The thread with the fewest walks; a new one while there are fewer than `max`. */
+  private pick(): Thread {
+    const idle = this.threads.find((t) => t.jobs.size === 0);
+    if (idle) return idle;
+    if (this.threads.length < this.max) return this.spawn();
+    return this.threads.reduce((a, b) => (b.jobs.size < a.jobs.size ? b : a));
+  }
+
+  private spawn(): Thread {
+    const worker = new Worker(this.workerUrl);
+    worker.unref();
+    const thread: Thread = { worker, jobs: new Map() };
+    this.threads.push(thread);
+    let gone = false;
+    const die = (why: string) => {
+      if (gone) return;
+      gone = true;
+      const at = this.threads.indexOf(thread);
+      if (at >= 0) this.threads.splice(at, 1);
+      const failure = new GateError('UPSTREAM_UNAVAILABLE', "the gateway's zip hashing thread stopped while it checked this zip; nothing was cached, try again", { cause: new Error(`zip hashing thread: ${why}`) });
+      for (const job of [...thread.jobs.values()]) job.fail(failure);
+      thread.jobs.clear();
+    };
+    worker.on('message', (reply: WalkReply) => thread.jobs.get(reply.job)?.receive(reply));
+    worker.on('error', (err) => die(err.message));
+    worker.on('exit', (code) => die(`exit code ${code}`));
+    worker.on('messageerror', (err) => die(err.message));
+    return thread;
+  }
+}
+
+class ThreadWalk implements ZipWalk {
+  private walked = 0;
+  private result: WalkResult | null = null;
+  private failure: Error | null = null;
+  private queued = 0;
+  private batch: Buffer[] = [];
+  private batched = 0;
+  private ending = false;
+  /** Woken on every reply or failure. */
+  private wake: (() => void)[] = [];
+
+  constructor(
+    readonly id: number,
+    private readonly thread: Thread,
+    private readonly forget: () => void,
+  ) {}
+
+  get walkedBytes(): number {
+    return this.walked;
+  }
+
+  async write(chunk: Buffer): Promise<void> {
+    if (this.failure) throw this.failure;
+    if (this.ending || this.result) return;
+    this.batch.push(chunk);
+    this.batched += chunk.length;
+    if (this.batched >= SEND_BYTES) this.send();
+    // Bounded: each pass waits for a reply or a failure, and replies only lower `queued`.
+    while (this.queued > MAX_QUEUED_BYTES && !this.failure) await this.next();
+    if (this.failure) throw this.failure;
+  }
+
+  async end(): Promise<void> {
+    if (this.failure) throw this.failure;
+    if (!this.ending) {
+      this.ending = true;
+      this.send();
+      this.post({ type: 'end', job: this.id });
+    }
+    // Bounded: each pass waits for a reply or a failure; the thread answers 'end' with 'done'.
+    while (!this.result && !this.failure) await this.next();
+    if (this.failure) throw this.failure;
+  }
+
+  destroy(): void {
+    if (this.result || this.failure) return;
+    this.post({ type: 'destroy', job: this.id });
+    this.fail(new Error('the walk was abandoned'));
+  }
+
+  digestsFor(zip: ZipReader): Buffer[] | null {
+    return this.result ? provenDigests(this.result, zip) : null;
+  }
+
+  receive(reply: WalkReply): void {
+    this.walked = Math.max(this.walked, reply.walked);
+    if (reply.type === 'progress') this.queued -= reply.bytes;
+    else {
+      // Structured clone turns Buffers into Uint8Arrays: make them Buffers again (no copy).
+      const entries = reply.result.entries.map((e) => ({ ...e, name: asBuffer(e.name), sha256: asBuffer(e.sha256) }));
+      this.result = { ...reply.result, entries };
+      this.forget();
+    }
+    this.wakeAll();
+  }
+
+  fail(err: Error): void {
+    if (this.failure || this.result) return;
+    this.failure = err;
+    this.batch = [];
+    this.forget();
+    this.wakeAll();
+  }
+
+  private next(): Promise<void> {
+    return new Promise<void>((resolve) => this.wake.push(resolve));
+  }
+
+  private wakeAll(): void {
+    const waiting = this.wake;
+    this.wake = [];
+    for (const w of waiting) w();
+  }
+
+  /** Sends the gathered bytes as one transferred buffer (one copy: the caller's chunks are still being written). */
+  private send(): void {
+    if (this.batched === 0 || this.failure) return;
+    const out = Buffer.allocUnsafeSlow(this.batched);
+    let at = 0;
+    for (const c of this.batch) at += c.copy(out, at);
+    this.batch = [];
+    this.batched = 0;
+    this.queued += out.length;
+    this.post({ type: 'write', job: this.id, chunk: out.buffer as ArrayBuffer }, [out.buffer as ArrayBuffer]);
+  }
+
+  private post(message: WalkRequest, transfer: ArrayBuffer[] = []): void {
+    try {
+      this.thread.worker.postMessage(message, transfer);
+    } catch (err) {
+      this.fail(err as Error);
+    }
+  }
+}
+
+function asBuffer(u: Uint8Array): Buffer {
+  return Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+}
