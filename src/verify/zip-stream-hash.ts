@@ -1,6 +1,7 @@
 // Hashes a module zip while it streams in: walks the local file headers in order, inflates each entry as its
 // bytes pass (node:zlib: at once when the entry is small and within the current batch, else streaming) and keeps each file's SHA-256, size and CRC-32, so that once the whole zip
-// is on disk its h1: needs no second read of the contents. It never decides anything alone: the verdict is
+// is on disk its h1: needs no second read of the contents (in the gateway it runs on a worker thread:
+// zip-walk-pool.ts; its result is plain data, proven by provenDigests). It never decides anything alone: the verdict is
 // dirhash.ts's hash1ModuleZip on the finished file (Go's central directory, the go command's file rules, the
 // ambiguity checks), which takes these digests only where they are proven to be what reading each central
 // entry would give (same entries, offsets, names, methods, sizes and CRC-32, in order, no gaps, no duplicate
