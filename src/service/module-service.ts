@@ -456,6 +456,7 @@ export class ModuleService {
       try {
         await hash1ModuleZip(file, req.module!, req.version!, known ?? undefined);
       } catch (err) {
+        if (err instanceof GateError) throw err; // the gateway's own trouble (its hashing thread stopped), not the zip's
         throw new GateError('UPSTREAM_UNAVAILABLE', `upstream ${target.base.hostname} sent a zip for ${describeRequest(req)} that the go command would refuse (${describeCause(err).slice(0, 200)}); nothing was cached`, { upstreamUrl: url, cause: err });
       }
       return;

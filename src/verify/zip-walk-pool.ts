@@ -3,7 +3,8 @@
 // the event loop only moves bytes while entries are inflated, SHA-256'd and CRC-checked elsewhere. Both give
 // the same ZipWalk: bytes in, in order; how far the walk has vouched for; and, once ended, the same
 // digests (the walk's result crosses the thread as plain data and is proven against the central directory
-// here, by the same function). It never decides a verdict. Bounded: at most MAX_QUEUED_BYTES of one download
+// by the same function). On a thread, the whole-file check that follows (dirhash.ts's hash1ModuleZip with
+// those digests) runs there too (KnownDigests.moduleZipHash), its VerifyError carried back as it was. Bounded: at most MAX_QUEUED_BYTES of one download
 // wait for its thread (write() then waits: back-pressure on the download), `threads` threads in all, a job
 // stays on its thread. A thread that dies fails the downloads it was walking (their write()/end() reject with
 // GateError UPSTREAM_UNAVAILABLE: the caller answers 502 and stores nothing) and is replaced by the next start(); close() ends the pool.
@@ -12,6 +13,7 @@ import { GateError } from '../errors.js';
 import { ZipStreamHash, provenDigests, type WalkResult } from './zip-stream-hash.js';
 import type { KnownDigests } from './dirhash.js';
 import type { ZipReader } from './zip-reader.js';
+import { VerifyError } from './verify-error.js';
 import type { WalkReply, WalkRequest } from './zip-walk-worker.js';
 
 /** One download's walk. */
@@ -125,11 +127,15 @@ export class ZipWalkThreads implements ZipWalkPool {
 class ThreadWalk implements ZipWalk {
   private walked = 0;
   private result: WalkResult | null = null;
+  private verdict: { h1: string } | { error: Error } | null = null;
   private failure: Error | null = null;
+  /** Done with: the thread forgot it, or it failed. */
+  private finished = false;
   private queued = 0;
   private batch: Buffer[] = [];
   private batched = 0;
   private ending = false;
+  private judging = false;
   /** Woken on every reply or failure. */
   private wake: (() => void)[] = [];
 
@@ -145,7 +151,7 @@ class ThreadWalk implements ZipWalk {
 
   async write(chunk: Buffer): Promise<void> {
     if (this.failure) throw this.failure;
-    if (this.ending || this.result) return;
+    if (this.ending) return;
     this.batch.push(chunk);
     this.batched += chunk.length;
     if (this.batched >= SEND_BYTES) this.send();
@@ -166,8 +172,23 @@ class ThreadWalk implements ZipWalk {
     if (this.failure) throw this.failure;
   }
 
+  /** dirhash's hash1ModuleZip of the finished file with this walk's digests, run on the walk's thread (once). */
+  async moduleZipHash(zipPath: string, module: string, version: string): Promise<string> {
+    await this.end();
+    if (!this.judging) {
+      this.judging = true;
+      this.post({ type: 'verdict', job: this.id, file: zipPath, module, version });
+    }
+    // Bounded: each pass waits for a reply or a failure; the thread answers 'verdict' once.
+    while (!this.verdict && !this.failure) await this.next();
+    if (this.failure) throw this.failure;
+    const v = this.verdict!;
+    if ('error' in v) throw v.error;
+    return v.h1;
+  }
+
   destroy(): void {
-    if (this.result || this.failure) return;
+    if (this.finished) return;
     this.post({ type: 'destroy', job: this.id });
     this.fail(new Error('the walk was abandoned'));
   }
@@ -179,21 +200,30 @@ class ThreadWalk implements ZipWalk {
   receive(reply: WalkReply): void {
     this.walked = Math.max(this.walked, reply.walked);
     if (reply.type === 'progress') this.queued -= reply.bytes;
-    else {
+    else if (reply.type === 'done') {
       // Structured clone turns Buffers into Uint8Arrays: make them Buffers again (no copy).
       const entries = reply.result.entries.map((e) => ({ ...e, name: asBuffer(e.name), sha256: asBuffer(e.sha256) }));
       this.result = { ...reply.result, entries };
-      this.forget();
+    } else {
+      const e = reply.error;
+      this.verdict = e ? { error: e.code ? new VerifyError(e.code, e.message) : new Error(e.message) } : { h1: reply.h1! };
+      this.finish(); // the thread has forgotten the walk
     }
     this.wakeAll();
   }
 
   fail(err: Error): void {
-    if (this.failure || this.result) return;
+    if (this.finished) return;
     this.failure = err;
     this.batch = [];
-    this.forget();
+    this.finish();
     this.wakeAll();
+  }
+
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.forget();
   }
 
   private next(): Promise<void> {

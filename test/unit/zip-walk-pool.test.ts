@@ -1,7 +1,7 @@
 // Unit: the zip hashing threads (src/verify/zip-walk-pool.ts) against the walk on the event loop. Real worker
 // threads and real zips (deflated with and without data descriptors, stored with descriptors as yazl and Go
 // write them, a large one, a truncated one), fed in odd-sized chunks: the same walked offsets and the same
-// digests, proven against the same central directory. A thread that dies fails its walk (write/end reject),
+// digests, proven against the same central directory, and the same verdict (made on the thread). A thread that dies fails its walk (write/end reject),
 // the pool replaces it; close() fails running walks and later starts. No sockets, no sleeps.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { InThreadZipWalks, ZipWalkThreads, type ZipWalk, type ZipWalkPool } from '../../src/verify/zip-walk-pool.js';
 import { ZipReader } from '../../src/verify/zip-reader.js';
+import { hash1ModuleZip } from '../../src/verify/dirhash.js';
+import { VerifyError } from '../../src/verify/verify-error.js';
 import { buildZipSync, moduleZipEntries, writeLargeModuleZip } from '../helpers/module-zip.js';
 import { STOP_THREAD_MARK } from '../helpers/stopping-zip-walk-worker.js';
 
@@ -109,3 +111,33 @@ test('close() fails the walks still running and refuses new ones; destroy() aban
   await assert.rejects(running.end(), /shutting down/);
   assert.throws(() => pool.start(), /shut down/);
 });
+
+test('a walk on a thread makes the whole verdict there: the same h1, the same refusal (code and message)', async () => {
+  const threads = new ZipWalkThreads({ threads: 2 });
+  try {
+    for (const [name, file] of zips) {
+      const bytes = await readFile(file);
+      const version = name.startsWith('stored') ? 'v1.0.1' : 'v1.0.0';
+      for (const [module, why] of [[M, 'its own module'], ['example.com/other', 'another module: refused']] as const) {
+        const here = await walkAll(new InThreadZipWalks().start(), bytes);
+        const there = await walkAll(threads.start(), bytes);
+        assert.ok(there.moduleZipHash && !here.moduleZipHash);
+        const want = await settle(hash1ModuleZip(file, module, version, here));
+        const got = await settle(hash1ModuleZip(file, module, version, there));
+        assert.deepEqual(got, want, `${name}, ${why}`);
+        if (module === M && name !== 'truncated') assert.ok(got.ok, `${name}: accepted`);
+        else assert.ok(!got.ok, `${name}, ${why}: refused`);
+      }
+    }
+  } finally {
+    await threads.close();
+  }
+});
+
+async function settle(p: Promise<string>): Promise<{ ok: true; h1: string } | { ok: false; error: string; code: string | null }> {
+  try {
+    return { ok: true, h1: await p };
+  } catch (err) {
+    return { ok: false, error: (err as Error).message, code: err instanceof VerifyError ? err.code : null };
+  }
+}
