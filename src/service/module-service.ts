@@ -84,11 +84,6 @@ const SMALL_OBJECT_BYTES = 64 * 1024;
  * and checked first, so a refusal is a status with its reason (the go command prints it), not a cut-off.
  */
 const STREAM_AFTER_BYTES = 1 << 20;
-/**
- * Bytes received but not yet written to the pending blob, beyond which the download waits for the disk: the
- * next chunks are read while earlier ones are written (and walked), not one after another.
- */
-const WRITE_AHEAD_BYTES = 4 << 20;
 
 type Fetched =
   | { type: 'streaming'; pending: PendingBlob; size: number | null; contentType: string; upstreamUrl: string; stored: Promise<GateError | null> }
@@ -493,20 +488,15 @@ export class ModuleService {
     walk: ZipWalk | null,
   ): Promise<GateError | null> {
     try {
-      // The disk write, the walk and the next read from upstream overlap, each bounded (WRITE_AHEAD_BYTES; the
-      // walk's own queue): appends are serialised by the blob, and a failed one fails every later one.
-      let received = 0;
-      let appended: Promise<void> = Promise.resolve();
       for await (const chunk of res.body as AsyncIterable<Buffer>) {
-        if (received + chunk.length > max) throw new Error(`body exceeds the ${max}-byte limit`);
-        received += chunk.length;
-        appended = pending.append(chunk);
-        appended.catch(() => undefined); // awaited below
-        if (walk) await walk.write(chunk);
-        if (received - pending.bytesWritten > WRITE_AHEAD_BYTES) await appended.catch(storeFailure);
-        if (walk) pending.releaseUpTo(walk.walkedBytes);
+        if (pending.bytesWritten + chunk.length > max) throw new Error(`body exceeds the ${max}-byte limit`);
+        if (walk) {
+          await Promise.all([pending.append(chunk).catch(storeFailure), walk.write(chunk)]);
+          pending.releaseUpTo(walk.walkedBytes);
+        } else {
+          await pending.append(chunk).catch(storeFailure);
+        }
       }
-      await appended.catch(storeFailure);
       await walk?.end();
       if (declared !== null && pending.bytesWritten !== declared) {
         throw new Error(`upstream sent ${pending.bytesWritten} of ${declared} bytes`);
