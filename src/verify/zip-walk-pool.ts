@@ -10,7 +10,7 @@
 // GateError UPSTREAM_UNAVAILABLE: the caller answers 502 and stores nothing) and is replaced by the next start(); close() ends the pool.
 import { Worker } from 'node:worker_threads';
 import { GateError } from '../errors.js';
-import { ZipStreamHash, provenDigests, type WalkResult } from './zip-stream-hash.js';
+import { ZipStreamHash, provenDigests, unpackWalk, type WalkResult } from './zip-stream-hash.js';
 import type { KnownDigests } from './dirhash.js';
 import type { ZipReader } from './zip-reader.js';
 import { VerifyError } from './verify-error.js';
@@ -201,9 +201,7 @@ class ThreadWalk implements ZipWalk {
     this.walked = Math.max(this.walked, reply.walked);
     if (reply.type === 'progress') this.queued -= reply.bytes;
     else if (reply.type === 'done') {
-      // Structured clone turns Buffers into Uint8Arrays: make them Buffers again (no copy).
-      const entries = reply.result.entries.map((e) => ({ ...e, name: asBuffer(e.name), sha256: asBuffer(e.sha256) }));
-      this.result = { ...reply.result, entries };
+      this.result = unpackWalk(reply.result);
     } else {
       const e = reply.error;
       this.verdict = e ? { error: e.code ? new VerifyError(e.code, e.message) : new Error(e.message) } : { h1: reply.h1! };
@@ -255,8 +253,4 @@ class ThreadWalk implements ZipWalk {
       this.fail(err as Error);
     }
   }
-}
-
-function asBuffer(u: Uint8Array): Buffer {
-  return Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 }

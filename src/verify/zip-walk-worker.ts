@@ -3,7 +3,7 @@
 // walk's result, and a verdict request with dirhash.ts's hash1ModuleZip of the finished file (with the walk's
 // digests) or its error. Decides nothing of its own: no sockets, no writes, no policy.
 import { parentPort } from 'node:worker_threads';
-import { ZipStreamHash, type WalkResult } from './zip-stream-hash.js';
+import { ZipStreamHash, packWalk, type PackedWalk } from './zip-stream-hash.js';
 import { hash1ModuleZip } from './dirhash.js';
 import { isVerifyError, type VerifyErrorCode } from './verify-error.js';
 
@@ -15,7 +15,7 @@ export type WalkRequest =
 
 export type WalkReply =
   | { type: 'progress'; job: number; walked: number; bytes: number }
-  | { type: 'done'; job: number; walked: number; result: WalkResult }
+  | { type: 'done'; job: number; walked: number; result: PackedWalk }
   | { type: 'verdict'; job: number; walked: number; h1: string | null; error: { code: VerifyErrorCode | null; message: string } | null };
 
 interface Job {
@@ -46,7 +46,8 @@ if (port) {
         port.postMessage({ type: 'progress', job: m.job, walked: j.walk.walkedBytes, bytes: m.chunk.byteLength } satisfies WalkReply);
       } else if (m.type === 'end') {
         await j.walk.end();
-        port.postMessage({ type: 'done', job: m.job, walked: j.walk.walkedBytes, result: j.walk.result() } satisfies WalkReply);
+        const result = packWalk(j.walk.result());
+        port.postMessage({ type: 'done', job: m.job, walked: j.walk.walkedBytes, result } satisfies WalkReply, [result.bytes]);
       } else {
         jobs.delete(m.job);
         let reply: WalkReply;
