@@ -1,13 +1,14 @@
-// Where a downloading zip is walked and hashed (zip-stream-hash.ts): on the event loop (InThreadZipWalks, for
-// tests and for a gateway told to use no threads) or on a small pool of worker threads (ZipWalkThreads), so
-// the event loop only moves bytes while entries are inflated, SHA-256'd and CRC-checked elsewhere. Both give
-// the same ZipWalk: bytes in, in order; how far the walk has vouched for; and, once ended, the same
-// digests (the walk's result crosses the thread as plain data and is proven against the central directory
-// by the same function). On a thread, the whole-file check that follows (dirhash.ts's hash1ModuleZip with
-// those digests) runs there too (KnownDigests.moduleZipHash), its VerifyError carried back as it was. Bounded: at most MAX_QUEUED_BYTES of one download
-// wait for its thread (write() then waits: back-pressure on the download), `threads` threads in all, a job
-// stays on its thread. A thread that dies fails the downloads it was walking (their write()/end() reject with
-// GateError UPSTREAM_UNAVAILABLE: the caller answers 502 and stores nothing) and is replaced by the next start(); close() ends the pool.
+// Where a downloading zip is walked and hashed (zip-stream-hash.ts): on the calling thread (InThreadZipWalks,
+// for tests and unit callers) or on a small pool of worker threads (ZipWalkThreads, the gateway's), so the
+// event loop only moves bytes while entries are inflated, SHA-256'd and CRC-checked elsewhere. Both give the
+// same ZipWalk: bytes in, in order; how far the walk has vouched for; and, once ended, the same digests (the
+// walk's result crosses the thread as one packed buffer and is proven against the central directory by the
+// same function). On a thread, the whole-file check that follows (dirhash.ts's hash1ModuleZip with those
+// digests) runs there too (KnownDigests.moduleZipHash), its VerifyError carried back as it was. Bounded: at
+// most MAX_QUEUED_BYTES of one download wait for its thread (write() then waits: back-pressure on the
+// download), `threads` threads in all, a walk stays on its thread. A thread that dies fails the downloads it
+// was walking (their calls reject with GateError UPSTREAM_UNAVAILABLE: the caller answers 502 and stores
+// nothing) and is replaced by the next start(); close() ends the pool.
 import { Worker } from 'node:worker_threads';
 import { GateError } from '../errors.js';
 import { ZipStreamHash, provenDigests, unpackWalk, type WalkResult } from './zip-stream-hash.js';
@@ -49,7 +50,7 @@ const SEND_BYTES = 256 * 1024;
 const MAX_QUEUED_BYTES = 4 << 20;
 
 export interface ZipWalkThreadsOptions {
-  /** Threads at most (each started when first needed). */
+  /** Threads at most (the first started with the pool, the others when first needed). */
   threads: number;
   /** The thread's script (default zip-walk-worker.js beside this module; tests give one that fails on cue). */
   workerUrl?: URL;
