@@ -7,6 +7,7 @@ import http from 'node:http';
 import type net from 'node:net';
 import { mkdirSync } from 'node:fs';
 import { spawn } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from './config/load.js';
@@ -41,6 +42,7 @@ import { serveOnboarding } from './http/onboarding-page.js';
 import { parseUpstreamList, describeChain } from './upstream/upstream-chain.js';
 import { ModuleVerifier, parseSumdbSetting } from './verify/module-verifier.js';
 import { SqliteLatestNoteStore } from './verify/latest-note-store.js';
+import { ZipWalkThreads, type ZipWalkPool } from './verify/zip-walk-pool.js';
 import { ModulePolicy } from './policy/module-policy.js';
 import { GatewayMetrics, cacheTotalsFromDb } from './admin/metrics.js';
 import { startAdminServer } from './admin/admin-server.js';
@@ -104,7 +106,19 @@ function notifySystemd(args: string[], log: Logger): void {
   child.on('error', (err) => log.warn({ err: describeCause(err) }, 'systemd-notify failed'));
 }
 
-export async function startGateway(config: GatewayConfig, log: Logger, role?: WorkerRole): Promise<Gateway> {
+/**
+ * What a caller may give startGateway instead of the defaults: the worker role when it runs as one of N worker
+ * processes (cluster/worker.ts), and the zip walks (tests); the gateway owns and closes what it is given.
+ */
+export interface GatewayParts {
+  /** One of N worker processes: its index (0 runs the once-only duties) and the supervisor's fetch leases. */
+  role?: WorkerRole;
+  /** Where downloading zips are walked and hashed; default: min(2, cores) worker threads. */
+  zipWalks?: ZipWalkPool;
+}
+
+export async function startGateway(config: GatewayConfig, log: Logger, parts: GatewayParts = {}): Promise<Gateway> {
+  const { role } = parts;
   const duties = !role || role.index === 0;
   ensureOriginalDestinationSupport();
   try {
@@ -217,10 +231,12 @@ export async function startGateway(config: GatewayConfig, log: Logger, role?: Wo
     : null;
   const cacheLimit = new CacheLimit(db, index, blobs, () => current['cache.maxBytes'], log);
   cacheLimit.enforce();
+  const zipWalks = parts.zipWalks ?? new ZipWalkThreads({ threads: Math.min(2, availableParallelism()) });
   const service = new ModuleService({
     index,
     blobs,
     upstream,
+    zipWalks,
     flights,
     leases: role?.leases,
     verifier,
@@ -440,6 +456,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, role?: Wo
       }
       interceptedHttp.closeAll();
       interceptedHttp.close();
+      await zipWalks.close();
       onboardingServer.closeAllConnections();
       onboardingServer.close();
       proxy.server.closeAllConnections();

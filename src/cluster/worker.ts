@@ -50,7 +50,7 @@ export async function serveAsWorker(opts: WorkerOptions): Promise<void> {
     const t = (m as { type?: unknown } | null)?.type;
     if (t === 'gmg-reload' || t === 'gmg-drain') onControl(m as SupervisorMessage);
   });
-  const gateway = await startGateway(opts.config, log, { index, leases }).catch((err: unknown) => opts.fail(err));
+  const gateway = await startGateway(opts.config, log, { role: { index, leases } }).catch((err: unknown) => opts.fail(err));
   process.on('uncaughtException', (err, origin) => gateway.reportDefect(err, origin));
   process.on('unhandledRejection', (reason) => gateway.reportDefect(reason, 'unhandledRejection'));
 

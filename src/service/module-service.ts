@@ -24,7 +24,7 @@ import { soleProcessLeases, type FetchLeases } from './fetch-leases.js';
 import { readFile } from 'node:fs/promises';
 import { checkAnswer, hasAnswerCheck } from '../goproxy/answer-check.js';
 import { hash1ModuleZip, type KnownDigests } from '../verify/dirhash.js';
-import { ZipStreamHash } from '../verify/zip-stream-hash.js';
+import { InThreadZipWalks, type ZipWalk, type ZipWalkPool } from '../verify/zip-walk-pool.js';
 import { privateLookupMessage, type ModulePolicy } from '../policy/module-policy.js';
 
 export type Outcome = 'hit' | 'miss' | 'stale' | 'not-found' | 'error';
@@ -127,15 +127,19 @@ export interface ModuleServiceOptions {
   onBackgroundError?: (err: unknown, key: string) => void;
   /** Called once per upstream response or failure (metrics). */
   onUpstream?: (host: string, status: number | 'error', seconds: number) => void;
+  /** Where zips are walked and hashed as they stream in (default: on the event loop). */
+  zipWalks?: ZipWalkPool;
 }
 
 export class ModuleService {
   private readonly flights: SingleFlight;
   private readonly verifier: ObjectVerifier | null;
   private readonly now: () => number;
+  private readonly zipWalks: ZipWalkPool;
 
   constructor(private readonly opts: ModuleServiceOptions) {
     this.verifier = opts.verifier ?? null;
+    this.zipWalks = opts.zipWalks ?? new InThreadZipWalks();
     this.now = opts.now ?? Date.now;
     this.flights = opts.flights ?? new SingleFlight();
   }
@@ -442,7 +446,7 @@ export class ModuleService {
       throw new GateError('UPSTREAM_UNAVAILABLE', `upstream ${host} offers ${declared} bytes for ${req.upstreamPath}, over the ${max}-byte limit`, { upstreamUrl: res.url });
     }
     // a zip is hashed as it arrives, and its clients get what the walk has vouched for
-    const walk = req.kind === 'zip' ? new ZipStreamHash() : null;
+    const walk = req.kind === 'zip' ? this.zipWalks.start() : null;
     let pending: PendingBlob;
     try {
       pending = await PendingBlob.create(this.opts.blobs.newTempPath(), declared, { gated: walk !== null });
@@ -499,6 +503,7 @@ export class ModuleService {
       try {
         await hash1ModuleZip(file, req.module!, req.version!, known ?? undefined);
       } catch (err) {
+        if (err instanceof GateError) throw err; // the gateway's own trouble (its hashing thread stopped), not the zip's
         throw new GateError('UPSTREAM_UNAVAILABLE', `upstream ${target.base.hostname} sent a zip for ${describeRequest(req)} that the go command would refuse (${describeCause(err).slice(0, 200)}); nothing was cached`, { upstreamUrl: url, cause: err });
       }
       return;
@@ -532,7 +537,7 @@ export class ModuleService {
     type: string,
     verifier: ObjectVerifier | null,
     target: UpstreamTarget,
-    walk: ZipStreamHash | null,
+    walk: ZipWalk | null,
   ): Promise<GateError | null> {
     try {
       for await (const chunk of res.body as AsyncIterable<Buffer>) {

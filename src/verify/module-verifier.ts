@@ -237,6 +237,7 @@ export class ModuleVerifier {
     try {
       return await hash1ModuleZip(file, module, version, known);
     } catch (err) {
+      if (err instanceof GateError) throw err; // the gateway's own trouble (its hashing thread stopped), not the zip's
       const why = isVerifyError(err, 'bad-zip') ? `: ${err.message.replace(`${file}: `, '')}` : '';
       throw new GateError('INTEGRITY', `upstream sent a zip for ${module}@${version} that the go command would refuse or could read differently${why}; refusing it`, { cause: err });
     }

@@ -1,6 +1,7 @@
 // Hashes a module zip while it streams in: walks the local file headers in order, inflates each entry as its
 // bytes pass (node:zlib: at once when the entry is small and within the current batch, else streaming) and keeps each file's SHA-256, size and CRC-32, so that once the whole zip
-// is on disk its h1: needs no second read of the contents. It never decides anything alone: the verdict is
+// is on disk its h1: needs no second read of the contents (in the gateway it runs on a worker thread:
+// zip-walk-pool.ts; its result is plain data, proven by provenDigests). It never decides anything alone: the verdict is
 // dirhash.ts's hash1ModuleZip on the finished file (Go's central directory, the go command's file rules, the
 // ambiguity checks), which takes these digests only where they are proven to be what reading each central
 // entry would give (same entries, offsets, names, methods, sizes and CRC-32, in order, no gaps, no duplicate
@@ -34,7 +35,7 @@ const BATCH_BYTES = 256 * 1024;
 const WHOLE_OUTPUT_MAX = 2 << 20;
 
 /** One local entry as walked: where it was, what its header said, and what its contents turned out to be. */
-interface WalkedEntry {
+export interface WalkedEntry {
   offset: number;
   name: Buffer;
   /** FLAG_DATA_DESCRIPTOR or 0 */
@@ -47,6 +48,95 @@ interface WalkedEntry {
   sha256: Buffer;
   actualCrc32: number;
   actualSize: number;
+}
+
+/** A finished walk: whether it reached the end of the local entries (`ended`), how far, and what it passed. */
+export interface WalkResult {
+  ended: boolean;
+  walked: number;
+  entries: WalkedEntry[];
+}
+
+/**
+ * The SHA-256 of each central-directory entry's contents, by index, when `walk` proves that reading each
+ * entry through `zip` gives exactly the bytes it hashed; otherwise null (then the caller reads).
+ */
+export function provenDigests(walk: WalkResult, zip: ZipReader): Buffer[] | null {
+  if (!walk.ended) return null;
+  const L = zip.layout;
+  if (L.zip64 || L.baseOffset !== 0 || L.dirStart !== walk.walked || L.endRecordEnd !== L.fileSize) return null;
+  if (zip.entries.length !== walk.entries.length) return null;
+  const names = new Set<string>();
+  const out: Buffer[] = [];
+  for (let i = 0; i < zip.entries.length; i++) {
+    const c = zip.entries[i]!;
+    const w = walk.entries[i]!;
+    const key = c.name.toString('latin1');
+    if (names.has(key)) return null; // Go reads the last of a name for both: not what was streamed
+    names.add(key);
+    const same =
+      c.headerOffset === w.offset &&
+      c.name.equals(w.name) &&
+      c.method === w.method &&
+      (c.flags & FLAG_DATA_DESCRIPTOR) === w.flags &&
+      !c.badCompressedSize &&
+      c.compressedSize === w.compressedSize &&
+      c.uncompressedSize === w.uncompressedSize &&
+      c.crc32 === w.crc32 &&
+      w.actualCrc32 === c.crc32 &&
+      w.actualSize === c.uncompressedSize;
+    if (!same) return null;
+    out.push(w.sha256);
+  }
+  return out;
+}
+
+/**
+ * A WalkResult as one transferable buffer: per entry 8 numbers (NUMBERS order), its 32-byte SHA-256 and its
+ * name. Thousands of entries as objects with two Buffers each take tens of milliseconds to clone and to
+ * receive on the event loop; this takes one copy.
+ */
+export interface PackedWalk {
+  ended: boolean;
+  walked: number;
+  count: number;
+  bytes: ArrayBuffer;
+}
+
+const NUMBERS = ['offset', 'flags', 'method', 'crc32', 'compressedSize', 'uncompressedSize', 'actualCrc32', 'actualSize'] as const;
+const ENTRY_FIXED = NUMBERS.length * 8 + 32 + 4;
+
+export function packWalk(r: WalkResult): PackedWalk {
+  let size = 0;
+  for (const e of r.entries) size += ENTRY_FIXED + e.name.length;
+  const out = Buffer.allocUnsafeSlow(size);
+  let at = 0;
+  for (const e of r.entries) {
+    for (const k of NUMBERS) at = out.writeDoubleLE(e[k], at);
+    at += e.sha256.copy(out, at);
+    at = out.writeUInt32LE(e.name.length, at);
+    at += e.name.copy(out, at);
+  }
+  return { ended: r.ended, walked: r.walked, count: r.entries.length, bytes: out.buffer as ArrayBuffer };
+}
+
+/** The WalkResult packed by packWalk; names and digests are views of the one buffer (no copy). */
+export function unpackWalk(p: PackedWalk): WalkResult {
+  const b = Buffer.from(p.bytes);
+  const entries: WalkedEntry[] = [];
+  let at = 0;
+  for (let i = 0; i < p.count; i++) {
+    const n: number[] = [];
+    for (let k = 0; k < NUMBERS.length; k++, at += 8) n.push(b.readDoubleLE(at));
+    const sha256 = b.subarray(at, at + 32);
+    at += 32;
+    const len = b.readUInt32LE(at);
+    at += 4;
+    const name = b.subarray(at, at + len);
+    at += len;
+    entries.push({ offset: n[0]!, flags: n[1]!, method: n[2]!, crc32: n[3]!, compressedSize: n[4]!, uncompressedSize: n[5]!, actualCrc32: n[6]!, actualSize: n[7]!, sha256, name });
+  }
+  return { ended: p.ended, walked: p.walked, entries };
 }
 
 interface OpenEntry {
@@ -137,33 +227,12 @@ export class ZipStreamHash implements KnownDigests {
    * each entry through `zip` gives exactly the bytes it hashed; otherwise null (then the caller reads).
    */
   digestsFor(zip: ZipReader): Buffer[] | null {
-    if (this.state !== 'ended') return null;
-    const L = zip.layout;
-    if (L.zip64 || L.baseOffset !== 0 || L.dirStart !== this.walked || L.endRecordEnd !== L.fileSize) return null;
-    if (zip.entries.length !== this.entries.length) return null;
-    const names = new Set<string>();
-    const out: Buffer[] = [];
-    for (let i = 0; i < zip.entries.length; i++) {
-      const c = zip.entries[i]!;
-      const w = this.entries[i]!;
-      const key = c.name.toString('latin1');
-      if (names.has(key)) return null; // Go reads the last of a name for both: not what was streamed
-      names.add(key);
-      const same =
-        c.headerOffset === w.offset &&
-        c.name.equals(w.name) &&
-        c.method === w.method &&
-        (c.flags & FLAG_DATA_DESCRIPTOR) === w.flags &&
-        !c.badCompressedSize &&
-        c.compressedSize === w.compressedSize &&
-        c.uncompressedSize === w.uncompressedSize &&
-        c.crc32 === w.crc32 &&
-        w.actualCrc32 === c.crc32 &&
-        w.actualSize === c.uncompressedSize;
-      if (!same) return null;
-      out.push(w.sha256);
-    }
-    return out;
+    return provenDigests(this.result(), zip);
+  }
+
+  /** What the walk found, as plain data (it crosses a thread: verify/zip-walk-pool.ts). */
+  result(): WalkResult {
+    return { ended: this.state === 'ended', walked: this.walked, entries: this.entries };
   }
 
   /** Gathers `n` bytes of a header into `head`; returns the new position in `chunk`, or -1 when it needs more. */

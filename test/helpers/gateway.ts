@@ -11,7 +11,7 @@ import https from 'node:https';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { loadConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/logger.js';
-import { startGateway, type Gateway } from '../../src/app.js';
+import { startGateway, type Gateway, type GatewayParts } from '../../src/app.js';
 import { openDatabase, type Db } from '../../src/store/database.js';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -26,7 +26,7 @@ export interface TestGateway {
   close(): Promise<void>;
 }
 
-export async function startTestGateway(flags: Record<string, unknown>, opts: { dir?: string } = {}): Promise<TestGateway> {
+export async function startTestGateway(flags: Record<string, unknown>, opts: { dir?: string; parts?: GatewayParts } = {}): Promise<TestGateway> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'gmg-it-'));
   const config = loadConfig({
     env: {},
@@ -44,7 +44,7 @@ export async function startTestGateway(flags: Record<string, unknown>, opts: { d
       ...flags,
     },
   });
-  const gateway = await startGateway(config, createLogger(config.logLevel));
+  const gateway = await startGateway(config, createLogger(config.logLevel), opts.parts);
   let closed = false;
   return {
     gateway,

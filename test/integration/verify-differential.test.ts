@@ -4,8 +4,9 @@
 // go-verify-oracle.ts). Each case gets both verdicts side by side:
 //   - zips: our reader's hash vs dirhash.HashZip (must be equal, or both refuse), and our module-zip verdict
 //     vs the go command's download verdict (NewReader, prefix, HashZip, Unzip); and a third party, the verdict
-//     made from digests taken while the zip streamed in (zip-stream-hash.ts, fed in odd-sized chunks), which
-//     must equal the module-zip verdict exactly (same hash, or the same refusal);
+//     made from digests taken while the zip streamed in (zip-stream-hash.ts, fed in odd-sized chunks; every
+//     other zip walked on a worker thread as the gateway does, zip-walk-pool.ts), which must equal the
+//     module-zip verdict exactly (same hash, or the same refusal);
 //   - signed notes and tree heads, record parsing, full lookups (records, tiles, forks, empty trees);
 //   - a few thousand seeded property-based mutations of zips.
 // A disagreement fails, unless it is in DELIBERATE (we refuse what Go accepts, for the reason given there).
@@ -16,9 +17,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { hash1ModuleZip, hash1ZipFile } from '../../src/verify/dirhash.js';
-import { ZipStreamHash } from '../../src/verify/zip-stream-hash.js';
-import type { ZipReader } from '../../src/verify/zip-reader.js';
+import { hash1ModuleZip, hash1ZipFile, type KnownDigests } from '../../src/verify/dirhash.js';
+import { InThreadZipWalks, ZipWalkThreads } from '../../src/verify/zip-walk-pool.js';
+import { ZipReader } from '../../src/verify/zip-reader.js';
 import { verifyNote, parseVerifierKey } from '../../src/verify/note.js';
 import { SumdbVerifier } from '../../src/verify/sumdb-verifier.js';
 import { MemoryLatestNoteStore } from '../../src/verify/latest-note-store.js';
@@ -80,6 +81,7 @@ before(async () => {
 
 after(async () => {
   oracle?.close();
+  await threads?.close();
   await rm(dir, { recursive: true, force: true });
   if (used.size) console.log(`deliberate strictness used: ${[...used].map(([k, n]) => `${k}×${n}`).join(', ')}`);
 });
@@ -115,11 +117,27 @@ function chunked(bytes: Buffer, n: number): Buffer[] {
   return out;
 }
 
-/** The module-zip verdict made the way the gateway makes it for a download: digests taken as the bytes stream. */
+/**
+ * The module-zip verdict made the way the gateway makes it for a download: digests taken as the bytes stream.
+ * Every other zip is walked on a worker thread, and then its whole verdict is made on that thread too.
+ */
+const inThread = new InThreadZipWalks();
+let threads: ZipWalkThreads | null = null;
+
 async function streamedVerdict(bytes: Buffer, file: string, module: string, version: string, n: number): Promise<{ result: string; used: boolean }> {
-  const hasher = new ZipStreamHash();
+  threads ??= new ZipWalkThreads({ threads: 2 });
+  const onThread = n % 2 === 0;
+  const hasher = (onThread ? threads : inThread).start();
   for (const chunk of chunked(bytes, bytes.length > 200_000 && n % 5 === 1 ? 2 : n)) await hasher.write(chunk);
   await hasher.end();
+  if (onThread) {
+    assert.ok(hasher.moduleZipHash, 'a walk on a thread makes its verdict there');
+    try {
+      return { result: await hash1ModuleZip(file, module, version, hasher), used: await provenHere(hasher, file) };
+    } finally {
+      hasher.destroy();
+    }
+  }
   let used = false;
   const known = {
     digestsFor(zip: ZipReader) {
@@ -130,6 +148,16 @@ async function streamedVerdict(bytes: Buffer, file: string, module: string, vers
   };
   const result = await hash1ModuleZip(file, module, version, known);
   return { result, used };
+}
+
+/** Whether the walk's digests prove themselves for this file (what the verdict on the thread decided too). */
+async function provenHere(walk: KnownDigests, file: string): Promise<boolean> {
+  const zip = await ZipReader.open(file);
+  try {
+    return walk.digestsFor(zip) !== null;
+  } finally {
+    await zip.close();
+  }
 }
 
 /** Writes the zip, gets all verdicts, and asserts they agree (or differ only deliberately). */
