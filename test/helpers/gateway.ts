@@ -169,6 +169,14 @@ export async function spawnGatewayProcess(args: string[], timeoutMs = 20_000): P
 }
 
 /** Peak resident memory (VmHWM) of a process, in bytes. */
+/** The process's resident size now (VmRSS), in bytes. */
+export async function residentSize(pid: number): Promise<number> {
+  const { readFile } = await import('node:fs/promises');
+  const m = /VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, 'utf8'));
+  if (!m) throw new Error('no VmRSS');
+  return Number(m[1]) * 1024;
+}
+
 export async function peakRss(pid: number): Promise<number> {
   const { readFile } = await import('node:fs/promises');
   const status = await readFile(`/proc/${pid}/status`, 'utf8');

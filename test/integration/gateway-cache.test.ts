@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { createTestPki, type TestPki } from '../helpers/test-pki.js';
 import { startModuleUpstream, type ModuleUpstream } from '../helpers/module-upstream.js';
-import { startTestGateway, fetchVia, waitFor, spawnGatewayProcess, peakRss, type TestGateway } from '../helpers/gateway.js';
+import { startTestGateway, fetchVia, waitFor, spawnGatewayProcess, peakRss, residentSize, type TestGateway } from '../helpers/gateway.js';
 import { BlobStore } from '../../src/store/blob-store.js';
 
 let dir: string;
@@ -218,7 +218,12 @@ test('upstream down: cached immutables are served, the list is served stale, an 
   }
 });
 
-test('a 100 MB module zip streams through while the gateway process stays under 150 MB resident', async () => {
+// The bound is on growth from the started gateway's own resident size, not on an absolute size: the zip walk's
+// worker thread (its own V8 isolate, offload merge) added ~9 MiB at start, and the ArrayBuffers it is handed are
+// freed when that thread next collects (V8 collects for external memory only past tens of MiB), so a cold
+// stream now peaks ~60 MiB above start (it was ~32 MiB with the walk on the event loop). 80 MiB still fails
+// for a gateway that holds the 100 MiB zip in memory.
+test('a 100 MB module zip streams through while the gateway process grows by less than 80 MiB resident', async () => {
   const m = await upstream.addLargeModule({ path: 'example.com/huge', version: 'v1.0.0', sizeBytes: 100 << 20 });
   const gdir = mkdtempSync(join(tmpdir(), 'gmg-rss-'));
   const proc = await spawnGatewayProcess([
@@ -227,6 +232,7 @@ test('a 100 MB module zip streams through while the gateway process stays under 
     '--upstream', upstream.url, '--upstream-ca', pki.caFile, '--log-level', 'info', '--sumdb', 'off', '--admin-port', '0',
   ]);
   try {
+    const started = await residentSize(proc.child.pid!);
     const path = '/example.com/huge/@v/v1.0.0.zip';
     const first = await fetchVia(proc.baseUrl + path, { keepBelow: 0, timeoutMs: 120_000 });
     assert.equal(first.status, 200);
@@ -235,7 +241,7 @@ test('a 100 MB module zip streams through while the gateway process stays under 
     assert.equal(second.headers['x-gomodgate-cache'], 'hit');
     assert.equal(second.sha256, m.zipSha256);
     const peak = await peakRss(proc.child.pid!);
-    assert.ok(peak < 150 * 1024 * 1024, `peak RSS ${(peak / 1048576).toFixed(1)} MB`);
+    assert.ok(peak - started < 80 * 1024 * 1024, `peak RSS ${(peak / 1048576).toFixed(1)} MiB, ${((peak - started) / 1048576).toFixed(1)} MiB above the ${(started / 1048576).toFixed(1)} MiB at start`);
   } finally {
     await proc.stop();
     rmSync(gdir, { recursive: true, force: true });
