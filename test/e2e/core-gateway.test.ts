@@ -6,26 +6,12 @@
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
-import Database from 'better-sqlite3';
 import { createGoWorld, PASSTHROUGH_BODY, PASSTHROUGH_HOST, type Gateway, type GoWorld } from '../helpers/go-world.js';
 import { HELLO_QUOTE, TEST_SUMDB_KEY, type HelloRun } from '../helpers/go-client.js';
 import { describeResult, runInNamespace } from '../helpers/netns.js';
+import { auditAfter, auditMark, type AuditRow } from '../helpers/e2e-audit.js';
 
-interface AuditRow {
-  rowid: number;
-  ts: string | number;
-  client: string | null;
-  orig_dst: string | null;
-  host: string | null;
-  module: string | null;
-  version: string | null;
-  kind: string | null;
-  outcome: string;
-  status: number | null;
-  upstream_url: string | null;
-}
 
 const SUMDB_KIND = /^sumdb/;
 
@@ -52,42 +38,6 @@ describe('gomodgate end to end (network namespaces, real go command, real upstre
   function assertBuilt(run: HelloRun): void {
     assert.ok(run.ok, `the go command failed:\n${explain(run)}`);
     assert.equal(run.output, HELLO_QUOTE, `unexpected program output:\n${explain(run)}`);
-  }
-
-  function readAudit<T = AuditRow>(sql: string): T[] {
-    // Read-only while the gateway runs (WAL): no need to stop it between tests.
-    const db = new Database(gateway.dbFile, { readonly: true, fileMustExist: true });
-    try {
-      return db.prepare(sql).all() as T[];
-    } finally {
-      db.close();
-    }
-  }
-
-  /**
-   * A point in time that separates go runs: rows of a later run are those whose request started after it. Not a
-   * rowid: the audit is written in batches (every 250 ms), so rows of the previous run may be inserted after the
-   * mark is taken, but their requests started (audit `ts`) before that run's go command exited. Waits for the
-   * clock to tick past the mark so that no later request shares its millisecond.
-   */
-  async function auditMark(): Promise<number> {
-    const mark = Date.now();
-    for (let i = 0; i < 1000 && Date.now() <= mark; i++) await delay(1);
-    return mark;
-  }
-
-  /**
-   * Audit rows of requests started after `mark`, polled (bounded) until `complete` holds: the last rows of a run
-   * may land in the database just after the go command exits.
-   */
-  async function auditAfter(mark: number, complete: (rows: AuditRow[]) => boolean): Promise<AuditRow[]> {
-    let rows: AuditRow[] = [];
-    for (let i = 0; i < 50; i++) {
-      rows = readAudit(`SELECT rowid, * FROM audit WHERE ts > ${Number(mark)} ORDER BY rowid`);
-      if (complete(rows)) break;
-      await delay(200);
-    }
-    return rows;
   }
 
   function describeRows(rows: AuditRow[]): string {
@@ -129,7 +79,7 @@ describe('gomodgate end to end (network namespaces, real go command, real upstre
     const hasMiss = (rows: AuditRow[], module: string, version: string | null) =>
       rows.some((r) => r.module === module && (version === null || r.version === version) && r.outcome === 'miss');
     const hasSumdb = (rows: AuditRow[]) => rows.some((r) => r.kind !== null && SUMDB_KIND.test(r.kind));
-    const rows = await auditAfter(mark, (rs) => hasSumdb(rs) && wanted.every(([m, v]) => hasMiss(rs, m, v)));
+    const rows = await auditAfter(gateway.dbFile, mark, (rs) => hasSumdb(rs) && wanted.every(([m, v]) => hasMiss(rs, m, v)));
     const listing = `audit rows:\n${describeRows(rows)}\n${world.diagnostics(20)}`;
     for (const [module, version] of wanted) {
       assert.ok(hasMiss(rows, module, version), `no miss row for ${module}${version ? '@' + version : ''}; ${listing}`);
@@ -150,7 +100,7 @@ describe('gomodgate end to end (network namespaces, real go command, real upstre
       assertBuilt(run);
       const servedFromCache = (r: AuditRow) => r.outcome === 'hit' || r.outcome === 'stale';
       const quoteZip = (r: AuditRow) => r.module === 'rsc.io/quote' && r.version === 'v1.5.2' && r.kind === 'zip';
-      const rows = await auditAfter(mark, (rs) => rs.some(quoteZip));
+      const rows = await auditAfter(gateway.dbFile, mark, (rs) => rs.some(quoteZip));
       const listing = `audit rows:\n${describeRows(rows)}\n${world.diagnostics(20)}`;
       assert.ok(rows.some((r) => quoteZip(r) && servedFromCache(r)), `no hit/stale row for the rsc.io/quote@v1.5.2 zip; ${listing}`);
       assert.ok(rows.some((r) => r.kind !== null && SUMDB_KIND.test(r.kind) && servedFromCache(r)), `no cached checksum-DB row; ${listing}`);
@@ -208,7 +158,7 @@ describe('gomodgate end to end (network namespaces, real go command, real upstre
     );
     assertBuilt(run);
     const quote = (r: AuditRow) => r.module === 'rsc.io/quote' && r.version === 'v1.5.2';
-    const rows = await auditAfter(mark, (rs) => rs.some(quote));
+    const rows = await auditAfter(gateway.dbFile, mark, (rs) => rs.some(quote));
     assert.ok(
       rows.some(quote),
       `no audit row for rsc.io/quote@v1.5.2:\n${describeRows(rows)}\n${world.diagnostics(20)}`,
@@ -224,7 +174,7 @@ describe('gomodgate end to end (network namespaces, real go command, real upstre
     });
     assertBuilt(run);
     const direct = (r: AuditRow) => r.host === 'sum.golang.org' && r.kind !== null && SUMDB_KIND.test(r.kind);
-    const rows = await auditAfter(mark, (rs) => rs.some(direct));
+    const rows = await auditAfter(gateway.dbFile, mark, (rs) => rs.some(direct));
     assert.ok(
       rows.some(direct),
       `no checksum-database row for host sum.golang.org:\n${describeRows(rows)}\n${world.diagnostics(20)}`,
@@ -242,7 +192,7 @@ describe('gomodgate end to end (network namespaces, real go command, real upstre
     const lines = res.stdout.trim().split('\n');
     assert.equal(lines[lines.length - 1], '200', describeResult(res));
     assert.ok(lines.includes('v1.5.2'), `v1.5.2 not listed: ${res.stdout}`);
-    const rows = await auditAfter(mark, (rs) => rs.some((r) => r.kind === 'list' && r.module === 'rsc.io/quote'));
+    const rows = await auditAfter(gateway.dbFile, mark, (rs) => rs.some((r) => r.kind === 'list' && r.module === 'rsc.io/quote'));
     const row = rows.find((r) => r.kind === 'list' && r.module === 'rsc.io/quote');
     const listing = `audit rows:\n${describeRows(rows)}\n${world.diagnostics(20)}`;
     assert.ok(row, `no audit row for the list request; ${listing}`);

@@ -5,24 +5,12 @@
 // the original destination. A cold build fetches every object once across both workers; a second client with
 // fresh caches builds from the cache alone. Needs root, iproute2, iptables, nginx, curl and golang-go.
 import assert from 'node:assert/strict';
-import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
-import Database from 'better-sqlite3';
 import { createGoWorld, type Gateway, type GoWorld } from '../helpers/go-world.js';
 import { HELLO_QUOTE, type HelloRun } from '../helpers/go-client.js';
 import { describeResult, runInNamespace } from '../helpers/netns.js';
+import { auditAfter, auditMark } from '../helpers/e2e-audit.js';
 
-interface AuditRow {
-  ts: number;
-  client: string | null;
-  orig_dst: string | null;
-  host: string | null;
-  module: string | null;
-  version: string | null;
-  kind: string | null;
-  outcome: string;
-  status: number | null;
-}
 
 describe('gomodgate --workers 2 end to end (network namespaces, REDIRECT, real go command)', { timeout: 10 * 60_000 }, () => {
   let world: GoWorld;
@@ -42,26 +30,6 @@ describe('gomodgate --workers 2 end to end (network namespaces, REDIRECT, real g
     assert.equal(run.output, HELLO_QUOTE);
   }
 
-  function readAudit(sql: string): AuditRow[] {
-    const db = new Database(gateway.dbFile, { readonly: true, fileMustExist: true });
-    try {
-      return db.prepare(sql).all() as AuditRow[];
-    } finally {
-      db.close();
-    }
-  }
-
-  /** Rows of requests started after `mark`, polled (bounded) until `complete` holds (the audit is batched). */
-  async function auditAfter(mark: number, complete: (rows: AuditRow[]) => boolean): Promise<AuditRow[]> {
-    let rows: AuditRow[] = [];
-    for (let i = 0; i < 50; i++) {
-      rows = readAudit(`SELECT * FROM audit WHERE ts > ${Number(mark)} ORDER BY rowid`);
-      if (complete(rows)) break;
-      await delay(200);
-    }
-    return rows;
-  }
-
   async function metrics(): Promise<string> {
     const r = await runInNamespace(world.namespaces.gateway, ['curl', '-sS', '--max-time', '20', 'http://127.0.0.1:9464/metrics']);
     assert.equal(r.code, 0, describeResult(r));
@@ -71,10 +39,10 @@ describe('gomodgate --workers 2 end to end (network namespaces, REDIRECT, real g
   test('two workers serve behind the REDIRECT: the build succeeds, rows carry the original destination, each object is fetched once', async () => {
     const log = gateway.logs(200);
     assert.equal((log.match(/"msg":"worker serving"/g) ?? []).length, 2, log);
-    const mark = Date.now();
+    const mark = await auditMark();
     const run = await world.runHello({ ns: world.namespaces.client, certFile: gateway.caFile });
     assertBuilt(run);
-    const rows = await auditAfter(mark, (rs) => rs.some((r) => r.module === 'rsc.io/quote' && r.kind === 'zip' && r.outcome === 'miss'));
+    const rows = await auditAfter(gateway.dbFile, mark, (rs) => rs.some((r) => r.module === 'rsc.io/quote' && r.kind === 'zip' && r.outcome === 'miss'));
     const listing = rows.map((r) => `${r.outcome}\t${r.client}->${r.orig_dst}\t${r.kind}\t${r.module ?? ''}@${r.version ?? ''}`).join('\n');
     const quote = rows.find((r) => r.module === 'rsc.io/quote' && r.kind === 'zip' && r.outcome === 'miss');
     assert.ok(quote, `no miss row for the rsc.io/quote zip:\n${listing}`);
@@ -98,11 +66,10 @@ describe('gomodgate --workers 2 end to end (network namespaces, REDIRECT, real g
   });
 
   test('a second client with fresh caches builds from the gateway cache: no upstream fetch', async () => {
-    const mark = Date.now();
-    await delay(5);
+    const mark = await auditMark();
     const run = await world.runHello({ ns: world.namespaces.client, certFile: gateway.caFile });
     assertBuilt(run);
-    const rows = await auditAfter(mark, (rs) => rs.some((r) => r.module === 'rsc.io/quote' && r.kind === 'zip'));
+    const rows = await auditAfter(gateway.dbFile, mark, (rs) => rs.some((r) => r.module === 'rsc.io/quote' && r.kind === 'zip'));
     const listing = rows.map((r) => `${r.outcome}\t${r.kind}\t${r.module ?? ''}@${r.version ?? ''}`).join('\n');
     const fetched = rows.filter((r) => (r.kind === 'zip' || r.kind === 'mod' || r.kind === 'info') && r.outcome === 'miss');
     assert.deepEqual(fetched, [], listing);
