@@ -6,14 +6,14 @@
 // the direct go command alike. Warm: one gomodgate whose cache holds everything; cold: a new gomodgate with an
 // empty cache for each run. Runs alternate between the sides; the figures are median wall times. A larger set
 // (30 modules of the test proxy that go together in one build list, 30 zips) is measured cold against direct too.
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BenchContext } from '../context.js';
 import { startBenchGateway } from '../gateway-process.js';
 import { median } from '../load-client.js';
 import { ensureGoTestProxyBinary, TEST_SUMDB_KEY } from '../../test/helpers/go-test-proxy.js';
 import { startLocalProxy } from '../../test/helpers/local-go-proxy.js';
-import { goClientEnv } from '../../test/helpers/go-client.js';
+import { countModuleZips, goClientEnv } from '../../test/helpers/go-client.js';
 import { run } from '../../test/helpers/netns.js';
 import { missingReason, toolPath } from '../tools.js';
 import { startDelayRelayProcess, EMULATED_RTT_MS } from '../delay-relay-process.js';
@@ -79,20 +79,6 @@ require (
 `;
 const EXPECTED_ZIPS_LARGE = 30;
 
-function countZips(dir: string, limit = 10_000): number {
-  let n = 0;
-  const stack = [dir];
-  for (let visited = 0; stack.length && visited < limit; visited++) {
-    const d = stack.pop()!;
-    if (!existsSync(d)) continue;
-    for (const name of readdirSync(d)) {
-      const p = join(d, name);
-      if (statSync(p).isDirectory()) stack.push(p);
-      else if (name.endsWith('.zip')) n++;
-    }
-  }
-  return n;
-}
 
 /** One `go mod download` in a fresh directory with fresh caches; returns its wall time in ms. */
 async function downloadOnce(base: string, goproxy: string, goMod = GO_MOD, expectedZips = EXPECTED_ZIPS): Promise<number> {
@@ -106,7 +92,7 @@ async function downloadOnce(base: string, goproxy: string, goMod = GO_MOD, expec
     const res = await run(['go', 'mod', 'download'], { cwd: project, env, timeoutMs: 120_000 });
     const ms = performance.now() - t0;
     if (res.code !== 0) throw new Error(`go mod download via ${goproxy} failed (${res.timedOut ? 'timed out' : `exit ${res.code}`}):\n${res.stderr.slice(-2000)}`);
-    const zips = countZips(join(env.GOMODCACHE!, 'cache', 'download'));
+    const zips = countModuleZips(env.GOMODCACHE!);
     if (zips !== expectedZips) throw new Error(`go mod download via ${goproxy}: ${zips} zips in the module cache, expected ${expectedZips}`);
     return ms;
   } finally {

@@ -9,7 +9,7 @@
 // cached 1.8 KB zip through the REDIRECT, gomodgate next to Squid. Rounds alternate which interceptor goes
 // first; figures are medians over the rounds, with the spread and the interceptor's own CPU time in the notes.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BenchContext } from '../context.js';
 import { median } from '../load-client.js';
@@ -19,7 +19,7 @@ import { EMULATED_RTT_MS } from '../delay-relay-process.js';
 import { INTERCEPT_PORTS, startRedirectWorld, type RedirectWorld } from '../redirect-world.js';
 import { startBumpingSquid } from '../squid-bump.js';
 import { CMD_GO_SOURCE_DIR, TEST_SUMDB_KEY } from '../../test/helpers/go-test-proxy.js';
-import { goClientEnv } from '../../test/helpers/go-client.js';
+import { countModuleZips, goClientEnv } from '../../test/helpers/go-client.js';
 import { runInNamespace, tail } from '../../test/helpers/netns.js';
 
 export const DEFAULT_REDIRECT_ROUNDS = 1; // about 5 minutes; --rounds N for medians over more
@@ -75,20 +75,6 @@ function parseDownloadJson(stdout: string): { Path: string; Version: string; Err
     .map((s) => JSON.parse(s) as { Path: string; Version: string; Error?: string; Zip?: string });
 }
 
-function zipCount(dir: string): number {
-  let n = 0;
-  const stack = [dir];
-  for (let visited = 0; stack.length && visited < 100_000; visited++) {
-    const d = stack.pop()!;
-    if (!existsSync(d)) continue;
-    for (const name of readdirSync(d)) {
-      const p = join(d, name);
-      if (statSync(p).isDirectory()) stack.push(p);
-      else if (name.endsWith('.zip')) n++;
-    }
-  }
-  return n;
-}
 
 /**
  * The module set: every module@version in the test proxy's directory, asked for once straight from the test
@@ -141,7 +127,7 @@ async function downloadOnce(rw: RedirectWorld, set: ModuleSet, runsDir: string, 
       const errors = res.stderr.split('\n').filter((l) => l.trim() !== '');
       throw new Error(`${label}: go mod download failed (${res.timedOut ? 'timed out' : `exit ${res.code}`}, ${errors.length} error lines; first: ${errors[0] ?? ''})`);
     }
-    const zips = zipCount(join(env.GOMODCACHE!, 'cache', 'download'));
+    const zips = countModuleZips(env.GOMODCACHE!);
     if (zips !== set.zips) throw new Error(`${label}: ${zips} zips in the module cache, expected ${set.zips}`);
     return { ms, cpuSeconds: cpu0 === null || cpu1 === null ? null : cpu1 - cpu0 };
   } finally {

@@ -3,7 +3,7 @@
 // namespace with a fresh GOPATH, GOCACHE, GOMODCACHE and HOME per run, so nothing is shared between runs.
 // It builds the environment from scratch (only PATH is inherited): no GOPROXY, GONOSUMDB, GOPRIVATE, GOFLAGS or
 // GOTOOLCHAIN from the caller's shell leaks into a run unless the caller passes it explicitly.
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runInNamespace, tail, type CommandResult } from './netns.js';
 import { TEST_SUMDB_KEY } from './go-test-proxy.js';
@@ -109,4 +109,20 @@ export async function buildAndRunHello(opts: GoRunOptions): Promise<HelloRun> {
     if (res.code !== 0) return { ok: false, output: null, dir, env, steps, transcript };
   }
   return { ok: true, output: steps[steps.length - 1]!.stdout.trim(), dir, env, steps, transcript };
+}
+
+/** How many module zips a module cache holds (GOMODCACHE/cache/download), walking at most `limit` directories. */
+export function countModuleZips(gomodcache: string, limit = 100_000): number {
+  let n = 0;
+  const stack = [join(gomodcache, 'cache', 'download')];
+  for (let visited = 0; stack.length && visited < limit; visited++) {
+    const d = stack.pop()!;
+    if (!existsSync(d)) continue;
+    for (const name of readdirSync(d)) {
+      const p = join(d, name);
+      if (statSync(p).isDirectory()) stack.push(p);
+      else if (name.endsWith('.zip')) n++;
+    }
+  }
+  return n;
 }
