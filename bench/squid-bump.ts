@@ -7,7 +7,7 @@
 import { chmodSync, chownSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runChecked, spawnInNamespace, waitForTcpPort, type NamespaceProcess } from '../test/helpers/netns.js';
-import { proxyUser } from './squid.js';
+import { proxyUser, SQUID_QUIET_TAIL } from './squid.js';
 import { SQUID_CERTGEN, toolPath } from './tools.js';
 
 export interface BumpingSquid {
@@ -70,19 +70,7 @@ cache_log ${join(o.dir, 'cache.log')}
 cache_store_log none
 coredump_dir ${o.dir}
 acl gmgbench_clients src ${o.clientCidrs.join(' ')}
-http_access allow gmgbench_clients
-http_access deny all
-dns_nameservers 127.0.0.1
-icp_port 0
-htcp_port 0
-pinger_enable off
-netdb_filename none
-logfile_rotate 0
-via off
-forwarded_for delete
-visible_hostname gmgbench
-shutdown_lifetime 1 seconds
-`);
+${SQUID_QUIET_TAIL}`);
   // The cache directories first (bounded; squid -z exits when done), then squid itself in the namespace.
   await runChecked([binary, '-N', '-z', '-f', conf], { timeoutMs: 60_000 });
   const proc = spawnInNamespace(o.ns, [binary, '-N', '-f', conf], { name: 'squid', stateDir: o.stateDir, cwd: o.dir });

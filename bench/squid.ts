@@ -7,6 +7,24 @@ import { join } from 'node:path';
 import { freePort, spawnLogged, waitForListener, waitUntil, type BenchProcess } from './processes.js';
 import { toolPath } from './tools.js';
 
+/**
+ * The end of every bench squid.conf: only the clients' ACL (`gmgbench_clients`, defined by the caller) may use it,
+ * and nothing that would add traffic, helpers or headers of its own (ICP/HTCP, pinger, DNS beyond loopback, Via).
+ */
+export const SQUID_QUIET_TAIL = `http_access allow gmgbench_clients
+http_access deny all
+dns_nameservers 127.0.0.1
+icp_port 0
+htcp_port 0
+pinger_enable off
+netdb_filename none
+logfile_rotate 0
+via off
+forwarded_for delete
+visible_hostname gmgbench
+shutdown_lifetime 1 seconds
+`;
+
 export interface Squid {
   port: number;
   proc: BenchProcess;
@@ -50,19 +68,7 @@ cache_log ${join(dir, 'cache.log')}
 cache_store_log none
 coredump_dir ${dir}
 acl gmgbench_clients src 127.0.0.1/32
-http_access allow gmgbench_clients
-http_access deny all
-dns_nameservers 127.0.0.1
-icp_port 0
-htcp_port 0
-pinger_enable off
-netdb_filename none
-logfile_rotate 0
-via off
-forwarded_for delete
-visible_hostname gmgbench
-shutdown_lifetime 1 seconds
-`);
+${SQUID_QUIET_TAIL}`);
   // Create the cache directories, bounded; squid -z exits when done.
   const init = spawnLogged('squid -z', [binary, '-N', '-z', '-f', conf], { logFile: join(dir, 'init.log') });
   try {
