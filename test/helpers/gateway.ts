@@ -61,6 +61,16 @@ export async function startTestGateway(flags: Record<string, unknown>, opts: { d
   };
 }
 
+/** Runs one read-only query on a test gateway's database (opened and closed around it). */
+export function query<T>(g: Pick<TestGateway, 'db'>, sql: string, ...params: unknown[]): T[] {
+  const db = g.db();
+  try {
+    return db.prepare(sql).all(...params) as T[];
+  } finally {
+    db.close();
+  }
+}
+
 export interface Fetched {
   status: number;
   headers: http.IncomingHttpHeaders;

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import http from 'node:http';
 import { createTestPki, type TestPki } from '../helpers/test-pki.js';
 import { startModuleUpstream, type ModuleUpstream } from '../helpers/module-upstream.js';
-import { startTestGateway, fetchVia, waitFor, type TestGateway } from '../helpers/gateway.js';
+import { startTestGateway, fetchVia, waitFor, query, type TestGateway } from '../helpers/gateway.js';
 import { runCli } from '../helpers/cli.js';
 
 let dir: string;
@@ -33,14 +33,6 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function query<T>(g: TestGateway, sql: string, ...params: unknown[]): T[] {
-  const db = g.db();
-  try {
-    return db.prepare(sql).all(...params) as T[];
-  } finally {
-    db.close();
-  }
-}
 
 const stored = (g: TestGateway, key: string) => query(g, 'SELECT key FROM objects WHERE key = ?', key).length === 1;
 

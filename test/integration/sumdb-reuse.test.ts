@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureGoTestProxyBinary, TEST_SUMDB_KEY } from '../helpers/go-test-proxy.js';
 import { startLocalProxy, httpGet, type LocalProxy } from '../helpers/local-go-proxy.js';
-import { startTestGateway, fetchVia, waitFor, type TestGateway } from '../helpers/gateway.js';
+import { startTestGateway, fetchVia, waitFor, query } from '../helpers/gateway.js';
 import { goClientEnv } from '../helpers/go-client.js';
 import { run } from '../helpers/netns.js';
 
@@ -48,14 +48,6 @@ after(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-function rows<T>(gw: TestGateway, sql: string, ...params: unknown[]): T[] {
-  const db = gw.db();
-  try {
-    return db.prepare(sql).all(...params) as T[];
-  } finally {
-    db.close();
-  }
-}
 
 test('after a cold .mod, the client asks /supported, the lookup and its tile: none of them reaches upstream again', async () => {
   const gw = await startTestGateway({ upstream: relayBase, sumdb: TEST_SUMDB_KEY });
@@ -80,9 +72,9 @@ test('after a cold .mod, the client asks /supported, the lookup and its tile: no
     // stored like any authenticated answer: the next ask is a hit
     const again = await fetchVia(`${gw.baseUrl}${DB}/lookup/rsc.io/quote@v1.5.2`);
     assert.equal(again.headers['x-gomodgate-cache'], 'hit');
-    assert.equal(rows(gw, 'SELECT key FROM objects WHERE kind = ?', 'sumdb-lookup').length, 1);
-    await waitFor('the audit rows', () => rows(gw, 'SELECT id FROM audit WHERE kind = ?', 'sumdb-lookup').length === 2);
-    const audit = rows<{ outcome: string; status: number; upstream_url: string | null }>(gw, 'SELECT outcome, status, upstream_url FROM audit WHERE kind = ? ORDER BY id', 'sumdb-lookup');
+    assert.equal(query(gw, 'SELECT key FROM objects WHERE kind = ?', 'sumdb-lookup').length, 1);
+    await waitFor('the audit rows', () => query(gw, 'SELECT id FROM audit WHERE kind = ?', 'sumdb-lookup').length === 2);
+    const audit = query<{ outcome: string; status: number; upstream_url: string | null }>(gw, 'SELECT outcome, status, upstream_url FROM audit WHERE kind = ? ORDER BY id', 'sumdb-lookup');
     assert.deepEqual(audit.map((r) => [r.outcome, r.status]), [['miss', 200], ['hit', 200]]);
     assert.equal(audit[0]!.upstream_url, `${relayBase}${DB}/lookup/rsc.io/quote@v1.5.2`); // where the verifier read it
   } finally {
@@ -138,12 +130,12 @@ test('a cold go mod download through the gateway asks upstream for each path onc
     await gw.close(); // waits for the prefetches still running
     const twice = [...new Set(seen)].filter((p) => count(p) > 1);
     assert.deepEqual(twice, [], `asked upstream more than once:\n${seen.join('\n')}`);
-    const clientRows = rows<{ kind: string; outcome: string; path: string }>(gw, "SELECT kind, outcome, path FROM audit WHERE outcome != 'prefetch' AND kind IN ('info', 'zip')");
+    const clientRows = query<{ kind: string; outcome: string; path: string }>(gw, "SELECT kind, outcome, path FROM audit WHERE outcome != 'prefetch' AND kind IN ('info', 'zip')");
     assert.ok(clientRows.length >= 6, JSON.stringify(clientRows)); // quote, fortune, sampler, x/text: .info and .zip each
     // a hit when the prefetch finished first, a miss that joined it (or started it) otherwise: which of the two
     // depends on timing, and either way the path went upstream once at most (asserted above)
     assert.deepEqual(clientRows.filter((r) => r.outcome !== 'hit' && r.outcome !== 'miss'), []);
-    const lookups = rows<{ outcome: string }>(gw, "SELECT outcome FROM audit WHERE kind = 'sumdb-lookup'");
+    const lookups = query<{ outcome: string }>(gw, "SELECT outcome FROM audit WHERE kind = 'sumdb-lookup'");
     assert.ok(lookups.length >= 4, JSON.stringify(lookups));
     for (const p of seen.filter((p) => p.startsWith(`${DB}/lookup/`))) assert.equal(count(p), 1, p);
   } finally {
@@ -195,7 +187,7 @@ test('lookups are kept past --mutable-ttl: a second go mod download asks upstrea
     seen.length = 0;
     await download('ttl-warm'); // a fresh module cache: the go command asks every lookup again
     assert.deepEqual(seen.filter((p) => p.startsWith(`${DB}/lookup/`)), [], `lookups asked upstream again:\n${seen.join('\n')}`);
-    await waitFor('the warm run\'s lookups as hits in the audit', () => rows<{ n: number }>(gw, "SELECT count(*) AS n FROM audit WHERE kind = 'sumdb-lookup' AND outcome = 'hit'")[0]!.n >= coldLookups);
+    await waitFor('the warm run\'s lookups as hits in the audit', () => query<{ n: number }>(gw, "SELECT count(*) AS n FROM audit WHERE kind = 'sumdb-lookup' AND outcome = 'hit'")[0]!.n >= coldLookups);
   } finally {
     await gw.close();
   }
