@@ -170,6 +170,8 @@ export class ZipStreamHash implements KnownDigests {
   private readonly entries: WalkedEntry[] = [];
   private batch: Buffer[] = [];
   private batched = 0;
+  /** Reused to join a stored entry's carried bytes to the next chunk (no garbage per chunk). */
+  private joined: Buffer = Buffer.alloc(0);
 
   /**
    * Bytes from the start of the zip that the walk has passed as local entries. Everything from here on
@@ -185,6 +187,17 @@ export class ZipStreamHash implements KnownDigests {
     this.batch.push(chunk);
     this.batched += chunk.length;
     if (this.batched >= BATCH_BYTES) await this.flush();
+  }
+
+  /**
+   * Walks these bytes (after any gathered) now: once it resolves the walk holds no reference to `chunk`,
+   * so the caller may fill it again (zip-walk-worker.ts hands its buffers back to be reused).
+   */
+  async walkNow(chunk: Buffer): Promise<void> {
+    if (!this.walking) return;
+    this.batch.push(chunk);
+    this.batched += chunk.length;
+    await this.flush();
   }
 
   /** Called when no more bytes come: walks what is gathered; an entry still open is not proven. */
@@ -406,7 +419,14 @@ export class ZipStreamHash implements KnownDigests {
    */
   private readStoredUntilDescriptor(e: OpenEntry, chunk: Buffer, at: number): number {
     const carried = e.carry.length;
-    const buf = carried ? Buffer.concat([e.carry, chunk.subarray(at)]) : chunk.subarray(at);
+    let buf = chunk.subarray(at);
+    if (carried) {
+      const n = carried + buf.length;
+      if (this.joined.length < n) this.joined = Buffer.allocUnsafeSlow(n);
+      e.carry.copy(this.joined, 0);
+      buf.copy(this.joined, carried);
+      buf = this.joined.subarray(0, n);
+    }
     let pos = 0;
     // Bounded: each pass moves pos forward by at least one byte, or returns.
     for (;;) {

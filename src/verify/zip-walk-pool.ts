@@ -3,7 +3,9 @@
 // event loop only moves bytes while entries are inflated, SHA-256'd and CRC-checked elsewhere. Both give the
 // same ZipWalk: bytes in, in order; how far the walk has vouched for; and, once ended, the same digests (the
 // walk's result crosses the thread as one packed buffer and is proven against the central directory by the
-// same function). On a thread, the whole-file check that follows (dirhash.ts's hash1ModuleZip with those
+// same function). Bytes cross in fixed batch buffers that the thread hands back once walked, kept in a small
+// free list, so a download makes no garbage per batch on either side (freed only at a late collection, it raised
+// a 100 MB stream's RSS by 100 MiB and more). On a thread, the whole-file check that follows (dirhash.ts's hash1ModuleZip with those
 // digests) runs there too (KnownDigests.moduleZipHash), its VerifyError carried back as it was. Bounded: at
 // most MAX_QUEUED_BYTES of one download wait for its thread (write() then waits: back-pressure on the
 // download), `threads` threads in all, a walk stays on its thread. A thread that dies fails the downloads it
@@ -46,6 +48,8 @@ export class InThreadZipWalks implements ZipWalkPool {
 
 /** Bytes gathered before they go to the thread in one message (the walk's own batch size). */
 const SEND_BYTES = 256 * 1024;
+/** Batch buffers kept for reuse once their thread hands them back (4 MiB). */
+const FREE_BUFFERS_MAX = 16;
 /** Bytes of one download sent to its thread and not yet walked, beyond which write() waits. */
 const MAX_QUEUED_BYTES = 4 << 20;
 
@@ -61,9 +65,24 @@ interface Thread {
   jobs: Map<number, ThreadWalk>;
 }
 
+/** The batch buffers: reused once a thread hands one back, new while none is free. */
+class BatchBuffers {
+  private readonly free: ArrayBuffer[] = [];
+
+  take(): Buffer {
+    const b = this.free.pop();
+    return b ? Buffer.from(b) : Buffer.allocUnsafeSlow(SEND_BYTES);
+  }
+
+  give(b: ArrayBuffer): void {
+    if (b.byteLength === SEND_BYTES && this.free.length < FREE_BUFFERS_MAX) this.free.push(b);
+  }
+}
+
 /** Walks on worker threads. */
 export class ZipWalkThreads implements ZipWalkPool {
   private readonly threads: Thread[] = [];
+  private readonly buffers = new BatchBuffers();
   private readonly max: number;
   private readonly workerUrl: URL;
   private nextJob = 1;
@@ -78,7 +97,7 @@ export class ZipWalkThreads implements ZipWalkPool {
   start(): ZipWalk {
     if (this.closed) throw new Error('the zip hashing threads are shut down');
     const thread = this.pick();
-    const walk = new ThreadWalk(this.nextJob++, thread, () => {
+    const walk = new ThreadWalk(this.nextJob++, thread, this.buffers, () => {
       thread.jobs.delete(walk.id);
       if (thread.jobs.size === 0) thread.worker.unref();
     });
@@ -117,7 +136,10 @@ export class ZipWalkThreads implements ZipWalkPool {
       for (const job of [...thread.jobs.values()]) job.fail(failure);
       thread.jobs.clear();
     };
-    worker.on('message', (reply: WalkReply) => thread.jobs.get(reply.job)?.receive(reply));
+    worker.on('message', (reply: WalkReply) => {
+      if (reply.type === 'progress') this.buffers.give(reply.chunk);
+      thread.jobs.get(reply.job)?.receive(reply);
+    });
     worker.on('error', (err) => die(err.message));
     worker.on('exit', (code) => die(`exit code ${code}`));
     worker.on('messageerror', (err) => die(err.message));
@@ -133,8 +155,9 @@ class ThreadWalk implements ZipWalk {
   /** Done with: the thread forgot it, or it failed. */
   private finished = false;
   private queued = 0;
-  private batch: Buffer[] = [];
-  private batched = 0;
+  /** The batch buffer being filled, and how far. */
+  private filling: Buffer | null = null;
+  private filled = 0;
   private ending = false;
   private judging = false;
   /** Woken on every reply or failure. */
@@ -143,6 +166,7 @@ class ThreadWalk implements ZipWalk {
   constructor(
     readonly id: number,
     private readonly thread: Thread,
+    private readonly buffers: BatchBuffers,
     private readonly forget: () => void,
   ) {}
 
@@ -153,9 +177,14 @@ class ThreadWalk implements ZipWalk {
   async write(chunk: Buffer): Promise<void> {
     if (this.failure) throw this.failure;
     if (this.ending) return;
-    this.batch.push(chunk);
-    this.batched += chunk.length;
-    if (this.batched >= SEND_BYTES) this.send();
+    // Bounded: each pass copies at least one byte (send() always empties the buffer).
+    for (let at = 0; at < chunk.length; ) {
+      this.filling ??= this.buffers.take();
+      const n = chunk.copy(this.filling, this.filled, at);
+      at += n;
+      this.filled += n;
+      if (this.filled === this.filling.length) this.send();
+    }
     // Bounded: each pass waits for a reply or a failure, and replies only lower `queued`.
     while (this.queued > MAX_QUEUED_BYTES && !this.failure) await this.next();
     if (this.failure) throw this.failure;
@@ -214,7 +243,8 @@ class ThreadWalk implements ZipWalk {
   fail(err: Error): void {
     if (this.finished) return;
     this.failure = err;
-    this.batch = [];
+    this.filling = null;
+    this.filled = 0;
     this.finish();
     this.wakeAll();
   }
@@ -235,16 +265,19 @@ class ThreadWalk implements ZipWalk {
     for (const w of waiting) w();
   }
 
-  /** Sends the gathered bytes as one transferred buffer (one copy: the caller's chunks are still being written). */
+  /**
+   * Sends the filled batch buffer, transferred (the one copy is write()'s: the caller's chunks are still being
+   * written to disk); the thread hands it back with its answer.
+   */
   private send(): void {
-    if (this.batched === 0 || this.failure) return;
-    const out = Buffer.allocUnsafeSlow(this.batched);
-    let at = 0;
-    for (const c of this.batch) at += c.copy(out, at);
-    this.batch = [];
-    this.batched = 0;
-    this.queued += out.length;
-    this.post({ type: 'write', job: this.id, chunk: out.buffer as ArrayBuffer }, [out.buffer as ArrayBuffer]);
+    const out = this.filling;
+    const length = this.filled;
+    this.filling = null;
+    this.filled = 0;
+    if (!out || length === 0 || this.failure) return;
+    this.queued += length;
+    const chunk = out.buffer as ArrayBuffer;
+    this.post({ type: 'write', job: this.id, chunk, length }, [chunk]);
   }
 
   private post(message: WalkRequest, transfer: ArrayBuffer[] = []): void {

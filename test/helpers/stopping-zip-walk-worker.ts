@@ -10,7 +10,7 @@ export const STOP_THREAD_MARK = 'gomodgate-test-stop-this-zip-hashing-thread-now
 if (parentPort) {
   const mark = Buffer.from(STOP_THREAD_MARK);
   // The real thread's listener only queues its work (it runs on a later microtask): this one ends the thread first.
-  parentPort.on('message', (m: { type: string; chunk?: ArrayBuffer }) => {
-    if (m.type === 'write' && m.chunk && Buffer.from(m.chunk).includes(mark)) process.exit(70);
+  parentPort.on('message', (m: { type: string; chunk?: ArrayBuffer; length?: number }) => {
+    if (m.type === 'write' && m.chunk && Buffer.from(m.chunk, 0, m.length).includes(mark)) process.exit(70);
   });
 }
