@@ -21,6 +21,7 @@ import { ModuleService } from './service/module-service.js';
 import { Prefetcher } from './service/prefetch.js';
 import { CA_WARN_DAYS, CaSource, assertCaUsable, initCa } from './intercept/ca-store.js';
 import { ensureOriginalDestinationSupport } from './intercept/original-destination.js';
+import { capMallocArenas } from './malloc-arenas.js';
 import { TlsTerminator } from './intercept/tls-terminator.js';
 import { LeafCertificates } from './intercept/leaf-certificates.js';
 import { MitmRelay } from './intercept/mitm-relay.js';
@@ -120,6 +121,8 @@ export interface GatewayParts {
 export async function startGateway(config: GatewayConfig, log: Logger, parts: GatewayParts = {}): Promise<Gateway> {
   const { role } = parts;
   const duties = !role || role.index === 0;
+  const arenas = capMallocArenas(); // first: before the zip hashing threads and libuv's pool allocate
+  log.debug({ arenas }, 'malloc arenas');
   ensureOriginalDestinationSupport();
   try {
     mkdirSync(config.dataDir, { recursive: true, mode: 0o750 });

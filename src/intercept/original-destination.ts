@@ -1,12 +1,9 @@
 // Original destination of a connection that iptables REDIRECTed to one of our listeners (SO_ORIGINAL_DST).
-// Owns: loading the native getsockopt addon, choosing IPv4/IPv6 option by the socket's local address,
+// Owns: calling the native getsockopt addon (native-addon.ts loads it), choosing IPv4/IPv6 option by the socket's local address,
 // parsing the kernel's sockaddr. Must never: decide what to do with the connection, read or write its
 // bytes, or guess a destination when the kernel has none (it answers null instead).
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import net from 'node:net';
-import { dirname, join, parse as parsePath } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { loadNativeAddon } from '../native-addon.js';
 
 export interface SocketAddress {
   address: string;
@@ -27,32 +24,8 @@ const SOCKADDR_IN6_LEN = 28;
 const AF_INET = 2;
 const AF_INET6 = 10;
 
-const ADDON_RELATIVE_PATH = join('native', 'build', 'Release', 'sockopt.node');
-
-let addon: SockoptAddon | undefined;
-
-/** Walks up from this module's directory (src/intercept or dist/src/intercept) to the package root. */
-function findAddonPath(): string | null {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  const { root } = parsePath(dir);
-  for (;;) {
-    const candidate = join(dir, ADDON_RELATIVE_PATH);
-    if (existsSync(candidate) && existsSync(join(dir, 'package.json'))) return candidate;
-    if (dir === root) return null;
-    dir = dirname(dir);
-  }
-}
-
 function loadAddon(): SockoptAddon {
-  if (addon !== undefined) return addon;
-  const path = findAddonPath();
-  if (path === null) {
-    throw new Error(`native addon ${ADDON_RELATIVE_PATH} not found above ${fileURLToPath(import.meta.url)}: run "npm run build:native"`);
-  }
-  const loaded = createRequire(import.meta.url)(path) as Partial<SockoptAddon>;
-  if (typeof loaded.getsockopt !== 'function') throw new Error(`native addon ${path} has no getsockopt function`);
-  addon = loaded as SockoptAddon;
-  return addon;
+  return loadNativeAddon<SockoptAddon>('sockopt', 'getsockopt');
 }
 
 /** Loads the addon now; throws with a message naming the fix when it is missing. Call at start-up to fail fast. */

@@ -178,7 +178,6 @@ export async function spawnGatewayProcess(args: string[], timeoutMs = 20_000): P
   };
 }
 
-/** Peak resident memory (VmHWM) of a process, in bytes. */
 /** The process's resident size now (VmRSS), in bytes. */
 export async function residentSize(pid: number): Promise<number> {
   const { readFile } = await import('node:fs/promises');
@@ -187,6 +186,7 @@ export async function residentSize(pid: number): Promise<number> {
   return Number(m[1]) * 1024;
 }
 
+/** Peak resident memory (VmHWM) of a process, in bytes. */
 export async function peakRss(pid: number): Promise<number> {
   const { readFile } = await import('node:fs/promises');
   const status = await readFile(`/proc/${pid}/status`, 'utf8');

@@ -218,12 +218,13 @@ test('upstream down: cached immutables are served, the list is served stale, an 
   }
 });
 
-// The bound is on growth from the started gateway's own resident size, not on an absolute size: the zip walk's
-// worker thread (its own V8 isolate, offload merge) added ~9 MiB at start, and the ArrayBuffers it is handed are
-// freed when that thread next collects (V8 collects for external memory only past tens of MiB), so a cold
-// stream now peaks ~60 MiB above start (it was ~32 MiB with the walk on the event loop). 80 MiB still fails
-// for a gateway that holds the 100 MiB zip in memory.
-test('a 100 MB module zip streams through while the gateway process grows by less than 80 MiB resident', async () => {
+// The bound is on growth from the started gateway's resident size, not on an absolute size (the zip walk's
+// worker thread, its own V8 isolate, adds ~9 MiB at start). Two things keep a cold stream near +45 MiB (worst
+// seen +59): the walk's batch buffers are reused, not left for a late collection on either thread (without
+// that: +100 MiB and more, CI stop 14), and malloc arenas are capped (without that, 1 run in 4: +70 MiB).
+// 80 MiB still fails a gateway that holds the 100 MiB zip in memory. (The issue's < 64 MiB is the bench's
+// figure for 8 warm clients.)
+test('a 100 MB module zip streams through while the gateway process grows by less than 80 MiB resident', async (t) => {
   const m = await upstream.addLargeModule({ path: 'example.com/huge', version: 'v1.0.0', sizeBytes: 100 << 20 });
   const gdir = mkdtempSync(join(tmpdir(), 'gmg-rss-'));
   const proc = await spawnGatewayProcess([
@@ -241,6 +242,7 @@ test('a 100 MB module zip streams through while the gateway process grows by les
     assert.equal(second.headers['x-gomodgate-cache'], 'hit');
     assert.equal(second.sha256, m.zipSha256);
     const peak = await peakRss(proc.child.pid!);
+    t.diagnostic(`peak RSS ${(peak / 1048576).toFixed(1)} MiB, ${((peak - started) / 1048576).toFixed(1)} MiB above start`);
     assert.ok(peak - started < 80 * 1024 * 1024, `peak RSS ${(peak / 1048576).toFixed(1)} MiB, ${((peak - started) / 1048576).toFixed(1)} MiB above the ${(started / 1048576).toFixed(1)} MiB at start`);
   } finally {
     await proc.stop();
