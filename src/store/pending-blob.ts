@@ -4,7 +4,10 @@
 // (hashed, optionally verified, fsynced, renamed, indexed): a client never receives a complete body of
 // something that was not stored. A gated blob releases to readers only what its writer vouches for so far
 // (releaseUpTo: e.g. the local entries of a zip walked while it streams), still never the last byte before
-// the seal. If the writer fails, every reader errors.
+// the seal. If the writer fails, every reader errors. Appends are written behind: they are queued and written
+// together (one writev per round), and append() waits only while more than WRITE_BEHIND_BYTES are on their way
+// to the file, so the download is never paused for each chunk's disk round trip; readers get only bytes that
+// are in the file.
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import { createHash, type Hash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -12,19 +15,43 @@ import { Readable } from 'node:stream';
 
 type State = 'writing' | 'sealed' | 'failed';
 
+/** Appended bytes not yet in the file beyond which append() waits. */
+const WRITE_BEHIND_BYTES = 1 << 20;
+
+/** Writes all of `chunks` at `position` (writev; again for what a short write left); returns the bytes written. */
+async function writeAll(handle: FileHandle, chunks: Buffer[], position: number): Promise<number> {
+  let total = 0;
+  let rest = chunks;
+  // Bounded: every pass writes at least one byte (a write of none is an error) until `rest` is empty.
+  while (rest.length > 0) {
+    const { bytesWritten } = await handle.writev(rest, position + total);
+    if (bytesWritten <= 0) throw Object.assign(new Error('the cache file took no bytes'), { code: 'EIO' });
+    total += bytesWritten;
+    let skip = bytesWritten;
+    while (skip > 0 && skip >= rest[0]!.length) skip -= rest.shift()!.length;
+    if (skip > 0) rest[0] = rest[0]!.subarray(skip);
+  }
+  return total;
+}
+
 export class PendingBlob {
   readonly tempPath: string;
   /** Total size announced by upstream (Content-Length), when known. */
   readonly expectedSize: number | null;
   private handle: FileHandle | null = null;
+  /** Bytes appended; `written` of them are in the file, the rest in `queue` or being written. */
+  private accepted = 0;
   private written = 0;
+  private queue: Buffer[] = [];
+  /** The round of writes under way, if any (it never rejects: a failure is kept in writeError). */
+  private flushing: Promise<void> | null = null;
+  private writeError: Error | null = null;
   private hash: Hash = createHash('sha256');
   private digest: string | undefined;
   private state: State = 'writing';
   private failure: Error | null = null;
   private users = 1; // the writer itself
   private readonly events = new EventEmitter();
-  private writeChain: Promise<void> = Promise.resolve();
   /** How far readers may read before the seal (besides never the last byte). */
   private releasable: number;
 
@@ -78,29 +105,29 @@ export class PendingBlob {
     });
   }
 
+  /** Bytes appended so far (some may still be on their way to the file). */
   get bytesWritten(): number {
-    return this.written;
+    return this.accepted;
   }
 
-  /** Appends a chunk (calls are serialised). */
+  /**
+   * Appends a chunk, in call order; the caller must not change it afterwards. Resolves at once while at most
+   * WRITE_BEHIND_BYTES are still to be written, else once they are; rejects when a write failed.
+   */
   append(chunk: Buffer): Promise<void> {
-    this.writeChain = this.writeChain.then(async () => {
-      if (this.state !== 'writing') return;
-      let off = 0;
-      while (off < chunk.length) {
-        const { bytesWritten } = await this.handle!.write(chunk, off, chunk.length - off, this.written);
-        off += bytesWritten;
-        this.written += bytesWritten;
-      }
-      this.hash.update(chunk);
-      this.events.emit('progress');
-    });
-    return this.writeChain;
+    if (this.state !== 'writing') return Promise.resolve();
+    if (this.writeError) return Promise.reject(this.writeError);
+    if (chunk.length === 0) return Promise.resolve();
+    this.hash.update(chunk);
+    this.accepted += chunk.length;
+    this.queue.push(chunk);
+    this.startWriting();
+    return this.writtenUpTo(this.accepted - WRITE_BEHIND_BYTES);
   }
 
   /** After the last append: fsync and return the sha256 of everything written. */
   async finishWriting(): Promise<{ sha256: string; size: number }> {
-    await this.writeChain;
+    await this.writtenUpTo(this.accepted);
     if (this.state !== 'writing') throw this.failure ?? new Error('blob no longer writing');
     await this.handle!.sync();
     this.digest = this.hash.digest('hex');
@@ -126,9 +153,48 @@ export class PendingBlob {
     this.state = 'failed';
     this.failure = err;
     this.events.emit('progress');
-    await this.writeChain.catch(() => undefined);
+    await this.flushing;
     await rm(this.tempPath, { force: true });
     this.release();
+  }
+
+  /** Writes what is queued, in rounds (one writev each), until the queue is empty or a write fails. */
+  private startWriting(): void {
+    if (this.flushing) return;
+    const rounds = async () => {
+      try {
+        // Bounded: each round writes the whole queue it took (or throws); append() adds at most
+        // WRITE_BEHIND_BYTES beyond what is written before its caller waits.
+        while (this.queue.length > 0 && this.state === 'writing') {
+          const round = this.queue;
+          this.queue = [];
+          this.written += await writeAll(this.handle!, round, this.written);
+          this.events.emit('progress');
+        }
+      } catch (err) {
+        this.writeError = err as Error;
+        this.queue = [];
+        this.events.emit('progress');
+      }
+    };
+    this.flushing = rounds().finally(() => {
+      this.flushing = null;
+    });
+  }
+
+  /** Resolves once `bytes` are in the file or the blob is no longer being written; rejects when a write failed. */
+  private writtenUpTo(bytes: number): Promise<void> {
+    if (this.writeError) return Promise.reject(this.writeError);
+    if (this.written >= bytes || this.state !== 'writing') return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (this.writeError) reject(this.writeError);
+        else if (this.written >= bytes || this.state !== 'writing') resolve();
+        else return;
+        this.events.off('progress', check);
+      };
+      this.events.on('progress', check);
+    });
   }
 
   private release(): void {
