@@ -5,7 +5,9 @@
 // is checked modulo 65536, a data descriptor needs 12 bytes (16 with its signature), the encryption flag
 // is ignored. Owns only the container format; what a *module* zip may contain is module-zip-check.ts.
 // It must never read a whole archive into memory (zips may be 500 MiB): end records, the central
-// directory (streamed), then each entry in chunks from the file descriptor.
+// directory (streamed), then each entry in chunks from the file descriptor. Small reads (local headers, data
+// descriptors, the checks' probes) go through one 64 KiB window: the next entry's header usually lies right
+// after the descriptor just read, so a many-file zip costs one read per entry, not three.
 import { open, type FileHandle } from 'node:fs/promises';
 import { pipeline, Readable } from 'node:stream';
 import { createInflateRaw, crc32 } from 'node:zlib';
@@ -80,7 +82,13 @@ function offsetOrInvalid(v: bigint, limit: number): number {
   return v >= 0n && v <= BigInt(limit) ? Number(v) : -1;
 }
 
+/** Bytes read at once for a small read at an offset the window does not cover. */
+const WINDOW_BYTES = 64 * 1024;
+
 export class ZipReader {
+  /** The last window read for small reads (the file is complete and does not change while open). */
+  private window: { start: number; bytes: Buffer } | null = null;
+
   private constructor(
     private readonly path: string,
     private readonly fh: FileHandle,
@@ -106,18 +114,28 @@ export class ZipReader {
   }
 
   /** Reads up to `length` bytes at `pos` (short at the end of the file). */
-  readAt(pos: number, length: number): Promise<Buffer> {
-    return readAt(this.fh, pos, length);
+  async readAt(pos: number, length: number): Promise<Buffer> {
+    if (pos < 0 || length <= 0) return Buffer.alloc(0);
+    let w = this.window;
+    const inWindow = w !== null && pos >= w.start && pos + length <= w.start + w.bytes.length;
+    // a window that ends short ends at the end of the file: it answers short, as a read there would
+    const atEnd = w !== null && w.bytes.length < WINDOW_BYTES && pos >= w.start && pos <= w.start + w.bytes.length;
+    if (!inWindow && !atEnd) {
+      if (length > WINDOW_BYTES) return readAt(this.fh, pos, length);
+      w = this.window = { start: pos, bytes: await readAt(this.fh, pos, WINDOW_BYTES) };
+    }
+    const from = pos - w!.start;
+    return w!.bytes.subarray(from, Math.min(from + length, w!.bytes.length));
   }
 
   /** The local header of an entry (30 bytes + name + extra), or null where Go's reader finds none. */
   async localHeader(entry: ZipEntry): Promise<{ header: Buffer; name: Buffer; extra: Buffer; dataStart: number } | null> {
     if (entry.headerOffset < 0) return null;
-    const local = await readAt(this.fh, entry.headerOffset, LOCAL_LEN);
+    const local = await this.readAt(entry.headerOffset, LOCAL_LEN);
     if (local.length !== LOCAL_LEN || local.readUInt32LE(0) !== LOCAL_SIG) return null;
     const nameLen = local.readUInt16LE(26);
     const extraLen = local.readUInt16LE(28);
-    const rest = await readAt(this.fh, entry.headerOffset + LOCAL_LEN, nameLen + extraLen);
+    const rest = await this.readAt(entry.headerOffset + LOCAL_LEN, nameLen + extraLen);
     return {
       header: local,
       name: rest.subarray(0, nameLen),
@@ -133,7 +151,7 @@ export class ZipReader {
    */
   async *contents(entry: ZipEntry): AsyncGenerator<Buffer> {
     const name = entry.name.toString('utf8');
-    const local = entry.headerOffset < 0 ? Buffer.alloc(0) : await readAt(this.fh, entry.headerOffset, LOCAL_LEN);
+    const local = entry.headerOffset < 0 ? Buffer.alloc(0) : await this.readAt(entry.headerOffset, LOCAL_LEN);
     if (local.length !== LOCAL_LEN || local.readUInt32LE(0) !== LOCAL_SIG) {
       throw zipError(this.path, `${name}: no local file header at offset ${entry.headerOffset}`);
     }
@@ -156,7 +174,7 @@ export class ZipReader {
     if (entry.flags & FLAG_DATA_DESCRIPTOR) {
       // Go reads 4 bytes; with the signature the CRC is in the next 12, without it the 4 bytes are the CRC
       // and 8 more (the sizes) must follow: 16 or 12 bytes in all, or the entry is unreadable.
-      const desc = entry.badCompressedSize ? Buffer.alloc(0) : await readAt(this.fh, dataStart + entry.compressedSize, 16);
+      const desc = entry.badCompressedSize ? Buffer.alloc(0) : await this.readAt(dataStart + entry.compressedSize, 16);
       const signed = desc.length >= 4 && desc.readUInt32LE(0) === DATA_DESCRIPTOR_SIG;
       if (desc.length < (signed ? 16 : 12)) throw zipError(this.path, `${name}: data descriptor cut short by the end of the file`);
       if (desc.readUInt32LE(signed ? 4 : 0) !== entry.crc32) {
