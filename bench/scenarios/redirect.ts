@@ -6,7 +6,9 @@
 // the upstream pays the emulated 80 ms round trip (redirect-world.ts). Cold = an interceptor with an empty cache,
 // warm = the same interceptor again (the first warm run after the cold one reported apart from the later ones:
 // answers cached as mutable may have expired by then). Then small objects: wrk -t2 -c16 keep-alive TLS to a
-// cached 1.8 KB zip through the REDIRECT, gomodgate next to Squid. Rounds alternate which interceptor goes
+// cached 1.8 KB zip through the REDIRECT, gomodgate next to Squid, and the same with a new TLS connection per
+// request (each a handshake with the interceptor, the same work for both: a fairer baseline for new connections
+// than nginx reached directly, which the tls scenario uses). Rounds alternate which interceptor goes
 // first; figures are medians over the rounds, with the spread and the interceptor's own CPU time in the notes.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -53,6 +55,9 @@ interface SideFigures {
   warm: GoRun[];
   reqPerSec: number[];
   cpuMicrosPerRequest: number[];
+  /** The same wrk load with a new TLS connection per request (Connection: close). */
+  newConnReqPerSec: number[];
+  newConnCpuMicrosPerRequest: number[];
   failures: string[];
 }
 
@@ -149,10 +154,15 @@ async function warmSmallZip(rw: RedirectWorld, set: ModuleSet, certFile: string,
   }
 }
 
-/** wrk -t2 -c16 -d5s keep-alive TLS to the small zip through the REDIRECT: req/s and the interceptor's CPU per request. */
-async function wrkSmallZip(rw: RedirectWorld, pid: number, label: string): Promise<{ reqPerSec: number; cpuMicrosPerRequest: number | null }> {
+/**
+ * wrk -t2 -c16 -d5s TLS to the small zip through the REDIRECT, on keep-alive connections or with a new TLS
+ * connection per request (Connection: close: each one a handshake with the interceptor): req/s and the
+ * interceptor's CPU per request.
+ */
+async function wrkSmallZip(rw: RedirectWorld, pid: number, label: string, newConnections: boolean): Promise<{ reqPerSec: number; cpuMicrosPerRequest: number | null }> {
   const cpu0 = cpuSeconds(pid);
-  const res = await runInNamespace(rw.world.namespaces.client, ['wrk', '-t2', '-c16', '-d5s', `https://proxy.golang.org${SMALL_ZIP.path}`], { timeoutMs: 60_000 });
+  const close = newConnections ? ['-H', 'Connection: close'] : [];
+  const res = await runInNamespace(rw.world.namespaces.client, ['wrk', '-t2', '-c16', '-d5s', ...close, `https://proxy.golang.org${SMALL_ZIP.path}`], { timeoutMs: 60_000 });
   const cpu1 = cpuSeconds(pid);
   const rate = /Requests\/sec:\s+([\d.]+)/.exec(res.stdout);
   const total = /(\d+) requests in/.exec(res.stdout);
@@ -165,7 +175,7 @@ async function wrkSmallZip(rw: RedirectWorld, pid: number, label: string): Promi
 }
 
 function emptyFigures(): SideFigures {
-  return { cold: [], warmFirst: [], warm: [], reqPerSec: [], cpuMicrosPerRequest: [], failures: [] };
+  return { cold: [], warmFirst: [], warm: [], reqPerSec: [], cpuMicrosPerRequest: [], newConnReqPerSec: [], newConnCpuMicrosPerRequest: [], failures: [] };
 }
 
 /** Cold run, warm runs and the wrk load against one freshly started interceptor (empty cache). */
@@ -187,9 +197,13 @@ async function measureInterceptor(
     if (withWrk) {
       ctx.progress(`redirect: ${label} wrk`);
       await warmSmallZip(rw, set, interceptor.caFile, runsDir, label);
-      const w = await wrkSmallZip(rw, interceptor.pid, label);
+      const w = await wrkSmallZip(rw, interceptor.pid, label, false);
       figures.reqPerSec.push(w.reqPerSec);
       if (w.cpuMicrosPerRequest !== null) figures.cpuMicrosPerRequest.push(w.cpuMicrosPerRequest);
+      ctx.progress(`redirect: ${label} wrk, a new TLS connection per request`);
+      const n = await wrkSmallZip(rw, interceptor.pid, label, true);
+      figures.newConnReqPerSec.push(n.reqPerSec);
+      if (n.cpuMicrosPerRequest !== null) figures.newConnCpuMicrosPerRequest.push(n.cpuMicrosPerRequest);
     }
   } catch (err) {
     figures.failures.push((err as Error).message.split('\n')[0]!);
@@ -350,12 +364,35 @@ function addRows(ctx: BenchContext, set: ModuleSet, direct: GoRun[], gmg: SideFi
       note: `gomodgate ${spreadOf(gmg.cpuMicrosPerRequest, 0)}, Squid ${spreadOf(squid.cpuMicrosPerRequest, 0)} us`,
     });
   }
+  if (gmg.newConnReqPerSec.length || squid.newConnReqPerSec.length) {
+    rows.push({
+      scenario: 'redirect',
+      metric: `cached ${set.smallZip.bytes}-byte zip, wrk -t2 -c16 -d5s, a new TLS connection per request, through the REDIRECT: throughput`,
+      unit: 'req/s',
+      better: 'higher',
+      gomodgate: medianOrNull(gmg.newConnReqPerSec),
+      baselineName: 'Squid ssl-bump',
+      baseline: withSquid ? medianOrNull(squid.newConnReqPerSec) : null,
+      note: `Connection: close, each request a TLS handshake with the interceptor; rounds ${gmg.newConnReqPerSec.length}/${squid.newConnReqPerSec.length}; gomodgate ${spreadOf(gmg.newConnReqPerSec, 0)}, Squid ${spreadOf(squid.newConnReqPerSec, 0)} req/s`,
+    });
+    rows.push({
+      scenario: 'redirect',
+      metric: `cached ${set.smallZip.bytes}-byte zip, a new TLS connection per request: interceptor CPU per request (main process)`,
+      unit: 'us',
+      better: 'lower',
+      gomodgate: medianOrNull(gmg.newConnCpuMicrosPerRequest),
+      baselineName: 'Squid ssl-bump',
+      baseline: withSquid ? medianOrNull(squid.newConnCpuMicrosPerRequest) : null,
+      note: `gomodgate ${spreadOf(gmg.newConnCpuMicrosPerRequest, 0)}, Squid ${spreadOf(squid.newConnCpuMicrosPerRequest, 0)} us`,
+    });
+  }
   if (failures.length) rows[0]!.note += `; ${failures.length} failed runs (see notices)`;
   const list = (runs: GoRun[]) => `[${ms(runs).map((v) => v.toFixed(0)).join(' ')}]`;
   ctx.notice(
     `redirect: every run (ms, in order): direct ${list(direct)}; gomodgate cold ${list(gmg.cold)} first warm ${list(gmg.warmFirst)} later warm ${list(gmg.warm)}` +
       (withSquid ? `; Squid cold ${list(squid.cold)} first warm ${list(squid.warmFirst)} later warm ${list(squid.warm)}` : '') +
-      `; wrk req/s gomodgate [${gmg.reqPerSec.map((v) => v.toFixed(0)).join(' ')}]${withSquid ? ` Squid [${squid.reqPerSec.map((v) => v.toFixed(0)).join(' ')}]` : ''}`,
+      `; wrk req/s gomodgate [${gmg.reqPerSec.map((v) => v.toFixed(0)).join(' ')}]${withSquid ? ` Squid [${squid.reqPerSec.map((v) => v.toFixed(0)).join(' ')}]` : ''}` +
+      `; new connection per request gomodgate [${gmg.newConnReqPerSec.map((v) => v.toFixed(0)).join(' ')}]${withSquid ? ` Squid [${squid.newConnReqPerSec.map((v) => v.toFixed(0)).join(' ')}]` : ''}`,
   );
   for (const row of rows) ctx.add(row);
 }
