@@ -4,9 +4,9 @@
 // same ZipWalk: bytes in, in order; how far the walk has vouched for; and, once ended, the same digests (the
 // walk's result crosses the thread as one packed buffer and is proven against the central directory by the
 // same function). Bytes cross in fixed batch buffers that the thread hands back once walked, kept in a small
-// free list, so a download makes no garbage per batch on either side (freed only at a late collection, it raised
-// a 100 MB stream's RSS by 100 MiB and more). On a thread, the whole-file check that follows (dirhash.ts's hash1ModuleZip with those
-// digests) runs there too (KnownDigests.moduleZipHash), its VerifyError carried back as it was. Bounded: at
+// free list, so a download makes no garbage per batch on either side (freed only at a late collection, it
+// raised a 100 MB stream's RSS by 100 MiB and more). On a thread, the whole-file check that follows
+// (dirhash.ts's hash1ModuleZip with those digests) runs there too (KnownDigests.moduleZipHash), its VerifyError carried back as it was. Bounded: at
 // most MAX_QUEUED_BYTES of one download wait for its thread (write() then waits: back-pressure on the
 // download), `threads` threads in all, a walk stays on its thread. A thread that dies fails the downloads it
 // was walking (their calls reject with GateError UPSTREAM_UNAVAILABLE: the caller answers 502 and stores
@@ -178,7 +178,7 @@ class ThreadWalk implements ZipWalk {
     if (this.failure) throw this.failure;
     if (this.ending) return;
     // Bounded: each pass copies at least one byte (send() always empties the buffer).
-    for (let at = 0; at < chunk.length; ) {
+    for (let at = 0; at < chunk.length && !this.failure; ) {
       this.filling ??= this.buffers.take();
       const n = chunk.copy(this.filling, this.filled, at);
       at += n;
