@@ -585,7 +585,9 @@ export class ModuleService {
         ? err.upstreamUrl ? err : new GateError(err.code, err.message, { cause: err.cause, status: err.status, upstreamUrl: res.url })
         : new GateError('UPSTREAM_UNAVAILABLE', `the download of ${describeRequest(req)} from ${target.base.hostname} failed`, { cause: err, upstreamUrl: res.url });
       if (!(err instanceof GateError) || err.code !== 'INTEGRITY') {
-        this.opts.onBackgroundError?.(new GateError(gate.code, `${gate.message}: ${describeCause(err)}`, { cause: err }), key);
+        // the admin's line names what went wrong underneath (ENOSPC, a reset), not the client's sentence twice
+        const underneath = err instanceof GateError && err.cause !== undefined ? err.cause : err;
+        this.opts.onBackgroundError?.(new GateError(gate.code, `${gate.message}: ${describeCause(underneath)}`, { cause: err }), key);
       }
       await pending.fail(gate);
       return gate;

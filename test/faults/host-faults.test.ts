@@ -105,6 +105,8 @@ describe('host faults', { skip: isRoot ? false : 'needs root (tmpfs mount, chatt
         if (row) assert.equal(row.sha256, big.sha256, 'nothing but the real zip is indexed');
         // the temp file of the failed write is gone, so small objects fit again
         assert.deepEqual(await settledTempFiles(small!.dataDir), [], 'the partial blob is removed');
+        const full = small!.gw.log().split('\n').find((l) => l.includes('its disk is full'));
+        assert.match(full ?? '', /ENOSPC: no space left on device/, "the admin's log line names the disk's own error");
         const fits = await freshZip(small!, 'fits');
         assertExact(await download(small!.plain(fits.path), { timeoutMs: HANG_BOUND_MS }), fits, 'a small miss after the disk filled');
         await assertHealthy(small!, [big, fits], 'after the disk filled');
