@@ -221,6 +221,33 @@ function medianOrNull(values: number[]): number | null {
   return values.length ? median(values) : null;
 }
 
+/** The two rows of one wrk load (throughput, and the interceptor's CPU per request), gomodgate next to Squid. */
+function wrkRows(throughputMetric: string, cpuMetric: string, notePrefix: string, g: { reqPerSec: number[]; cpu: number[] }, s: { reqPerSec: number[]; cpu: number[] }, withSquid: boolean): Row[] {
+  if (!g.reqPerSec.length && !s.reqPerSec.length) return [];
+  return [
+    {
+      scenario: 'redirect',
+      metric: `${throughputMetric}: throughput`,
+      unit: 'req/s',
+      better: 'higher',
+      gomodgate: medianOrNull(g.reqPerSec),
+      baselineName: 'Squid ssl-bump',
+      baseline: withSquid ? medianOrNull(s.reqPerSec) : null,
+      note: `${notePrefix}rounds ${g.reqPerSec.length}/${s.reqPerSec.length}; gomodgate ${spreadOf(g.reqPerSec, 0)}, Squid ${spreadOf(s.reqPerSec, 0)} req/s`,
+    },
+    {
+      scenario: 'redirect',
+      metric: `${cpuMetric}: interceptor CPU per request (main process)`,
+      unit: 'us',
+      better: 'lower',
+      gomodgate: medianOrNull(g.cpu),
+      baselineName: 'Squid ssl-bump',
+      baseline: withSquid ? medianOrNull(s.cpu) : null,
+      note: `gomodgate ${spreadOf(g.cpu, 0)}, Squid ${spreadOf(s.cpu, 0)} us`,
+    },
+  ];
+}
+
 export async function runRedirectScenario(ctx: BenchContext, opts: { rounds: number }): Promise<void> {
   if (process.getuid?.() !== 0) {
     ctx.notice('redirect: skipped, it needs root (network namespaces and iptables)');
@@ -342,50 +369,18 @@ function addRows(ctx: BenchContext, set: ModuleSet, direct: GoRun[], gmg: SideFi
       });
     }
   }
-  if (gmg.reqPerSec.length || squid.reqPerSec.length) {
-    rows.push({
-      scenario: 'redirect',
-      metric: `cached ${set.smallZip.bytes}-byte zip, wrk -t2 -c16 -d5s keep-alive TLS through the REDIRECT: throughput`,
-      unit: 'req/s',
-      better: 'higher',
-      gomodgate: medianOrNull(gmg.reqPerSec),
-      baselineName: 'Squid ssl-bump',
-      baseline: withSquid ? medianOrNull(squid.reqPerSec) : null,
-      note: `rounds ${gmg.reqPerSec.length}/${squid.reqPerSec.length}; gomodgate ${spreadOf(gmg.reqPerSec, 0)}, Squid ${spreadOf(squid.reqPerSec, 0)} req/s`,
-    });
-    rows.push({
-      scenario: 'redirect',
-      metric: `cached ${set.smallZip.bytes}-byte zip, wrk keep-alive TLS: interceptor CPU per request (main process)`,
-      unit: 'us',
-      better: 'lower',
-      gomodgate: medianOrNull(gmg.cpuMicrosPerRequest),
-      baselineName: 'Squid ssl-bump',
-      baseline: withSquid ? medianOrNull(squid.cpuMicrosPerRequest) : null,
-      note: `gomodgate ${spreadOf(gmg.cpuMicrosPerRequest, 0)}, Squid ${spreadOf(squid.cpuMicrosPerRequest, 0)} us`,
-    });
-  }
-  if (gmg.newConnReqPerSec.length || squid.newConnReqPerSec.length) {
-    rows.push({
-      scenario: 'redirect',
-      metric: `cached ${set.smallZip.bytes}-byte zip, wrk -t2 -c16 -d5s, a new TLS connection per request, through the REDIRECT: throughput`,
-      unit: 'req/s',
-      better: 'higher',
-      gomodgate: medianOrNull(gmg.newConnReqPerSec),
-      baselineName: 'Squid ssl-bump',
-      baseline: withSquid ? medianOrNull(squid.newConnReqPerSec) : null,
-      note: `Connection: close, each request a TLS handshake with the interceptor; rounds ${gmg.newConnReqPerSec.length}/${squid.newConnReqPerSec.length}; gomodgate ${spreadOf(gmg.newConnReqPerSec, 0)}, Squid ${spreadOf(squid.newConnReqPerSec, 0)} req/s`,
-    });
-    rows.push({
-      scenario: 'redirect',
-      metric: `cached ${set.smallZip.bytes}-byte zip, a new TLS connection per request: interceptor CPU per request (main process)`,
-      unit: 'us',
-      better: 'lower',
-      gomodgate: medianOrNull(gmg.newConnCpuMicrosPerRequest),
-      baselineName: 'Squid ssl-bump',
-      baseline: withSquid ? medianOrNull(squid.newConnCpuMicrosPerRequest) : null,
-      note: `gomodgate ${spreadOf(gmg.newConnCpuMicrosPerRequest, 0)}, Squid ${spreadOf(squid.newConnCpuMicrosPerRequest, 0)} us`,
-    });
-  }
+  const zip = `cached ${set.smallZip.bytes}-byte zip`;
+  rows.push(
+    ...wrkRows(`${zip}, wrk -t2 -c16 -d5s keep-alive TLS through the REDIRECT`, `${zip}, wrk keep-alive TLS`, '', { reqPerSec: gmg.reqPerSec, cpu: gmg.cpuMicrosPerRequest }, { reqPerSec: squid.reqPerSec, cpu: squid.cpuMicrosPerRequest }, withSquid),
+    ...wrkRows(
+      `${zip}, wrk -t2 -c16 -d5s, a new TLS connection per request, through the REDIRECT`,
+      `${zip}, a new TLS connection per request`,
+      'Connection: close, each request a TLS handshake with the interceptor; ',
+      { reqPerSec: gmg.newConnReqPerSec, cpu: gmg.newConnCpuMicrosPerRequest },
+      { reqPerSec: squid.newConnReqPerSec, cpu: squid.newConnCpuMicrosPerRequest },
+      withSquid,
+    ),
+  );
   if (failures.length) rows[0]!.note += `; ${failures.length} failed runs (see notices)`;
   const list = (runs: GoRun[]) => `[${ms(runs).map((v) => v.toFixed(0)).join(' ')}]`;
   ctx.notice(
