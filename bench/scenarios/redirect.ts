@@ -345,28 +345,22 @@ function addRows(ctx: BenchContext, set: ModuleSet, direct: GoRun[], gmg: SideFi
     ['warm, first run after the cold one', gmg.warmFirst, squid.warmFirst],
     ['warm, later runs', gmg.warm, squid.warm],
   ] as const;
+  /** One phase's median against one baseline's runs. */
+  const phaseRow = (phase: string, g: GoRun[], baselineName: string, base: GoRun[], rowNote: string): Row => ({
+    scenario: 'redirect',
+    metric: `${what}, interceptor cache ${phase}: median`,
+    unit: 'ms',
+    better: 'lower',
+    gomodgate: medianOrNull(ms(g)),
+    baselineName,
+    baseline: medianOrNull(ms(base)),
+    note: rowNote,
+  });
   for (const [phase, g, s] of phases) {
-    rows.push({
-      scenario: 'redirect',
-      metric: `${what}, interceptor cache ${phase}: median`,
-      unit: 'ms',
-      better: 'lower',
-      gomodgate: medianOrNull(ms(g)),
-      baselineName: 'direct',
-      baseline: medianOrNull(ms(direct)),
-      note: note(g, direct, 'direct', false),
-    });
+    rows.push(phaseRow(phase, g, 'direct', direct, note(g, direct, 'direct', false)));
     if (withSquid) {
-      rows.push({
-        scenario: 'redirect',
-        metric: `${what}, interceptor cache ${phase}: median`,
-        unit: 'ms',
-        better: 'lower',
-        gomodgate: medianOrNull(ms(g)),
-        baselineName: 'Squid ssl-bump',
-        baseline: medianOrNull(ms(s)),
-        note: `${note(g, s, 'Squid', true)}; Squid/direct ${s.length && direct.length ? (median(ms(s)) / median(ms(direct))).toFixed(2) : '-'}x`,
-      });
+      const squidOverDirect = s.length && direct.length ? (median(ms(s)) / median(ms(direct))).toFixed(2) : '-';
+      rows.push(phaseRow(phase, g, 'Squid ssl-bump', s, `${note(g, s, 'Squid', true)}; Squid/direct ${squidOverDirect}x`));
     }
   }
   const zip = `cached ${set.smallZip.bytes}-byte zip`;
