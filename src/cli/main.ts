@@ -9,6 +9,7 @@ import { withOptions, configFromArgv } from './config-options.js';
 import { GateError } from '../errors.js';
 import type { GatewayConfig } from '../config/load.js';
 import { createLogger, resolveLogFormat, stdoutLogSink } from '../logger.js';
+import type { LogSink } from '../log-sink.js';
 import { startGateway } from '../app.js';
 import cluster from 'node:cluster';
 import { resolveWorkerCount } from '../cluster/worker-count.js';
@@ -63,10 +64,10 @@ function signalExitCode(signal: NodeJS.Signals): number {
   return 128 + (osConstants.signals[signal] ?? 15);
 }
 
-/** The start banner, on a terminal only. */
-function printBanner(config: GatewayConfig, ports: { tls: number; http: number; proxy: number; admin: number; console: number }, ca: { certFile: string; fingerprint256: string }): void {
+/** The start banner, on a terminal only; through the log sink, so it follows the lines logged before it. */
+function printBanner(sink: LogSink, config: GatewayConfig, ports: { tls: number; http: number; proxy: number; admin: number; console: number }, ca: { certFile: string; fingerprint256: string }): void {
   if (process.stdout.isTTY) {
-    process.stdout.write(
+    sink.write(
       '\n' +
         formatStartBanner({
           version: packageVersion(),
@@ -100,11 +101,11 @@ async function serve(argv: Record<string, unknown>): Promise<void> {
   }
   if (workers > 1) {
     const supervisor = await startSupervisor({ config, workers, readConfig: () => configFromArgv(argv), log, sink }).catch((err: unknown) => fail(err, config));
-    printBanner(config, supervisor.ports, supervisor.ca);
+    printBanner(sink, config, supervisor.ports, supervisor.ca);
     return;
   }
   const gateway = await startGateway(config, log).catch((err: unknown) => fail(err, config));
-  printBanner(config, gateway.ports, gateway.ca);
+  printBanner(sink, config, gateway.ports, gateway.ca);
   // a throw that escaped a socket, stream or timer callback is a defect: logged and counted, never a crash
   // that takes every client's builds down with it
   process.on('uncaughtException', (err, origin) => gateway.reportDefect(err, origin));
