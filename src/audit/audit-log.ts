@@ -62,10 +62,10 @@ export type AuditListener = (rows: readonly StoredAuditRecord[]) => void;
 
 export class AuditLog {
   private readonly listeners = new Set<AuditListener>();
-  private queue: AuditRecord[] = [];
+  private queue: StoredAuditRecord[] = [];
   private timer: NodeJS.Timeout | null = null;
   private waiters: (() => void)[] = [];
-  private readonly insertMany: (rows: AuditRecord[]) => StoredAuditRecord[];
+  private readonly insertMany: (rows: StoredAuditRecord[]) => StoredAuditRecord[];
 
   constructor(
     db: Db,
@@ -75,26 +75,31 @@ export class AuditLog {
     /** Sees every record as it is queued (metrics). */
     private readonly onRecord: ((r: AuditRecord) => void) | null = null,
   ) {
-    const insert = db.prepare(
+    // positional parameters: binding sixteen named ones from an object cost ~1.5 µs more per row
+    const insert = db.prepare<[number, ...(string | number | null)[]]>(
       `INSERT INTO audit (ts, client, orig_dst, host, method, path, module, version, kind, outcome, status, bytes, duration_ms, sha256, upstream_url, reason)
-       VALUES (@ts, @client, @origDst, @host, @method, @path, @module, @version, @kind, @outcome, @status, @bytes, @durationMs, @sha256, @upstreamUrl, @reason)`,
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     const noteFetched = fetchedVersionRecorder(db);
-    this.insertMany = db.transaction((rows: AuditRecord[]) => {
-      const stored = rows.map((r) => ({ ...r, id: Number(insert.run(r).lastInsertRowid) }));
+    this.insertMany = db.transaction((rows: StoredAuditRecord[]) => {
       const served: ServedVersion[] = [];
       for (const r of rows) {
+        r.id = Number(
+          insert.run(r.ts, r.client, r.origDst, r.host, r.method, r.path, r.module, r.version, r.kind, r.outcome, r.status, r.bytes, r.durationMs, r.sha256, r.upstreamUrl, r.reason)
+            .lastInsertRowid,
+        );
         if (r.module !== null && r.version !== null && r.kind !== null && FETCH_KINDS.includes(r.kind) && SERVED_OUTCOMES.includes(r.outcome)) {
           served.push({ module: r.module, version: r.version, client: r.client, ts: r.ts });
         }
       }
       noteFetched(served);
-      return stored;
+      return rows;
     });
   }
 
   record(record: AuditRecord): void {
-    const r = { ...record, upstreamUrl: record.upstreamUrl && redactUrl(record.upstreamUrl), reason: record.reason && redactUrlsInText(record.reason) };
+    // the queued copy gets its id when it is inserted
+    const r: StoredAuditRecord = { ...record, upstreamUrl: record.upstreamUrl && redactUrl(record.upstreamUrl), reason: record.reason && redactUrlsInText(record.reason), id: 0 };
     this.onRecord?.(r);
     this.queue.push(r);
     if (this.queue.length >= this.batchSize) this.flush();
