@@ -8,11 +8,14 @@
 // answers cached as mutable may have expired by then). Then small objects: wrk -t2 -c16 keep-alive TLS to a
 // cached 1.8 KB zip through the REDIRECT, gomodgate next to Squid, and the same with a new TLS connection per
 // request (each a handshake with the interceptor, the same work for both: a fairer baseline for new connections
-// than nginx reached directly, which the tls scenario uses). Rounds alternate which interceptor goes
-// first; figures are medians over the rounds, with the spread and the interceptor's own CPU time in the notes.
+// than nginx reached directly, which the tls scenario uses). The keep-alive load also runs against a bare Node
+// https server in gomodgate's place (node-floor-main.ts: the same bytes, nothing else), the floor any Node
+// process meets here. Rounds alternate which interceptor goes first; figures are medians over the rounds, with
+// the spread and the interceptor's own CPU time in the notes.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { BenchContext } from '../context.js';
 import { median } from '../load-client.js';
 import type { Row } from '../report.js';
@@ -22,7 +25,7 @@ import { INTERCEPT_PORTS, startRedirectWorld, type RedirectWorld } from '../redi
 import { startBumpingSquid } from '../squid-bump.js';
 import { CMD_GO_SOURCE_DIR, TEST_SUMDB_KEY } from '../../test/helpers/go-test-proxy.js';
 import { countModuleZips, goClientEnv } from '../../test/helpers/go-client.js';
-import { runInNamespace, tail } from '../../test/helpers/netns.js';
+import { runInNamespace, spawnInNamespace, tail } from '../../test/helpers/netns.js';
 
 export const DEFAULT_REDIRECT_ROUNDS = 1; // about 5 minutes; --rounds N for medians over more
 const WARM_RUNS = 3; // per interceptor and round; a warm run takes a second or two
@@ -38,7 +41,7 @@ interface ModuleSet {
   refused: { module: string; error: string }[];
   /** Distinct zips they resolve to (a query such as v2.0.0 and its +incompatible name share one). */
   zips: number;
-  smallZip: { bytes: number; sha256: string };
+  smallZip: { bytes: number; sha256: string; body: Buffer };
 }
 
 interface GoRun {
@@ -99,7 +102,7 @@ async function moduleSet(rw: RedirectWorld, runsDir: string): Promise<ModuleSet>
     const small = results.find((r) => r.Path === SMALL_ZIP.module && r.Version === SMALL_ZIP.version && !r.Error && r.Zip);
     if (!small) throw new Error(`${SMALL_ZIP.module}@${SMALL_ZIP.version} is not among the modules the test proxy serves`);
     const zip = readFileSync(small.Zip!);
-    return { accepted, refused, zips, smallZip: { bytes: zip.length, sha256: createHash('sha256').update(zip).digest('hex') } };
+    return { accepted, refused, zips, smallZip: { bytes: zip.length, sha256: createHash('sha256').update(zip).digest('hex'), body: zip } };
   } finally {
     rmSync(runDir, { recursive: true, force: true });
   }
@@ -178,6 +181,33 @@ function emptyFigures(): SideFigures {
   return { cold: [], warmFirst: [], warm: [], reqPerSec: [], cpuMicrosPerRequest: [], newConnReqPerSec: [], newConnCpuMicrosPerRequest: [], failures: [] };
 }
 
+/**
+ * The keep-alive wrk load against a bare Node https server in the interceptor's place (node-floor-main.ts,
+ * serving the small zip's bytes with a certificate of the test PKI): what any Node process pays per request.
+ */
+async function measureNodeFloor(rw: RedirectWorld, set: ModuleSet, runsDir: string, figures: { reqPerSec: number[]; cpu: number[] }, ctx: BenchContext): Promise<void> {
+  const bodyFile = join(runsDir, 'floor-body.zip');
+  writeFileSync(bodyFile, set.smallZip.body);
+  const cert = rw.world.pki.issue('node-floor', ['proxy.golang.org']);
+  const main = join(dirname(fileURLToPath(import.meta.url)), '..', 'node-floor-main.js');
+  const floor = spawnInNamespace(rw.world.namespaces.gateway, [process.execPath, main, String(INTERCEPT_PORTS.tls), cert.certFile, cert.keyFile, bodyFile], {
+    name: 'node-floor',
+    stateDir: rw.world.stateDir,
+  });
+  try {
+    await floor.waitForLine((l) => l.startsWith('{"port":'), 15_000);
+    ctx.progress('redirect: bare Node https server, wrk');
+    await warmSmallZip(rw, set, rw.world.pki.caFile, runsDir, 'Node floor'); // the same bytes, or no figure
+    const w = await wrkSmallZip(rw, floor.pid, 'Node floor', false);
+    figures.reqPerSec.push(w.reqPerSec);
+    if (w.cpuMicrosPerRequest !== null) figures.cpu.push(w.cpuMicrosPerRequest);
+  } catch (err) {
+    ctx.notice(`redirect: bare Node https server: ${(err as Error).message.split('\n')[0]!}`);
+  } finally {
+    await floor.stop(5000);
+  }
+}
+
 /** Cold run, warm runs and the wrk load against one freshly started interceptor (empty cache). */
 async function measureInterceptor(
   rw: RedirectWorld,
@@ -221,9 +251,17 @@ function medianOrNull(values: number[]): number | null {
   return values.length ? median(values) : null;
 }
 
-/** The two rows of one wrk load (throughput, and the interceptor's CPU per request), gomodgate next to Squid. */
-function wrkRows(throughputMetric: string, cpuMetric: string, notePrefix: string, g: { reqPerSec: number[]; cpu: number[] }, s: { reqPerSec: number[]; cpu: number[] }, withSquid: boolean): Row[] {
-  if (!g.reqPerSec.length && !s.reqPerSec.length) return [];
+interface WrkFigures {
+  reqPerSec: number[];
+  cpu: number[];
+}
+
+/**
+ * The two rows of one wrk load (throughput, and the server's CPU per request), gomodgate next to a baseline
+ * (Squid, or the bare Node server); `measured` false leaves the baseline's column empty.
+ */
+function wrkRows(throughputMetric: string, cpuMetric: string, notePrefix: string, g: WrkFigures, b: WrkFigures, baseline: { name: string; short: string; measured: boolean }): Row[] {
+  if (!g.reqPerSec.length && !b.reqPerSec.length) return [];
   return [
     {
       scenario: 'redirect',
@@ -231,9 +269,9 @@ function wrkRows(throughputMetric: string, cpuMetric: string, notePrefix: string
       unit: 'req/s',
       better: 'higher',
       gomodgate: medianOrNull(g.reqPerSec),
-      baselineName: 'Squid ssl-bump',
-      baseline: withSquid ? medianOrNull(s.reqPerSec) : null,
-      note: `${notePrefix}rounds ${g.reqPerSec.length}/${s.reqPerSec.length}; gomodgate ${spreadOf(g.reqPerSec, 0)}, Squid ${spreadOf(s.reqPerSec, 0)} req/s`,
+      baselineName: baseline.name,
+      baseline: baseline.measured ? medianOrNull(b.reqPerSec) : null,
+      note: `${notePrefix}rounds ${g.reqPerSec.length}/${b.reqPerSec.length}; gomodgate ${spreadOf(g.reqPerSec, 0)}, ${baseline.short} ${spreadOf(b.reqPerSec, 0)} req/s`,
     },
     {
       scenario: 'redirect',
@@ -241,9 +279,9 @@ function wrkRows(throughputMetric: string, cpuMetric: string, notePrefix: string
       unit: 'us',
       better: 'lower',
       gomodgate: medianOrNull(g.cpu),
-      baselineName: 'Squid ssl-bump',
-      baseline: withSquid ? medianOrNull(s.cpu) : null,
-      note: `gomodgate ${spreadOf(g.cpu, 0)}, Squid ${spreadOf(s.cpu, 0)} us`,
+      baselineName: baseline.name,
+      baseline: baseline.measured ? medianOrNull(b.cpu) : null,
+      note: `gomodgate ${spreadOf(g.cpu, 0)}, ${baseline.short} ${spreadOf(b.cpu, 0)} us`,
     },
   ];
 }
@@ -277,6 +315,7 @@ export async function runRedirectScenario(ctx: BenchContext, opts: { rounds: num
   const direct: GoRun[] = [];
   const gmg = emptyFigures();
   const squid = emptyFigures();
+  const floor: WrkFigures = { reqPerSec: [], cpu: [] };
   let roundMs = 0;
   for (let round = 0; round < opts.rounds; round++) {
     if (round > 0 && ctx.remainingMs() < roundMs) {
@@ -323,15 +362,18 @@ export async function runRedirectScenario(ctx: BenchContext, opts: { rounds: num
           rmSync(dir, { recursive: true, force: true });
         }
       },
+      async () => {
+        if (!wrkMissing) await measureNodeFloor(rw, set, runsDir, floor, ctx);
+      },
     ];
     if (round % 2 === 1) sides.reverse();
     for (const side of sides) await side();
     roundMs = Date.now() - started;
   }
-  addRows(ctx, set, direct, gmg, squid, !squidMissing);
+  addRows(ctx, set, direct, gmg, squid, floor, !squidMissing);
 }
 
-function addRows(ctx: BenchContext, set: ModuleSet, direct: GoRun[], gmg: SideFigures, squid: SideFigures, withSquid: boolean): void {
+function addRows(ctx: BenchContext, set: ModuleSet, direct: GoRun[], gmg: SideFigures, squid: SideFigures, floor: WrkFigures, withSquid: boolean): void {
   const ms = (runs: GoRun[]) => runs.map((r) => r.ms);
   const cpu = (runs: GoRun[]) => runs.map((r) => r.cpuSeconds).filter((c): c is number => c !== null);
   const what = `go mod download of ${set.accepted.length} module versions through the REDIRECT, ${EMULATED_RTT_MS} ms round trip, fresh client caches`;
@@ -364,15 +406,25 @@ function addRows(ctx: BenchContext, set: ModuleSet, direct: GoRun[], gmg: SideFi
     }
   }
   const zip = `cached ${set.smallZip.bytes}-byte zip`;
+  const keepAlive = { reqPerSec: gmg.reqPerSec, cpu: gmg.cpuMicrosPerRequest };
+  const squidBaseline = { name: 'Squid ssl-bump', short: 'Squid', measured: withSquid };
   rows.push(
-    ...wrkRows(`${zip}, wrk -t2 -c16 -d5s keep-alive TLS through the REDIRECT`, `${zip}, wrk keep-alive TLS`, '', { reqPerSec: gmg.reqPerSec, cpu: gmg.cpuMicrosPerRequest }, { reqPerSec: squid.reqPerSec, cpu: squid.cpuMicrosPerRequest }, withSquid),
+    ...wrkRows(`${zip}, wrk -t2 -c16 -d5s keep-alive TLS through the REDIRECT`, `${zip}, wrk keep-alive TLS`, '', keepAlive, { reqPerSec: squid.reqPerSec, cpu: squid.cpuMicrosPerRequest }, squidBaseline),
+    ...wrkRows(
+      `${zip}, wrk -t2 -c16 -d5s keep-alive TLS through the REDIRECT, against a bare Node https server`,
+      `${zip}, wrk keep-alive TLS, against a bare Node https server`,
+      'the same bytes from node:https and nothing else: what any Node process pays here; ',
+      keepAlive,
+      floor,
+      { name: 'bare Node https server', short: 'bare Node', measured: true },
+    ),
     ...wrkRows(
       `${zip}, wrk -t2 -c16 -d5s, a new TLS connection per request, through the REDIRECT`,
       `${zip}, a new TLS connection per request`,
       'Connection: close, each request a TLS handshake with the interceptor; ',
       { reqPerSec: gmg.newConnReqPerSec, cpu: gmg.newConnCpuMicrosPerRequest },
       { reqPerSec: squid.newConnReqPerSec, cpu: squid.newConnCpuMicrosPerRequest },
-      withSquid,
+      squidBaseline,
     ),
   );
   if (failures.length) rows[0]!.note += `; ${failures.length} failed runs (see notices)`;
@@ -381,7 +433,8 @@ function addRows(ctx: BenchContext, set: ModuleSet, direct: GoRun[], gmg: SideFi
     `redirect: every run (ms, in order): direct ${list(direct)}; gomodgate cold ${list(gmg.cold)} first warm ${list(gmg.warmFirst)} later warm ${list(gmg.warm)}` +
       (withSquid ? `; Squid cold ${list(squid.cold)} first warm ${list(squid.warmFirst)} later warm ${list(squid.warm)}` : '') +
       `; wrk req/s gomodgate [${gmg.reqPerSec.map((v) => v.toFixed(0)).join(' ')}]${withSquid ? ` Squid [${squid.reqPerSec.map((v) => v.toFixed(0)).join(' ')}]` : ''}` +
-      `; new connection per request gomodgate [${gmg.newConnReqPerSec.map((v) => v.toFixed(0)).join(' ')}]${withSquid ? ` Squid [${squid.newConnReqPerSec.map((v) => v.toFixed(0)).join(' ')}]` : ''}`,
+      `; new connection per request gomodgate [${gmg.newConnReqPerSec.map((v) => v.toFixed(0)).join(' ')}]${withSquid ? ` Squid [${squid.newConnReqPerSec.map((v) => v.toFixed(0)).join(' ')}]` : ''}` +
+      `; bare Node https server [${floor.reqPerSec.map((v) => v.toFixed(0)).join(' ')}]`,
   );
   for (const row of rows) ctx.add(row);
 }
