@@ -1,13 +1,21 @@
 // Unit: the pieces of the bench's redirect scenario that run without root. The relay's child process listens on
 // the address it is given (the namespace world puts it on the upstream's own address, not loopback) and passes
-// bytes both ways; the test proxy's file names map to the module@version the go command is asked for. Real
-// sockets and a real child process (stopped by its PID); no timing is asserted.
+// bytes both ways; the bare Node server (the floor row) serves exactly its file over keep-alive TLS; the test
+// proxy's file names map to the module@version the go command is asked for. Real sockets, real TLS and real
+// child processes (stopped by their PID); no timing is asserted.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
+import https from 'node:https';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createTestPki } from '../helpers/test-pki.js';
 import { delayRelayArgv } from '../../bench/delay-relay-process.js';
 import { moduleOfTestdataFile } from '../../bench/scenarios/redirect.js';
 
@@ -36,6 +44,43 @@ test('the relay process listens on the host it is told and relays both ways', as
     child.kill('SIGTERM');
     if (child.exitCode === null) await once(child, 'exit');
     await new Promise<void>((r) => target.close(() => r()));
+  }
+});
+
+test('the bare Node https server serves exactly its file, twice on one keep-alive connection', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gmg-floor-'));
+  const pki = createTestPki(join(dir, 'pki'));
+  const cert = pki.issue('floor', ['proxy.golang.org']);
+  const body = randomBytes(1780);
+  writeFileSync(join(dir, 'body.zip'), body);
+  const main = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'node-floor-main.js');
+  const child = spawn(process.execPath, [main, '0', cert.certFile, cert.keyFile, join(dir, 'body.zip')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const agent = new https.Agent({ keepAlive: true, maxSockets: 1 });
+  try {
+    const [first] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string]; // {"port":N}
+    const port = (JSON.parse(first) as { port: number }).port;
+    const sockets = new Set<unknown>();
+    for (let i = 0; i < 2; i++) {
+      const got = await new Promise<{ status: number; type: string | undefined; sha: string; length: number }>((resolve, reject) => {
+        const req = https.get({ host: '127.0.0.1', port, path: '/rsc.io/quote/@v/v1.5.2.zip', servername: 'proxy.golang.org', ca: pki.ca.certPem, agent }, (res) => {
+          sockets.add(res.socket);
+          const parts: Buffer[] = [];
+          res.on('data', (d: Buffer) => parts.push(d));
+          res.on('end', () => {
+            const all = Buffer.concat(parts);
+            resolve({ status: res.statusCode!, type: res.headers['content-type'], sha: createHash('sha256').update(all).digest('hex'), length: all.length });
+          });
+        });
+        req.on('error', reject);
+      });
+      assert.deepEqual(got, { status: 200, type: 'application/zip', sha: createHash('sha256').update(body).digest('hex'), length: 1780 });
+    }
+    assert.equal(sockets.size, 1, 'both requests on one connection');
+  } finally {
+    agent.destroy();
+    child.kill('SIGTERM');
+    if (child.exitCode === null) await once(child, 'exit');
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 
