@@ -1,7 +1,7 @@
 // The running gateway's cache size limit (--cache-max-bytes): after each stored object, least recently used
 // blobs go first, never one being read or just stored. The limit is read at each pass, so a reload applies
 // it to the next stored object (and to the pass the reload itself asks for). Each pass first writes the cache
-// hits' waiting last-access times, so it evicts in exact LRU order.
+// hits' waiting last-access times, so it evicts in exact LRU order, and tells the index which rows it deleted.
 import type { Logger } from 'pino';
 import { describeCause } from '../errors.js';
 import type { Db } from './database.js';
@@ -12,7 +12,7 @@ import { evictToLimit } from './eviction.js';
 export class CacheLimit {
   constructor(
     private readonly db: Db,
-    private readonly index: Pick<CacheIndex, 'flushTouches'>,
+    private readonly index: Pick<CacheIndex, 'flushTouches' | 'forgetKept'>,
     private readonly blobs: BlobStore,
     /** The limit in bytes now; 0 = none. */
     private readonly maxBytes: () => number,
@@ -25,7 +25,9 @@ export class CacheLimit {
     if (max <= 0) return;
     try {
       this.index.flushTouches();
-      const r = evictToLimit(this.db, this.blobs, max, (sha) => sha === justStored || this.blobs.isReading(sha));
+      const r = evictToLimit(this.db, this.blobs, max, (sha) => sha === justStored || this.blobs.isReading(sha), {
+        onRemove: (o) => this.index.forgetKept(o.key), // the same connection: data_version does not tell the index
+      });
       if (r.removedObjects) this.log.info({ removedObjects: r.removedObjects, removedBytes: r.removedBytes, maxBytes: max }, 'cache over its size limit: evicted least recently used objects');
     } catch (err) {
       this.log.error({ err: describeCause(err) }, 'cache eviction failed');
