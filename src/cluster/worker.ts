@@ -2,7 +2,9 @@
 // gateway as a WorkerRole (listeners shared through node:cluster, fetch leases over the IPC channel, every log
 // line bound to `worker: i`), tells the supervisor when it serves, and obeys its messages: reload (re-read the
 // configuration, as SIGHUP does in a single process) and drain (finish in-flight responses, then exit 0).
-// SIGTERM/SIGINT sent to the worker directly (systemd signals the whole control group) drain it the same way.
+// SIGTERM/SIGINT sent to the worker directly (systemd signals the whole control group) drain it the same way;
+// only a second signal to the worker itself makes it exit at once. The supervisor's drain message and the
+// control group's SIGTERM arrive in either order, and neither counts as the second of the other.
 import type { Logger } from 'pino';
 import type { GatewayConfig } from '../config/load.js';
 import type { LogSink } from '../log-sink.js';
@@ -55,6 +57,7 @@ export async function serveAsWorker(opts: WorkerOptions): Promise<void> {
   process.on('unhandledRejection', (reason) => gateway.reportDefect(reason, 'unhandledRejection'));
 
   let draining = false;
+  let signals = 0;
   const drain = (graceMs: number) => {
     if (draining) return;
     draining = true;
@@ -67,14 +70,17 @@ export async function serveAsWorker(opts: WorkerOptions): Promise<void> {
     );
   };
   const onSignal = (signal: NodeJS.Signals) => {
-    if (draining) process.exit(1); // a second signal: out now, as a single process does
-    log.info({ signal }, 'worker draining');
+    if (++signals > 1) process.exit(1); // a second signal: out now, as a single process does
+    if (!draining) log.info({ signal }, 'worker draining');
     drain(10_000);
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   onControl = (m) => {
-    if (m.type === 'gmg-drain') return drain(m.graceMs);
+    if (m.type === 'gmg-drain') {
+      if (!draining) log.info({ by: 'supervisor' }, 'worker draining');
+      return drain(m.graceMs);
+    }
     try {
       const { applied, needsRestart } = gateway.reload(opts.readConfig());
       log.info({ applied, needsRestart }, needsRestart.length ? 'configuration reloaded; some changes need a restart' : 'configuration reloaded');

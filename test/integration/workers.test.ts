@@ -3,7 +3,7 @@
 // the supervisor's /metrics); 16 concurrent cold clients for one zip cause exactly one upstream fetch and get
 // identical bytes; /metrics sums the workers; SIGHUP applies a live option in every worker; a worker killed
 // (-9) while it holds a fetch lease is replaced, its lease passes on and every client still gets the object;
-// SIGTERM exits 0 and leaves a consistent store. Counts and hashes only, no timing assertions.
+// SIGTERM to the supervisor and its workers (as systemd sends it) exits 0 and leaves a consistent store. Counts and hashes only, no timing assertions.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -192,11 +192,47 @@ test('kill -9 of the worker holding a fetch lease: it is replaced, the lease pas
   }
 });
 
-test('SIGTERM: the supervisor drains both workers, exits 0, and the store is consistent', async () => {
+test('SIGTERM to the control group: the supervisor drains both workers, exits 0, and the store is consistent', async () => {
+  // as systemd stops the unit: SIGTERM to the supervisor, which tells the workers to drain, and SIGTERM to each
+  // worker too. A worker's own SIGTERM arriving after the drain message is not a second signal.
+  const workers = [...new Set(logged('worker serving').map((l) => l.pid as number))].filter((pid) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false; // the worker killed in the test above
+    }
+  });
+  assert.equal(workers.length, 2, 'two live workers');
+  // clients in flight while the workers drain: an uncached zip the first upstream (back in the configuration)
+  // answers after 2 s
+  const reloads = logged('configuration reload: 2 of 2 workers applied it').length;
+  writeConfig([`upstream: ${up.url}`]);
+  gw.child.kill('SIGHUP');
+  await waitFor('the first upstream in both workers', () => logged('configuration reload: 2 of 2 workers applied it').length === reloads + 1);
+  up.setDelay(2000);
+  const path = '/example.com/c/@v/v1.0.0.zip';
+  const inFlight = concurrent(path, 4);
+  await waitFor('the upstream to be asked', () => up.hits(path) >= 1, 20_000);
   gw.child.kill('SIGTERM');
+  await waitFor('both workers to get the drain message', () => logged('worker draining').filter((l) => l.by === 'supervisor').length === 2, 20_000);
+  for (const pid of workers) {
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err; // ESRCH: it had nothing in flight and is done
+    }
+  }
+  const answers = await inFlight;
+  up.resetFaults();
+  for (const a of answers) {
+    assert.ok(!(a instanceof Error), `an in-flight client was cut off: ${String(a)}`);
+    assert.equal(a.status, 200);
+    assert.equal(a.sha256, modules.c!.zipSha256);
+  }
   await waitFor('gomodgate to exit', () => gw.child.exitCode !== null, 20_000);
   assert.equal(gw.child.exitCode, 0);
   assert.equal(logged('gomodgate stopped').length, 3, 'two workers and the supervisor');
   const rows = await assertStoreConsistent(join(dir, 'data'));
-  assert.deepEqual(rows.map((r) => r.key).sort(), ['mod:example.com/a@v1.0.0.mod', 'mod:example.com/a@v1.0.0.zip', 'mod:example.com/b@v1.0.0.zip', 'mod:example.com/d@v1.0.0.zip']);
+  assert.deepEqual(rows.map((r) => r.key).sort(), ['mod:example.com/a@v1.0.0.mod', 'mod:example.com/a@v1.0.0.zip', 'mod:example.com/b@v1.0.0.zip', 'mod:example.com/c@v1.0.0.zip', 'mod:example.com/d@v1.0.0.zip']);
 });
