@@ -58,9 +58,11 @@ export async function serveAsWorker(opts: WorkerOptions): Promise<void> {
 
   let draining = false;
   let signals = 0;
-  const drain = (graceMs: number) => {
+  /** Drains once, whoever asks first (a signal, or the supervisor); `why` goes on the log line. */
+  const drain = (graceMs: number, why: { signal: NodeJS.Signals } | { by: 'supervisor' }) => {
     if (draining) return;
     draining = true;
+    log.info(why, 'worker draining');
     gateway.close(graceMs).then(
       () => void opts.sink.flush(2000).then(() => process.exit(0)),
       (err) => {
@@ -71,16 +73,12 @@ export async function serveAsWorker(opts: WorkerOptions): Promise<void> {
   };
   const onSignal = (signal: NodeJS.Signals) => {
     if (++signals > 1) process.exit(1); // a second signal: out now, as a single process does
-    if (!draining) log.info({ signal }, 'worker draining');
-    drain(10_000);
+    drain(10_000, { signal });
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   onControl = (m) => {
-    if (m.type === 'gmg-drain') {
-      if (!draining) log.info({ by: 'supervisor' }, 'worker draining');
-      return drain(m.graceMs);
-    }
+    if (m.type === 'gmg-drain') return drain(m.graceMs, { by: 'supervisor' });
     try {
       const { applied, needsRestart } = gateway.reload(opts.readConfig());
       log.info({ applied, needsRestart }, needsRestart.length ? 'configuration reloaded; some changes need a restart' : 'configuration reloaded');
