@@ -50,17 +50,21 @@ interface GoRun {
   cpuSeconds: number | null;
 }
 
+/** One wrk load's figures over the rounds: req/s, and the server's CPU per request (µs) where it was read. */
+interface WrkFigures {
+  reqPerSec: number[];
+  cpu: number[];
+}
+
 interface SideFigures {
   cold: GoRun[];
   /** The first warm run of each round, right after the cold one (some mutable answers have expired by then). */
   warmFirst: GoRun[];
   /** The other WARM_RUNS - 1 warm runs of each round. */
   warm: GoRun[];
-  reqPerSec: number[];
-  cpuMicrosPerRequest: number[];
+  keepAlive: WrkFigures;
   /** The same wrk load with a new TLS connection per request (Connection: close). */
-  newConnReqPerSec: number[];
-  newConnCpuMicrosPerRequest: number[];
+  newConn: WrkFigures;
   failures: string[];
 }
 
@@ -159,10 +163,10 @@ async function warmSmallZip(rw: RedirectWorld, set: ModuleSet, certFile: string,
 
 /**
  * wrk -t2 -c16 -d5s TLS to the small zip through the REDIRECT, on keep-alive connections or with a new TLS
- * connection per request (Connection: close: each one a handshake with the interceptor): req/s and the
- * interceptor's CPU per request.
+ * connection per request (Connection: close: each one a handshake with the interceptor): adds req/s and the
+ * server's CPU per request (process `pid`) to `into`.
  */
-async function wrkSmallZip(rw: RedirectWorld, pid: number, label: string, newConnections: boolean): Promise<{ reqPerSec: number; cpuMicrosPerRequest: number | null }> {
+async function wrkSmallZip(rw: RedirectWorld, pid: number, label: string, newConnections: boolean, into: WrkFigures): Promise<void> {
   const cpu0 = cpuSeconds(pid);
   const close = newConnections ? ['-H', 'Connection: close'] : [];
   const res = await runInNamespace(rw.world.namespaces.client, ['wrk', '-t2', '-c16', '-d5s', ...close, `https://proxy.golang.org${SMALL_ZIP.path}`], { timeoutMs: 60_000 });
@@ -174,18 +178,23 @@ async function wrkSmallZip(rw: RedirectWorld, pid: number, label: string, newCon
   if (res.code !== 0 || !rate || !total) throw new Error(`${label}: wrk failed: ${tail(res.stdout + res.stderr, 10)}`);
   if (bad || socketErrors) throw new Error(`${label}: wrk saw ${bad ? `${bad[1]} non-2xx responses` : ''} ${socketErrors ? `socket errors: ${socketErrors[1]}` : ''}`);
   const requests = Number(total[1]);
-  return { reqPerSec: Number(rate[1]), cpuMicrosPerRequest: cpu0 === null || cpu1 === null || requests === 0 ? null : ((cpu1 - cpu0) * 1e6) / requests };
+  into.reqPerSec.push(Number(rate[1]));
+  if (cpu0 !== null && cpu1 !== null && requests > 0) into.cpu.push(((cpu1 - cpu0) * 1e6) / requests);
+}
+
+function emptyWrk(): WrkFigures {
+  return { reqPerSec: [], cpu: [] };
 }
 
 function emptyFigures(): SideFigures {
-  return { cold: [], warmFirst: [], warm: [], reqPerSec: [], cpuMicrosPerRequest: [], newConnReqPerSec: [], newConnCpuMicrosPerRequest: [], failures: [] };
+  return { cold: [], warmFirst: [], warm: [], keepAlive: emptyWrk(), newConn: emptyWrk(), failures: [] };
 }
 
 /**
  * The keep-alive wrk load against a bare Node https server in the interceptor's place (node-floor-main.ts,
  * serving the small zip's bytes with a certificate of the test PKI): what any Node process pays per request.
  */
-async function measureNodeFloor(rw: RedirectWorld, set: ModuleSet, runsDir: string, figures: { reqPerSec: number[]; cpu: number[] }, ctx: BenchContext): Promise<void> {
+async function measureNodeFloor(rw: RedirectWorld, set: ModuleSet, runsDir: string, figures: WrkFigures, ctx: BenchContext): Promise<void> {
   const bodyFile = join(runsDir, 'floor-body.zip');
   writeFileSync(bodyFile, set.smallZip.body);
   const cert = rw.world.pki.issue('node-floor', ['proxy.golang.org']);
@@ -198,9 +207,7 @@ async function measureNodeFloor(rw: RedirectWorld, set: ModuleSet, runsDir: stri
     await floor.waitForLine((l) => l.startsWith('{"port":'), 15_000);
     ctx.progress('redirect: bare Node https server, wrk');
     await warmSmallZip(rw, set, rw.world.pki.caFile, runsDir, 'Node floor'); // the same bytes, or no figure
-    const w = await wrkSmallZip(rw, floor.pid, 'Node floor', false);
-    figures.reqPerSec.push(w.reqPerSec);
-    if (w.cpuMicrosPerRequest !== null) figures.cpu.push(w.cpuMicrosPerRequest);
+    await wrkSmallZip(rw, floor.pid, 'Node floor', false, figures);
   } catch (err) {
     ctx.notice(`redirect: bare Node https server: ${(err as Error).message.split('\n')[0]!}`);
   } finally {
@@ -227,13 +234,9 @@ async function measureInterceptor(
     if (withWrk) {
       ctx.progress(`redirect: ${label} wrk`);
       await warmSmallZip(rw, set, interceptor.caFile, runsDir, label);
-      const w = await wrkSmallZip(rw, interceptor.pid, label, false);
-      figures.reqPerSec.push(w.reqPerSec);
-      if (w.cpuMicrosPerRequest !== null) figures.cpuMicrosPerRequest.push(w.cpuMicrosPerRequest);
+      await wrkSmallZip(rw, interceptor.pid, label, false, figures.keepAlive);
       ctx.progress(`redirect: ${label} wrk, a new TLS connection per request`);
-      const n = await wrkSmallZip(rw, interceptor.pid, label, true);
-      figures.newConnReqPerSec.push(n.reqPerSec);
-      if (n.cpuMicrosPerRequest !== null) figures.newConnCpuMicrosPerRequest.push(n.cpuMicrosPerRequest);
+      await wrkSmallZip(rw, interceptor.pid, label, true, figures.newConn);
     }
   } catch (err) {
     figures.failures.push((err as Error).message.split('\n')[0]!);
@@ -249,11 +252,6 @@ function spreadOf(values: number[], digits = 1, scale = 1): string {
 
 function medianOrNull(values: number[]): number | null {
   return values.length ? median(values) : null;
-}
-
-interface WrkFigures {
-  reqPerSec: number[];
-  cpu: number[];
 }
 
 /**
@@ -315,7 +313,7 @@ export async function runRedirectScenario(ctx: BenchContext, opts: { rounds: num
   const direct: GoRun[] = [];
   const gmg = emptyFigures();
   const squid = emptyFigures();
-  const floor: WrkFigures = { reqPerSec: [], cpu: [] };
+  const floor = emptyWrk();
   let roundMs = 0;
   for (let round = 0; round < opts.rounds; round++) {
     if (round > 0 && ctx.remainingMs() < roundMs) {
@@ -406,15 +404,14 @@ function addRows(ctx: BenchContext, set: ModuleSet, direct: GoRun[], gmg: SideFi
     }
   }
   const zip = `cached ${set.smallZip.bytes}-byte zip`;
-  const keepAlive = { reqPerSec: gmg.reqPerSec, cpu: gmg.cpuMicrosPerRequest };
   const squidBaseline = { name: 'Squid ssl-bump', short: 'Squid', measured: withSquid };
   rows.push(
-    ...wrkRows(`${zip}, wrk -t2 -c16 -d5s keep-alive TLS through the REDIRECT`, `${zip}, wrk keep-alive TLS`, '', keepAlive, { reqPerSec: squid.reqPerSec, cpu: squid.cpuMicrosPerRequest }, squidBaseline),
+    ...wrkRows(`${zip}, wrk -t2 -c16 -d5s keep-alive TLS through the REDIRECT`, `${zip}, wrk keep-alive TLS`, '', gmg.keepAlive, squid.keepAlive, squidBaseline),
     ...wrkRows(
       `${zip}, wrk -t2 -c16 -d5s keep-alive TLS through the REDIRECT, against a bare Node https server`,
       `${zip}, wrk keep-alive TLS, against a bare Node https server`,
       'the same bytes from node:https and nothing else: what any Node process pays here; ',
-      keepAlive,
+      gmg.keepAlive,
       floor,
       { name: 'bare Node https server', short: 'bare Node', measured: true },
     ),
@@ -422,19 +419,20 @@ function addRows(ctx: BenchContext, set: ModuleSet, direct: GoRun[], gmg: SideFi
       `${zip}, wrk -t2 -c16 -d5s, a new TLS connection per request, through the REDIRECT`,
       `${zip}, a new TLS connection per request`,
       'Connection: close, each request a TLS handshake with the interceptor; ',
-      { reqPerSec: gmg.newConnReqPerSec, cpu: gmg.newConnCpuMicrosPerRequest },
-      { reqPerSec: squid.newConnReqPerSec, cpu: squid.newConnCpuMicrosPerRequest },
+      gmg.newConn,
+      squid.newConn,
       squidBaseline,
     ),
   );
   if (failures.length) rows[0]!.note += `; ${failures.length} failed runs (see notices)`;
   const list = (runs: GoRun[]) => `[${ms(runs).map((v) => v.toFixed(0)).join(' ')}]`;
+  const rates = (f: WrkFigures) => `[${f.reqPerSec.map((v) => v.toFixed(0)).join(' ')}]`;
   ctx.notice(
     `redirect: every run (ms, in order): direct ${list(direct)}; gomodgate cold ${list(gmg.cold)} first warm ${list(gmg.warmFirst)} later warm ${list(gmg.warm)}` +
       (withSquid ? `; Squid cold ${list(squid.cold)} first warm ${list(squid.warmFirst)} later warm ${list(squid.warm)}` : '') +
-      `; wrk req/s gomodgate [${gmg.reqPerSec.map((v) => v.toFixed(0)).join(' ')}]${withSquid ? ` Squid [${squid.reqPerSec.map((v) => v.toFixed(0)).join(' ')}]` : ''}` +
-      `; new connection per request gomodgate [${gmg.newConnReqPerSec.map((v) => v.toFixed(0)).join(' ')}]${withSquid ? ` Squid [${squid.newConnReqPerSec.map((v) => v.toFixed(0)).join(' ')}]` : ''}` +
-      `; bare Node https server [${floor.reqPerSec.map((v) => v.toFixed(0)).join(' ')}]`,
+      `; wrk req/s gomodgate ${rates(gmg.keepAlive)}${withSquid ? ` Squid ${rates(squid.keepAlive)}` : ''}` +
+      `; new connection per request gomodgate ${rates(gmg.newConn)}${withSquid ? ` Squid ${rates(squid.newConn)}` : ''}` +
+      `; bare Node https server ${rates(floor)}`,
   );
   for (const row of rows) ctx.add(row);
 }
