@@ -3,7 +3,7 @@
 // instead of being served, or kept, as the truth. Covers the answers nothing else verifies: .info, @latest,
 // lists, and go.mod files that the checksum database does not cover. Module zips and checksum-database
 // answers are checked by src/verify/. Pure: no I/O.
-import { isCanonicalVersion } from './module-path.js';
+import { isExactVersion } from './module-path.js';
 import { isValidSemver } from './semver.js';
 import type { ModuleRequest } from './request-path.js';
 
@@ -25,7 +25,8 @@ export function hasAnswerCheck(req: ModuleRequest): boolean {
 /**
  * Why `body` is not an acceptable answer to `req`, as one line for the client; null when it is.
  * - .info and @latest: a JSON object whose Version is a valid semantic version, equal to the version asked
- *   for when that is canonical (the go command refuses the same mismatch), and whose Time, if any, is a date;
+ *   for when that is exact for the path (isExactVersion: the go command refuses the same mismatch, and
+ *   accepts "v2.0.0+incompatible" for "v2.0.0" of a path without "/v2"), and whose Time, if any, is a date;
  * - list: UTF-8 lines, each empty or starting with a valid semantic version;
  * - .mod: UTF-8 text without NUL bytes (a go.mod is text; an HTML page or binary is not).
  */
@@ -55,7 +56,7 @@ function checkInfo(req: ModuleRequest, s: string): string | null {
   if (typeof info !== 'object' || info === null || Array.isArray(info)) return 'the answer is not a JSON object';
   const { Version, Time } = info as { Version?: unknown; Time?: unknown };
   if (typeof Version !== 'string' || !isValidSemver(Version)) return 'the answer has no valid Version';
-  if (req.kind === 'info' && req.version !== undefined && isCanonicalVersion(req.version) && Version !== req.version) {
+  if (req.kind === 'info' && req.module !== undefined && req.version !== undefined && isExactVersion(req.module, req.version) && Version !== req.version) {
     return `the answer is for version ${JSON.stringify(Version.slice(0, 80))}, not ${req.version}`;
   }
   if (Time !== undefined && (typeof Time !== 'string' || Number.isNaN(Date.parse(Time)))) return 'the answer has an invalid Time';

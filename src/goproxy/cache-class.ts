@@ -3,7 +3,7 @@
 // sent to clients. Pure: it must never do I/O, and never call something immutable whose meaning can change for
 // the same request (a list, @latest, a branch query, the latest signed tree head).
 
-import { isCanonicalVersion } from './module-path.js';
+import { isExactVersion } from './module-path.js';
 import type { ModuleRequest } from './request-path.js';
 
 export type CacheClass = 'immutable' | 'mutable';
@@ -12,7 +12,8 @@ export type CacheClass = 'immutable' | 'mutable';
 export const IMMUTABLE_MAX_AGE_SECONDS = 31_536_000;
 
 /**
- * immutable: .mod and .zip (always canonical versions), .info of a canonical version, checksum-database
+ * immutable: .mod and .zip (always canonical versions), .info of an exact version (canonical and fitting the
+ * path: "v2.0.0" of "rsc.io/quote" is a query the proxy resolves, and stays mutable), checksum-database
  * tiles, full or partial (a tile of a given width never changes; a wider one supersedes it under another path),
  * and checksum-database lookups: the record of a module@version never changes once the log holds it. The signed
  * tree head a lookup carries does get older, and the go command accepts an older head after proving with tiles
@@ -29,7 +30,7 @@ export function classify(req: ModuleRequest): CacheClass {
     case 'sumdb-lookup':
       return 'immutable';
     case 'info':
-      return req.version !== undefined && isCanonicalVersion(req.version) ? 'immutable' : 'mutable';
+      return req.module !== undefined && req.version !== undefined && isExactVersion(req.module, req.version) ? 'immutable' : 'mutable';
     case 'list':
     case 'latest':
     case 'sumdb-supported':

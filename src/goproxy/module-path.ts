@@ -258,6 +258,17 @@ export function checkPathMajor(version: string, pathMajor: string): string | nul
 }
 
 /**
+ * True when a proxy must answer `version` of `module` with exactly that version: the version is canonical and
+ * fits the path (module.Check). The go command refuses any other version in such an .info answer; for anything
+ * else ("v2.0.0" of a path without "/v2", a branch, a commit) the proxy resolves the query, and may answer
+ * "v2.0.0+incompatible" or a pseudo-version, which the go command accepts.
+ */
+export function isExactVersion(module: string, version: string): boolean {
+  if (!isCanonicalVersion(version) || checkModulePath(module) !== null) return false;
+  return checkPathMajor(version, splitPathVersion(module)?.pathMajor ?? '') === null;
+}
+
+/**
  * Why `version` (decoded) cannot be asked of a proxy, as one line without the version itself; null when it
  * can. Accepts semantic versions and the non-canonical queries the go command sends for .info (a branch
  * "master", a commit "4e3d6c7"); the rules are module.EscapeVersion's (a file-name-safe element without "!")

@@ -22,6 +22,11 @@ describe('classify / contentType / cacheControl', () => {
     ['/rsc.io/quote/@v/v1.0.0-%21r%21c1.info', false, 'immutable', 'application/json'],
     ['/rsc.io/quote/@v/v0.0.0-20180101000000-aaaaaaaaaaaa.info', false, 'immutable', 'application/json'],
     ['/example.com/m/@v/v2.0.0+incompatible.info', false, 'immutable', 'application/json'],
+    ['/rsc.io/quote/v2/@v/v2.0.1.info', false, 'immutable', 'application/json'],
+    ['/gopkg.in/yaml.v2/@v/v2.4.0.info', false, 'immutable', 'application/json'],
+    // v2 of a path without /v2 is a query: the proxy answers v2.0.0+incompatible or a pseudo-version
+    ['/rsc.io/quote/@v/v2.0.0.info', false, 'mutable', 'application/json'],
+    ['/rsc.io/quote/v2/@v/v3.0.0.info', false, 'mutable', 'application/json'],
     ['/rsc.io/quote/@v/master.info', false, 'mutable', 'application/json'], // a branch moves
     ['/rsc.io/quote/@v/4e3d6c7.info', false, 'mutable', 'application/json'], // a short hash may become ambiguous
     ['/rsc.io/quote/@v/v1.5.info', false, 'mutable', 'application/json'], // shorthand: resolves to the newest v1.5.x
