@@ -12,7 +12,9 @@
 // - another connection's commit (a worker, `gomodgate cache prune` or `cache verify`) shows in SQLite's
 //   `PRAGMA data_version`, which the first lookup of each event-loop turn reads (half a SELECT's cost, paid
 //   once per turn rather than per request); a change drops every kept row;
-// - and none is older than keepRowsMs, whatever happens.
+// - and none is older than keepRowsMs (10 minutes), whatever happens: a last bound, as every change above is
+//   reported. It was 1 s, which a warm build's hits outlived: the go command asks for each object once per
+//   build, so every hit of the next build paid the SELECT again.
 import type { Db } from './database.js';
 import { GateError } from '../errors.js';
 import { redactUrl } from '../redact.js';
@@ -136,7 +138,7 @@ export class CacheIndex {
   constructor(db: Db, options: CacheIndexOptions = {}) {
     this.touchBatchMs = options.touchBatchMs ?? 250;
     this.touchBatchSize = options.touchBatchSize ?? 512;
-    this.keepRowsMs = options.keepRowsMs ?? 1000;
+    this.keepRowsMs = options.keepRowsMs ?? 10 * 60_000;
     this.keepRowsMax = options.keepRowsMax ?? 4096;
     this.now = options.now ?? Date.now;
     this.dataVersionStmt = db.prepare<[], number>('PRAGMA data_version').pluck(true);
