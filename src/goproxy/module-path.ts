@@ -261,11 +261,11 @@ export function checkPathMajor(version: string, pathMajor: string): string | nul
  * True when a proxy must answer `version` of `module` with exactly that version: the version is canonical and
  * fits the path (module.Check). The go command refuses any other version in such an .info answer; for anything
  * else ("v2.0.0" of a path without "/v2", a branch, a commit) the proxy resolves the query, and may answer
- * "v2.0.0+incompatible" or a pseudo-version, which the go command accepts.
+ * "v2.0.0+incompatible" or a pseudo-version, which the go command accepts. `module` must be a valid module
+ * path, as every parsed request's is (module.Check's CheckPath is not repeated here, on every .info).
  */
 export function isExactVersion(module: string, version: string): boolean {
-  if (!isCanonicalVersion(version) || checkModulePath(module) !== null) return false;
-  return checkPathMajor(version, splitPathVersion(module)?.pathMajor ?? '') === null;
+  return isCanonicalVersion(version) && checkPathMajor(version, splitPathVersion(module)?.pathMajor ?? '') === null;
 }
 
 /**
