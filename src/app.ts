@@ -13,6 +13,7 @@ import type { Logger } from 'pino';
 import type { GatewayConfig } from './config/load.js';
 import { GateError, describeCause, describeDirectoryFailure } from './errors.js';
 import { openDatabase, type Db } from './store/database.js';
+import { WalCheckpointer } from './store/wal-checkpointer.js';
 import { BlobStore } from './store/blob-store.js';
 import { CacheIndex } from './store/cache-index.js';
 import { AuditLog } from './audit/audit-log.js';
@@ -143,7 +144,12 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
   // a worker's siblings may be writing temp files now: the supervisor cleaned up before forking them
   const leftovers = role ? 0 : blobs.removeLeftoverTempFiles();
   if (leftovers) log.info({ count: leftovers }, 'removed partial downloads left by an earlier run');
-  const db: Db = openDatabase(join(config.dataDir, 'gomodgate.db'));
+  const dbFile = join(config.dataDir, 'gomodgate.db');
+  const db: Db = openDatabase(dbFile);
+  const checkpoints = new WalCheckpointer(db, {
+    file: dbFile,
+    onError: (err) => log.warn({ err }, 'the WAL checkpoint thread stopped: the event loop checkpoints gomodgate.db itself from now on'),
+  });
   const index = new CacheIndex(db);
   let current = config;
   const stats = { intercepted: 0, spliced: 0, refused: 0 };
@@ -470,6 +476,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
       audit.flush();
       index.flushTouches();
       upstream.close();
+      await checkpoints.close();
       db.close();
       log.info('gomodgate stopped');
     },
