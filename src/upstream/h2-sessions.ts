@@ -16,8 +16,8 @@ export interface H2Route {
 }
 
 export interface H2SessionsOptions {
-  /** Trusted roots for upstream TLS (as for the HTTP/1.1 agent). */
-  ca: string[];
+  /** The TLS context of the trusted roots for upstream TLS (the HTTP/1.1 agent's own). */
+  secureContext: tls.SecureContext;
   /** Bound on TCP connect + TLS handshake. */
   connectTimeoutMs: number;
   /** How long a route that answered ALPN with HTTP/1.1 is not asked again (default 10 min). */
@@ -94,7 +94,7 @@ export class H2Sessions {
         host: route.host,
         port: route.port,
         servername: route.servername,
-        ca: this.opts.ca,
+        secureContext: this.opts.secureContext,
         rejectUnauthorized: true,
         ALPNProtocols: ['h2', 'http/1.1'],
       });

@@ -9,7 +9,7 @@
 import https from 'node:https';
 import http from 'node:http';
 import { readFileSync, existsSync } from 'node:fs';
-import { rootCertificates, TLSSocket } from 'node:tls';
+import { createSecureContext, rootCertificates, TLSSocket } from 'node:tls';
 import { isIP } from 'node:net';
 import { CidrSet } from '../cidr.js';
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
@@ -82,10 +82,14 @@ export class UpstreamClient implements Upstream {
     http2?: boolean;
   }) {
     const common = { keepAlive: true, maxSockets: opts.maxSocketsPerHost ?? 32, maxFreeSockets: 8 };
-    this.agentOptions = { ...common, ca: opts.trustedRoots, rejectUnauthorized: true };
+    // The trusted roots as one TLS context, built once, never as a `ca` option: with `ca`, every new connection
+    // parsed all ~300 roots again, and https.Agent joined them into each request's pool key (a string of
+    // ~400 KB built and hashed per request: 40% of the gateway's CPU in a cold go mod download).
+    const secureContext = createSecureContext({ ca: opts.trustedRoots });
+    this.agentOptions = { ...common, secureContext, rejectUnauthorized: true };
     this.httpsAgent = new https.Agent(this.agentOptions);
     this.httpAgent = new http.Agent(common);
-    this.h2 = opts.http2 === false ? null : new H2Sessions({ ca: opts.trustedRoots, connectTimeoutMs: opts.timeoutMs });
+    this.h2 = opts.http2 === false ? null : new H2Sessions({ secureContext, connectTimeoutMs: opts.timeoutMs });
   }
 
   private tunnelFor(proxy: URL): TunnelingAgent {

@@ -1,0 +1,93 @@
+// Integration: UpstreamClient's TLS towards an upstream, over real sockets. The trusted roots (Node's, the
+// system bundle and --upstream-ca: hundreds of certificates) are one TLS context built once: requests reuse
+// their keep-alive connection, HTTP/1.1 and HTTP/2 alike verify the upstream against those roots, and the
+// HTTP/1.1 pool key stays short (with a `ca` option, https.Agent joined every root into each request's key:
+// a string of some 400 KB built and hashed per upstream request).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import https from 'node:https';
+import http2 from 'node:http2';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { createTestPki, type TestPki } from '../helpers/test-pki.js';
+import { UpstreamClient, loadTrustedRoots } from '../../src/upstream/upstream-client.js';
+
+let dir: string;
+let pki: TestPki;
+let stranger: TestPki;
+const body = Buffer.from('module example.com/m\n');
+
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'gmg-upclient-'));
+  pki = createTestPki(join(dir, 'pki'));
+  stranger = createTestPki(join(dir, 'stranger'));
+});
+
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A TLS upstream on loopback (HTTP/1.1 only, or HTTP/2 with HTTP/1.1 allowed) that counts its connections. */
+async function upstream(kind: 'h1' | 'h2', from: TestPki): Promise<{ url: URL; connections: () => number; close: () => Promise<void> }> {
+  const { certPem, keyPem } = from.issue('upstream', ['localhost']);
+  const headers = { 'content-length': String(body.length) };
+  const server = kind === 'h1'
+    ? https.createServer({ cert: certPem, key: keyPem }, (_req, res) => res.writeHead(200, headers).end(body))
+    : http2.createSecureServer({ cert: certPem, key: keyPem, allowHTTP1: true }, (_req, res) => res.writeHead(200, headers).end(body));
+  let connections = 0;
+  server.on('secureConnection', () => connections++);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: new URL(`https://localhost:${port}`),
+    connections: () => connections,
+    close: () => new Promise<void>((r) => {
+      (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+      server.close(() => r());
+    }),
+  };
+}
+
+async function read(res: { status: number; body: NodeJS.ReadableStream }): Promise<{ status: number; body: Buffer }> {
+  const parts: Buffer[] = [];
+  for await (const c of res.body as AsyncIterable<Buffer>) parts.push(c);
+  return { status: res.status, body: Buffer.concat(parts) };
+}
+
+for (const kind of ['h1', 'h2'] as const) {
+  test(`${kind}: 20 requests share one verified connection`, async () => {
+    const up = await upstream(kind, pki);
+    const roots = loadTrustedRoots([pki.caFile]);
+    assert.ok(roots.join('').length > 100_000, 'the test trusts the whole default set, as the gateway does');
+    const client = new UpstreamClient({ trustedRoots: roots, timeoutMs: 10_000, http2: kind === 'h2' });
+    try {
+      for (let i = 0; i < 20; i++) {
+        const r = await read(await client.request({ base: up.url }, `/example.com/m/@v/v1.0.${i}.mod`));
+        assert.equal(r.status, 200);
+        assert.ok(r.body.equals(body));
+      }
+      assert.equal(up.connections(), 1);
+      if (kind === 'h1') {
+        const agent = client.routeFor(up.url).agent as https.Agent;
+        const keys = Object.keys(agent.freeSockets);
+        assert.equal(keys.length, 1, JSON.stringify(keys.map((k) => k.length)));
+        assert.ok(keys[0]!.length < 1000, `the pool key is ${keys[0]!.length} characters: it carries the trusted roots`);
+      }
+    } finally {
+      client.close();
+      await up.close();
+    }
+  });
+
+  test(`${kind}: an upstream whose certificate no trusted root issued is refused`, async () => {
+    const up = await upstream(kind, stranger);
+    const client = new UpstreamClient({ trustedRoots: loadTrustedRoots([pki.caFile]), timeoutMs: 10_000, http2: kind === 'h2' });
+    try {
+      await assert.rejects(client.request({ base: up.url }, '/example.com/m/@v/v1.0.0.mod'), (err: Error) => /certificate|self.signed|issuer/i.test(`${err.message} ${String((err as { cause?: unknown }).cause)}`));
+      assert.equal(up.connections(), 0, 'no request reached it');
+    } finally {
+      client.close();
+      await up.close();
+    }
+  });
+}
