@@ -5,7 +5,8 @@
 // Its whole life: `ca rotate` creates the next CA in next/ (same layout) and writes rotation.json with the
 // time the leaves switch to it; until then both are published (onboarding page, `ca export --all`) and the
 // current one signs. At that time (or at once with --switch-now) the current CA moves to retired/<stamp>/, the
-// next one takes its place in certs/ and keys/, and rotation.json goes. CaSource is the running gateway's view:
+// next one takes its place in certs/ and keys/, and rotation.json goes; a switch cut short by a crash is
+// finished by the next start (switchCa). CaSource is the running gateway's view:
 // the CA that signs now and the ones to publish, re-read on demand (SIGHUP, a timer), switching when due.
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
@@ -37,6 +38,8 @@ export const CA_WARN_DAYS = 30;
 /** Creates the CA when absent. Returns whether it was created. Idempotent. */
 export function initCa(dir: string, commonName = 'gomodgate gateway CA'): { created: boolean; paths: CaPaths } {
   const p = caPaths(dir);
+  // a switch cut short has moved the current CA away: finish it, never create a CA in its place
+  if (existsSync(rotationFile(dir)) && readRotation(dir)?.retiring) switchCa(dir);
   return { created: createCaFiles(p, commonName), paths: p };
 }
 
@@ -114,6 +117,8 @@ export interface CaSet {
 interface RotationState {
   switchAt: string;
   createdAt: string;
+  /** Recorded when the switch begins, before anything moves: where the current CA goes (see switchCa). */
+  retiring?: string;
 }
 
 export function nextCaPaths(dir: string): CaPaths {
@@ -220,9 +225,7 @@ export function rotateCa(dir: string, opts: { overlapMs: number; switchNow: bool
   if (!pending) {
     rmSync(next.dir, { recursive: true, force: true }); // a half-made next CA from an interrupted run
     created = createCaFiles(next, `gomodgate gateway CA ${new Date(now).toISOString().slice(0, 10)}`);
-    const state: RotationState = { switchAt: new Date(now + (opts.switchNow ? 0 : opts.overlapMs)).toISOString(), createdAt: new Date(now).toISOString() };
-    writeFileSync(rotationFile(dir) + '.tmp', JSON.stringify(state, null, 2) + '\n', { mode: 0o644 });
-    renameSync(rotationFile(dir) + '.tmp', rotationFile(dir));
+    writeRotation(dir, { switchAt: new Date(now + (opts.switchNow ? 0 : opts.overlapMs)).toISOString(), createdAt: new Date(now).toISOString() });
     matchOwner(dir, [...ownedPaths(next), rotationFile(dir)]);
   }
   let retiredDir: string | null = null;
@@ -230,32 +233,61 @@ export function rotateCa(dir: string, opts: { overlapMs: number; switchNow: bool
   return { created, switched: opts.switchNow, set: describeCas(dir, now), retiredDir };
 }
 
+/** Replaces rotation.json in one rename. */
+function writeRotation(dir: string, state: RotationState): void {
+  writeFileSync(rotationFile(dir) + '.tmp', JSON.stringify(state, null, 2) + '\n', { mode: 0o644 });
+  renameSync(rotationFile(dir) + '.tmp', rotationFile(dir));
+}
+
 /**
  * Makes the next CA the current one: the current certs/ and keys/ move to retired/<time>-<fingerprint>/, the
- * next ones take their place, rotation.json goes. Returns the retired directory. Each step is a rename.
+ * next ones take their place, rotation.json goes. Returns the retired directory. Each step is a rename, so a
+ * crash or power loss can cut the switch short. It is finished by the next call (switchIfDue at start, initCa,
+ * `ca rotate --switch-now`): the retired directory is recorded in rotation.json before anything moves, and each
+ * step is taken from what the directory shows (a next/SUB still there means SUB has not been switched). The
+ * order (both retired, then keys, then certs) never leaves a certificate beside another CA's key.
+ * `afterStep` (tests) runs after each step; a throw there is a crash at that point.
  */
-export function switchCa(dir: string, now = Date.now()): string {
+export function switchCa(dir: string, now = Date.now(), afterStep: (step: string) => void = () => undefined): string {
   const cur = caPaths(dir);
   const next = nextCaPaths(dir);
-  if (!existsSync(next.certFile) || !existsSync(next.privateKeyFile)) {
-    throw new GateError('CONFIG_INVALID', `no next CA in ${next.dir} to switch to; start a rotation with \`gomodgate ca rotate --ca-dir ${dir}\``);
+  const rotation = readRotation(dir);
+  let retired = rotation?.retiring;
+  if (!retired) {
+    if (!existsSync(next.certFile) || !existsSync(next.privateKeyFile)) {
+      throw new GateError('CONFIG_INVALID', `no next CA in ${next.dir} to switch to; start a rotation with \`gomodgate ca rotate --ca-dir ${dir}\``);
+    }
+    const fp = existsSync(cur.certFile) ? new X509Certificate(readFileSync(cur.certFile)).fingerprint256.replace(/:/g, '').slice(0, 16).toLowerCase() : 'none';
+    retired = join(dir, 'retired', `${new Date(now).toISOString().replace(/[:.]/g, '-')}-${fp}`);
+    const at = new Date(now).toISOString();
+    writeRotation(dir, { switchAt: rotation?.switchAt ?? at, createdAt: rotation?.createdAt ?? at, retiring: retired });
+    afterStep('recorded');
   }
-  const fp = existsSync(cur.certFile) ? new X509Certificate(readFileSync(cur.certFile)).fingerprint256.replace(/:/g, '').slice(0, 16).toLowerCase() : 'none';
-  const retired = join(dir, 'retired', `${new Date(now).toISOString().replace(/[:.]/g, '-')}-${fp}`);
   mkdirSync(retired, { recursive: true, mode: 0o700 });
   matchOwner(dir, [join(dir, 'retired'), retired]);
-  for (const sub of ['certs', 'keys']) if (existsSync(join(dir, sub))) renameSync(join(dir, sub), join(retired, sub));
-  renameSync(join(next.dir, 'keys'), join(dir, 'keys'));
-  renameSync(join(next.dir, 'certs'), join(dir, 'certs'));
-  rmSync(rotationFile(dir), { force: true });
+  for (const sub of ['certs', 'keys']) {
+    if (existsSync(join(next.dir, sub)) && existsSync(join(dir, sub))) {
+      renameSync(join(dir, sub), join(retired, sub));
+      afterStep(`retired ${sub}`);
+    }
+  }
+  for (const sub of ['keys', 'certs']) {
+    if (existsSync(join(next.dir, sub))) {
+      renameSync(join(next.dir, sub), join(dir, sub));
+      afterStep(`installed ${sub}`);
+    }
+  }
   rmSync(next.dir, { recursive: true, force: true });
+  afterStep('next removed');
+  rmSync(rotationFile(dir), { force: true }); // last: until it goes, the next call resumes
   return retired;
 }
 
 /** Switches when a pending rotation's time has come; returns whether it did. */
 export function switchIfDue(dir: string, now = Date.now()): boolean {
   const rotation = readRotation(dir);
-  if (!rotation || Date.parse(rotation.switchAt) > now) return false;
+  // a switch already under way (retiring recorded) is finished whatever its time said
+  if (!rotation || (!rotation.retiring && Date.parse(rotation.switchAt) > now)) return false;
   switchCa(dir, now);
   return true;
 }

@@ -6,11 +6,11 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import tls from 'node:tls';
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, createPublicKey } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CaSource, caPaths, describeCas, initCa, rotateCa, switchIfDue } from '../../src/intercept/ca-store.js';
+import { CaSource, caPaths, describeCas, initCa, loadCa, rotateCa, switchCa, switchIfDue } from '../../src/intercept/ca-store.js';
 import { createCertificateAuthority } from '../../src/intercept/certificates.js';
 import { LeafCertificates } from '../../src/intercept/leaf-certificates.js';
 import { loadConfig } from '../../src/config/load.js';
@@ -81,6 +81,42 @@ function handshake(port: number, roots: string[]): Promise<string> {
     s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
   });
 }
+
+test('a switch cut short at any step is finished by the next start, never replaced by a new CA', () => {
+  const steps = ['recorded', 'retired certs', 'retired keys', 'installed keys', 'installed certs', 'next removed'];
+  const t0 = Date.now();
+  const due = t0 + 15 * DAY;
+  for (const step of steps) {
+    const dir = join(tempDir(), 'ca');
+    initCa(dir);
+    const oldPem = readFileSync(caPaths(dir).certFile, 'utf8');
+    const nextPem = rotateCa(dir, { overlapMs: 14 * DAY, switchNow: false, now: t0 }).set.next!.certPem;
+    const seen: string[] = [];
+    assert.throws(() => switchCa(dir, due, (s) => {
+      seen.push(s);
+      if (s === step) throw new Error(`crash after ${s}`);
+    }), new RegExp(`crash after ${step}`));
+    assert.equal(seen.at(-1), step);
+    // the next start: `serve` runs initCa, then CaSource switches when due
+    assert.equal(initCa(dir).created, false, `${step}: a new CA was created in the half-switched directory`);
+    switchIfDue(dir, due);
+    const set = describeCas(dir, due);
+    assert.equal(set.current?.certPem, nextPem, `${step}: the next CA signs`);
+    assert.equal(set.next, null, step);
+    assert.ok(!existsSync(join(dir, 'rotation.json')) && !existsSync(join(dir, 'next')), step);
+    // the key beside the certificate is that certificate's
+    const ca = loadCa(dir);
+    assert.equal(
+      createPublicKey(ca.privateKeyPem).export({ type: 'spki', format: 'pem' }),
+      new X509Certificate(ca.certPem).publicKey.export({ type: 'spki', format: 'pem' }),
+      `${step}: certificate and key of different CAs`,
+    );
+    const retired = readdirSync(join(dir, 'retired'));
+    assert.equal(retired.length, 1, `${step}: ${retired.join(' ')}`);
+    assert.equal(readFileSync(join(dir, 'retired', retired[0]!, 'certs/ca.pem'), 'utf8'), oldPem, step);
+    assert.ok(existsSync(join(dir, 'retired', retired[0]!, 'keys/ca.private.key')), step);
+  }
+});
 
 test('leaves follow the signing CA: clients trusting the old, both, then only the new CA', async () => {
   const dir = join(tempDir(), 'ca');
