@@ -1,5 +1,6 @@
 // The body of the WAL checkpoint thread (started by wal-checkpointer.ts): its own connection to gomodgate.db,
-// a PASSIVE checkpoint every intervalMs and whenever it is asked, each result posted back. PASSIVE never waits
+// a PASSIVE checkpoint every intervalMs and whenever it is asked. The result of one asked for is posted back;
+// a scheduled one is posted only when it failed (the gateway then gives up the thread). PASSIVE never waits
 // for readers or writers: it copies what it can and leaves the rest for the next round. A checkpoint is not a
 // commit, so the gateway's connection sees no change in PRAGMA data_version (its kept index rows stay valid).
 // Decides nothing of its own: it never writes rows, only moves committed pages from the WAL into the file.
@@ -27,7 +28,7 @@ if (port) {
   const run = (id: number | null): void => {
     try {
       const result = checkpoint.get()!;
-      if (id !== null || result.log > 0) port.postMessage({ type: 'checkpointed', id, result } satisfies CheckpointReply);
+      if (id !== null) port.postMessage({ type: 'checkpointed', id, result } satisfies CheckpointReply);
     } catch (err) {
       port.postMessage({ type: 'failed', id, message: (err as Error).message } satisfies CheckpointReply);
     }

@@ -3,8 +3,9 @@
 // the event loop, inside an audit batch or an index write. Measured on the audit's batched inserts, those
 // checkpoints were 5 to 11 µs of every row's 12 to 23 µs, and each was a stall of its own. Here the gateway's
 // connection stops checkpointing (wal_autocheckpoint = 0) and a thread with its own connection checkpoints
-// (wal-checkpoint-worker.ts) every intervalMs. If that thread fails or exits, the connection checkpoints for
-// itself again, as SQLite does by default, and onError is told: the WAL never grows unchecked.
+// (wal-checkpoint-worker.ts) every intervalMs. If that thread exits, or one of its scheduled checkpoints fails
+// (an I/O error, a full disk), the thread is given up: the connection checkpoints for itself again, as SQLite
+// does by default, and onError is told once. The WAL never grows unchecked.
 // close() stops the thread and gives checkpoints back to the connection (whose close does the last one).
 import { Worker } from 'node:worker_threads';
 import type { Db } from './database.js';
@@ -74,7 +75,14 @@ export class WalCheckpointer {
   }
 
   private onReply(m: CheckpointReply): void {
-    if (m.id === null) return; // a round of the thread's own schedule
+    if (m.id === null) {
+      // only a failed round of the thread's own schedule is posted
+      if (m.type === 'failed') {
+        this.lost(new Error(`a scheduled WAL checkpoint failed: ${m.message}`));
+        void this.worker.terminate();
+      }
+      return;
+    }
     const w = this.waiting.get(m.id);
     this.waiting.delete(m.id);
     if (this.waiting.size === 0 && this.state === 'running') this.worker.unref();

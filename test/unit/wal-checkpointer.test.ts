@@ -11,6 +11,7 @@ import { WalCheckpointer } from '../../src/store/wal-checkpointer.js';
 import { waitFor } from '../helpers/gateway.js';
 
 const EXITING_THREAD = new URL('../helpers/exiting-thread.js', import.meta.url);
+const FAILING_THREAD = new URL('../helpers/failing-checkpoint-thread.js', import.meta.url);
 
 let dir: string;
 let file: string;
@@ -87,4 +88,15 @@ test('a thread that dies gives checkpoints back to the connection, and says so o
   await assert.rejects(checkpoints.checkpointNow(), /not running/);
   await checkpoints.close();
   assert.equal(errors.length, 1, 'closing a dead thread is not a second failure');
+});
+
+test('a scheduled checkpoint that fails gives the thread up: the connection checkpoints again, said once', async () => {
+  const errors: Error[] = [];
+  const checkpoints = new WalCheckpointer(db, { file, workerUrl: FAILING_THREAD, onError: (e) => errors.push(e) });
+  await waitFor('the failure reported', () => errors.length > 0, 10_000);
+  assert.match(errors[0]!.message, /scheduled WAL checkpoint failed: database or disk is full/);
+  assert.equal(autocheckpoint(), 1000);
+  await assert.rejects(checkpoints.checkpointNow(), /not running/);
+  await checkpoints.close(); // the thread was ended: close returns
+  assert.equal(errors.length, 1);
 });
