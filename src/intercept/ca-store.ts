@@ -10,7 +10,7 @@
 // the CA that signs now and the ones to publish, re-read on demand (SIGHUP, a timer), switching when due.
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { GateError, describeDirectoryFailure } from '../errors.js';
 import { createCertificateAuthority, type CertificateAuthority } from './certificates.js';
 
@@ -117,7 +117,7 @@ export interface CaSet {
 interface RotationState {
   switchAt: string;
   createdAt: string;
-  /** Recorded when the switch begins, before anything moves: where the current CA goes (see switchCa). */
+  /** Recorded when the switch begins, before anything moves: the retired/ entry the current CA goes to (see switchCa). */
   retiring?: string;
 }
 
@@ -252,17 +252,18 @@ export function switchCa(dir: string, now = Date.now(), afterStep: (step: string
   const cur = caPaths(dir);
   const next = nextCaPaths(dir);
   const rotation = readRotation(dir);
-  let retired = rotation?.retiring;
-  if (!retired) {
+  let name = rotation?.retiring;
+  if (!name) {
     if (!existsSync(next.certFile) || !existsSync(next.privateKeyFile)) {
       throw new GateError('CONFIG_INVALID', `no next CA in ${next.dir} to switch to; start a rotation with \`gomodgate ca rotate --ca-dir ${dir}\``);
     }
     const fp = existsSync(cur.certFile) ? new X509Certificate(readFileSync(cur.certFile)).fingerprint256.replace(/:/g, '').slice(0, 16).toLowerCase() : 'none';
-    retired = join(dir, 'retired', `${new Date(now).toISOString().replace(/[:.]/g, '-')}-${fp}`);
+    name = `${new Date(now).toISOString().replace(/[:.]/g, '-')}-${fp}`;
     const at = new Date(now).toISOString();
-    writeRotation(dir, { switchAt: rotation?.switchAt ?? at, createdAt: rotation?.createdAt ?? at, retiring: retired });
+    writeRotation(dir, { switchAt: rotation?.switchAt ?? at, createdAt: rotation?.createdAt ?? at, retiring: name });
     afterStep('recorded');
   }
+  const retired = join(dir, 'retired', basename(name));
   mkdirSync(retired, { recursive: true, mode: 0o700 });
   matchOwner(dir, [join(dir, 'retired'), retired]);
   for (const sub of ['certs', 'keys']) {
