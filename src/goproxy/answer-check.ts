@@ -56,7 +56,7 @@ function checkInfo(req: ModuleRequest, s: string): string | null {
   if (typeof info !== 'object' || info === null || Array.isArray(info)) return 'the answer is not a JSON object';
   const { Version, Time } = info as { Version?: unknown; Time?: unknown };
   if (typeof Version !== 'string' || !isValidSemver(Version)) return 'the answer has no valid Version';
-  if (req.kind === 'info' && req.module !== undefined && req.version !== undefined && isExactVersion(req.module, req.version) && Version !== req.version) {
+  if (req.kind === 'info' && isExactVersion(req.module, req.version) && Version !== req.version) {
     return `the answer is for version ${JSON.stringify(Version.slice(0, 80))}, not ${req.version}`;
   }
   if (Time !== undefined && (typeof Time !== 'string' || Number.isNaN(Date.parse(Time)))) return 'the answer has an invalid Time';

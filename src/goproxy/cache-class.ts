@@ -30,7 +30,7 @@ export function classify(req: ModuleRequest): CacheClass {
     case 'sumdb-lookup':
       return 'immutable';
     case 'info':
-      return req.module !== undefined && req.version !== undefined && isExactVersion(req.module, req.version) ? 'immutable' : 'mutable';
+      return isExactVersion(req.module, req.version) ? 'immutable' : 'mutable';
     case 'list':
     case 'latest':
     case 'sumdb-supported':

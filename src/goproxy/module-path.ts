@@ -262,9 +262,11 @@ export function checkPathMajor(version: string, pathMajor: string): string | nul
  * fits the path (module.Check). The go command refuses any other version in such an .info answer; for anything
  * else ("v2.0.0" of a path without "/v2", a branch, a commit) the proxy resolves the query, and may answer
  * "v2.0.0+incompatible" or a pseudo-version, which the go command accepts. `module` must be a valid module
- * path, as every parsed request's is (module.Check's CheckPath is not repeated here, on every .info).
+ * path, as every parsed request's is (module.Check's CheckPath is not repeated here, on every .info). False
+ * when either is missing (a request kind without them).
  */
-export function isExactVersion(module: string, version: string): boolean {
+export function isExactVersion(module: string | undefined, version: string | undefined): boolean {
+  if (module === undefined || version === undefined) return false;
   return isCanonicalVersion(version) && checkPathMajor(version, splitPathVersion(module)?.pathMajor ?? '') === null;
 }
 
