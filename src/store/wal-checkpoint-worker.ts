@@ -17,7 +17,11 @@ export interface CheckpointResult {
 }
 
 export type CheckpointRequest = { type: 'now'; id: number } | { type: 'stop' };
-export type CheckpointReply = { type: 'checkpointed'; id: number | null; result: CheckpointResult } | { type: 'failed'; id: number | null; message: string };
+/** An asked-for checkpoint's result or failure, or the failure of a scheduled one (whose successes are not posted). */
+export type CheckpointReply =
+  | { type: 'checkpointed'; id: number; result: CheckpointResult }
+  | { type: 'failed'; id: number; message: string }
+  | { type: 'round-failed'; message: string };
 
 const port = parentPort;
 if (port) {
@@ -30,7 +34,8 @@ if (port) {
       const result = checkpoint.get()!;
       if (id !== null) port.postMessage({ type: 'checkpointed', id, result } satisfies CheckpointReply);
     } catch (err) {
-      port.postMessage({ type: 'failed', id, message: (err as Error).message } satisfies CheckpointReply);
+      const message = (err as Error).message;
+      port.postMessage((id === null ? { type: 'round-failed', message } : { type: 'failed', id, message }) satisfies CheckpointReply);
     }
   };
   const timer = setInterval(() => run(null), intervalMs);

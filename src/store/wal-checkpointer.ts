@@ -75,12 +75,9 @@ export class WalCheckpointer {
   }
 
   private onReply(m: CheckpointReply): void {
-    if (m.id === null) {
-      // only a failed round of the thread's own schedule is posted
-      if (m.type === 'failed') {
-        this.lost(new Error(`a scheduled WAL checkpoint failed: ${m.message}`));
-        void this.worker.terminate();
-      }
+    if (m.type === 'round-failed') {
+      this.lost(new Error(`a scheduled WAL checkpoint failed: ${m.message}`));
+      void this.worker.terminate();
       return;
     }
     const w = this.waiting.get(m.id);

@@ -3,5 +3,5 @@
 import { parentPort } from 'node:worker_threads';
 import type { CheckpointReply } from '../../src/store/wal-checkpoint-worker.js';
 
-parentPort?.postMessage({ type: 'failed', id: null, message: 'database or disk is full' } satisfies CheckpointReply);
+parentPort?.postMessage({ type: 'round-failed', message: 'database or disk is full' } satisfies CheckpointReply);
 setInterval(() => undefined, 60_000);
