@@ -39,7 +39,7 @@ export const CA_WARN_DAYS = 30;
 export function initCa(dir: string, commonName = 'gomodgate gateway CA'): { created: boolean; paths: CaPaths } {
   const p = caPaths(dir);
   // a switch cut short has moved the current CA away: finish it, never create a CA in its place
-  if (existsSync(rotationFile(dir)) && readRotation(dir)?.retiring) switchCa(dir);
+  if (readRotation(dir)?.retiring) switchCa(dir);
   return { created: createCaFiles(p, commonName), paths: p };
 }
 
