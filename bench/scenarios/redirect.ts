@@ -425,8 +425,9 @@ function addRows(ctx: BenchContext, set: ModuleSet, direct: GoRun[], gmg: SideFi
     ),
   );
   if (failures.length) rows[0]!.note += `; ${failures.length} failed runs (see notices)`;
-  const list = (runs: GoRun[]) => `[${ms(runs).map((v) => v.toFixed(0)).join(' ')}]`;
-  const rates = (f: WrkFigures) => `[${f.reqPerSec.map((v) => v.toFixed(0)).join(' ')}]`;
+  const bracketed = (values: number[]) => `[${values.map((v) => v.toFixed(0)).join(' ')}]`;
+  const list = (runs: GoRun[]) => bracketed(ms(runs));
+  const rates = (f: WrkFigures) => bracketed(f.reqPerSec);
   ctx.notice(
     `redirect: every run (ms, in order): direct ${list(direct)}; gomodgate cold ${list(gmg.cold)} first warm ${list(gmg.warmFirst)} later warm ${list(gmg.warm)}` +
       (withSquid ? `; Squid cold ${list(squid.cold)} first warm ${list(squid.warmFirst)} later warm ${list(squid.warm)}` : '') +
