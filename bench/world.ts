@@ -37,7 +37,7 @@ export async function startWorld(ctx: BenchContext): Promise<World> {
 
   let nginx: Nginx | null = null;
   if (toolPath('nginx')) {
-    const cert = pki.issue('nginx', ['proxy.golang.org', 'localhost']);
+    const cert = pki.issue('nginx', ['proxy.golang.org', 'localhost'], 'ec'); // the kind of key gomodgate's leaves have
     nginx = await startNginx({ root: modulesDir, dir: ctx.dir('nginx'), tls: { certFile: cert.certFile, keyFile: cert.keyFile } });
     ctx.cleanup.add('nginx', () => nginx!.stop());
   } else {

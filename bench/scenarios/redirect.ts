@@ -8,10 +8,12 @@
 // answers cached as mutable may have expired by then). Then small objects: wrk -t2 -c16 keep-alive TLS to a
 // cached 1.8 KB zip through the REDIRECT, gomodgate next to Squid, and the same with a new TLS connection per
 // request (each a handshake with the interceptor, the same work for both: a fairer baseline for new connections
-// than nginx reached directly, which the tls scenario uses). The keep-alive load also runs against a bare Node
-// https server in gomodgate's place (node-floor-main.ts: the same bytes, nothing else), the floor any Node
-// process meets here. Rounds alternate which interceptor goes first; figures are medians over the rounds, with
-// the spread and the interceptor's own CPU time in the notes.
+// than nginx reached directly, which the tls scenario uses). Both loads also run against two servers in
+// gomodgate's place, on its port, with an ECDSA P-256 certificate as gomodgate's leaves have: a bare Node https
+// server (node-floor-main.ts: the same bytes, nothing else), the floor any Node process meets here, and nginx
+// serving the same file (the issue's baseline for TLS, loaded by wrk here: the tls scenario's Node client
+// tops out before nginx does). Rounds alternate which server goes first; figures are medians over the rounds,
+// with the spread and the server's own CPU time in the notes.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -23,6 +25,7 @@ import { bumpToolMissing, missingReason, toolPath } from '../tools.js';
 import { EMULATED_RTT_MS } from '../delay-relay-process.js';
 import { INTERCEPT_PORTS, startRedirectWorld, type RedirectWorld } from '../redirect-world.js';
 import { startBumpingSquid } from '../squid-bump.js';
+import { startNginxInNamespace } from '../nginx.js';
 import { CMD_GO_SOURCE_DIR, TEST_SUMDB_KEY } from '../../test/helpers/go-test-proxy.js';
 import { countModuleZips, goClientEnv } from '../../test/helpers/go-client.js';
 import { runInNamespace, spawnInNamespace, tail } from '../../test/helpers/netns.js';
@@ -56,15 +59,19 @@ interface WrkFigures {
   cpu: number[];
 }
 
-interface SideFigures {
+/** The keep-alive load and the new-connection load. */
+interface WrkPair {
+  keepAlive: WrkFigures;
+  /** The same wrk load with a new TLS connection per request (Connection: close). */
+  newConn: WrkFigures;
+}
+
+interface SideFigures extends WrkPair {
   cold: GoRun[];
   /** The first warm run of each round, right after the cold one (some mutable answers have expired by then). */
   warmFirst: GoRun[];
   /** The other WARM_RUNS - 1 warm runs of each round. */
   warm: GoRun[];
-  keepAlive: WrkFigures;
-  /** The same wrk load with a new TLS connection per request (Connection: close). */
-  newConn: WrkFigures;
   failures: string[];
 }
 
@@ -186,33 +193,82 @@ function emptyWrk(): WrkFigures {
   return { reqPerSec: [], cpu: [] };
 }
 
+function emptyPair(): WrkPair {
+  return { keepAlive: emptyWrk(), newConn: emptyWrk() };
+}
+
 function emptyFigures(): SideFigures {
   return { cold: [], warmFirst: [], warm: [], keepAlive: emptyWrk(), newConn: emptyWrk(), failures: [] };
 }
 
+/** Both wrk loads against one server standing in the interceptor's place (its TLS port, certificate of the test CA). */
+interface StandIn {
+  label: string;
+  start(cert: { certFile: string; keyFile: string }): Promise<{ pid: number; stop(): Promise<void> }>;
+}
+
 /**
- * The keep-alive wrk load against a bare Node https server in the interceptor's place (node-floor-main.ts,
- * serving the small zip's bytes with a certificate of the test PKI): what any Node process pays per request.
+ * The keep-alive and the new-connection wrk loads against a server in the interceptor's place, with an ECDSA
+ * P-256 certificate of the test PKI (the kind of key gomodgate's leaves have, so a handshake costs the same).
  */
-async function measureNodeFloor(rw: RedirectWorld, set: ModuleSet, runsDir: string, figures: WrkFigures, ctx: BenchContext): Promise<void> {
-  const bodyFile = join(runsDir, 'floor-body.zip');
-  writeFileSync(bodyFile, set.smallZip.body);
-  const cert = rw.world.pki.issue('node-floor', ['proxy.golang.org']);
-  const main = join(dirname(fileURLToPath(import.meta.url)), '..', 'node-floor-main.js');
-  const floor = spawnInNamespace(rw.world.namespaces.gateway, [process.execPath, main, String(INTERCEPT_PORTS.tls), cert.certFile, cert.keyFile, bodyFile], {
-    name: 'node-floor',
-    stateDir: rw.world.stateDir,
-  });
+async function measureStandIn(rw: RedirectWorld, set: ModuleSet, runsDir: string, standIn: StandIn, figures: WrkPair, ctx: BenchContext): Promise<void> {
+  const cert = rw.world.pki.issue(`stand-in-${standIn.label.replace(/\W+/g, '-')}`, ['proxy.golang.org'], 'ec');
+  let server: { pid: number; stop(): Promise<void> } | null = null;
   try {
-    await floor.waitForLine((l) => l.startsWith('{"port":'), 15_000);
-    ctx.progress('redirect: bare Node https server, wrk');
-    await warmSmallZip(rw, set, rw.world.pki.caFile, runsDir, 'Node floor'); // the same bytes, or no figure
-    await wrkSmallZip(rw, floor.pid, 'Node floor', false, figures);
+    server = await standIn.start(cert);
+    ctx.progress(`redirect: ${standIn.label}, wrk`);
+    await warmSmallZip(rw, set, rw.world.pki.caFile, runsDir, standIn.label); // the same bytes, or no figure
+    await wrkSmallZip(rw, server.pid, standIn.label, false, figures.keepAlive);
+    await wrkSmallZip(rw, server.pid, standIn.label, true, figures.newConn);
   } catch (err) {
-    ctx.notice(`redirect: bare Node https server: ${(err as Error).message.split('\n')[0]!}`);
+    ctx.notice(`redirect: ${standIn.label}: ${(err as Error).message.split('\n')[0]!}`);
   } finally {
-    await floor.stop(5000);
+    await server?.stop();
   }
+}
+
+/** A bare Node https server serving the small zip's bytes to every request (node-floor-main.ts). */
+function nodeFloor(rw: RedirectWorld, set: ModuleSet, runsDir: string): StandIn {
+  return {
+    label: 'bare Node https server',
+    async start(cert) {
+      const bodyFile = join(runsDir, 'floor-body.zip');
+      writeFileSync(bodyFile, set.smallZip.body);
+      const main = join(dirname(fileURLToPath(import.meta.url)), '..', 'node-floor-main.js');
+      const floor = spawnInNamespace(rw.world.namespaces.gateway, [process.execPath, main, String(INTERCEPT_PORTS.tls), cert.certFile, cert.keyFile, bodyFile], {
+        name: 'node-floor',
+        stateDir: rw.world.stateDir,
+      });
+      try {
+        await floor.waitForLine((l) => l.startsWith('{"port":'), 15_000);
+      } catch (err) {
+        await floor.stop(5000);
+        throw err;
+      }
+      return { pid: floor.pid, stop: () => floor.stop(5000) };
+    },
+  };
+}
+
+/** nginx serving the small zip at its path, one process (its PID is the one that serves). */
+function nginxStandIn(rw: RedirectWorld, set: ModuleSet, runsDir: string): StandIn {
+  return {
+    label: 'nginx',
+    async start(cert) {
+      const dir = mkdtempSync(join(runsDir, 'nginx-'));
+      const root = join(dir, 'root');
+      mkdirSync(join(root, dirname(SMALL_ZIP.path)), { recursive: true });
+      writeFileSync(join(root, SMALL_ZIP.path), set.smallZip.body);
+      const proc = await startNginxInNamespace({ ns: rw.world.namespaces.gateway, stateDir: rw.world.stateDir, root, dir, tlsPort: INTERCEPT_PORTS.tls, tls: cert });
+      return {
+        pid: proc.pid,
+        stop: async () => {
+          await proc.stop(5000);
+          rmSync(dir, { recursive: true, force: true });
+        },
+      };
+    },
+  };
 }
 
 /** Cold run, warm runs and the wrk load against one freshly started interceptor (empty cache). */
@@ -313,7 +369,8 @@ export async function runRedirectScenario(ctx: BenchContext, opts: { rounds: num
   const direct: GoRun[] = [];
   const gmg = emptyFigures();
   const squid = emptyFigures();
-  const floor = emptyWrk();
+  const floor = emptyPair();
+  const nginx = emptyPair();
   let roundMs = 0;
   for (let round = 0; round < opts.rounds; round++) {
     if (round > 0 && ctx.remainingMs() < roundMs) {
@@ -361,17 +418,20 @@ export async function runRedirectScenario(ctx: BenchContext, opts: { rounds: num
         }
       },
       async () => {
-        if (!wrkMissing) await measureNodeFloor(rw, set, runsDir, floor, ctx);
+        if (!wrkMissing) await measureStandIn(rw, set, runsDir, nodeFloor(rw, set, runsDir), floor, ctx);
+      },
+      async () => {
+        if (!wrkMissing) await measureStandIn(rw, set, runsDir, nginxStandIn(rw, set, runsDir), nginx, ctx);
       },
     ];
     if (round % 2 === 1) sides.reverse();
     for (const side of sides) await side();
     roundMs = Date.now() - started;
   }
-  addRows(ctx, set, direct, gmg, squid, floor, !squidMissing);
+  addRows(ctx, set, direct, gmg, squid, { floor, nginx }, !squidMissing);
 }
 
-function addRows(ctx: BenchContext, set: ModuleSet, direct: GoRun[], gmg: SideFigures, squid: SideFigures, floor: WrkFigures, withSquid: boolean): void {
+function addRows(ctx: BenchContext, set: ModuleSet, direct: GoRun[], gmg: SideFigures, squid: SideFigures, standIns: { floor: WrkPair; nginx: WrkPair }, withSquid: boolean): void {
   const ms = (runs: GoRun[]) => runs.map((r) => r.ms);
   const cpu = (runs: GoRun[]) => runs.map((r) => r.cpuSeconds).filter((c): c is number => c !== null);
   const what = `go mod download of ${set.accepted.length} module versions through the REDIRECT, ${EMULATED_RTT_MS} ms round trip, fresh client caches`;
@@ -404,36 +464,34 @@ function addRows(ctx: BenchContext, set: ModuleSet, direct: GoRun[], gmg: SideFi
     }
   }
   const zip = `cached ${set.smallZip.bytes}-byte zip`;
+  const keepAlive = { throughput: `${zip}, wrk -t2 -c16 -d5s keep-alive TLS through the REDIRECT`, cpu: `${zip}, wrk keep-alive TLS` };
+  const newConn = { throughput: `${zip}, wrk -t2 -c16 -d5s, a new TLS connection per request, through the REDIRECT`, cpu: `${zip}, a new TLS connection per request` };
+  const handshakes = 'Connection: close, each request a TLS handshake with the server; ';
   const squidBaseline = { name: 'Squid ssl-bump', short: 'Squid', measured: withSquid };
-  rows.push(
-    ...wrkRows(`${zip}, wrk -t2 -c16 -d5s keep-alive TLS through the REDIRECT`, `${zip}, wrk keep-alive TLS`, '', gmg.keepAlive, squid.keepAlive, squidBaseline),
-    ...wrkRows(
-      `${zip}, wrk -t2 -c16 -d5s keep-alive TLS through the REDIRECT, against a bare Node https server`,
-      `${zip}, wrk keep-alive TLS, against a bare Node https server`,
-      'the same bytes from node:https and nothing else: what any Node process pays here; ',
-      gmg.keepAlive,
-      floor,
-      { name: 'bare Node https server', short: 'bare Node', measured: true },
-    ),
-    ...wrkRows(
-      `${zip}, wrk -t2 -c16 -d5s, a new TLS connection per request, through the REDIRECT`,
-      `${zip}, a new TLS connection per request`,
-      'Connection: close, each request a TLS handshake with the interceptor; ',
-      gmg.newConn,
-      squid.newConn,
-      squidBaseline,
-    ),
-  );
+  const floorBaseline = { name: 'bare Node https server', short: 'bare Node', measured: true, note: 'the same bytes from node:https and nothing else: what any Node process pays here; ' };
+  const nginxBaseline = { name: 'nginx in the interceptor\'s place', short: 'nginx', measured: true, note: 'nginx serving the same file on the same port, one process; ' };
+  const against = (load: { throughput: string; cpu: string }, b: { name: string; note: string }) => ({ throughput: `${load.throughput}, against ${b.name}`, cpu: `${load.cpu}, against ${b.name}` });
+  for (const [load, pick, extra] of [
+    [keepAlive, (p: WrkPair) => p.keepAlive, ''],
+    [newConn, (p: WrkPair) => p.newConn, handshakes],
+  ] as const) {
+    rows.push(...wrkRows(load.throughput, load.cpu, extra, pick(gmg), pick(squid), squidBaseline));
+    for (const [b, figures] of [[nginxBaseline, standIns.nginx], [floorBaseline, standIns.floor]] as const) {
+      const named = against(load, b);
+      rows.push(...wrkRows(named.throughput, named.cpu, `${b.note}${extra}`, pick(gmg), pick(figures), b));
+    }
+  }
   if (failures.length) rows[0]!.note += `; ${failures.length} failed runs (see notices)`;
   const bracketed = (values: number[]) => `[${values.map((v) => v.toFixed(0)).join(' ')}]`;
   const list = (runs: GoRun[]) => bracketed(ms(runs));
   const rates = (f: WrkFigures) => bracketed(f.reqPerSec);
+  const pairRates = (p: WrkPair) => `keep-alive ${rates(p.keepAlive)} new connection ${rates(p.newConn)}`;
   ctx.notice(
     `redirect: every run (ms, in order): direct ${list(direct)}; gomodgate cold ${list(gmg.cold)} first warm ${list(gmg.warmFirst)} later warm ${list(gmg.warm)}` +
       (withSquid ? `; Squid cold ${list(squid.cold)} first warm ${list(squid.warmFirst)} later warm ${list(squid.warm)}` : '') +
       `; wrk req/s gomodgate ${rates(gmg.keepAlive)}${withSquid ? ` Squid ${rates(squid.keepAlive)}` : ''}` +
       `; new connection per request gomodgate ${rates(gmg.newConn)}${withSquid ? ` Squid ${rates(squid.newConn)}` : ''}` +
-      `; bare Node https server ${rates(floor)}`,
+      `; bare Node https server ${pairRates(standIns.floor)}; nginx ${pairRates(standIns.nginx)}`,
   );
   for (const row of rows) ctx.add(row);
 }

@@ -121,7 +121,7 @@ export async function runWorkersScenario(ctx: BenchContext, world: World): Promi
   }
   const nginxes: [string, Nginx][] = [];
   if (toolPath('nginx')) {
-    const cert = world.pki.issue('nginx-workers', [SERVERNAME, 'localhost']);
+    const cert = world.pki.issue('nginx-workers', [SERVERNAME, 'localhost'], 'ec');
     for (const wp of [1, 'auto'] as const) {
       const x = await startNginx({ root: world.modulesDir, dir: ctx.dir(`nginx-${wp}`), tls: { certFile: cert.certFile, keyFile: cert.keyFile }, workerProcesses: wp });
       ctx.cleanup.add(`nginx worker_processes ${wp}`, () => x.stop());

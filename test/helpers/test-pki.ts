@@ -4,6 +4,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   createCertificateAuthority,
+  generateEcKeyPair,
   generateRsaKeyPair,
   issueLeafCertificate,
   type CertificateAuthority,
@@ -13,8 +14,11 @@ export interface TestPki {
   dir: string;
   ca: CertificateAuthority;
   caFile: string; // PEM of the test CA: give it to the gateway as --upstream-ca
-  /** Issue a certificate for the names; returns file paths and PEMs. */
-  issue(name: string, hostnames: string[]): { certFile: string; keyFile: string; certPem: string; keyPem: string };
+  /**
+   * Issue a certificate for the names; returns file paths and PEMs. The key is RSA-2048 unless `key` is 'ec'
+   * (ECDSA P-256, the kind of the gateway's own leaves: what a handshake-for-handshake comparison needs).
+   */
+  issue(name: string, hostnames: string[], key?: 'rsa' | 'ec'): { certFile: string; keyFile: string; certPem: string; keyPem: string };
 }
 
 export function createTestPki(dir: string): TestPki {
@@ -26,8 +30,8 @@ export function createTestPki(dir: string): TestPki {
     dir,
     ca,
     caFile,
-    issue(name, hostnames) {
-      const key = generateRsaKeyPair();
+    issue(name, hostnames, keyType = 'rsa') {
+      const key = keyType === 'ec' ? generateEcKeyPair() : generateRsaKeyPair();
       const certPem = issueLeafCertificate(ca, key.publicKeyPem, hostnames, 30);
       const certFile = join(dir, `${name}.crt`);
       const keyFile = join(dir, `${name}.key`);
