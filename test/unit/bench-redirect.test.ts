@@ -1,6 +1,7 @@
 // Unit: the pieces of the bench's redirect scenario that run without root. The relay's child process listens on
 // the address it is given (the namespace world puts it on the upstream's own address, not loopback) and passes
-// bytes both ways; the bare Node server (the floor row) serves exactly its file over keep-alive TLS; the test
+// bytes both ways; the bare Node server (the floor row) serves exactly its file over keep-alive TLS; the large
+// scenario's streaming floor serves its file whole to clients at once and answers its loop stall; the test
 // proxy's file names map to the module@version the go command is asked for. Real sockets, real TLS and real
 // child processes (stopped by their PID); no timing is asserted.
 import { test } from 'node:test';
@@ -9,6 +10,7 @@ import net from 'node:net';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
+import http from 'node:http';
 import https from 'node:https';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -78,6 +80,58 @@ test('the bare Node https server serves exactly its file, twice on one keep-aliv
     assert.equal(sockets.size, 1, 'both requests on one connection');
   } finally {
     agent.destroy();
+    child.kill('SIGTERM');
+    if (child.exitCode === null) await once(child, 'exit');
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the streaming floor serves its whole file to clients at once and answers its longest loop stall', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gmg-stream-floor-'));
+  const body = randomBytes(3 * 1024 * 1024 + 17); // several 256 KiB reads, and a last short one
+  writeFileSync(join(dir, 'big.zip'), body);
+  const port = await new Promise<number>((resolve) => {
+    const probe = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = (probe.address() as net.AddressInfo).port;
+      probe.close(() => resolve(p));
+    });
+  });
+  const main = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'stream-floor-main.js');
+  const child = spawn(process.execPath, [main, String(port), join(dir, 'big.zip')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const get = (path: string) =>
+    new Promise<{ status: number; length: number; sha: string; text: string }>((resolve, reject) => {
+      const req = http.get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+        const parts: Buffer[] = [];
+        res.on('data', (d: Buffer) => parts.push(d));
+        res.on('end', () => {
+          const all = Buffer.concat(parts);
+          resolve({ status: res.statusCode!, length: Number(res.headers['content-length']), sha: createHash('sha256').update(all).digest('hex'), text: all.toString() });
+        });
+      });
+      req.on('error', reject);
+    });
+  try {
+    let up = false;
+    for (let i = 0; i < 100 && !up; i++) {
+      up = await new Promise<boolean>((resolve) => {
+        const s = net.connect(port, '127.0.0.1', () => {
+          s.end();
+          resolve(true);
+        });
+        s.on('error', () => resolve(false));
+      });
+      if (!up) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(up, 'the streaming floor listens');
+    const first = await get('/loop-stall');
+    assert.equal(first.status, 200);
+    assert.ok(Number.isFinite(Number(first.text)) && Number(first.text) >= 0, `a stall in ms: ${first.text}`);
+    const want = createHash('sha256').update(body).digest('hex');
+    const got = await Promise.all([get('/a.zip'), get('/b.zip'), get('/c.zip')]);
+    for (const g of got) assert.deepEqual({ status: g.status, length: g.length, sha: g.sha }, { status: 200, length: body.length, sha: want });
+    const after = await get('/loop-stall');
+    assert.ok(Number.isFinite(Number(after.text)) && Number(after.text) >= 0, `a stall in ms: ${after.text}`);
+  } finally {
     child.kill('SIGTERM');
     if (child.exitCode === null) await once(child, 'exit');
     rmSync(dir, { recursive: true, force: true });
