@@ -15,6 +15,7 @@ import { getOnce, MiB } from './load-client.js';
 
 export interface World {
   modulesDir: string;
+  typical: BenchModule; // 200 KiB of content: the size of most module zips
   small: BenchModule; // 1 MiB of content
   large: BenchModule; // 20 MiB
   cold: BenchModule; // 20 MiB, fetched only by the cold-miss scenario
@@ -26,7 +27,8 @@ export interface World {
 
 export async function startWorld(ctx: BenchContext): Promise<World> {
   const modulesDir = ctx.dir('modules');
-  ctx.progress('writing module zips (1 MiB, 20 MiB, 20 MiB)');
+  ctx.progress('writing module zips (200 KiB, 1 MiB, 20 MiB, 20 MiB)');
+  const typical = await writeModule(modulesDir, 'example.com/bench/typical', 'v1.0.0', 200 * 1024);
   const small = await writeModule(modulesDir, 'example.com/bench/small', 'v1.0.0', 1 * MiB);
   const large = await writeModule(modulesDir, 'example.com/bench/large', 'v1.0.0', 20 * MiB);
   const cold = await writeModule(modulesDir, 'example.com/bench/cold', 'v1.0.0', 20 * MiB);
@@ -46,7 +48,7 @@ export async function startWorld(ctx: BenchContext): Promise<World> {
 
   const gateway = await startBenchGateway({ dir: ctx.dir('gateway'), upstream: origin.url });
   ctx.cleanup.add('gomodgate', () => gateway.stop());
-  return { modulesDir, small, large, cold, pki, origin, nginx, gateway };
+  return { modulesDir, typical, small, large, cold, pki, origin, nginx, gateway };
 }
 
 /** Fetches a module's zip and go.mod through the gateway's plain endpoint and checks them against the files. */

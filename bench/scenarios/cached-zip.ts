@@ -1,6 +1,7 @@
 // Scenario "cached": objects already in gomodgate's cache, fetched through its plain GOPROXY endpoint, next to
 // nginx serving the same files from disk (the direct-fetch baseline): a small go.mod (request overhead), a
-// 1 MiB and a 20 MiB zip, each one client at a time and many at once, over keep-alive connections.
+// 200 KiB zip (the size of most module zips), a 1 MiB and a 20 MiB zip, each one client at a time and many at
+// once, over keep-alive connections.
 import http from 'node:http';
 import type { BenchContext } from '../context.js';
 import { compareLoads } from '../compare.js';
@@ -36,12 +37,15 @@ async function measure(port: number, load: Load): Promise<LoadResult> {
 }
 
 export async function runCachedZipScenario(ctx: BenchContext, world: World): Promise<void> {
+  await warmGateway(world, world.typical);
   await warmGateway(world, world.small);
   await warmGateway(world, world.large);
-  const { small, large } = world;
+  const { typical, small, large } = world;
   const loads: Load[] = [
     { label: 'go.mod, 1 client', path: small.modPath, bytes: small.modSize, total: 1000, concurrency: 1, budgetMs: 5000, throughput: 'req/s' },
     { label: 'go.mod, 32 clients', path: small.modPath, bytes: small.modSize, total: 4000, concurrency: 32, budgetMs: 5000, throughput: 'req/s' },
+    { label: '200 KiB zip, 1 client', path: typical.zipPath, bytes: typical.zipSize, total: 500, concurrency: 1, budgetMs: 5000, throughput: 'MiB/s' },
+    { label: '200 KiB zip, 16 clients', path: typical.zipPath, bytes: typical.zipSize, total: 1600, concurrency: 16, budgetMs: 5000, throughput: 'MiB/s' },
     { label: '1 MiB zip, 1 client', path: small.zipPath, bytes: small.zipSize, total: 200, concurrency: 1, budgetMs: 5000, throughput: 'MiB/s' },
     { label: '1 MiB zip, 16 clients', path: small.zipPath, bytes: small.zipSize, total: 480, concurrency: 16, budgetMs: 5000, throughput: 'MiB/s' },
     { label: '20 MiB zip, 1 client', path: large.zipPath, bytes: large.zipSize, total: 20, concurrency: 1, budgetMs: 5000, throughput: 'MiB/s' },

@@ -46,7 +46,10 @@ function listDir(dir: string): string[] {
   }
 }
 
-/** Memory kept for recently read small blobs (lists, .info, .mod, tiles): a hit then costs no file I/O. */
+/**
+ * Memory kept for recently read small blobs (lists, .info, .mod, tiles, zips up to 256 KiB): a hit then costs
+ * no file I/O.
+ */
 const RECENT_MAX_BYTES = 32 << 20;
 
 export class BlobStore {

@@ -191,6 +191,36 @@ test('immutable objects stay hits however far the clock moves; HEAD sends no bod
   assert.equal(upstream.count(zip), 1);
 });
 
+test('a cached zip up to 256 KiB is answered as one buffer, kept in memory; a larger one streams from its file', async () => {
+  const svc = service();
+  const small = '/example.com/mid/@v/v1.0.0.zip';
+  const large = '/example.com/big/@v/v1.0.0.zip';
+  const smallZip = moduleZip('example.com/mid', 'v1.0.0', 200 * 1024);
+  const largeZip = moduleZip('example.com/big', 'v1.0.0', 300 * 1024);
+  assert.ok(smallZip.length > 64 * 1024 && smallZip.length <= 256 * 1024 && largeZip.length > 256 * 1024);
+  upstream.serve(small, smallZip);
+  upstream.serve(large, largeZip);
+  await bodyOf(await ask(svc, small));
+  await bodyOf(await ask(svc, large));
+  await settle('both zips are stored', () => stored.length === 2);
+
+  const hit = await ask(svc, small);
+  assert.equal(hit.outcome, 'hit');
+  assert.ok(Buffer.isBuffer(hit.body), 'one buffer, no stream');
+  assert.equal(sha256(hit.body as Buffer), sha256(smallZip));
+  // a blob is named by its hash, so the copy kept in memory answers even once the file is gone: no file I/O
+  rmSync(blobs.pathOf(stored.find((o) => o.key === keyOf(small))!.sha256!));
+  const again = await ask(svc, small);
+  assert.equal(again.outcome, 'hit');
+  assert.equal(sha256(await bodyOf(again)), sha256(smallZip));
+
+  const streamed = await ask(svc, large);
+  assert.equal(streamed.outcome, 'hit');
+  assert.ok(streamed.body !== null && !Buffer.isBuffer(streamed.body), 'a stream from the file');
+  assert.equal(sha256(await bodyOf(streamed)), sha256(largeZip));
+  assert.equal(upstream.count(small) + upstream.count(large), 2, 'hits ask nobody');
+});
+
 test('an upstream 404 is remembered for the negative TTL, then asked again', async () => {
   const svc = service();
   const info = '/example.com/gone/@v/v1.0.0.info';
