@@ -2,6 +2,7 @@
 // label values stay within fixed sets; scrape-time callbacks are read at scrape time.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { closeSync, openSync, readdirSync } from 'node:fs';
 import { GatewayMetrics, statusClass } from '../../src/admin/metrics.js';
 
 /** `name{labels} value` lines of the exposition text, keyed by everything before the value. */
@@ -143,6 +144,24 @@ test('two instances keep separate registries, and process metrics are included b
   assert.equal(sb.has('gomodgate_requests_total{kind="zip",outcome="hit"}'), false);
   assert.ok([...sa.keys()].some((k) => k.startsWith('process_cpu_user_seconds_total')), 'default process metrics');
   assert.match(a.contentType, /^text\/plain/);
+});
+
+test('process_open_fds counts this process\'s open descriptors, once, and follows them', { skip: process.platform !== 'linux' && 'needs /proc' }, async () => {
+  const m = new GatewayMetrics({ eventLoopDelay: false });
+  const opened: number[] = [];
+  try {
+    const before = samples(await m.text());
+    assert.equal([...before.keys()].filter((k) => k === 'process_open_fds').length, 1, 'one series, no duplicate');
+    const open = () => readdirSync('/proc/self/fd').length - 1; // as the gauge counts: without the listing's own
+    for (let i = 0; i < 500; i++) opened.push(openSync('/dev/null', 'r'));
+    const expected = open();
+    const after = samples(await m.text());
+    assert.ok(Math.abs(after.get('process_open_fds')! - expected) <= 2, `process_open_fds ${after.get('process_open_fds')}, /proc/self/fd lists ${expected}`);
+    assert.ok(after.get('process_open_fds')! - before.get('process_open_fds')! >= 498, 'the 500 opened descriptors are counted');
+  } finally {
+    for (const fd of opened) closeSync(fd);
+    m.close();
+  }
 });
 
 /** Keeps the event loop busy for `ms` milliseconds of wall time: a deliberate stall. */
