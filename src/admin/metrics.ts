@@ -367,10 +367,11 @@ export function answerClusterScrapes(): void {
 }
 
 export function cacheTotalsFromDb(db: Db): () => CacheTotals {
-  const stmt = db.prepare('SELECT count(*) AS objects, coalesce(sum(size), 0) AS bytes FROM objects');
+  // one row the schema's triggers keep (database.ts, migration 7), not a scan of every object per scrape
+  const stmt = db.prepare('SELECT objects, bytes FROM cache_totals WHERE id = 1');
   return () => {
-    const row = stmt.get() as { objects: number; bytes: number };
-    return { objects: Number(row.objects), bytes: Number(row.bytes) };
+    const row = stmt.get() as { objects: number; bytes: number } | undefined;
+    return { objects: Number(row?.objects ?? 0), bytes: Number(row?.bytes ?? 0) };
   };
 }
 

@@ -141,6 +141,25 @@ const MIGRATIONS: readonly string[] = [
   //    zips only, so it never competes with audit_by_module_version_ts for `audit --module M --version V`)
   `CREATE INDEX audit_by_ts_outcome_bytes ON audit(ts, outcome, bytes);
    CREATE INDEX audit_zips_by_version_module ON audit(version, module, ts) WHERE kind = 'zip';`,
+  // 7: the cache's object count and byte total, kept by triggers in whichever connection writes `objects` (the
+  //    gateway, its workers, `gomodgate cache`): /metrics read them with count(*) and sum(size) over the whole
+  //    table at every scrape, on the event loop (75-82 ms with a million objects). The upsert's DO UPDATE fires
+  //    the UPDATE trigger (it sets size); a REPLACE would not fire the DELETE one, and nothing writes objects so.
+  `CREATE TABLE cache_totals (
+     id      INTEGER PRIMARY KEY CHECK (id = 1),
+     objects INTEGER NOT NULL,
+     bytes   INTEGER NOT NULL
+   ) STRICT;
+   INSERT INTO cache_totals (id, objects, bytes) SELECT 1, count(*), coalesce(sum(size), 0) FROM objects;
+   CREATE TRIGGER objects_totals_insert AFTER INSERT ON objects BEGIN
+     UPDATE cache_totals SET objects = objects + 1, bytes = bytes + NEW.size WHERE id = 1;
+   END;
+   CREATE TRIGGER objects_totals_delete AFTER DELETE ON objects BEGIN
+     UPDATE cache_totals SET objects = objects - 1, bytes = bytes - OLD.size WHERE id = 1;
+   END;
+   CREATE TRIGGER objects_totals_update AFTER UPDATE OF size ON objects BEGIN
+     UPDATE cache_totals SET bytes = bytes - OLD.size + NEW.size WHERE id = 1;
+   END;`,
 ];
 
 export function openDatabase(file: string, options: { readonly?: boolean } = {}): Db {
