@@ -3,8 +3,8 @@
 // (cache totals, single-flight state) and the default process metrics. Label values come from fixed sets
 // (unknown kinds and outcomes become "other"), so a client cannot grow the series count. Never does I/O of its
 // own except what a scrape-time callback does and counting /proc/self/fd (countOpenFdsOffTheLoop: prom-client's
-// own way held the loop); never throws from an observe* method. It also samples the event
-// loop (perf_hooks, every millisecond) for the longest stall between two scrapes; close() stops that sampler.
+// own way held the loop); never throws from an observe* method. It also samples the event loop (perf_hooks,
+// every millisecond) for the longest stall between two scrapes; close() stops that sampler.
 import { opendir } from 'node:fs/promises';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
