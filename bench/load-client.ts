@@ -63,6 +63,20 @@ export function getOnce(target: Target, opts: { timeoutMs?: number; hash?: boole
   });
 }
 
+/** One GET of a short text answer from a loopback port (a control path, /metrics); rejects on errors and on timeout. */
+export function getText(port: number, path: string, timeoutMs = 10_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path, agent: false, timeout: timeoutMs }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve(body));
+    });
+    req.on('timeout', () => req.destroy(new Error(`127.0.0.1:${port}${path}: no answer within ${timeoutMs} ms`)));
+    req.on('error', reject);
+  });
+}
+
 export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
   const expectStatus = opts.expectStatus ?? 200;
   const result: LoadResult = { started: 0, ok: 0, failed: 0, firstError: null, bytes: 0, elapsedMs: 0, latenciesMs: [] };

@@ -19,7 +19,7 @@ import type { BenchContext } from '../context.js';
 import { startBenchGateway, type BenchGateway } from '../gateway-process.js';
 import { startDelayRelayProcess, EMULATED_RTT_MS } from '../delay-relay-process.js';
 import { writeManyFileModule, writeModule, type BenchModule } from '../fixtures.js';
-import { getOnce, median, MiB, type Target } from '../load-client.js';
+import { getOnce, getText, median, MiB, type Target } from '../load-client.js';
 import { startSquid, type Squid } from '../squid.js';
 import { startLoopProbe } from '../loop-probe.js';
 import { missingReason, toolPath } from '../tools.js';
@@ -66,33 +66,10 @@ function rssOf(pid: number): number | null {
 
 /** gomodgate_event_loop_delay_max_seconds from the admin port, in ms: the longest stall since the last scrape. */
 async function loopStallMs(gateway: BenchGateway): Promise<number> {
-  const text = await new Promise<string>((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port: gateway.ports.admin, path: '/metrics', agent: false, timeout: 10_000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve(body));
-    });
-    req.on('timeout', () => req.destroy(new Error('/metrics timed out')));
-    req.on('error', reject);
-  });
+  const text = await getText(gateway.ports.admin, '/metrics');
   const m = /^gomodgate_event_loop_delay_max_seconds ([0-9.e+-]+)$/m.exec(text);
   if (!m) throw new Error('gomodgate /metrics has no gomodgate_event_loop_delay_max_seconds');
   return Number(m[1]) * 1000;
-}
-
-/** GET a path of a local port and read the body as text (the floor's /loop-stall). */
-function getText(port: number, path: string): Promise<string> {
-  return new Promise<string>((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path, agent: false, timeout: 10_000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve(body));
-    });
-    req.on('timeout', () => req.destroy(new Error(`${path} timed out`)));
-    req.on('error', reject);
-  });
 }
 
 /**
