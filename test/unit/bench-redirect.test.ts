@@ -19,6 +19,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createTestPki } from '../helpers/test-pki.js';
 import { delayRelayArgv } from '../../bench/delay-relay-process.js';
+import { freePort, spawnLogged, waitForListener } from '../../bench/processes.js';
 import { moduleOfTestdataFile } from '../../bench/scenarios/redirect.js';
 
 test('the relay process listens on the host it is told and relays both ways', async () => {
@@ -90,14 +91,9 @@ test('the streaming floor serves its whole file to clients at once and answers i
   const dir = mkdtempSync(join(tmpdir(), 'gmg-stream-floor-'));
   const body = randomBytes(3 * 1024 * 1024 + 17); // several 256 KiB reads, and a last short one
   writeFileSync(join(dir, 'big.zip'), body);
-  const port = await new Promise<number>((resolve) => {
-    const probe = net.createServer().listen(0, '127.0.0.1', () => {
-      const p = (probe.address() as net.AddressInfo).port;
-      probe.close(() => resolve(p));
-    });
-  });
+  const port = await freePort();
   const main = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'stream-floor-main.js');
-  const child = spawn(process.execPath, [main, String(port), join(dir, 'big.zip')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const floor = spawnLogged('stream-floor', [process.execPath, main, String(port), join(dir, 'big.zip')], { logFile: join(dir, 'floor.log') });
   const get = (path: string) =>
     new Promise<{ status: number; length: number; sha: string; text: string }>((resolve, reject) => {
       const req = http.get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
@@ -111,18 +107,7 @@ test('the streaming floor serves its whole file to clients at once and answers i
       req.on('error', reject);
     });
   try {
-    let up = false;
-    for (let i = 0; i < 100 && !up; i++) {
-      up = await new Promise<boolean>((resolve) => {
-        const s = net.connect(port, '127.0.0.1', () => {
-          s.end();
-          resolve(true);
-        });
-        s.on('error', () => resolve(false));
-      });
-      if (!up) await new Promise((r) => setTimeout(r, 50));
-    }
-    assert.ok(up, 'the streaming floor listens');
+    await waitForListener(floor, port, 5000); // throws, with the floor's log, if it never listens
     const first = await get('/loop-stall');
     assert.equal(first.status, 200);
     assert.ok(Number.isFinite(Number(first.text)) && Number(first.text) >= 0, `a stall in ms: ${first.text}`);
@@ -132,8 +117,7 @@ test('the streaming floor serves its whole file to clients at once and answers i
     const after = await get('/loop-stall');
     assert.ok(Number.isFinite(Number(after.text)) && Number(after.text) >= 0, `a stall in ms: ${after.text}`);
   } finally {
-    child.kill('SIGTERM');
-    if (child.exitCode === null) await once(child, 'exit');
+    await floor.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 });
