@@ -18,17 +18,9 @@ import { ModuleService, type ModuleReply } from '../../src/service/module-servic
 import { parseProxyPath, type ModuleRequest } from '../../src/goproxy/request-path.js';
 import { singleHop } from '../../src/upstream/upstream-chain.js';
 import type { Upstream, UpstreamResponse, UpstreamTarget } from '../../src/upstream/upstream.js';
+import { settle } from '../helpers/settle.js';
 
 const CHAIN = singleHop({ base: new URL('https://proxy.test') });
-
-/** Lets queued messages and promise callbacks run until cond holds; bounded in turns, no timers. */
-async function settle(what: string, cond: () => boolean): Promise<void> {
-  for (let i = 0; i < 10_000; i++) {
-    if (cond()) return;
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-  assert.fail(`never happened: ${what}`);
-}
 
 /** Workers 1..n wired to one coordinator; messages are delivered on a later turn, in order, as IPC does. */
 function cluster(n: number, maxWaitMs = 60_000): { coordinator: LeaseCoordinator; workers: WorkerLeases[]; kill(worker: number): void } {

@@ -20,6 +20,7 @@ import { singleHop } from '../../src/upstream/upstream-chain.js';
 import type { Upstream, UpstreamResponse, UpstreamTarget } from '../../src/upstream/upstream.js';
 import { GateError, httpStatusFor } from '../../src/errors.js';
 import { buildZipSync, moduleZipEntries } from '../helpers/module-zip.js';
+import { settle } from '../helpers/settle.js';
 
 const BASE = 'https://proxy.test';
 const CHAIN = singleHop({ base: new URL(BASE) });
@@ -101,15 +102,6 @@ async function bodyOf(reply: ModuleReply): Promise<Buffer> {
 
 function sha256(b: Buffer | string): string {
   return createHash('sha256').update(b).digest('hex');
-}
-
-/** Lets pending I/O and promise callbacks run until cond holds; a bounded number of turns, no timers. */
-async function settle(what: string, cond: () => boolean): Promise<void> {
-  for (let i = 0; i < 10_000; i++) {
-    if (cond()) return;
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-  assert.fail(`never happened: ${what}`);
 }
 
 /** A module zip the go command would accept, with `bytes` of incompressible content. */

@@ -15,6 +15,7 @@ import { CacheIndex, type CachedObject } from '../../src/store/cache-index.js';
 import { PendingBlob } from '../../src/store/pending-blob.js';
 import { evictToLimit } from '../../src/store/eviction.js';
 import { GateError } from '../../src/errors.js';
+import { settle } from '../helpers/settle.js';
 
 /** One store implementation under test: its parts, and how to tear it down. */
 interface StoreUnderTest {
@@ -45,15 +46,6 @@ function row(key: string, over: Partial<CachedObject> = {}): CachedObject {
     expiresAt: null,
     ...over,
   };
-}
-
-/** Bounded turns of the event loop until cond holds (no timers). */
-async function settle(what: string, cond: () => boolean): Promise<void> {
-  for (let i = 0; i < 10_000; i++) {
-    if (cond()) return;
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-  assert.fail(`never happened: ${what}`);
 }
 
 async function readAll(stream: Readable): Promise<Buffer> {
