@@ -59,7 +59,9 @@ function assertExact(d: Download, m: { added: AddedModule } | AddedModule, what:
 }
 
 before(async () => {
-  world = await startFaultWorld({ name: 'client' });
+  // no test here waits out the upstream timeout: 10 s, so a busy test process delaying the upstream's 1.5 s answer
+  // never makes the gateway ask again (the single-flight test counts exactly one fetch)
+  world = await startFaultWorld({ name: 'client', upstreamTimeout: '10s' });
   smallZip = world.upstream.addModule({ ...small, files: { 'small.go': 'package small\n', 'data.txt': 'x'.repeat(20 * KiB) } });
   largeZip = await world.upstream.addLargeModule({ ...large, sizeBytes: 8 * MiB });
   expected[zipKey(small)] = smallZip.zipSha256;

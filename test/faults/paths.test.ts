@@ -69,7 +69,7 @@ describe('advertised paths end to end (namespaces gmgfp-*)', { skip: isRoot ? fa
 
   it('the go command with GOPROXY=http://proxy.golang.org (port 80 only, 443 blocked) builds', async () => {
     const runHello = await world.withClientPortsBlocked([443], () =>
-      world.runHello({ ns: world.namespaces.client, certFile: gateway.caFile, env: { GOPROXY: 'http://proxy.golang.org' }, timeoutMs: 30_000 }),
+      world.runHello({ ns: world.namespaces.client, certFile: gateway.caFile, env: { GOPROXY: 'http://proxy.golang.org' } }),
     );
     assert.ok(runHello.ok, `the go command failed:\n${runHello.transcript()}\n${world.diagnostics(20)}`);
     assert.equal(runHello.output, HELLO_QUOTE);

@@ -242,14 +242,18 @@ describe('proxy port', () => {
       let received = '';
       secure.on('data', (d: Buffer) => (received += d.toString('latin1')));
       secure.on('error', () => undefined);
+      let closedAlready = false;
+      secure.once('close', () => (closedAlready = true));
+      await new Promise<void>((resolve, reject) => secure.once('secureConnect', resolve).once('error', reject));
+      // the 5 s start once the handshake is done: a refusal is immediate, a leaked socket stays open for minutes
       const closed = new Promise<boolean>((resolve) => {
-        const timer = setTimeout(() => resolve(false), 3000); // a refusal is immediate
-        secure.on('close', () => {
+        if (closedAlready) return resolve(true);
+        const timer = setTimeout(() => resolve(false), 5000);
+        secure.once('close', () => {
           clearTimeout(timer);
           resolve(true);
         });
       });
-      await new Promise<void>((resolve, reject) => secure.once('secureConnect', resolve).once('error', reject));
       secure.write(request);
       const wasClosed = await closed;
       secure.destroy();

@@ -164,7 +164,7 @@ test('--egress-proxy tunnels upstream TLS through CONNECT with credentials, and 
 test('a request that is not a Go module request is relayed unchanged through the egress proxy, with the upstream timeout', async () => {
   const proxy = await startConnectProxy();
   proxy.portFor443 = a.port;
-  const g = await startTestGateway({ interceptHosts: ['proxy.golang.org'], upstreamCa: [pki.caFile], egressProxy: proxy.url, upstreamTimeout: 1 });
+  const g = await startTestGateway({ interceptHosts: ['proxy.golang.org'], upstreamCa: [pki.caFile], egressProxy: proxy.url, upstreamTimeout: 3 });
   const ca = readFileSync(join(g.dir, 'certs', 'certs', 'ca.pem'), 'utf8');
   const viaTunnel = (path: string) =>
     new Promise<{ status: number; body: string }>((resolve, reject) => {
@@ -187,7 +187,7 @@ test('a request that is not a Go module request is relayed unchanged through the
     assert.equal(r.status, 404, 'the upstream fixture\'s own answer');
     assert.equal(a.hits('/robots.txt'), 1, 'relayed once, to the upstream');
     assert.ok(proxy.tunnels.includes('proxy.golang.org:443'), `through the egress proxy: ${proxy.tunnels.join(', ')}`);
-    a.setDelay(3000);
+    a.setDelay(10_000); // well past the 3 s timeout (3 s, not 1: the relayed request that must pass shares this busy process)
     const slow = await viaTunnel('/slow.txt');
     assert.equal(slow.status, 504, `an upstream silent past --upstream-timeout: ${slow.body}`);
     assert.match(slow.body, /^gomodgate: upstream proxy\.golang\.org (did not finish in time|sent nothing)/);

@@ -291,7 +291,7 @@ test('peekSocket: a client that sends 3 bytes then stalls times out', { timeout:
   const { client, serverSide } = await connectPair();
   const before = listenerCounts(serverSide);
   client.write(hello('proxy.golang.org').subarray(0, 3));
-  const { bytes, result } = await peekSocket(serverSide, inspectForPeek, { maxBytes: 16 * 1024 + 5, timeoutMs: 100 });
+  const { bytes, result } = await peekSocket(serverSide, inspectForPeek, { maxBytes: 16 * 1024 + 5, timeoutMs: 1000 }); // the 3 bytes arrive well before it
   assert.equal(result, 'timeout');
   assert.deepEqual(bytes, hello('proxy.golang.org').subarray(0, 3));
   assert.deepEqual(listenerCounts(serverSide), before);
