@@ -10,11 +10,8 @@ import { GateError } from '../errors.js';
 import type { GatewayConfig } from '../config/load.js';
 import { createLogger, resolveLogFormat, stdoutLogSink } from '../logger.js';
 import type { LogSink } from '../log-sink.js';
-import { startGateway } from '../app.js';
 import cluster from 'node:cluster';
 import { resolveWorkerCount } from '../cluster/worker-count.js';
-import { startSupervisor } from '../cluster/supervisor.js';
-import { serveAsWorker } from '../cluster/worker.js';
 import { describeCas, initCa, publishedPems, rotateCa, type CaInfo } from '../intercept/ca-store.js';
 import { parseDuration } from '../config/load.js';
 import { certificatePemToDer } from '../intercept/certificates.js';
@@ -95,15 +92,19 @@ async function serve(argv: Record<string, unknown>): Promise<void> {
   const sink = stdoutLogSink();
   const log = createLogger(config.logLevel, sink, resolveLogFormat(config.logFormat));
   const workers = resolveWorkerCount(config.workers);
+  // the gateway's modules are loaded by `serve` alone: the other commands start without them (0.2-0.3 s)
   if (workers > 1 && cluster.isWorker) {
+    const { serveAsWorker } = await import('../cluster/worker.js');
     await serveAsWorker({ config, readConfig: () => configFromArgv(argv), log, sink, fail: (err) => fail(err, config) });
     return;
   }
   if (workers > 1) {
+    const { startSupervisor } = await import('../cluster/supervisor.js');
     const supervisor = await startSupervisor({ config, workers, readConfig: () => configFromArgv(argv), log, sink }).catch((err: unknown) => fail(err, config));
     printBanner(sink, config, supervisor.ports, supervisor.ca);
     return;
   }
+  const { startGateway } = await import('../app.js');
   const gateway = await startGateway(config, log).catch((err: unknown) => fail(err, config));
   printBanner(sink, config, gateway.ports, gateway.ca);
   // a throw that escaped a socket, stream or timer callback is a defect: logged and counted, never a crash
