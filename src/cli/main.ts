@@ -47,6 +47,7 @@ interface YargsInternals {
   getInternalMethods(): {
     getContext(): { fullCommands: string[] };
     getCommandInstance(): { getCommandHandlers(): Record<string, unknown> };
+    getUsageInstance(): { cacheHelpMessage(): void };
   };
 }
 
@@ -162,6 +163,10 @@ export async function main(args: string[]): Promise<void> {
     return;
   }
   const cli = yargs(args);
+  // Workaround: yargs renders a command's whole --help right after calling its handler, to keep it for a
+  // failure later (command.js, cacheHelpMessage). Our .fail() below never shows it, and for serve, with its
+  // sixty options, the render held the event loop for 40-150 ms while the gateway started.
+  (cli as unknown as YargsInternals).getInternalMethods().getUsageInstance().cacheHelpMessage = () => undefined;
   await cli
     .scriptName('gomodgate')
     .usage('$0 <command> [options]\n\nTransparent, TLS-intercepting caching gateway for Go modules.')
