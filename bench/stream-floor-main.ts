@@ -1,15 +1,15 @@
 // The large scenario's streaming floor: `node stream-floor-main.js PORT FILE` serves FILE over plain HTTP on
 // 127.0.0.1:PORT to every GET, read from disk in 256 KiB chunks as gomodgate streams a cached blob
-// (BlobStore.openRead), and does nothing else. It samples its own event loop every millisecond, as gomodgate's
-// gomodgate_event_loop_delay_max_seconds does; GET /loop-stall answers the longest stall (ms, beyond the
-// sampling interval) since the previous such GET. So 8 clients on it give the throughput and the stall any
-// Node process streaming that file here meets, next to gomodgate's under the same load. Stops on SIGTERM.
+// (BlobStore.openRead), and does nothing else. It samples its own event loop every millisecond
+// (loop-stall.ts), as gomodgate's gomodgate_event_loop_delay_max_seconds does; GET /loop-stall answers the
+// longest stall (ms, beyond the sampling interval) since the previous such GET. So 8 clients on it give the
+// throughput and the stall any Node process streaming that file here meets, next to gomodgate's under the
+// same load. Stops on SIGTERM.
 import http from 'node:http';
 import { createReadStream, statSync } from 'node:fs';
 import { pipeline } from 'node:stream';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { loopStallSampler } from './loop-stall.js';
 
-const RESOLUTION_MS = 1;
 const CHUNK_BYTES = 256 * 1024;
 
 const [port, file] = process.argv.slice(2);
@@ -18,16 +18,13 @@ if (!port || !file) {
   process.exit(2);
 }
 const size = statSync(file).size;
-const loop = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
-loop.enable();
+const longestStall = loopStallSampler();
 
 const server = http.createServer((req, res) => {
   req.resume();
   if (req.url === '/loop-stall') {
-    const ms = loop.count === 0 ? 0 : Math.max(0, loop.max / 1e6 - RESOLUTION_MS);
-    loop.reset();
     res.writeHead(200, { 'content-type': 'text/plain' });
-    res.end(`${ms}\n`);
+    res.end(`${longestStall()}\n`);
     return;
   }
   res.writeHead(200, { 'content-type': 'application/zip', 'content-length': String(size) });
