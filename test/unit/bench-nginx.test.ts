@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import https from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,12 +14,15 @@ import { createTestPki } from '../helpers/test-pki.js';
 import { startNginx } from '../../bench/nginx.js';
 import { toolPath } from '../../bench/tools.js';
 
-function get(transport: typeof http | typeof https, options: https.RequestOptions): Promise<{ status: number; body: Buffer }> {
+/** One GET; over TLS, also the curve of the server certificate's key. */
+function get(transport: typeof http | typeof https, options: https.RequestOptions): Promise<{ status: number; body: Buffer; curve: string | null }> {
   return new Promise((resolve, reject) => {
     const req = transport.get(options, (res) => {
+      const socket = res.socket as TLSSocket;
+      const curve = typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate().asn1Curve ?? 'none' : null;
       const parts: Buffer[] = [];
       res.on('data', (d: Buffer) => parts.push(d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts) }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts), curve }));
       res.on('error', reject);
     });
     req.on('error', reject);
@@ -43,19 +47,10 @@ test('bench nginx serves its root byte for byte over HTTP and TLS with an ECDSA 
     const plain = await get(http, { host: '127.0.0.1', port: nginx.port, path: '/rsc.io/quote/@v/v1.5.2.zip' });
     assert.equal(plain.status, 200);
     assert.equal(sha(plain.body), sha(zip));
-    let keyType = '';
-    const secure = await new Promise<{ status: number; body: Buffer }>((resolve, reject) => {
-      const req = https.get({ host: '127.0.0.1', port: nginx.tlsPort!, path: '/rsc.io/quote/@v/v1.5.2.zip', servername: 'proxy.golang.org', ca: pki.ca.certPem, agent: false }, (res) => {
-        keyType = (res.socket as import('node:tls').TLSSocket).getPeerCertificate().asn1Curve ?? 'none';
-        const parts: Buffer[] = [];
-        res.on('data', (d: Buffer) => parts.push(d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts) }));
-      });
-      req.on('error', reject);
-    });
+    const secure = await get(https, { host: '127.0.0.1', port: nginx.tlsPort!, path: '/rsc.io/quote/@v/v1.5.2.zip', servername: 'proxy.golang.org', ca: pki.ca.certPem, agent: false });
     assert.equal(secure.status, 200);
     assert.equal(sha(secure.body), sha(zip));
-    assert.equal(keyType, 'prime256v1');
+    assert.equal(secure.curve, 'prime256v1');
     const missing = await get(http, { host: '127.0.0.1', port: nginx.port, path: '/rsc.io/quote/@v/v9.9.9.zip' });
     assert.equal(missing.status, 404);
   } finally {
