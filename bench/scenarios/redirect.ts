@@ -198,7 +198,7 @@ function emptyPair(): WrkPair {
 }
 
 function emptyFigures(): SideFigures {
-  return { cold: [], warmFirst: [], warm: [], keepAlive: emptyWrk(), newConn: emptyWrk(), failures: [] };
+  return { cold: [], warmFirst: [], warm: [], ...emptyPair(), failures: [] };
 }
 
 /** Both wrk loads against one server standing in the interceptor's place (its TLS port, certificate of the test CA). */
