@@ -86,7 +86,8 @@ export class Exchange {
     const status = httpStatusFor(gate);
     // a verbatim message (the private-module 403, a vulnerability denial) is the exact sentence the go command shows
     const text = gate.verbatim ? gate.message : `gomodgate: ${gate.message}`;
-    this.writeText(status, text);
+    // a 405 says which methods there are (RFC 9110, 15.5.6)
+    this.writeText(status, text, status === 405 ? { allow: 'GET, HEAD' } : undefined);
     this.end({ ...extra, outcome: outcomeFor(gate), status, bytes: 0, reason: extra.reason ?? gate.message, error: gate });
   }
 
@@ -147,13 +148,13 @@ export class Exchange {
     }
   }
 
-  private writeText(status: number, text: string): void {
+  private writeText(status: number, text: string, extraHeaders?: Record<string, string>): void {
     if (this.res.headersSent || this.res.destroyed) {
       this.res.destroy();
       return;
     }
     const body = Buffer.from(text.replace(/[\r\n]+/g, ' ').slice(0, 1000) + '\n');
-    this.res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(body.length), 'cache-control': 'no-store' });
+    this.res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(body.length), 'cache-control': 'no-store', ...extraHeaders });
     this.res.end(this.method === 'HEAD' ? undefined : body);
   }
 

@@ -1,6 +1,7 @@
 // The HTTP face of the module service: turns one exchange on an intercepted connection (or on the plain
 // GOPROXY endpoint) into a ModuleQuery and answers it through the Exchange, the one writer of responses.
-// Requests that are not Go module requests are relayed unchanged when the connection allows it. Each 200
+// Requests that are not Go module requests are relayed unchanged when the connection allows it; a module path
+// is answered for GET and HEAD only (405 otherwise), never relayed. Each 200
 // answered to a GET from upstream (not a hit) is told to the prefetcher, which fetches ahead what the go
 // command asks next.
 // Paths are parsed once and remembered (ParsedPaths): a hit asks for the same few paths again and again.
@@ -43,16 +44,18 @@ export class GoRequestHandler {
     } catch (err) {
       parsed = { ok: false, status: 400, reason: `cannot parse request path: ${describeCause(err)}` };
     }
-    if (parsed.ok === 'other' || (method !== 'GET' && method !== 'HEAD')) {
-      if (forward) {
-        forward(exchange);
-        return;
-      }
-      if (method !== 'GET' && method !== 'HEAD') {
-        exchange.fail(new GateError('METHOD', `${method} is not a Go module request method (GET or HEAD)`));
-      } else {
-        exchange.fail(new GateError('NOT_FOUND', `${exchange.path} is not a Go module request`));
-      }
+    // Only a path that is no Go module request at all is relayed. A module path asked with another method is
+    // refused here: relayed, it would pass by the policy, the private patterns and every check of the answer.
+    if (parsed.ok === 'other' && forward) {
+      forward(exchange);
+      return;
+    }
+    if (method !== 'GET' && method !== 'HEAD') {
+      exchange.fail(new GateError('METHOD', `${method} is not a Go module request method (GET or HEAD)`));
+      return;
+    }
+    if (parsed.ok === 'other') {
+      exchange.fail(new GateError('NOT_FOUND', `${exchange.path} is not a Go module request`));
       return;
     }
     if (parsed.ok === false) {

@@ -166,21 +166,7 @@ test('a request that is not a Go module request is relayed unchanged through the
   proxy.portFor443 = a.port;
   const g = await startTestGateway({ interceptHosts: ['proxy.golang.org'], upstreamCa: [pki.caFile], egressProxy: proxy.url, upstreamTimeout: 3 });
   const ca = readFileSync(join(g.dir, 'certs', 'certs', 'ca.pem'), 'utf8');
-  const viaTunnel = (path: string) =>
-    new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = http.request({ host: '127.0.0.1', port: g.gateway.ports.proxy, method: 'CONNECT', path: 'proxy.golang.org:443' });
-      req.once('connect', (_res, socket) => {
-        const t = tls.connect({ socket, servername: 'proxy.golang.org', ca }, () => {
-          t.write(`GET ${path} HTTP/1.1\r\nHost: proxy.golang.org\r\nConnection: close\r\n\r\n`);
-        });
-        let text = '';
-        t.on('data', (d: Buffer) => (text += d.toString('latin1')));
-        t.once('end', () => resolve({ status: Number(text.slice(9, 12)), body: text.split('\r\n\r\n').slice(1).join('\r\n\r\n') }));
-        t.once('error', reject);
-      });
-      req.once('error', reject);
-      req.end();
-    });
+  const viaTunnel = (path: string) => tunnelRequest(g.gateway.ports.proxy, ca, 'GET', path);
   try {
     a.resetHits();
     const r = await viaTunnel('/robots.txt');
@@ -193,6 +179,57 @@ test('a request that is not a Go module request is relayed unchanged through the
     assert.match(slow.body, /^gomodgate: upstream proxy\.golang\.org (did not finish in time|sent nothing)/);
   } finally {
     a.setDelay(0);
+    await g.close();
+    proxy.close();
+  }
+});
+
+/** One request through a CONNECT tunnel to the gateway's proxy port, TLS to proxy.golang.org (the gateway's CA). */
+function tunnelRequest(proxyPort: number, ca: string, method: string, path: string): Promise<{ status: number; head: string; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port: proxyPort, method: 'CONNECT', path: 'proxy.golang.org:443' });
+    req.once('connect', (_res, socket) => {
+      const t = tls.connect({ socket, servername: 'proxy.golang.org', ca }, () => {
+        t.write(`${method} ${path} HTTP/1.1\r\nHost: proxy.golang.org\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+      });
+      let text = '';
+      t.on('data', (d: Buffer) => (text += d.toString('latin1')));
+      t.once('end', () => {
+        const [head = '', ...rest] = text.split('\r\n\r\n');
+        resolve({ status: Number(text.slice(9, 12)), head, body: rest.join('\r\n\r\n') });
+      });
+      t.once('error', reject);
+    });
+    req.once('error', reject);
+    req.end();
+  });
+}
+
+test('a module path asked with another method than GET or HEAD is refused with 405 and never relayed: no way past the private patterns', async () => {
+  const proxy = await startConnectProxy();
+  proxy.portFor443 = a.port;
+  const g = await startTestGateway({ interceptHosts: ['proxy.golang.org'], upstreamCa: [pki.caFile], egressProxy: proxy.url, private: ['example.com/ona'] });
+  const ca = readFileSync(join(g.dir, 'certs', 'certs', 'ca.pem'), 'utf8');
+  try {
+    a.resetHits();
+    const paths = ['/example.com/ona/@v/v1.0.0.zip', '/example.com/ona/@v/list', '/example.com/ona/@latest', '/example.com/ona/@v/v1.0.0.info'];
+    for (const method of ['POST', 'PUT', 'OPTIONS', 'PROPFIND']) {
+      for (const path of paths) {
+        const r = await tunnelRequest(g.gateway.ports.proxy, ca, method, path);
+        assert.equal(r.status, 405, `${method} ${path}: ${r.head}`);
+        assert.match(r.head, /^allow: GET, HEAD$/im, `${method} ${path}`);
+        assert.equal(r.body, `gomodgate: ${method} is not a Go module request method (GET or HEAD)\n`);
+      }
+    }
+    const get = await tunnelRequest(g.gateway.ports.proxy, ca, 'GET', '/example.com/ona/@v/list');
+    assert.equal(get.status, 404, 'and GET of the private path is answered here');
+    const relayed = await tunnelRequest(g.gateway.ports.proxy, ca, 'POST', '/robots.txt');
+    assert.equal(a.hits('/robots.txt'), 1, `a path that is no module request is still relayed as it came: ${relayed.status} ${relayed.body}`);
+    assert.equal(a.requests.find((q) => q.path === '/robots.txt')?.method, 'POST');
+    assert.doesNotMatch(relayed.body, /^gomodgate:/, 'the fixture\'s own answer');
+    const upstreamPaths = a.requests.map((q) => q.path);
+    assert.ok(!upstreamPaths.some((p) => p.includes('example.com/ona')), `nothing of the private module went upstream: ${upstreamPaths.join(', ')}`);
+  } finally {
     await g.close();
     proxy.close();
   }
