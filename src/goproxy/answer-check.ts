@@ -26,7 +26,8 @@ export function hasAnswerCheck(req: ModuleRequest): boolean {
  * Why `body` is not an acceptable answer to `req`, as one line for the client; null when it is.
  * - .info and @latest: a JSON object whose Version is a valid semantic version, equal to the version asked
  *   for when that is exact for the path (isExactVersion: the go command refuses the same mismatch, and
- *   accepts "v2.0.0+incompatible" for "v2.0.0" of a path without "/v2"), and whose Time, if any, is a date;
+ *   accepts "v2.0.0+incompatible" for "v2.0.0" of a path without "/v2"), and whose Time, if any, is an
+ *   RFC 3339 time (keys matched whatever their case, as encoding/json does; a field given twice is refused);
  * - list: UTF-8 lines, each empty or starting with a valid semantic version;
  * - .mod: UTF-8 text without NUL bytes (a go.mod is text; an HTML page or binary is not).
  */
@@ -54,13 +55,69 @@ function checkInfo(req: ModuleRequest, s: string): string | null {
     return 'the answer is not JSON';
   }
   if (typeof info !== 'object' || info === null || Array.isArray(info)) return 'the answer is not a JSON object';
-  const { Version, Time } = info as { Version?: unknown; Time?: unknown };
+  // encoding/json matches a key to a field whatever its case and decodes every repeat (the first bad one fails
+  // it), where JSON.parse keeps only the last: a field given twice is refused, so what is checked is what Go reads
+  const names = topLevelKeys(s).map((k) => k.toLowerCase());
+  if (new Set(names).size !== names.length) return 'the answer repeats a field';
+  let Version: unknown;
+  let Time: unknown;
+  for (const [key, value] of Object.entries(info)) {
+    const name = key.toLowerCase();
+    if (name === 'version') Version = value;
+    else if (name === 'time') Time = value;
+  }
   if (typeof Version !== 'string' || !isValidSemver(Version)) return 'the answer has no valid Version';
   if (req.kind === 'info' && isExactVersion(req.module, req.version) && Version !== req.version) {
     return `the answer is for version ${JSON.stringify(Version.slice(0, 80))}, not ${req.version}`;
   }
-  if (Time !== undefined && (typeof Time !== 'string' || Number.isNaN(Date.parse(Time)))) return 'the answer has an invalid Time';
+  // time.Time takes null (no time) or an RFC 3339 string, and nothing else
+  if (Time !== undefined && Time !== null && (typeof Time !== 'string' || !isRfc3339(Time))) {
+    return `the answer's Time ${JSON.stringify(String(Time).slice(0, 40))} is not an RFC 3339 time`;
+  }
   return null;
+}
+
+/** The keys of the top-level object of a JSON text that JSON.parse took, in order, repeats included. */
+function topLevelKeys(s: string): string[] {
+  const keys: string[] = [];
+  let depth = 0;
+  let expectKey = false;
+  // bounded by the text's length: every step moves forward, and a parsed text closes each string it opens
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i];
+    if (c === '"') {
+      let j = i + 1;
+      while (s[j] !== '"') j += s[j] === '\\' ? 2 : 1;
+      if (depth === 1 && expectKey) keys.push(JSON.parse(s.slice(i, j + 1)) as string);
+      expectKey = false;
+      i = j;
+    } else if (c === '{' || c === '[') {
+      depth++;
+      expectKey = c === '{' && depth === 1;
+    } else if (c === '}' || c === ']') {
+      depth--;
+    } else if (c === ',' && depth === 1) {
+      expectKey = true;
+    }
+  }
+  return keys;
+}
+
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(?:Z|[+-](\d{2}):(\d{2}))$/;
+
+/**
+ * An RFC 3339 date-time, as every go command parses a .info Time ("2006-01-02T15:04:05Z07:00", fractional
+ * seconds allowed): the day must exist in its month, no hour 24, no leap second. Date.parse, which took
+ * "2019-01-01" and "1", let through answers that the go command then refused from the cache, for good.
+ */
+function isRfc3339(s: string): boolean {
+  const m = RFC3339.exec(s);
+  if (!m) return false;
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  const daysInMonth = month === 2 ? (leap ? 29 : 28) : [4, 6, 9, 11].includes(month) ? 30 : 31;
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth || hour > 23 || minute > 59 || second > 59) return false;
+  return m[7] === undefined || (Number(m[7]) <= 23 && Number(m[8]) <= 59);
 }
 
 function checkList(s: string): string | null {

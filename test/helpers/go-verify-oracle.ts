@@ -8,6 +8,8 @@
 //   lookup  {key, files, latest, module, version, zipHash, modHash} → the real sumdb.Client over the given
 //           files (path → body), then cmd/go's checkSumDB line rule for both hashes; the latest note after
 //   pattern {patterns, target}      → module.MatchPrefixPatterns (GONOSUMDB matching)
+//   info    {msg}                   → json.Unmarshal into cmd/go's RevInfo (Version, Time time.Time): ok, or
+//           the error; id is the Version it read
 // Returns null where there is no go command or no vendored x/mod. The process is stopped by close().
 import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -31,6 +33,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/mod/module"
 	"golang.org/x/mod/sumdb"
@@ -220,6 +223,18 @@ func handle(r request) (out response) {
 		out = lookup(r)
 	case "pattern":
 		out.Ok = module.MatchPrefixPatterns(r.Patterns, r.Target)
+	case "info":
+		// cmd/go's RevInfo as modfetch/proxy.go decodes a .info or @latest answer
+		var info struct {
+			Version string
+			Time    time.Time
+		}
+		if err := json.Unmarshal(r.Msg, &info); err != nil {
+			out.Err = err.Error()
+		} else {
+			out.Ok = true
+			out.ID = info.Version
+		}
 	default:
 		out.Err = "unknown op " + r.Op
 	}

@@ -8,6 +8,7 @@
 //     other zip walked on a worker thread as the gateway does, zip-walk-pool.ts), which must equal the
 //     module-zip verdict exactly (same hash, or the same refusal);
 //   - signed notes and tree heads, record parsing, full lookups (records, tiles, forks, empty trees);
+//   - .info and @latest answers: the gateway's answer check against the go command's decoding of them;
 //   - a few thousand seeded property-based mutations of zips.
 // A disagreement fails, unless it is in DELIBERATE (we refuse what Go accepts, for the reason given there).
 // Accepting what Go refuses is never allowed. Skips when no go command (or no vendored x/mod) is installed.
@@ -17,6 +18,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
+import { checkAnswer } from '../../src/goproxy/answer-check.js';
+import { parseProxyPath } from '../../src/goproxy/request-path.js';
 import { hash1ModuleZip, hash1ZipFile, type KnownDigests } from '../../src/verify/dirhash.js';
 import { InThreadZipWalks, ZipWalkThreads } from '../../src/verify/zip-walk-pool.js';
 import { ZipReader } from '../../src/verify/zip-reader.js';
@@ -51,6 +54,21 @@ const DELIBERATE: { id: string; ours: RegExp; reason: string }[] = [
     reason:
       'cmd/go accepts a download when the authenticated record has no "M V h1:" line at all (checkSumDB finds nothing to ' +
       'compare); we refuse it, because then nothing vouches for the bytes.',
+  },
+  {
+    id: 'rfc3339-strict',
+    ours: /is not an RFC 3339 time/,
+    reason:
+      'Go 1.19 parses a .info Time laxly (a one-digit hour, for one); Go 1.20 and later take strict RFC 3339 only. A ' +
+      'cached answer is served to every go version, so we keep only what all of them read; real proxies write ' +
+      '"2006-01-02T15:04:05Z" anyway.',
+  },
+  {
+    id: 'repeated-field',
+    ours: /the answer repeats a field/,
+    reason:
+      'encoding/json decodes every repeat of a field (in any case), JSON.parse keeps the last only: refusing repeats keeps ' +
+      'what we check equal to what Go reads. No proxy writes a field twice.',
   },
   {
     id: 'tree-size-2^53',
@@ -627,5 +645,44 @@ describe('GONOSUMDB pattern matching', () => {
         assert.equal(compileModulePatterns([patterns], { trimSpaces: false }).matches(target), go.ok, `${JSON.stringify(patterns)} vs ${target}`);
       }
     }
+  });
+});
+
+describe('.info and @latest answers', () => {
+  test('what the answer check lets into the cache, every go command can read (Time, key case, JSON shape)', async (t) => {
+    if (!oracle) return t.skip('no go command');
+    const TIMES: unknown[] = [
+      '2018-02-14T00:54:53Z', '2018-02-14T00:54:53.123456789+05:30', '2018-02-14T00:54:53.1234567891Z', '2020-02-29T00:00:00Z',
+      '2019-01-01', '1', '', '2019-02-29T00:00:00Z', '2018-04-31T00:00:00Z', '2018-02-14T24:00:00Z', '2018-02-14T00:54:60Z',
+      '2018-02-14t00:54:53z', '2018-02-14T0:54:53Z', '2018-02-14T00:54:53,5Z', '2018-02-14T00:54:53+24:00', '2018-02-14T00:54:53+05:60',
+      '+2018-02-14T00:54:53Z', ' 2018-02-14T00:54:53Z', '2018-02-14T00:54:53', '2018-02-14 00:54:53Z', '0000-02-29T00:00:00Z',
+      'Wed, 14 Feb 2018 00:54:53 GMT', null, 5, {}, [],
+    ];
+    const bodies: string[] = [
+      ...TIMES.map((time) => JSON.stringify({ Version: V, Time: time })),
+      JSON.stringify({ Version: V }),
+      `{"version":"${V}","time":"2018-02-14T00:54:53Z"}`,
+      `{"VERSION":"${V}","TIME":"2019-01-01"}`,
+      `{"Version":"${V}","Time":"2019-01-01","time":"2018-02-14T00:54:53Z"}`,
+      `{"Version":"${V}","time":"2018-02-14T00:54:53Z","Time":"2019-01-01"}`,
+      `{"Version":"${V}","Time":"1","Time":"2018-02-14T00:54:53Z"}`,
+      `{"Version":"${V}","Ti\\u006de":"1","Time":"2018-02-14T00:54:53Z"}`,
+      `{"Version":"${V}","Version":"${V}"}`,
+      `{"Version":"${V}","x":{"Time":"1","time":"2"},"Time":"2018-02-14T00:54:53Z"}`,
+      `{"Version":"${V}","x":["\\"Time\\":"],"Time":"2018-02-14T00:54:53Z"}`,
+      `{"Version":"${V}","Time":"2018-02-14T00:54:53Z"} x`,
+      `{"Version":"${V}","Time":"2018-02-14T00:54:53Z",}`,
+    ];
+    const request = parseProxyPath(`/${M}/@v/${V}.info`);
+    assert.equal(request.ok, true);
+    let agreed = 0;
+    for (const body of bodies) {
+      const ours = checkAnswer((request as Extract<typeof request, { ok: true }>).request, Buffer.from(body));
+      const go = await oracle.ask({ op: 'info', msg: Buffer.from(body).toString('base64') });
+      if (ours === null) assert.ok(go.ok && go.id === V, `${body}: we accept, Go refuses (${go.err}) or reads another Version (${go.id})`);
+      else if (go.ok) assertDeliberate(body, ours, `Version ${go.id}`);
+      else agreed++;
+    }
+    assert.ok(agreed >= 15, `both refuse most of the bad answers (${agreed})`);
   });
 });

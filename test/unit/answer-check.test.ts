@@ -40,4 +40,23 @@ describe('checkAnswer: .info', () => {
       assert.equal(checkAnswer(request(path), Buffer.from([0xff, 0xfe])), 'the answer is not UTF-8 text');
     }
   });
+
+  it('takes a Time only as the go command reads it: RFC 3339, or null (Date.parse took "2019-01-01" and "1")', () => {
+    const req = request('/rsc.io/quote/@v/v1.5.2.info');
+    const withTime = (time: unknown) => checkAnswer(req, Buffer.from(JSON.stringify({ Version: 'v1.5.2', Time: time })));
+    for (const good of ['2018-02-14T00:54:53Z', '2018-02-14T00:54:53.5-07:00', '2020-02-29T23:59:59Z', null]) assert.equal(withTime(good), null, String(good));
+    for (const bad of ['2019-01-01', '1', '', '2019-02-29T00:00:00Z', '2018-02-14T24:00:00Z', '2018-02-14T00:54:60Z', '2018-02-14T00:54:53', 'Wed, 14 Feb 2018 00:54:53 GMT', 5, {}]) {
+      assert.match(withTime(bad) ?? '', /is not an RFC 3339 time$/, JSON.stringify(bad));
+    }
+    assert.match(checkAnswer(request('/rsc.io/quote/@latest'), Buffer.from('{"Version":"v1.5.2","Time":"2019-01-01"}')) ?? '', /RFC 3339/);
+  });
+
+  it('reads fields whatever their case, as encoding/json does, and refuses a field given twice', () => {
+    const req = request('/rsc.io/quote/@v/v1.5.2.info');
+    assert.equal(checkAnswer(req, Buffer.from('{"version":"v1.5.2","TIME":"2018-02-14T00:54:53Z"}')), null);
+    assert.match(checkAnswer(req, Buffer.from('{"version":"v1.5.2","time":"2019-01-01"}')) ?? '', /RFC 3339/);
+    assert.equal(checkAnswer(req, Buffer.from('{"Version":"v1.5.2","Time":"1","time":"2018-02-14T00:54:53Z"}')), 'the answer repeats a field');
+    assert.equal(checkAnswer(req, Buffer.from('{"Version":"v1.5.2","Time":"1","Time":"2018-02-14T00:54:53Z"}')), 'the answer repeats a field');
+    assert.equal(checkAnswer(req, Buffer.from('{"Version":"v1.5.2","x":{"Time":"1","time":"1"},"Time":"2018-02-14T00:54:53Z"}')), null, 'nested objects are not fields');
+  });
 });
