@@ -143,6 +143,28 @@ describe('proxy port', () => {
     await assertAliveAndServing();
   });
 
+  it('a client still sending after its oversized head was refused gets the 431 and a clean close, not a reset', async () => {
+    for (let round = 0; round < 3; round++) {
+      const c = await RawClient.connect(ports.proxy);
+      // as curl does: the whole request is sent before the answer is read
+      c.socket.pause();
+      c.write(`GET /example.com/quote/@v/list HTTP/1.1\r\nHost: x\r\nX-Big: ${'b'.repeat(20_000)}`);
+      // the rest of a 1 MiB head, in pieces, while the refusal is already on its way
+      for (let i = 0; i < 16; i++) {
+        await new Promise((r) => setTimeout(r, 10));
+        c.write('b'.repeat(64 * 1024));
+      }
+      c.socket.resume();
+      c.end();
+      const closed = await c.waitForClose(10_000);
+      c.destroy();
+      assert.ok(closed, 'closed');
+      assert.equal(statusOf(c.received), 431, c.received.toString('latin1').slice(0, 200));
+      assert.equal(c.error, null, 'the connection ended without a reset');
+    }
+    await assertAliveAndServing();
+  });
+
   it('invalid GOPROXY paths through the real endpoint: each a 4xx with a one-line text reason', async () => {
     const paths = [
       '/%zz/@v/list',
