@@ -48,7 +48,7 @@ import { ZipWalkThreads, type ZipWalkPool } from './verify/zip-walk-pool.js';
 import { ModulePolicy } from './policy/module-policy.js';
 import { GatewayMetrics, cacheTotalsFromDb } from './admin/metrics.js';
 import { startAdminServer } from './admin/admin-server.js';
-import { planReload, type OptionKey } from './config/reload-plan.js';
+import { inForceAfterReload, planReload, type OptionKey } from './config/reload-plan.js';
 import { VulnStore } from './vulndb/vuln-store.js';
 import { VulnSyncer } from './vulndb/vuln-syncer.js';
 import { upstreamVulnSource } from './vulndb/vuln-source.js';
@@ -404,7 +404,6 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
       // the option table decides (schema `reload`); a live option with no applier here is reported, never dropped
       const previous = current;
       const plan = planReload(previous, next);
-      current = next; // what the service and the cache limit read at each request
       const apply: Partial<Record<OptionKey, () => void>> = {
         interceptHosts: () => {
           hosts.replace(next.interceptHosts);
@@ -429,20 +428,20 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
           cacheLimit.enforce(); // a lower limit evicts now, not at the next download
         },
       };
+      const needsRestart: OptionKey[] = [...plan.restart, ...plan.live.filter((key) => !apply[key])];
+      // what the service and the cache limit read at each request: the new values, except those not applied
+      current = inForceAfterReload(previous, next, needsRestart);
       const applied: string[] = [];
-      const needsRestart: string[] = [...plan.restart];
       for (const key of plan.live) {
         const applyOne = apply[key];
         if (applyOne) {
           applyOne();
           applied.push(key);
-        } else {
-          needsRestart.push(key);
         }
       }
       if (refreshCa()) applied.push('ca');
       // the policy file's contents are re-read on every SIGHUP; a new file name needs a restart (in the plan)
-      if (next.policy && next.policy === previous.policy) {
+      if (current.policy) {
         const r = policy.reload();
         if (r.ok) applied.push('policy');
         else log.error({ err: r.error }, 'policy reload rejected; the previous rules stay in force');

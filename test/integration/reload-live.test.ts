@@ -206,8 +206,13 @@ test('vulndbSync: turning it on syncs the vulnerability database at once (here: 
   observed.add('vulndbSync');
 });
 
-test('options that need a restart are reported and not applied', () => {
+test('options that need a restart are reported and not applied, at every reload until the file is back to what runs', () => {
   assert.deepEqual(reloadWith({ tlsPort: 1, mutableTtl: 5 }), { applied: [], needsRestart: ['tlsPort', 'mutableTtl'] });
+  // it compared against the file's previous contents, so a second SIGHUP said all was in force
+  assert.deepEqual(reloadWith({}), { applied: [], needsRestart: ['tlsPort', 'mutableTtl'] }, 'the same file again');
+  delete overrides.tlsPort;
+  delete overrides.mutableTtl;
+  assert.deepEqual(gateway.reload(config()), { applied: [], needsRestart: [] }, 'the file back to the running values');
 });
 
 test('logHits: at debug a cache hit leaves no info line (its audit row stays); misses still log at info', async () => {

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { OPTIONS } from '../../src/config/schema.js';
 import { loadConfig, type GatewayConfig } from '../../src/config/load.js';
-import { planReload, liveOptionKeys } from '../../src/config/reload-plan.js';
+import { inForceAfterReload, planReload, liveOptionKeys } from '../../src/config/reload-plan.js';
 
 const base = loadConfig({ env: {} });
 
@@ -54,4 +54,17 @@ test('no change, no plan; every option changed at once covers all keys exactly o
 
 test('lists compare by value: the same hosts in a new array are no change', () => {
   assert.deepEqual(planReload(base, { ...base, interceptHosts: [...base.interceptHosts] }), { live: [], restart: [] });
+});
+
+test('what is in force after a reload keeps the running value of each option not applied', () => {
+  const next = { ...base, tlsPort: 9443, logLevel: 'debug', private: ['corp.example'] } as GatewayConfig;
+  const plan = planReload(base, next);
+  assert.deepEqual(plan, { live: ['logLevel'], restart: ['tlsPort', 'private'].sort((a, b) => OPTIONS.findIndex((o) => o.key === a) - OPTIONS.findIndex((o) => o.key === b)) });
+  const inForce = inForceAfterReload(base, next, plan.restart);
+  assert.equal(inForce.logLevel, 'debug');
+  assert.equal(inForce.tlsPort, base.tlsPort);
+  assert.deepEqual(inForce.private, base.private);
+  assert.ok(Object.isFrozen(inForce));
+  assert.deepEqual(planReload(inForce, next), { live: [], restart: plan.restart }, 'the same file again: still to restart');
+  assert.deepEqual(planReload(inForce, { ...next, tlsPort: base.tlsPort, private: base.private }), { live: [], restart: [] });
 });
