@@ -9,9 +9,9 @@
 // finished by the next start (switchCa). CaSource is the running gateway's view:
 // the CA that signs now and the ones to publish, re-read on demand (SIGHUP, a timer), switching when due.
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { X509Certificate } from 'node:crypto';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { basename, join } from 'node:path';
-import { GateError, describeDirectoryFailure } from '../errors.js';
+import { GateError, describeCause, describeDirectoryFailure } from '../errors.js';
 import { createCertificateAuthority, type CertificateAuthority } from './certificates.js';
 
 export interface CaPaths {
@@ -83,7 +83,30 @@ export function loadCa(dir: string): CertificateAuthority {
   if (dirMode & 0o077) {
     throw new GateError('CONFIG_INVALID', `the CA directory ${dir} has mode ${dirMode.toString(8).padStart(4, '0')}; it must be 0700: chmod 700 ${dir}`);
   }
-  return { certPem: readFileSync(p.certFile, 'utf8'), privateKeyPem: readFileSync(p.privateKeyFile, 'utf8') };
+  const ca = { certPem: readFileSync(p.certFile, 'utf8'), privateKeyPem: readFileSync(p.privateKeyFile, 'utf8') };
+  // a gateway started with a key of another CA said "ready" and then failed every handshake
+  const problem = caKeyProblem(ca.certPem, ca.privateKeyPem);
+  if (problem) {
+    const fix = problem.kind === 'unreadable' ? 'restore it from a backup' : 'restore the matching pair';
+    const what = problem.kind === 'unreadable' ? `cannot be read (${problem.reason})` : `does not belong to the CA certificate ${p.certFile}`;
+    throw new GateError('CONFIG_INVALID', `the CA private key ${p.privateKeyFile} ${what}; ${fix}, or create a new CA in an empty --ca-dir`);
+  }
+  return ca;
+}
+
+/**
+ * Whether a CA's private key can sign for its certificate: null when it can; 'unreadable' (with the reason)
+ * when the key does not parse; 'mismatch' when it is another key. A certificate that does not parse throws.
+ */
+export function caKeyProblem(certPem: string | Buffer, keyPem: string | Buffer): { kind: 'unreadable'; reason: string } | { kind: 'mismatch' } | null {
+  const cert = new X509Certificate(certPem);
+  let key;
+  try {
+    key = createPrivateKey(keyPem);
+  } catch (err) {
+    return { kind: 'unreadable', reason: describeCause(err) };
+  }
+  return cert.checkPrivateKey(key) ? null : { kind: 'mismatch' };
 }
 
 // ---------------------------------------------------------------------------------------------------------------

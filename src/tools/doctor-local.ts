@@ -2,13 +2,13 @@
 // data directory (writable: a temp file created and removed; free space; the cache index readable) and the
 // listener ports (the transparent ones by their listening socket in /proc, never by a connection the gateway
 // would audit; the proxy and admin ports by a loopback connect). Changes nothing except that temp file.
-import { createPrivateKey, randomBytes, X509Certificate } from 'node:crypto';
+import { randomBytes, X509Certificate } from 'node:crypto';
 import { accessSync, constants, existsSync, readFileSync, statSync, unlinkSync, writeFileSync, statfsSync } from 'node:fs';
 import net from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import type { GatewayConfig } from '../config/load.js';
 import { describeCause } from '../errors.js';
-import { CA_WARN_DAYS, caPaths } from '../intercept/ca-store.js';
+import { CA_WARN_DAYS, caKeyProblem, caPaths } from '../intercept/ca-store.js';
 import { openDatabase } from '../store/database.js';
 import { DAY_MS, type DoctorCheck } from './doctor-check.js';
 import { errorCode, tcpConnect } from './doctor-probe.js';
@@ -54,14 +54,15 @@ export function checkCa(caDir: string, now: number): DoctorCheck[] {
   } else if (dirMode & 0o077) {
     out.push({ id: 'ca-key', title: keyTitle, ok: false, detail: `the CA directory has mode ${dirMode.toString(8).padStart(4, '0')}, so the gateway refuses to start`, hint: `chmod 700 ${caDir}` });
   } else {
+    let problem: ReturnType<typeof caKeyProblem>;
     try {
-      const matches = cert.checkPrivateKey(createPrivateKey(readFileSync(p.privateKeyFile)));
-      out.push(matches
-        ? { id: 'ca-key', title: keyTitle, ok: true, detail: `mode ${mode.toString(8).padStart(4, '0')}, matches the CA certificate`, hint: '' }
-        : { id: 'ca-key', title: keyTitle, ok: false, detail: 'the private key does not belong to the CA certificate', hint: `restore the matching pair, or create a new CA in an empty --ca-dir` });
+      problem = caKeyProblem(cert.raw, readFileSync(p.privateKeyFile));
     } catch (err) {
-      out.push({ id: 'ca-key', title: keyTitle, ok: false, detail: `the private key cannot be read: ${describeCause(err)}`, hint: `check ${p.privateKeyFile} (PEM, readable by the gateway's user)` });
+      problem = { kind: 'unreadable', reason: describeCause(err) };
     }
+    if (problem === null) out.push({ id: 'ca-key', title: keyTitle, ok: true, detail: `mode ${mode.toString(8).padStart(4, '0')}, matches the CA certificate`, hint: '' });
+    else if (problem.kind === 'mismatch') out.push({ id: 'ca-key', title: keyTitle, ok: false, detail: 'the private key does not belong to the CA certificate', hint: `restore the matching pair, or create a new CA in an empty --ca-dir` });
+    else out.push({ id: 'ca-key', title: keyTitle, ok: false, detail: `the private key cannot be read: ${problem.reason}`, hint: `check ${p.privateKeyFile} (PEM, readable by the gateway's user)` });
   }
   return out;
 }

@@ -3,7 +3,7 @@
 // others can read, and never writes credentials or cookies to its logs.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import http from 'node:http';
@@ -97,6 +97,30 @@ test('serve refuses to start when the CA key is readable by group or others, and
   assert.equal(r.stderr, `gomodgate: the CA private key ${key} has mode 0644; it must be readable by its owner only: chmod 600 ${key}\n`);
   chmodSync(key, 0o600);
   const ok = await spawnGatewayProcess(gatewayArgs(gdir, 'https://127.0.0.1:9'));
+  await ok.stop();
+});
+
+test('serve refuses to start with a CA key that is damaged or belongs to another CA (it said ready, then failed every handshake)', async () => {
+  const cli = join(REPO_ROOT, 'bin/gomodgate.js');
+  const [a, b] = [mkdtempSync(join(dir, 'ca-a-')), mkdtempSync(join(dir, 'ca-b-'))];
+  for (const d of [a, b]) await run(process.execPath, [cli, 'ca', 'init', '--ca-dir', join(d, 'certs')]);
+  const key = join(a, 'certs', 'keys', 'ca.private.key');
+  const cert = join(a, 'certs', 'certs', 'ca.pem');
+  const serve = () => run(process.execPath, [cli, 'serve', ...gatewayArgs(a, 'https://127.0.0.1:9')], { timeout: 30_000 }).then(
+    () => ({ code: 0, stderr: '' }),
+    (e: { code: number; stderr: string }) => e,
+  );
+  const own = readFileSync(key);
+  writeFileSync(key, readFileSync(join(b, 'certs', 'keys', 'ca.private.key')), { mode: 0o600 });
+  let r = await serve();
+  assert.equal(r.code, 2);
+  assert.equal(r.stderr, `gomodgate: the CA private key ${key} does not belong to the CA certificate ${cert}; restore the matching pair, or create a new CA in an empty --ca-dir\n`);
+  writeFileSync(key, own.subarray(0, 200), { mode: 0o600 });
+  r = await serve();
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, new RegExp(`^gomodgate: the CA private key ${key.replace(/[.]/g, '\\.')} cannot be read \\(.+\\); restore it from a backup, or create a new CA in an empty --ca-dir\\n$`));
+  writeFileSync(key, own, { mode: 0o600 });
+  const ok = await spawnGatewayProcess(gatewayArgs(a, 'https://127.0.0.1:9'));
   await ok.stop();
 });
 
