@@ -4,7 +4,8 @@
 // configuration, as SIGHUP does in a single process) and drain (finish in-flight responses, then exit 0).
 // SIGTERM/SIGINT sent to the worker directly (systemd signals the whole control group) drain it the same way;
 // only a second signal to the worker itself makes it exit at once. The supervisor's drain message and the
-// control group's SIGTERM arrive in either order, and neither counts as the second of the other.
+// control group's SIGTERM arrive in either order, and neither counts as the second of the other. A SIGHUP sent
+// to the worker itself is ignored: the supervisor relays reloads.
 import type { Logger } from 'pino';
 import type { GatewayConfig } from '../config/load.js';
 import type { LogSink } from '../log-sink.js';
@@ -36,6 +37,9 @@ export async function serveAsWorker(opts: WorkerOptions): Promise<void> {
   answerClusterScrapes();
   const index = Number(process.env[WORKER_INDEX_ENV] ?? 0);
   const log = opts.log.child({ worker: index });
+  // a SIGHUP's default action ends the process, and `systemctl kill -s HUP` (or anything signalling the process
+  // group) reaches the workers too: reloads come from the supervisor, which relays its own SIGHUP
+  process.on('SIGHUP', () => log.info('SIGHUP reached this worker directly: ignored; the supervisor relays reloads'));
   const send = (m: unknown) => {
     if (process.connected) process.send!(m);
   };

@@ -148,8 +148,14 @@ test('SIGHUP: every worker applies a live option (offline), and the supervisor s
   for (const r of results) assert.ok(!(r instanceof Error) && r.status !== 200, 'offline: no worker fetches');
   assert.equal(up.hits(path), 0);
   writeConfig([`upstream: ${up.url}`]);
+  // as `systemctl kill -s HUP` does: the signal reaches the workers too (it used to kill them), then the supervisor
+  const pids = [...new Set(logged('worker serving').map((l) => l.pid as number))];
+  assert.equal(pids.length, 2);
+  for (const pid of pids) process.kill(pid, 'SIGHUP');
   gw.child.kill('SIGHUP');
   await waitFor('both workers back online', () => logged('configuration reload: 2 of 2 workers applied it').length === 2);
+  assert.deepEqual(logged('worker exited unexpectedly; replacing it'), [], 'no worker died of the SIGHUP');
+  for (const pid of pids) process.kill(pid, 0); // throws if it is gone
 });
 
 test('kill -9 of the worker holding a fetch lease: it is replaced, the lease passes on, every client gets the zip', async () => {
