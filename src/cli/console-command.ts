@@ -89,7 +89,7 @@ const addUser: CommandModule = {
 
 const removeUser: CommandModule = {
   command: 'remove-user <name>',
-  describe: 'Remove a console user (their open sessions end at their next request after the idle time)',
+  describe: 'Remove a console user (their open sessions end at their next request)',
   builder: (y: Argv) => withOptions(y, ['dataDir']).positional('name', { type: 'string' }),
   handler: (argv) => {
     try {

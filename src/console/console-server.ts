@@ -171,6 +171,15 @@ export async function startConsoleServer(o: ConsoleServerOptions): Promise<Conso
 
   const frame = (title: string, s: Session | null, active?: string) => ({ title, user: s?.user ?? null, signOutCsrf: s?.via === 'password' ? s.csrf : null, active });
 
+  /** Whether a password session's user still exists with the password it signed in with (an unreadable users file: no). */
+  function stillCredited(s: Session): boolean {
+    try {
+      return s.user !== null && o.users.credential(s.user) === s.credential;
+    } catch {
+      return false;
+    }
+  }
+
   async function signIn(req: http.IncomingMessage, res: http.ServerResponse, peer: string, session: Session | null): Promise<void> {
     const form = await readForm(req);
     if (!ConsoleSessions.csrfMatches(session, form.get('csrf') ?? undefined)) {
@@ -187,6 +196,8 @@ export async function startConsoleServer(o: ConsoleServerOptions): Promise<Conso
       reply(req, res, { status: 429, type: HTML, headers: { 'retry-after': String(wait) }, body: page(frame('Sign in', null), signInBody(session!.csrf, `Too many failed sign-ins from this address: try again in ${wait} s.`, o.sso !== null)) });
       return;
     }
+    // read before the check: a password replaced meanwhile ends this session at its next request, never the reverse
+    const credential = o.users.credential(user);
     if (!(await o.users.verify(user, password))) {
       o.limiter.failed(peer);
       record(req, peer, 'sign-in-failed', 401, `user ${JSON.stringify(user)}: wrong user name or password`);
@@ -194,7 +205,7 @@ export async function startConsoleServer(o: ConsoleServerOptions): Promise<Conso
       reply(req, res, { status: 401, type: HTML, body: page(frame('Sign in', null), signInBody(session!.csrf, 'Wrong user name or password.', o.sso !== null)) });
       return;
     }
-    const s = o.sessions.signIn(session, user, 'password');
+    const s = o.sessions.signIn(session, user, 'password', credential);
     record(req, peer, 'signed-in', 303, `user ${JSON.stringify(user)} signed in with a password`);
     o.log.info({ client: peer, user }, 'console sign-in');
     reply(req, res, { status: 303, type: TEXT, body: 'signed in\n', headers: { location: '/', 'set-cookie': sessionCookie(s.id, null) } });
@@ -280,6 +291,11 @@ export async function startConsoleServer(o: ConsoleServerOptions): Promise<Conso
     if (path === '/favicon.ico') return reply(req, res, { status: 204, type: TEXT, body: '' });
 
     let session = o.sessions.get(cookieValue(req.headers.cookie, SESSION_COOKIE));
+    if (session?.via === 'password' && !stillCredited(session)) {
+      o.sessions.end(session);
+      o.log.info({ client: peer, user: session.user }, 'console session ended: the user was removed or their password replaced');
+      session = null;
+    }
     const cookies: string[] = [];
     if (o.sso && o.sso.proxies.has(peer)) {
       const user = ssoUserName(req.headers[o.sso.header.toLowerCase()]);

@@ -13,6 +13,8 @@ export interface Session {
   readonly user: string | null;
   /** How the user signed in. */
   readonly via: 'password' | 'sso' | null;
+  /** For a password session: the user's credential stamp when it signed in (ConsoleUsers.credential). */
+  readonly credential: string | null;
   readonly csrf: string;
   readonly created: number;
   lastSeen: number;
@@ -59,18 +61,18 @@ export class ConsoleSessions {
   }
 
   /** A new session (a pre-session when user is null). */
-  create(user: string | null, via: Session['via'] = null): Session {
+  create(user: string | null, via: Session['via'] = null, credential: string | null = null): Session {
     const now = this.now();
-    const s: Session = { id: token(), user, via: user === null ? null : via, csrf: token(), created: now, lastSeen: now };
+    const s: Session = { id: token(), user, via: user === null ? null : via, credential: user === null ? null : credential, csrf: token(), created: now, lastSeen: now };
     this.sessions.set(s.id, s);
     while (this.sessions.size > this.maxSessions) this.sessions.delete(this.sessions.keys().next().value as string);
     return s;
   }
 
   /** Signs in: the old (pre-)session is dropped and a new id issued. */
-  signIn(previous: Session | null, user: string, via: 'password' | 'sso'): Session {
+  signIn(previous: Session | null, user: string, via: 'password' | 'sso', credential: string | null = null): Session {
     if (previous) this.sessions.delete(previous.id);
-    return this.create(user, via);
+    return this.create(user, via, credential);
   }
 
   end(session: Session): void {

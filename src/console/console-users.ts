@@ -1,7 +1,9 @@
 // The console's named users: DATA_DIR/console-users.json, mode 0600 (only the service user reads the hashes),
 // `{ "users": { NAME: { "hash": "scrypt$…", "created": ms } } }`. Written whole to a temp file, fsynced and
 // renamed, so a reader never sees half a file; the running gateway re-reads it when it changed (mtime and
-// size), so `gomodgate console add-user` needs no restart. Run as root, the file goes to the data directory's owner. Owns the names' rules; never keeps a password.
+// size), so `gomodgate console add-user` needs no restart, and removing a user or replacing a password signs
+// their open sessions out at their next request (credential()). Run as root, the file goes to the data directory's owner. Owns the names' rules; never keeps a password.
+import { createHash } from 'node:crypto';
 import { chmodSync, chownSync, closeSync, fsyncSync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { GateError } from '../errors.js';
@@ -100,6 +102,15 @@ export class ConsoleUsers {
     delete users[name];
     this.write({ users });
     return true;
+  }
+
+  /**
+   * A stamp of the user's password as stored now: it changes when the password is replaced and is null once the
+   * user is removed (a session keeps the stamp it signed in with, and ends when they differ). Not the hash.
+   */
+  credential(name: string): string | null {
+    const entry = NAME.test(name) ? this.read().users[name] : undefined;
+    return entry ? createHash('sha256').update(entry.hash).digest('base64url') : null;
   }
 
   /** Whether name and password match a user (the same cost whether or not the user exists). */

@@ -21,6 +21,7 @@ import { createTestPki, type TestPki } from '../helpers/test-pki.js';
 import { startModuleUpstream, type ModuleUpstream } from '../helpers/module-upstream.js';
 import { runCli } from '../helpers/cli.js';
 import { caPaths } from '../../src/intercept/ca-store.js';
+import { consoleRequest } from '../helpers/console-client.js';
 import { ConsoleUsers } from '../../src/console/console-users.js';
 import { openDatabase } from '../../src/store/database.js';
 import { VulnStore } from '../../src/vulndb/vuln-store.js';
@@ -39,30 +40,6 @@ const agent = new http.Agent({ keepAlive: true });
 /** GET through the gateway's GOPROXY endpoint from a chosen loopback address; the status once the body is read. */
 function get(gw: TestGateway, path: string, from = '127.0.0.1'): Promise<number> {
   return statusFrom(gw.baseUrl + path, from, agent);
-}
-
-interface ConsoleAnswer {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-}
-
-/** A request to the console over TLS verified with the gateway CA, from a chosen loopback address. */
-function consoleRequest(port: number, ca: string, path: string, opts: { from?: string; headers?: Record<string, string>; method?: string; body?: string } = {}): Promise<ConsoleAnswer> {
-  return new Promise((resolve, reject) => {
-    const req = https.request(
-      { host: '127.0.0.1', port, path, method: opts.method ?? 'GET', ca, localAddress: opts.from ?? '127.0.0.1', headers: opts.headers, agent: false, timeout: 15_000 },
-      (res) => {
-        const parts: Buffer[] = [];
-        res.on('data', (c: Buffer) => parts.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts).toString('utf8') }));
-        res.on('error', reject);
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-    req.end(opts.body);
-  });
 }
 
 /** base64(sha256(SubjectPublicKeyInfo)) of the console's certificate, checked against the gateway CA on the way. */

@@ -61,6 +61,25 @@ test('user file: 0600, passwords only as hashes, verify / replace / remove', asy
   }
 });
 
+test('user file: the credential stamp changes with the password and is null once the user is removed', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gmg-console-cred-'));
+  try {
+    const users = new ConsoleUsers(dir);
+    assert.equal(users.credential('alice'), null);
+    users.set('alice', 'first-password');
+    const first = users.credential('alice');
+    assert.ok(first && !readFileSync(join(dir, 'console-users.json'), 'utf8').includes(first), 'a stamp, not the stored hash');
+    assert.equal(users.credential('alice'), first, 'stable while nothing changes');
+    users.set('alice', 'first-password');
+    assert.notEqual(users.credential('alice'), first, 'replaced, even with the same password (a new salt)');
+    users.remove('alice');
+    assert.equal(users.credential('alice'), null);
+    assert.equal(users.credential('../etc'), null);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('sessions: idle expiry and maximum age on an injected clock; sign-in issues a new id', () => {
   let now = 1_000_000;
   const sessions = new ConsoleSessions({ idleMs: 30 * 60_000, maxAgeMs: 8 * 3600_000, now: () => now });
