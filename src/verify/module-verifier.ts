@@ -10,7 +10,7 @@
 // one per database, shared by all routes (and kept across restarts when a persistent store is given).
 // Never lets an unverifiable object through: an unreachable database is a failure, not a pass.
 import { readFile } from 'node:fs/promises';
-import { GateError } from '../errors.js';
+import { GateError, describeCause } from '../errors.js';
 import { parseProxyPath, parseSumdbDirectPath, type ModuleRequest } from '../goproxy/request-path.js';
 import type { UpstreamTarget } from '../upstream/upstream-client.js';
 import { SumdbVerifier, type LookupAnswer } from './sumdb-verifier.js';
@@ -127,7 +127,8 @@ export class ModuleVerifier {
       if (isVerifyError(err, 'unavailable')) {
         throw new GateError('UPSTREAM_UNAVAILABLE', `cannot check ${what}: the checksum database ${this.sumdb.name} is unreachable from the gateway`, { cause: err });
       }
-      throw new GateError('INTEGRITY', `upstream sent ${what} that does not verify with the database key; refusing it`, { cause: err });
+      // say why (a bad signature, a record that does not prove, a forked log): each points the admin elsewhere
+      throw new GateError('INTEGRITY', `upstream sent ${what} that does not verify (${describeCause(err)}); refusing it`, { cause: err });
     }
   }
 
