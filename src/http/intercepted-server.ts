@@ -2,7 +2,8 @@
 // and the transparent listener plain port-80 sockets, each with its ConnectionInfo, which reaches the request
 // handler with every request on that socket (no lookups through private socket fields).
 // It owns the HTTP-level limits of those connections (header and request timeouts, idle keep-alive, header
-// count) and answers what is not a request we route: malformed HTTP (400/431/408) and CONNECT (405).
+// count) and answers what is not a request we route: malformed HTTP (400/431/408) and CONNECT (405). Requests
+// Node would refuse on its own without a word (no Host, an unknown Expect) go to the router like any other.
 import http from 'node:http';
 import type net from 'node:net';
 import type { ConnectionInfo } from '../intercept/connection-info.js';
@@ -30,17 +31,22 @@ export class InterceptedHttpServer {
       keepAliveTimeout: opts.keepAliveTimeoutMs ?? 30_000,
       connectionsCheckingInterval: 1000,
       maxHeaderSize: 16 * 1024,
+      // Node would answer a missing Host (400) and an Expect other than 100-continue (417) itself: no reason, no
+      // audit row, no log line. The router refuses a Host that is not the SNI (421), and any GET is answered.
+      requireHostHeader: false,
     });
     this.server.maxHeadersCount = 100;
     this.server.timeout = opts.idleTimeoutMs ?? 60_000;
-    this.server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
       const conn = this.connections.get(req.socket);
       if (!conn) {
         res.destroy(); // cannot happen: every socket arrives through accept()
         return;
       }
       this.opts.onRequest(req, res, conn);
-    });
+    };
+    this.server.on('request', onRequest);
+    this.server.on('checkExpectation', onRequest);
     this.server.on('connect', (req: http.IncomingMessage, socket: net.Socket) => {
       const conn = this.connections.get(socket);
       if (conn) this.opts.onRefused(conn, `CONNECT ${String(req.url).slice(0, 200)} inside an intercepted connection`);

@@ -94,6 +94,12 @@ export class RequestRouter {
   onGoproxyEndpointRequest(req: IncomingMessage, res: ServerResponse, conn: ConnectionInfo): void {
     const upstream = this.deps.configuredUpstream() ?? singleHop({ base: new URL('https://proxy.golang.org') });
     const host = upstream[0]!.target.base.hostname;
-    this.deps.handler.handle(new Exchange(req, res, conn, host, this.deps.exchanges), { host, upstream, protocol: 'goproxy' }, null);
+    const exchange = new Exchange(req, res, conn, host, this.deps.exchanges);
+    if (req.headers.host === undefined && req.httpVersion === '1.1') {
+      res.setHeader('connection', 'close'); // a malformed request: as Node's own refusal did, nothing more on it
+      exchange.fail(new GateError('BAD_PATH', 'an HTTP/1.1 request needs a Host header'));
+      return;
+    }
+    this.deps.handler.handle(exchange, { host, upstream, protocol: 'goproxy' }, null);
   }
 }

@@ -31,7 +31,9 @@ export class ExplicitProxy {
   readonly server: http.Server;
 
   constructor(private readonly deps: ExplicitProxyDeps) {
-    this.server = http.createServer({ requestTimeout: 60_000, headersTimeout: 30_000, keepAliveTimeout: 30_000 });
+    // requireHostHeader off and checkExpectation routed: the router answers those with a reason and an audit
+    // row, where Node would send a bare 400 or 417
+    this.server = http.createServer({ requestTimeout: 60_000, headersTimeout: 30_000, keepAliveTimeout: 30_000, requireHostHeader: false });
     this.server.maxHeadersCount = 100;
     this.server.maxConnections = deps.maxConnections;
     this.server.on('connection', (socket: net.Socket) => {
@@ -44,6 +46,7 @@ export class ExplicitProxy {
     });
     this.server.on('connect', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => void this.onConnect(req, socket, head));
     this.server.on('request', (req, res) => this.onRequest(req, res));
+    this.server.on('checkExpectation', (req, res) => this.onRequest(req, res));
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => void answerClientError(err, socket));
   }
 
@@ -70,7 +73,9 @@ export class ExplicitProxy {
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = req.url ?? '/';
     if (url.startsWith('/')) {
-      if (this.deps.onboarding(req, res)) return;
+      // an HTTP/1.1 request without Host goes to the router, which refuses it with its reason and audit row
+      const hostless = req.headers.host === undefined && req.httpVersion === '1.1';
+      if (!hostless && this.deps.onboarding(req, res)) return;
       this.deps.router.onGoproxyEndpointRequest(req, res, this.connInfo(req, null));
       return;
     }

@@ -165,6 +165,23 @@ describe('proxy port', () => {
     await assertAliveAndServing();
   });
 
+  it('the plain endpoint: HTTP/1.1 without Host is a 400 with its reason, an Expect other than 100-continue is answered as usual', async () => {
+    const ask = async (request: string): Promise<string> => {
+      const c = await RawClient.connect(ports.proxy);
+      c.write(request);
+      await c.waitForClose(10_000);
+      c.destroy();
+      return c.received.toString('latin1');
+    };
+    const noHost = await ask(`GET /${quote.path}/@v/list HTTP/1.1\r\nConnection: close\r\n\r\n`);
+    assert.equal(statusOf(Buffer.from(noHost, 'latin1')), 400);
+    assert.equal(noHost.split('\r\n\r\n')[1], 'gomodgate: an HTTP/1.1 request needs a Host header\n');
+    const expect = await ask(`GET /${quote.path}/@v/list HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\nConnection: close\r\n\r\n`);
+    assert.equal(statusOf(Buffer.from(expect, 'latin1')), 200, expect.slice(0, 200));
+    assert.match(expect.split('\r\n\r\n')[1] ?? '', /^v1\.5\.2$/m);
+    await waitFor('the refusal in the log', () => gw.log().includes('an HTTP/1.1 request needs a Host header'));
+  });
+
   it('invalid GOPROXY paths through the real endpoint: each a 4xx with a one-line text reason', async () => {
     const paths = [
       '/%zz/@v/list',
@@ -257,6 +274,9 @@ describe('proxy port', () => {
     ['garbage', 'garbage garbage\r\n\r\n', 400],
     ['a duplicate Content-Length', 'GET /x HTTP/1.1\r\nHost: proxy.golang.org\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n', 400],
     ['an oversized request line', `GET /${'a'.repeat(20_000)} HTTP/1.1\r\nHost: proxy.golang.org\r\n\r\n`, 431],
+    // Node answered these two itself (400, 417) with no reason, no audit row and no log line
+    ['no Host header', 'GET /x HTTP/1.1\r\nConnection: close\r\n\r\n', 421],
+    ['an Expect other than 100-continue (answered as any request)', 'GET /%zz/@v/list HTTP/1.1\r\nHost: proxy.golang.org\r\nExpect: 200-ok\r\nConnection: close\r\n\r\n', 400],
   ] as const) {
     it(`an intercepted TLS connection carrying ${name}: ${expected} and closed`, async () => {
       const c = await connectIntercepted();
@@ -281,6 +301,7 @@ describe('proxy port', () => {
       secure.destroy();
       c.destroy();
       assert.equal(statusOf(Buffer.from(received, 'latin1')), expected);
+      assert.match(received.split('\r\n\r\n')[1] ?? '', /^gomodgate: .+\n$/, 'a one-line reason');
       assert.equal(wasClosed, true, 'closed after the refusal');
       await assertAliveAndServing();
     });
