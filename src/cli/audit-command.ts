@@ -228,8 +228,9 @@ export const auditCommand: CommandModule = {
   builder: (y) =>
     filterOptions(y)
       .command(tailCommand)
-      .option('group', { type: 'boolean', default: false, describe: 'One line per module@version: distinct clients, fetches (requests), upstream fetches, bytes' })
-      .option('limit', { type: 'number', default: 100, describe: 'Show the latest N rows (or N groups, most fetched first); 0 = all' })
+      // not global: `audit tail` listed both in its help and ignored them (it has --lines)
+      .option('group', { type: 'boolean', default: false, global: false, describe: 'One line per module@version: distinct clients, fetches (requests), upstream fetches, bytes' })
+      .option('limit', { type: 'number', default: 100, global: false, describe: 'Show the latest N rows (or N groups, most fetched first); 0 = all' })
       .example('$0 audit --since 24h', 'the last day')
       .example('$0 audit --module golang.org/x/* --client 10.1.0.0/16 --outcome miss', 'upstream fetches of golang.org/x modules for one subnet')
       .example('$0 audit --group --since 7d --csv > week.csv', 'per module@version counts for a spreadsheet'),

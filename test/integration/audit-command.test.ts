@@ -304,6 +304,18 @@ test('audit tail --no-follow: the latest rows as a table, then exit', async () =
   assert.match(lines[2]!, /github\.com\/Azure\/azure-sdk\s+list/);
 });
 
+test('audit tail neither lists nor takes the listing options --limit and --group (it has --lines)', async () => {
+  const help = await runCli(['audit', 'tail', '--help']);
+  assert.equal(help.code, 0);
+  assert.doesNotMatch(help.stdout, /--limit|--group/);
+  assert.match(help.stdout, /--lines/);
+  for (const option of [['--limit', '2'], ['--group']]) {
+    const r = await audit('tail', '--no-follow', ...option);
+    assert.equal(r.code, 2, `${option.join(' ')}: ${r.stdout}`);
+    assert.equal(r.stderr, `gomodgate: unknown option ${option[0]} for gomodgate audit tail (see \`gomodgate audit tail --help\`)\n`);
+  }
+});
+
 test('audit tail follows: a request made through the gateway appears as a new JSON line', async () => {
   const child = spawnTracked(process.execPath, [CLI, 'audit', 'tail', '--data-dir', gw.dataDir, '--json', '-n', '1', '--interval', '100', '--client', '127.0.0.0/8']);
   let stdout = '';
