@@ -5,13 +5,12 @@
 // duties (vulnerability-database schedule, console, a due CA switch) only in worker 0.
 import http from 'node:http';
 import type net from 'node:net';
-import { mkdirSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from './config/load.js';
-import { GateError, describeCause, describeDirectoryFailure } from './errors.js';
+import { describeCause } from './errors.js';
 import { openDatabase, type Db } from './store/database.js';
 import { WalCheckpointer } from './store/wal-checkpointer.js';
 import { BlobStore } from './store/blob-store.js';
@@ -65,6 +64,7 @@ import { LiveTail } from './console/console-live.js';
 import { AuditTableTail } from './audit/audit-table-tail.js';
 import { AuditQuery } from './tools/audit-query.js';
 import { adminGivenCertificate, consoleCertificateNames, gatewayIssuedCertificate } from './console/console-certificate.js';
+import { ensureDataDirectory } from './store/data-directory.js';
 
 /** A checksum-database answer (lookup, tile, signed head) is never larger than this. */
 const SUMDB_OBJECT_MAX_BYTES = 1 << 20;
@@ -125,11 +125,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
   const arenas = capMallocArenas(); // first: before the zip hashing threads and libuv's pool allocate
   log.debug({ arenas }, 'malloc arenas');
   ensureOriginalDestinationSupport();
-  try {
-    mkdirSync(config.dataDir, { recursive: true, mode: 0o750 });
-  } catch (err) {
-    throw new GateError('CONFIG_INVALID', `${describeDirectoryFailure(`the data directory ${config.dataDir} (--data-dir)`, err)}`, { cause: err });
-  }
+  ensureDataDirectory(config.dataDir);
   const { created, paths: caFiles } = initCa(config.caDir);
   if (created) log.info({ caDir: config.caDir, certFile: caFiles.certFile }, `created the gateway CA; distribute ${caFiles.certFile} to clients (\`gomodgate ca export\`)`);
   // makes a rotation's switch that fell due while we were down (with workers: worker 0 alone makes it)

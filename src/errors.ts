@@ -89,5 +89,6 @@ export function describeDirectoryFailure(what: string, err: unknown): string {
   const code = (err as NodeJS.ErrnoException | null)?.code;
   if (code === 'EEXIST' || code === 'ENOTDIR') return `${what} is not a directory (a file of that name, or in its path, is in the way)`;
   if (code === 'EACCES' || code === 'EPERM') return `${what}: permission denied (${describeCause(err)}); run as a user that may write there, or choose another directory`;
+  if (code === 'EROFS') return `${what} is on a read-only file system; choose a directory on a writable one`;
   return `cannot create ${what}: ${describeCause(err)}`;
 }

@@ -6,7 +6,7 @@
 import { GateError, describeCause } from '../errors.js';
 import { redactUrlsInText } from '../redact.js';
 import { didYouMean, suggestNames } from '../config/suggest.js';
-import type { GatewayConfig } from '../config/load.js';
+import { parseListenAddress, type GatewayConfig } from '../config/load.js';
 
 /** Exit codes, the same for every command (README "Exit codes"). */
 export const EXIT = {
@@ -72,6 +72,7 @@ function listenerOf(port: number | undefined, config: GatewayConfig): { what: st
   if (port === config.httpPort) return { what: 'the transparent HTTP listener', flag: '--http-port', key: 'httpPort' };
   if (port === config.proxyPort) return { what: 'the explicit proxy', flag: '--proxy-port', key: 'proxyPort' };
   if (port === config.adminPort) return { what: 'the admin listener', flag: '--admin-port', key: 'adminPort' };
+  if (config.consoleListen && parseListenAddress(config.consoleListen)?.port === port) return { what: 'the web console', flag: '--console-listen', key: 'consoleListen' };
   return null;
 }
 
@@ -102,7 +103,7 @@ export function explainListenFailure(err: unknown, config: GatewayConfig): strin
       }
       return `cannot listen on ${address}${listener}: permission denied (${describeCause(e)})`;
     case 'EADDRNOTAVAIL': {
-      const flag = l?.key === 'adminPort' ? '--admin-listen' : '--listen';
+      const flag = l?.key === 'adminPort' ? '--admin-listen' : l?.key === 'consoleListen' ? '--console-listen' : '--listen';
       return `cannot listen on ${address}${listener}: ${e.address} is not an address of this machine; change ${flag} (:: = every address)`;
     }
     default:

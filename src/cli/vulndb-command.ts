@@ -3,10 +3,10 @@
 // an offline copy (a directory or a zip with index/ and ID/ at the top), and say what is stored. A running
 // gateway may be writing meanwhile: SQLite's WAL and busy timeout share the file. Exit 1 when the sync fails
 // (one line: which file and why), 2 for bad arguments.
-import { mkdirSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CommandModule } from 'yargs';
-import { GateError, describeDirectoryFailure } from '../errors.js';
+import { GateError } from '../errors.js';
 import { openDatabase, type Db } from '../store/database.js';
 import { UpstreamClient, loadTrustedRoots } from '../upstream/upstream-client.js';
 import { isLocalAddress } from '../intercept/own-addresses.js';
@@ -17,17 +17,14 @@ import { formatTime } from '../tools/audit-format.js';
 import { assertVulnSchema } from '../vulndb/vuln-queries.js';
 import { configFromArgv, withOptions } from './config-options.js';
 import { openIndex, reportFailure } from './audit-command.js';
+import { ensureDataDirectory } from '../store/data-directory.js';
 
 type Args = Record<string, unknown>;
 
 /** The index of the configured data dir, created (with the directory) when the gateway has never run there. */
 function openWritableIndex(args: Args): Db {
   const { dataDir } = configFromArgv(args);
-  try {
-    mkdirSync(dataDir, { recursive: true, mode: 0o750 });
-  } catch (err) {
-    throw new GateError('CONFIG_INVALID', describeDirectoryFailure(`the data directory ${dataDir} (--data-dir)`, err), { cause: err });
-  }
+  ensureDataDirectory(dataDir);
   return openDatabase(join(dataDir, 'gomodgate.db'));
 }
 

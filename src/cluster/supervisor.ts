@@ -6,14 +6,13 @@
 // is), systemd readiness, replacing a worker that dies (with backoff, bounded), relaying SIGHUP, and the
 // shutdown: SIGTERM/SIGINT drains every worker, exit 0 once all have; a second signal exits at once.
 import cluster, { type Worker } from 'node:cluster';
-import { mkdirSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { constants as osConstants } from 'node:os';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from '../config/load.js';
 import type { LogSink } from '../log-sink.js';
-import { GateError, describeCause, describeDirectoryFailure } from '../errors.js';
+import { GateError, describeCause } from '../errors.js';
 import { initCa, CaSource, assertCaUsable } from '../intercept/ca-store.js';
 import { ensureOriginalDestinationSupport } from '../intercept/original-destination.js';
 import { openDatabase } from '../store/database.js';
@@ -23,6 +22,7 @@ import { ClusterMetrics } from '../admin/cluster-metrics.js';
 import { LeaseCoordinator, type LeaseGrant } from './lease-coordinator.js';
 import { isLeaseMessage } from './worker-leases.js';
 import { WORKER_INDEX_ENV, type SupervisorMessage, type WorkerMessage } from './worker.js';
+import { ensureDataDirectory } from '../store/data-directory.js';
 
 /** Replacements allowed within RESTART_WINDOW_MS before the supervisor gives up (a crash loop). */
 const MAX_RESTARTS = 10;
@@ -59,11 +59,7 @@ function notifySystemd(args: string[], log: Logger): void {
 /** Everything that must happen once, before any worker starts (the workers then skip it). */
 function prepareOnce(config: GatewayConfig, log: Logger): void {
   ensureOriginalDestinationSupport();
-  try {
-    mkdirSync(config.dataDir, { recursive: true, mode: 0o750 });
-  } catch (err) {
-    throw new GateError('CONFIG_INVALID', describeDirectoryFailure(`the data directory ${config.dataDir} (--data-dir)`, err), { cause: err });
-  }
+  ensureDataDirectory(config.dataDir);
   const { created, paths } = initCa(config.caDir);
   if (created) log.info({ caDir: config.caDir, certFile: paths.certFile }, `created the gateway CA; distribute ${paths.certFile} to clients (\`gomodgate ca export\`)`);
   const caSource = new CaSource(config.caDir); // makes a rotation's switch that fell due while we were down, once

@@ -296,6 +296,8 @@ function checkCrossFieldRules(
   isDefault: (key: string) => boolean,
   problems: string[],
 ): void {
+  // an option that was not given at all: its flag and its key, without "(default)"
+  const missing = (key: string) => `--${flagName(key)} (${key} in the config file)`;
   for (const cidr of c.allowClients as string[]) {
     if (!isCidr(cidr)) problems.push(`${label('allowClients')} entries must be addresses or CIDRs such as 10.0.0.0/8 (got "${cidr}")`);
   }
@@ -352,11 +354,11 @@ function checkCrossFieldRules(
     problems.push(`${label('consoleListen')} must be ADDR:PORT with an IP address, such as 10.0.0.1:9443 or [::]:9443 (got "${c.consoleListen}")`);
   }
   if (Boolean(c.consoleCert) !== Boolean(c.consoleKey)) {
-    problems.push(`${label(c.consoleCert ? 'consoleCert' : 'consoleKey')} needs ${name(c.consoleCert ? 'consoleKey' : 'consoleCert')} too: give the console's certificate and its key together`);
+    problems.push(`${label(c.consoleCert ? 'consoleCert' : 'consoleKey')} needs ${missing(c.consoleCert ? 'consoleKey' : 'consoleCert')} too: give the console's certificate and its key together`);
   }
   const ssoProxies = c.consoleSsoProxy as string[];
   if (Boolean(c.consoleSsoHeader) !== ssoProxies.length > 0) {
-    problems.push(`${label(c.consoleSsoHeader ? 'consoleSsoHeader' : 'consoleSsoProxy')} needs ${name(c.consoleSsoHeader ? 'consoleSsoProxy' : 'consoleSsoHeader')} too: the user header is trusted only from the SSO proxy's addresses`);
+    problems.push(`${label(c.consoleSsoHeader ? 'consoleSsoHeader' : 'consoleSsoProxy')} needs ${missing(c.consoleSsoHeader ? 'consoleSsoProxy' : 'consoleSsoHeader')} too: the user header is trusted only from the SSO proxy's addresses`);
   }
   if (c.consoleSsoHeader && !/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(c.consoleSsoHeader as string)) {
     problems.push(`${label('consoleSsoHeader')} must be an HTTP header name such as X-Forwarded-User (got "${c.consoleSsoHeader}")`);

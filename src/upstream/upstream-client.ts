@@ -57,7 +57,7 @@ export function loadTrustedRoots(extraFiles: readonly string[]): string[] {
       if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new Error('no PEM certificate in it');
       roots.push(pem);
     } catch (err) {
-      throw new GateError('CONFIG_INVALID', `upstreamCa file ${f} is not usable: ${describeCause(err)}`);
+      throw new GateError('CONFIG_INVALID', `the --upstream-ca file ${f} (upstreamCa in the config file) is not usable: ${describeCause(err)}`);
     }
   }
   return roots;

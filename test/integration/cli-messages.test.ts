@@ -82,6 +82,21 @@ test('a file given as the data directory is "not a directory"; exit 2', async ()
   assert.equal(stats.code, 2);
 });
 
+test('a data directory on a read-only file system says so (Node\'s recursive mkdir called it ENOENT)', async (t) => {
+  if (process.getuid?.() !== 0) return t.skip('mounting a read-only file system needs root');
+  const ro = mkdtempSync(join(tmpdir(), 'gmg-ro-'));
+  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs', ro], { encoding: 'utf8', timeout: 10_000 });
+  if (mounted.status !== 0) return t.skip(`cannot mount a tmpfs here: ${mounted.stderr.trim()}`);
+  try {
+    const r = await runCli([...serveArgs(), '--data-dir', ro]);
+    assert.equal(r.stderr, `gomodgate: the data directory ${ro} (--data-dir) is on a read-only file system; choose a directory on a writable one\n`);
+    assert.equal(r.code, 2);
+  } finally {
+    spawnSync('umount', [ro], { timeout: 10_000 });
+    rmSync(ro, { recursive: true, force: true });
+  }
+});
+
 test('a port in use names the flag and the config key and asks whether another gomodgate runs; exit 1', async () => {
   const taken = net.createServer();
   await new Promise<void>((ok) => taken.listen(0, '127.0.0.1', ok));
@@ -99,6 +114,12 @@ test('a port in use names the flag and the config key and asks whether another g
       `gomodgate: cannot listen on 127.0.0.1:${port} for the admin listener: the port is already in use. Is another gomodgate running (systemctl status gomodgate; ss -ltnp 'sport = :${port}')? Otherwise choose another port with --admin-port (adminPort in the config file)\n`,
     );
     assert.equal(admin.code, 1, 'the same exit code for every listener');
+    const console = await runCli([...serveArgs(), '--console-listen', `127.0.0.1:${port}`, '--log-level', 'silent']);
+    assert.equal(
+      console.stderr,
+      `gomodgate: cannot listen on 127.0.0.1:${port} for the web console: the port is already in use. Is another gomodgate running (systemctl status gomodgate; ss -ltnp 'sport = :${port}')? Otherwise choose another port with --console-listen (consoleListen in the config file)\n`,
+    );
+    assert.equal(console.code, 1);
   } finally {
     await new Promise<void>((ok) => taken.close(() => ok()));
   }

@@ -68,8 +68,8 @@ test('console options: precise messages for a bad address, a certificate without
   assert.equal(problems({ consoleListen: '[::]:9443', consoleSsoHeader: 'X-Forwarded-User', consoleSsoProxy: ['10.0.0.7', '10.1.0.0/16'] }), '');
   assert.equal(problems({ consoleListen: 'console.corp:9443' }), '--console-listen must be ADDR:PORT with an IP address, such as 10.0.0.1:9443 or [::]:9443 (got "console.corp:9443")');
   assert.equal(problems({ consoleListen: '10.0.0.1' }), '--console-listen must be ADDR:PORT with an IP address, such as 10.0.0.1:9443 or [::]:9443 (got "10.0.0.1")');
-  assert.equal(problems({ consoleCert: '/etc/c.pem' }), "--console-cert needs --console-key (default) too: give the console's certificate and its key together");
-  assert.equal(problems({ consoleSsoHeader: 'X-User' }), "--console-sso-header needs --console-sso-proxy (default) too: the user header is trusted only from the SSO proxy's addresses");
+  assert.equal(problems({ consoleCert: '/etc/c.pem' }), "--console-cert needs --console-key (consoleKey in the config file) too: give the console's certificate and its key together");
+  assert.equal(problems({ consoleSsoHeader: 'X-User' }), "--console-sso-header needs --console-sso-proxy (consoleSsoProxy in the config file) too: the user header is trusted only from the SSO proxy's addresses");
   assert.equal(problems({ consoleSsoHeader: 'X User', consoleSsoProxy: ['10.0.0.7'] }), '--console-sso-header must be an HTTP header name such as X-Forwarded-User (got "X User")');
   assert.equal(problems({ consoleSsoHeader: 'X-User', consoleSsoProxy: ['proxy.corp'] }), '--console-sso-proxy entries must be addresses or CIDRs such as 10.0.0.5 or 10.0.0.0/24 (got "proxy.corp")');
   assert.equal(problems({ consoleSessionIdle: 'soon' }), '--console-session-idle must be a duration such as 60s, 5m or 1h (got "soon")');
