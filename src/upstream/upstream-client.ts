@@ -110,7 +110,9 @@ export class UpstreamClient implements Upstream {
     let connectTo = target.connectTo;
     let redirected = false;
     for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
-      const res = await this.once(url, redirected && !connectTo, connectTo, method);
+      // the guard is for where a redirect leads: the origin asked for (configured, or where the client was
+      // going) is trusted as it was, wherever it lives; refusing it broke a mirror on the gateway's own host
+      const res = await this.once(url, redirected && !connectTo && url.host !== target.base.host, connectTo, method);
       const location = res.headers.location;
       if (res.status >= 300 && res.status < 400 && res.status !== 304 && location) {
         res.body.resume(); // drain and reuse the socket

@@ -84,7 +84,7 @@ test('lies are 502 with a reason and never cached; the honest answer afterwards 
   const lies: Array<{ path: string; body: string; status?: number; headers?: Record<string, string>; reason: RegExp }> = [
     { path: '/example.com/m/@v/v1.0.0.info', body: '<!doctype html><title>Error</title>', reason: /not JSON/ },
     { path: '/example.com/m/@v/v1.0.0.info', body: '{"Version":"v6.6.6","Time":"2020-01-01T00:00:00Z"}', reason: /version "v6\.6\.6", not v1\.0\.0/ },
-    { path: '/example.com/m/@v/v1.0.0.info', body: '{"Version":"v1.0.0","Time":"yesterday"}', reason: /invalid Time/ },
+    { path: '/example.com/m/@v/v1.0.0.info', body: '{"Version":"v1.0.0","Time":"yesterday"}', reason: /Time "yesterday" is not an RFC 3339 time/ },
     { path: '/example.com/m/@v/list', body: '<html>\n<body>maintenance</body>\n', reason: /line 1 of the list is not a version/ },
     { path: '/example.com/m/@latest', body: '[]', reason: /not a JSON object/ },
     { path: '/example.com/m/@v/v1.0.0.mod', body: '<html>error</html>', reason: /looks like HTML/ },
@@ -108,6 +108,23 @@ test('lies are 502 with a reason and never cached; the honest answer afterwards 
     const again = await fetchVia(gwA.baseUrl + p);
     assert.equal(again.headers['x-gomodgate-cache'], 'hit', `${p} cached once honest`);
   }
+});
+
+test('a redirect within the configured upstream is followed, even on loopback; one to another loopback host is not', async () => {
+  const info = '{"Version":"v1.0.0","Time":"2020-01-01T00:00:00Z"}';
+  a.script.set('/cdn/r.info', { status: 200, body: info });
+  a.script.set('/example.com/r/@v/v1.0.0.info', { status: 302, body: '', headers: { location: '/cdn/r.info' } });
+  a.script.set('/example.com/r/@v/v1.0.0.mod', { status: 302, body: '', headers: { location: `${a.url}/cdn/r.mod` } });
+  a.script.set('/cdn/r.mod', { status: 200, body: 'module example.com/r\n' });
+  const relative = await fetchVia(gwA.baseUrl + '/example.com/r/@v/v1.0.0.info');
+  assert.equal(relative.status, 200, relative.body.toString());
+  assert.equal(relative.body.toString(), info);
+  const absolute = await fetchVia(gwA.baseUrl + '/example.com/r/@v/v1.0.0.mod');
+  assert.equal(absolute.status, 200, absolute.body.toString());
+  a.script.set('/example.com/r/@v/list', { status: 302, body: '', headers: { location: a.url.replace('127.0.0.1', 'localhost') + '/cdn/list' } });
+  const other = await fetchVia(gwA.baseUrl + '/example.com/r/@v/list');
+  assert.equal(other.status, 502);
+  assert.match(other.body.toString(), /redirected to localhost, which resolves to an address the gateway never fetches from; refused/);
 });
 
 test('lists are cached per upstream: one mirror\'s list is not served for another', async () => {
