@@ -40,7 +40,8 @@ export class AuditedExchangeLog implements ExchangeLog {
     this.audit.record(row);
     const err = s.error;
     const cause = err?.cause ? describeCause(err.cause) : undefined;
-    const level = err?.code === 'INTERNAL' || err?.code === 'INTEGRITY' ? 'error' : s.status >= 500 ? 'warn' : s.outcome === 'hit' ? this.hitLevel() : 'info';
+    // a stale copy served is upstream trouble too, whose reason (in the row) the admin needs to see
+    const level = err?.code === 'INTERNAL' || err?.code === 'INTEGRITY' ? 'error' : s.status >= 500 || s.outcome === 'stale' ? 'warn' : s.outcome === 'hit' ? this.hitLevel() : 'info';
     if (!this.log.isLevelEnabled(level)) return;
     const { ts: _ts, ...fields } = row;
     this.log[level]({ reqId: ex.id, arrival: ex.conn.arrival, ...fields, cause }, 'go request');

@@ -162,8 +162,9 @@ export class ModuleService {
   async answer(q: ModuleQuery): Promise<ModuleReply> {
     const req = q.request;
     const warning = this.enforcePolicy(req);
-    if (warning !== null) return { ...(await this.answerAllowed(q)), warning };
-    return this.answerAllowed(q);
+    const reply = await this.answerAllowed(q);
+    if (warning === null) return reply;
+    return { ...reply, warning: reply.warning ? `${warning}; ${reply.warning}` : warning };
   }
 
   private async answerAllowed(q: ModuleQuery): Promise<ModuleReply> {
@@ -188,7 +189,8 @@ export class ModuleService {
     } catch (err) {
       if (cached && isUpstreamTrouble(err)) {
         const stale = await this.fromCache(q, cached, 'stale');
-        if (stale) return stale;
+        // the audit row and the log line say why the copy is stale
+        if (stale) return { ...stale, warning: `served the cached copy: ${err instanceof GateError ? err.message : describeCause(err)}` };
       }
       throw err;
     }
@@ -591,8 +593,10 @@ export class ModuleService {
         : new GateError('UPSTREAM_UNAVAILABLE', `the download of ${describeRequest(req)} from ${target.base.hostname} failed`, { cause: err, upstreamUrl: res.url });
       if (!(err instanceof GateError) || err.code !== 'INTEGRITY') {
         // the admin's line names what went wrong underneath (ENOSPC, a reset), not the client's sentence twice
-        const underneath = err instanceof GateError && err.cause !== undefined ? err.cause : err;
-        this.opts.onBackgroundError?.(new GateError(gate.code, `${gate.message}: ${describeCause(underneath)}`, { cause: err }), key);
+        // (once: a GateError with nothing underneath is its own sentence, not that sentence three times)
+        const underneath = err instanceof GateError ? err.cause : err;
+        const detail = underneath === undefined ? null : describeCause(underneath);
+        this.opts.onBackgroundError?.(new GateError(gate.code, detail && detail !== gate.message ? `${gate.message}: ${detail}` : gate.message), key);
       }
       await pending.fail(gate);
       return gate;

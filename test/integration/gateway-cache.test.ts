@@ -213,6 +213,7 @@ test('upstream down: cached immutables are served, the list is served stale, an 
     }
     const rows = await waitFor('stale row', () => auditRows(g, 'outcome = ?', 'stale')[0]);
     assert.equal(rows.kind, 'list');
+    assert.match(String(rows.reason), /^served the cached copy: upstream 127\.0\.0\.1 is unreachable/, 'the row says why the copy is stale');
   } finally {
     await g.close();
   }

@@ -164,6 +164,7 @@ test('miss, then hit without upstream; after the TTL a refresh; with upstream do
   assert.equal(stale.outcome, 'stale');
   assert.equal(stale.headers['x-gomodgate-cache'], 'stale');
   assert.match(stale.headers['warning'] ?? '', /stale/);
+  assert.equal(stale.warning, 'served the cached copy: upstream proxy.test refused the connection', 'the audit row says why');
   assert.equal((await bodyOf(stale)).toString(), 'v1.0.0\nv1.1.0\nv1.2.0\n');
   assert.equal(upstream.count(list), 3);
 });
