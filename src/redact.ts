@@ -1,6 +1,8 @@
 // The one place that makes URLs safe to print or store: userinfo (user:password@) and query values
 // (signed URLs: X-Amz-Signature=...) are masked, everything else is kept so the line still says where a
-// request went. Used by the logger, the audit, the cache index, `config show`, config errors and doctor.
+// request went. Used by the logger, the audit, the cache index, `config show`, config errors and doctor. And
+// an upstream's answer that echoes the credentials the gateway sent it (maskCredentialsOf) is masked before a
+// client or the cache sees it.
 // Pure string work: never throws, never parses with `new URL` (which would reformat what it prints).
 // Only userinfo (an "@" between "://" and the next "/", "?" or "#") and a query (which needs a "?") are ever
 // masked, so a string with neither is returned as it is without running the URL pattern: the common case of
@@ -66,4 +68,19 @@ export function redactUrlsDeep<T>(value: T, depth = 6): T {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) out[k] = redactUrlsDeep(v, depth - 1);
   return out as T;
+}
+
+/**
+ * `text` with every echo of `url`'s own credentials masked: the password as given and percent-decoded, and the
+ * Basic authorization token made of them (what the gateway sends an upstream configured with user:password@).
+ * An upstream that echoes request headers into an error page must not hand them to every client.
+ */
+export function maskCredentialsOf(url: URL, text: string): string {
+  if (!url.username && !url.password) return text;
+  const user = decodeURIComponent(url.username);
+  const password = decodeURIComponent(url.password);
+  const secrets = [Buffer.from(`${user}:${password}`).toString('base64'), password, url.password].filter((s) => s.length >= 4);
+  let out = text;
+  for (const secret of secrets) out = out.split(secret).join(MASK);
+  return out;
 }

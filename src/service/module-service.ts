@@ -18,6 +18,7 @@ import type { BlobStore } from '../store/blob-store.js';
 import type { CacheIndex, CachedObject } from '../store/cache-index.js';
 import { PendingBlob } from '../store/pending-blob.js';
 import type { Upstream, UpstreamResponse, UpstreamTarget } from '../upstream/upstream.js';
+import { maskCredentialsOf } from '../redact.js';
 import type { UpstreamChain } from '../upstream/upstream-chain.js';
 import { SingleFlight, type FlightResult } from './single-flight.js';
 import { soleProcessLeases, type FetchLeases } from './fetch-leases.js';
@@ -365,17 +366,23 @@ export class ModuleService {
   /** An answer relayed from upstream without being stored (a checksum database we cannot check). */
   private async uncached(q: ModuleQuery): Promise<ModuleReply> {
     if (this.offline) throw new GateError('UPSTREAM_UNAVAILABLE', `the gateway is offline and keeps no copy of ${describeRequest(q.request)}`);
-    const { res } = await this.requestAlongChain(q);
+    const { res, target } = await this.requestAlongChain(q);
     if (res.status !== 200 && res.status !== 404 && res.status !== 410) {
       res.body.resume();
       throw new GateError('UPSTREAM_UNAVAILABLE', `upstream ${new URL(res.url).hostname} answered ${res.status} for ${q.request.upstreamPath}`, { upstreamUrl: res.url });
     }
+    this.armDeadline(res, q.request);
+    if (res.status !== 200) {
+      // the upstream's reason as text, as a cached 404 is answered (it was labelled as the kind's content)
+      const text = await negativeText(res, target);
+      const headers = { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(text.length), 'cache-control': 'no-store', 'x-gomodgate-cache': 'miss' };
+      return { status: res.status, headers, body: q.method === 'HEAD' ? null : text, outcome: 'not-found', upstreamUrl: res.url };
+    }
     const headers: Record<string, string> = { 'content-type': contentType(q.request), 'cache-control': 'no-store', 'x-gomodgate-cache': 'miss' };
     const declared = parseContentLength(res.headers['content-length']);
     if (declared !== null) headers['content-length'] = String(declared);
-    this.armDeadline(res, q.request);
     if (q.method === 'HEAD') res.body.destroy();
-    return { status: res.status, headers, body: q.method === 'HEAD' ? null : res.body, outcome: res.status === 200 ? 'miss' : 'not-found', upstreamUrl: res.url };
+    return { status: 200, headers, body: q.method === 'HEAD' ? null : res.body, outcome: 'miss', upstreamUrl: res.url };
   }
 
   /** Cuts an upstream body that is still arriving after the fetch deadline. */
@@ -421,7 +428,7 @@ export class ModuleService {
     const { res, target } = (await this.alreadyRead(q)) ?? (await this.requestAlongChain(q));
     const host = target.base.hostname;
     if (res.status === 404 || res.status === 410) {
-      const text = await readSmall(res.body, NEGATIVE_BODY_MAX);
+      const text = await negativeText(res, target);
       const now = this.now();
       const object: CachedObject = {
         key,
@@ -634,6 +641,13 @@ function isUpstreamTrouble(err: unknown): boolean {
 function parseContentLength(v: string | undefined): number | null {
   if (v === undefined || !/^\d+$/.test(v)) return null;
   return Number(v);
+}
+
+/** An upstream's 404/410 body as clients and the cache get it: bounded, with echoed upstream credentials masked. */
+async function negativeText(res: UpstreamResponse, target: UpstreamTarget): Promise<Buffer> {
+  const body = await readSmall(res.body, NEGATIVE_BODY_MAX);
+  if (!target.base.username && !target.base.password) return body;
+  return Buffer.from(maskCredentialsOf(target.base, body.toString('utf8')));
 }
 
 async function readSmall(body: NodeJS.ReadableStream & { destroy(): void }, max: number): Promise<Buffer> {

@@ -236,6 +236,30 @@ test('an upstream 404 is remembered for the negative TTL, then asked again', asy
   assert.equal(upstream.count(info), 2);
 });
 
+test("an upstream 404 that echoes the gateway's credentials for it reaches neither the client nor the cache; an uncached one is text", async () => {
+  const withCreds = singleHop({ base: new URL('https://gw-user:s3cret-pass@proxy.test') });
+  const basic = Buffer.from('gw-user:s3cret-pass').toString('base64');
+  const echo = () => ({ status: 404, headers: { 'content-type': 'application/octet-stream' }, body: Readable.from([Buffer.from(`not found\nauthorization: Basic ${basic}\nurl: https://gw-user:s3cret-pass@proxy.test/x\n`)]) });
+  const info = '/example.com/echo/@v/v1.0.0.info';
+  upstream.routes.set(info, echo);
+  const svc = service();
+  const cached = await svc.answer({ request: request(info), upstream: withCreds, method: 'GET' });
+  assert.equal(cached.status, 404);
+  const text = (await bodyOf(cached)).toString();
+  assert.ok(!text.includes(basic) && !text.includes('s3cret-pass'), text);
+  assert.match(text, /^not found\nauthorization: Basic redacted\n/);
+  const stored = JSON.stringify(db.prepare('SELECT body_inline FROM objects').all().map((r) => String((r as { body_inline: Buffer | null }).body_inline)));
+  assert.ok(stored.includes('Basic redacted') && !stored.includes(basic) && !stored.includes('s3cret-pass'), `the remembered 404 is the masked text: ${stored}`);
+
+  // another database's tile: relayed uncached, and its 404 is text too
+  const tile = '/sumdb/sum.other.test/tile/8/0/000';
+  upstream.routes.set(tile, echo);
+  const relayed = await svc.answer({ request: request(tile), upstream: withCreds, method: 'GET' });
+  assert.equal(relayed.status, 404);
+  assert.equal(relayed.headers['content-type'], 'text/plain; charset=utf-8');
+  assert.ok(!(await bodyOf(relayed)).toString().includes(basic));
+});
+
 test('remembered 404s are bounded in number', async () => {
   const svc = service({ maxNegativeEntries: 3 });
   for (let i = 0; i < 8; i++) {

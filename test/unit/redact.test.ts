@@ -1,7 +1,7 @@
 // Unit: the URL redaction helper on its own (table), before the integration test greps every output path.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { redactUrl, redactUrlsInText, redactUrlsDeep } from '../../src/redact.js';
+import { maskCredentialsOf, redactUrl, redactUrlsInText, redactUrlsDeep } from '../../src/redact.js';
 
 test('redactUrl masks userinfo and query values and keeps the rest', () => {
   const table: [string, string][] = [
@@ -47,4 +47,12 @@ test('a string with no userinfo and no query comes back as the same string, and 
     ['https://u@h#f', 'https://redacted@h#f'],
   ];
   for (const [input, want] of table) assert.equal(redactUrlsInText(input), want, input);
+});
+
+test("maskCredentialsOf masks echoes of a URL's own password and Basic token, and nothing of a URL without them", () => {
+  const url = new URL('https://gw-user:p%40ss-w0rd@mirror.example/go');
+  const basic = Buffer.from('gw-user:p@ss-w0rd').toString('base64');
+  assert.equal(maskCredentialsOf(url, `Authorization: Basic ${basic}; password p@ss-w0rd, raw p%40ss-w0rd`), 'Authorization: Basic redacted; password redacted, raw redacted');
+  assert.equal(maskCredentialsOf(new URL('https://mirror.example/go'), 'nothing p@ss-w0rd here'), 'nothing p@ss-w0rd here');
+  assert.equal(maskCredentialsOf(new URL('https://u:ab@mirror.example'), 'a tab and a cab'), 'a tab and a cab', 'a password too short to tell from text is not searched for');
 });
