@@ -163,8 +163,8 @@ export class ModuleService {
   async answer(q: ModuleQuery): Promise<ModuleReply> {
     const req = q.request;
     const warning = this.enforcePolicy(req);
+    if (warning === null) return this.answerAllowed(q); // the hit path: no extra turn
     const reply = await this.answerAllowed(q);
-    if (warning === null) return reply;
     return { ...reply, warning: reply.warning ? `${warning}; ${reply.warning}` : warning };
   }
 
