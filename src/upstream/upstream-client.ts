@@ -234,11 +234,17 @@ export class UpstreamClient implements Upstream {
     }
     return new Promise((resolve, reject) => {
       const req = (isHttps ? https : http).request(options);
-      req.setTimeout(this.opts.timeoutMs, () => {
-        req.destroy(new GateError('UPSTREAM_TIMEOUT', `upstream ${host} did not answer within ${Math.round(this.opts.timeoutMs / 1000)} s`, { upstreamUrl: redactUrl(url.toString()) }));
-      });
+      const timedOut = () => new GateError('UPSTREAM_TIMEOUT', `upstream ${host} did not answer within ${Math.round(this.opts.timeoutMs / 1000)} s`, { upstreamUrl: redactUrl(url.toString()) });
+      // idle bound on a connected socket: Node starts this timer only at 'connect'
+      req.setTimeout(this.opts.timeoutMs, () => req.destroy(timedOut()));
+      // so the head of the answer has its own bound from now: a new connection whose packets are dropped (a
+      // firewall, a dead host) or a request queued for one of the agent's sockets waited until the client's
+      // own request timeout (60 s), and the client got no answer at all
+      const headDeadline = setTimeout(() => req.destroy(timedOut()), this.opts.timeoutMs);
+      req.once('close', () => clearTimeout(headDeadline));
       let response: IncomingMessage | null = null;
       req.once('response', (body) => {
+        clearTimeout(headDeadline);
         response = body;
         resolve({ status: body.statusCode ?? 0, headers: body.headers, body, url: url.toString() });
       });

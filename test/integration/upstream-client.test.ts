@@ -10,9 +10,11 @@ import http2 from 'node:http2';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
+import { spawn } from 'node:child_process';
 import { createTestPki, type TestPki } from '../helpers/test-pki.js';
 import { UpstreamClient, loadTrustedRoots } from '../../src/upstream/upstream-client.js';
+import type { GateError } from '../../src/errors.js';
 
 let dir: string;
 let pki: TestPki;
@@ -85,3 +87,44 @@ for (const kind of ['h1', 'h2'] as const) {
     }
   });
 }
+
+test('h1: a new connection whose SYNs are dropped fails at the upstream timeout, with UPSTREAM_TIMEOUT', { timeout: 30_000 }, async (t) => {
+  // a listener that never accepts, its accept queue filled: the kernel then drops further SYNs, as a firewall
+  // or a dead host does (Node's request timeout starts only once a socket connects)
+  const hole = spawn('python3', ['-c', 'import socket,sys,time\ns=socket.socket()\ns.bind(("127.0.0.1",0))\ns.listen(0)\nprint(s.getsockname()[1],flush=True)\ntime.sleep(60)'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const fill: net.Socket[] = [];
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      hole.once('error', reject);
+      hole.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
+    }).catch(() => null);
+    if (!port) return t.skip('no python3 for the never-accepting listener');
+    // connect until one connection hangs: the queue is full (bounded: 8 tries of 500 ms)
+    for (let i = 0; i < 8; i++) {
+      const c = net.connect(port, '127.0.0.1');
+      c.on('error', () => undefined);
+      fill.push(c);
+      const connected = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(false), 500);
+        c.once('connect', () => {
+          clearTimeout(timer);
+          resolve(true);
+        });
+      });
+      if (!connected) break;
+    }
+    const client = new UpstreamClient({ trustedRoots: loadTrustedRoots([pki.caFile]), timeoutMs: 1000, http2: false });
+    try {
+      await assert.rejects(client.request({ base: new URL(`https://127.0.0.1:${port}`) }, '/example.com/m/@v/v1.0.0.info'), (err: GateError) => {
+        assert.equal(err.code, 'UPSTREAM_TIMEOUT');
+        assert.match(err.message, /^upstream 127\.0\.0\.1 did not answer within 1 s$/);
+        return true;
+      });
+    } finally {
+      client.close();
+    }
+  } finally {
+    for (const c of fill) c.destroy();
+    hole.kill('SIGKILL');
+  }
+});
