@@ -58,6 +58,8 @@ export class Exchange {
   /** 'open' until answered; a streamed or relayed answer reports itself when it is over. */
   private state: 'open' | 'streaming' | 'relaying' | 'ended' = 'open';
   private relayReason = '';
+  /** The module request once the path was parsed: a client that leaves before the answer is audited with it. */
+  private request: ModuleRequest | undefined;
 
   constructor(
     readonly req: IncomingMessage,
@@ -78,6 +80,11 @@ export class Exchange {
 
   get method(): string {
     return this.req.method ?? 'GET';
+  }
+
+  /** What was asked, once the path parsed: every way this exchange ends is then audited with its module. */
+  asks(request: ModuleRequest): void {
+    this.request = request;
   }
 
   /** Answers with an error: status and one line from the GateError, or cuts the response if it had begun. */
@@ -161,6 +168,6 @@ export class Exchange {
   private end(summary: ExchangeSummary): void {
     if (this.state === 'ended') return;
     this.state = 'ended';
-    this.log.ended(this, summary);
+    this.log.ended(this, summary.request || !this.request ? summary : { ...summary, request: this.request });
   }
 }

@@ -63,6 +63,7 @@ export class GoRequestHandler {
       return;
     }
     const request = parsed.request;
+    exchange.asks(request);
     this.service.answer({ request, upstream: route.upstream, method: method as 'GET' | 'HEAD' }).then(
       (reply) => {
         const late = reply.sealedSha256;

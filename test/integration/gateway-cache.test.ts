@@ -188,6 +188,22 @@ test('an upstream that drops mid-zip leaves no index row, no blob and no temp fi
   assert.equal(rows[1]!.outcome, 'miss');
 });
 
+test('a client that leaves before the answer is audited with the module, version and kind it asked for', async () => {
+  const g = await startTestGateway({ upstream: upstream.url, upstreamCa: [pki.caFile] });
+  try {
+    upstream.addModule({ path: 'example.com/leaver', version: 'v1.0.0', files: { 'l.go': 'package leaver\n' } });
+    upstream.setDelay(3000);
+    const r = await fetchVia(`${g.baseUrl}/example.com/leaver/@v/v1.0.0.info`, { timeoutMs: 300 }).catch((err: Error) => err);
+    assert.ok(r instanceof Error, 'the client gave up first');
+    const row = await waitFor('the 499 row', () => auditRows(g, 'status = 499')[0], 15_000);
+    assert.deepEqual({ module: row.module, version: row.version, kind: row.kind, outcome: row.outcome }, { module: 'example.com/leaver', version: 'v1.0.0', kind: 'info', outcome: 'error' });
+    assert.equal(row.reason, 'client closed the connection before the answer');
+  } finally {
+    upstream.setDelay(0);
+    await g.close();
+  }
+});
+
 test('upstream down: cached immutables are served, the list is served stale, an uncached object gets 502', async () => {
   const g = await startTestGateway({ upstream: upstream.url, upstreamCa: [pki.caFile], mutableTtl: 0 });
   try {
