@@ -18,7 +18,7 @@ export class AuditedExchangeLog implements ExchangeLog {
   ) {}
 
   ended(ex: Exchange, s: ExchangeSummary): void {
-    const r = s.request;
+    const r = ex.request;
     const row = auditRow({
       ts: ex.started,
       client: ex.conn.client.address,

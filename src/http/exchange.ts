@@ -15,7 +15,6 @@ export interface ExchangeSummary {
   outcome: AuditOutcome;
   status: number;
   bytes: number;
-  request?: ModuleRequest;
   sha256?: string;
   upstreamUrl?: string;
   reason?: string;
@@ -58,8 +57,7 @@ export class Exchange {
   /** 'open' until answered; a streamed or relayed answer reports itself when it is over. */
   private state: 'open' | 'streaming' | 'relaying' | 'ended' = 'open';
   private relayReason = '';
-  /** The module request once the path was parsed: a client that leaves before the answer is audited with it. */
-  private request: ModuleRequest | undefined;
+  private asked: ModuleRequest | undefined;
 
   constructor(
     readonly req: IncomingMessage,
@@ -84,7 +82,12 @@ export class Exchange {
 
   /** What was asked, once the path parsed: every way this exchange ends is then audited with its module. */
   asks(request: ModuleRequest): void {
-    this.request = request;
+    this.asked = request;
+  }
+
+  /** The module request, once the path parsed (a client that leaves before the answer is audited with it too). */
+  get request(): ModuleRequest | undefined {
+    return this.asked;
   }
 
   /** Answers with an error: status and one line from the GateError, or cuts the response if it had begun. */
@@ -168,6 +171,6 @@ export class Exchange {
   private end(summary: ExchangeSummary): void {
     if (this.state === 'ended') return;
     this.state = 'ended';
-    this.log.ended(this, summary.request || !this.request ? summary : { ...summary, request: this.request });
+    this.log.ended(this, summary);
   }
 }

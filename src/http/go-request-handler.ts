@@ -68,13 +68,13 @@ export class GoRequestHandler {
       (reply) => {
         const late = reply.sealedSha256;
         // the summary is read when the exchange ends: a streamed zip's SHA-256 exists by then
-        const summary = { outcome: reply.outcome, request, upstreamUrl: reply.upstreamUrl, reason: reply.warning, get sha256() { return reply.sha256 ?? late?.(); } };
+        const summary = { outcome: reply.outcome, upstreamUrl: reply.upstreamUrl, reason: reply.warning, get sha256() { return reply.sha256 ?? late?.(); } };
         exchange.send(reply, reply.body, summary);
         // the cold path only: after a cache hit, what comes next was most likely fetched ahead already, and a
         // hit must not pay for asking again
         if (reply.status === 200 && method === 'GET' && reply.outcome !== 'hit') this.prefetch?.answered(request, route.upstream);
       },
-      (err: unknown) => exchange.fail(err, { request, upstreamUrl: err instanceof GateError ? err.upstreamUrl : undefined }),
+      (err: unknown) => exchange.fail(err, { upstreamUrl: err instanceof GateError ? err.upstreamUrl : undefined }),
     );
   }
 }
