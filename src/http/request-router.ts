@@ -23,6 +23,11 @@ export function hostWithoutPort(hostHeader: string | undefined): string | null {
   return h.replace(/:\d+$/, '') || null;
 }
 
+/** An HTTP/1.1 request without a Host header: malformed (RFC 9112), refused on the plain endpoint with its reason. */
+export function lacksRequiredHost(req: IncomingMessage): boolean {
+  return req.headers.host === undefined && req.httpVersion === '1.1';
+}
+
 /**
  * The origin-form path of a request target on a connection to `host`: "/p" as is; an absolute-form
  * "https://host/p" (or "http://host/p") is reduced to "/p"; a target naming any other host or port, or
@@ -95,7 +100,7 @@ export class RequestRouter {
     const upstream = this.deps.configuredUpstream() ?? singleHop({ base: new URL('https://proxy.golang.org') });
     const host = upstream[0]!.target.base.hostname;
     const exchange = new Exchange(req, res, conn, host, this.deps.exchanges);
-    if (req.headers.host === undefined && req.httpVersion === '1.1') {
+    if (lacksRequiredHost(req)) {
       res.setHeader('connection', 'close'); // a malformed request: as Node's own refusal did, nothing more on it
       exchange.fail(new GateError('BAD_PATH', 'an HTTP/1.1 request needs a Host header'));
       return;

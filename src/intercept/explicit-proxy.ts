@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import type { ClientAcl } from './client-acl.js';
 import type { InterceptHosts } from './intercept-hosts.js';
 import type { RequestRouter } from '../http/request-router.js';
-import { hostWithoutPort } from '../http/request-router.js';
+import { hostWithoutPort, lacksRequiredHost } from '../http/request-router.js';
 import { answerClientError, rawReply } from '../http/raw-reply.js';
 import { passThrough, peekClientHello, refuseConnection, type ConnectionDeps } from './transparent-listener.js';
 import { formatAddress, newConnectionId, plainAddress, type ConnectionInfo } from './connection-info.js';
@@ -74,8 +74,7 @@ export class ExplicitProxy {
     const url = req.url ?? '/';
     if (url.startsWith('/')) {
       // an HTTP/1.1 request without Host goes to the router, which refuses it with its reason and audit row
-      const hostless = req.headers.host === undefined && req.httpVersion === '1.1';
-      if (!hostless && this.deps.onboarding(req, res)) return;
+      if (!lacksRequiredHost(req) && this.deps.onboarding(req, res)) return;
       this.deps.router.onGoproxyEndpointRequest(req, res, this.connInfo(req, null));
       return;
     }
