@@ -85,7 +85,7 @@ export function loadCa(dir: string): CertificateAuthority {
   }
   const ca = { certPem: readFileSync(p.certFile, 'utf8'), privateKeyPem: readFileSync(p.privateKeyFile, 'utf8') };
   // a gateway started with a key of another CA said "ready" and then failed every handshake
-  const problem = caKeyProblem(ca.certPem, ca.privateKeyPem);
+  const problem = caKeyProblem(parseCaCertificate(ca.certPem, p.certFile), ca.privateKeyPem);
   if (problem) {
     const fix = problem.kind === 'unreadable' ? 'restore it from a backup' : 'restore the matching pair';
     const what = problem.kind === 'unreadable' ? `cannot be read (${problem.reason})` : `does not belong to the CA certificate ${p.certFile}`;
@@ -96,10 +96,9 @@ export function loadCa(dir: string): CertificateAuthority {
 
 /**
  * Whether a CA's private key can sign for its certificate: null when it can; 'unreadable' (with the reason)
- * when the key does not parse; 'mismatch' when it is another key. A certificate that does not parse throws.
+ * when the key does not parse; 'mismatch' when it is another key.
  */
-export function caKeyProblem(certPem: string | Buffer, keyPem: string | Buffer): { kind: 'unreadable'; reason: string } | { kind: 'mismatch' } | null {
-  const cert = new X509Certificate(certPem);
+export function caKeyProblem(cert: X509Certificate, keyPem: string | Buffer): { kind: 'unreadable'; reason: string } | { kind: 'mismatch' } | null {
   let key;
   try {
     key = createPrivateKey(keyPem);
@@ -152,9 +151,18 @@ function rotationFile(dir: string): string {
   return join(dir, 'rotation.json');
 }
 
-/** Describes one PEM certificate; throws when it does not parse. */
+/** A CA certificate read from `certFile`; throws CONFIG_INVALID, naming the file, when it does not parse. */
+function parseCaCertificate(certPem: string, certFile: string): X509Certificate {
+  try {
+    return new X509Certificate(certPem);
+  } catch (err) {
+    throw new GateError('CONFIG_INVALID', `${certFile} is not a PEM certificate: ${(err as Error).message}`);
+  }
+}
+
+/** Describes one PEM certificate; throws CONFIG_INVALID when it does not parse. */
 export function describeCertificate(certPem: string, role: CaRole, certFile: string, now = Date.now()): CaInfo {
-  const cert = new X509Certificate(certPem);
+  const cert = parseCaCertificate(certPem, certFile);
   const notAfter = new Date(cert.validTo);
   return {
     role,
@@ -188,12 +196,7 @@ function readRotation(dir: string): RotationState | null {
 export function describeCas(dir: string, now = Date.now()): CaSet {
   const read = (paths: CaPaths, role: CaRole): CaInfo | null => {
     if (!existsSync(paths.certFile)) return null;
-    const pem = readFileSync(paths.certFile, 'utf8');
-    try {
-      return describeCertificate(pem, role, paths.certFile, now);
-    } catch (err) {
-      throw new GateError('CONFIG_INVALID', `${paths.certFile} is not a PEM certificate: ${(err as Error).message}`);
-    }
+    return describeCertificate(readFileSync(paths.certFile, 'utf8'), role, paths.certFile, now);
   };
   const rotation = readRotation(dir);
   const next = rotation ? read(nextCaPaths(dir), 'next') : null;

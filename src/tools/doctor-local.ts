@@ -56,7 +56,7 @@ export function checkCa(caDir: string, now: number): DoctorCheck[] {
   } else {
     let problem: ReturnType<typeof caKeyProblem>;
     try {
-      problem = caKeyProblem(cert.raw, readFileSync(p.privateKeyFile));
+      problem = caKeyProblem(cert, readFileSync(p.privateKeyFile));
     } catch (err) {
       problem = { kind: 'unreadable', reason: describeCause(err) };
     }

@@ -120,6 +120,13 @@ test('serve refuses to start with a CA key that is damaged or belongs to another
   assert.equal(r.code, 2);
   assert.match(r.stderr, new RegExp(`^gomodgate: the CA private key ${key.replace(/[.]/g, '\\.')} cannot be read \\(.+\\); restore it from a backup, or create a new CA in an empty --ca-dir\\n$`));
   writeFileSync(key, own, { mode: 0o600 });
+  // a damaged certificate is named as such, not with the key check's raw decoder error
+  const ownCert = readFileSync(cert);
+  writeFileSync(cert, 'garbage\n');
+  r = await serve();
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, new RegExp(`^gomodgate: ${cert.replace(/[.]/g, '\\.')} is not a PEM certificate: .+\\n$`));
+  writeFileSync(cert, ownCert);
   const ok = await spawnGatewayProcess(gatewayArgs(a, 'https://127.0.0.1:9'));
   await ok.stop();
 });
