@@ -6,12 +6,12 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import tls from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestPki, type TestPki } from '../helpers/test-pki.js';
 import { startModuleUpstream, type ModuleUpstream } from '../helpers/module-upstream.js';
 import { startTestGateway, fetchVia } from '../helpers/gateway.js';
+import { openTlsViaConnect } from '../helpers/connect-client.js';
 
 let dir: string;
 let pki: TestPki;
@@ -185,24 +185,15 @@ test('a request that is not a Go module request is relayed unchanged through the
 });
 
 /** One request through a CONNECT tunnel to the gateway's proxy port, TLS to proxy.golang.org (the gateway's CA). */
-function tunnelRequest(proxyPort: number, ca: string, method: string, path: string): Promise<{ status: number; head: string; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port: proxyPort, method: 'CONNECT', path: 'proxy.golang.org:443' });
-    req.once('connect', (_res, socket) => {
-      const t = tls.connect({ socket, servername: 'proxy.golang.org', ca }, () => {
-        t.write(`${method} ${path} HTTP/1.1\r\nHost: proxy.golang.org\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
-      });
-      let text = '';
-      t.on('data', (d: Buffer) => (text += d.toString('latin1')));
-      t.once('end', () => {
-        const [head = '', ...rest] = text.split('\r\n\r\n');
-        resolve({ status: Number(text.slice(9, 12)), head, body: rest.join('\r\n\r\n') });
-      });
-      t.once('error', reject);
-    });
-    req.once('error', reject);
-    req.end();
-  });
+async function tunnelRequest(proxyPort: number, ca: string, method: string, path: string): Promise<{ status: number; head: string; body: string }> {
+  const t = await openTlsViaConnect({ proxyPort, ca });
+  let text = '';
+  t.on('data', (d: Buffer) => (text += d.toString('latin1')));
+  const closed = new Promise((resolve) => t.once('close', resolve));
+  t.write(`${method} ${path} HTTP/1.1\r\nHost: proxy.golang.org\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+  await closed;
+  const [head = '', ...rest] = text.split('\r\n\r\n');
+  return { status: Number(text.slice(9, 12)), head, body: rest.join('\r\n\r\n') };
 }
 
 test('a module path asked with another method than GET or HEAD is refused with 405 and never relayed: no way past the private patterns', async () => {
