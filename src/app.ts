@@ -42,6 +42,7 @@ import { CacheLimit } from './store/cache-limit.js';
 import { serveOnboarding } from './http/onboarding-page.js';
 import { parseUpstreamList, describeChain } from './upstream/upstream-chain.js';
 import { ModuleVerifier, parseSumdbSetting } from './verify/module-verifier.js';
+import { SqliteSumdbReadStore } from './verify/sumdb-read-store.js';
 import { SqliteLatestNoteStore } from './verify/latest-note-store.js';
 import { ZipWalkThreads, type ZipWalkPool } from './verify/zip-walk-pool.js';
 import { ModulePolicy } from './policy/module-policy.js';
@@ -231,7 +232,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
           const c = policy.classify(module, null);
           return c.kind === 'allowed' && c.checkSumdb;
         },
-        { latestNotes: new SqliteLatestNoteStore(db) },
+        { latestNotes: new SqliteLatestNoteStore(db), reads: new SqliteSumdbReadStore(db), leases: role?.leases },
       )
     : null;
   const cacheLimit = new CacheLimit(db, index, blobs, () => current['cache.maxBytes'], log);

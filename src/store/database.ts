@@ -1,6 +1,6 @@
 // Opens gomodgate's SQLite file (DATA_DIR/gomodgate.db) in WAL mode and migrates it by user_version.
 // Owns the schema: the cache index (`objects`), the audit trail (`audit`) and each checksum database's
-// latest tree head (`sumdb_latest`), the Go vulnerability database with its matches against fetched
+// latest tree head (`sumdb_latest`) and what the verifier read (`sumdb_reads`), the Go vulnerability database with its matches against fetched
 // module versions (`vuln_*`, see src/vulndb/), and the indexes the web console's pages read. Each index is
 // named for the
 // query it serves. Never holds a transaction across an await.
@@ -160,6 +160,14 @@ const MIGRATIONS: readonly string[] = [
    CREATE TRIGGER objects_totals_update AFTER UPDATE OF size ON objects BEGIN
      UPDATE cache_totals SET bytes = bytes - OLD.size + NEW.size WHERE id = 1;
    END;`,
+  // 8: what the checksum-database verifier read and authenticated (src/verify/sumdb-read-store.ts): lookups and
+  //    hash tiles, kept across restarts and shared by the workers
+  `CREATE TABLE sumdb_reads (
+     verifier_key TEXT NOT NULL,          -- the database's key, as in GOSUMDB (name+hash+key)
+     path         TEXT NOT NULL,          -- /lookup/M@V or /tile/H/L/NNN[.p/W], case-encoded
+     body         BLOB NOT NULL,
+     PRIMARY KEY (verifier_key, path)
+   );`,
 ];
 
 export function openDatabase(file: string, options: { readonly?: boolean } = {}): Db {

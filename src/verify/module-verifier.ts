@@ -17,6 +17,8 @@ import { SumdbVerifier, type LookupAnswer } from './sumdb-verifier.js';
 import { hash1GoMod, hash1ModuleZip, type KnownDigests } from './dirhash.js';
 import { isVerifyError } from './verify-error.js';
 import { MemoryLatestNoteStore, type LatestNoteStore } from './latest-note-store.js';
+import type { SumdbReadStore } from './sumdb-read-store.js';
+import type { FetchLeases } from '../service/fetch-leases.js';
 
 export interface SumdbSetting {
   name: string;
@@ -47,6 +49,10 @@ export type DatabaseFetch = (request: ModuleRequest, target: UpstreamTarget) => 
 export interface ModuleVerifierOptions {
   /** The latest tree head per database; default: in memory, shared by this verifier's routes. */
   latestNotes?: LatestNoteStore;
+  /** Where authenticated lookups and tiles are kept across restarts and processes (SumdbVerifierOptions.reads). */
+  reads?: SumdbReadStore;
+  /** Who reads a lookup from upstream among the processes sharing `reads` (SumdbVerifierOptions.leases). */
+  leases?: FetchLeases;
   /** How long a route's /supported answer (200, 404, 410) is remembered. Default 10 minutes. */
   supportedTtlMs?: number;
   /** How long a failed /supported question (error, other status) is remembered. Default 30 seconds. */
@@ -79,6 +85,8 @@ export class ModuleVerifier {
   /** Lookups started or done, per route and module@version: a .zip's check joins the one its download started. */
   private readonly lookups = new Map<string, Promise<LookupAnswer>>();
   private readonly latestNotes: LatestNoteStore;
+  private readonly reads: SumdbReadStore | undefined;
+  private readonly leases: FetchLeases | undefined;
   private readonly supportedTtlMs: number;
   private readonly supportedRetryMs: number;
   private readonly now: () => number;
@@ -91,6 +99,8 @@ export class ModuleVerifier {
     options: ModuleVerifierOptions = {},
   ) {
     this.latestNotes = options.latestNotes ?? new MemoryLatestNoteStore();
+    this.reads = options.reads;
+    this.leases = options.leases;
     this.supportedTtlMs = options.supportedTtlMs ?? DEFAULT_SUPPORTED_TTL_MS;
     this.supportedRetryMs = options.supportedRetryMs ?? DEFAULT_SUPPORTED_RETRY_MS;
     this.now = options.now ?? Date.now;
@@ -200,7 +210,11 @@ export class ModuleVerifier {
     if (req.kind === 'sumdb-lookup' && req.module && req.version) {
       const lookup = this.lookups.get(`${routeKey(target)}|${req.module}@${req.version}`);
       const sums = lookup ? await lookup.catch(() => null) : null;
-      return sums ? { body: sums.answer.body, url: sums.answer.url ?? this.whereRead(route, target, req.upstreamPath) } : null;
+      if (sums) return { body: sums.answer.body, url: sums.answer.url ?? this.whereRead(route, target, req.upstreamPath) };
+      // read by another worker, or before a restart
+      const verifier = route === undefined ? null : await route.verifier.catch(() => null);
+      const kept = verifier?.keptLookupAnswer(req.module, req.version) ?? null;
+      return kept ? { body: kept, url: this.whereRead(route, target, req.upstreamPath) } : null;
     }
     if (req.kind === 'sumdb-tile' && req.tile?.level !== 'data' && route !== undefined) {
       const verifier = await route.verifier.catch(() => null);
@@ -274,7 +288,7 @@ export class ModuleVerifier {
     const fetch = viaProxy
       ? async (path: string) => this.fetch(this.parsed(parseProxyPath(`/sumdb/${name}${path}`), path), target)
       : async (path: string) => this.fetch(this.parsed(parseSumdbDirectPath(path, this.sumdb.url.hostname)), { base: this.sumdb.url });
-    return new SumdbVerifier({ verifierKey: this.sumdb.verifierKey, fetch, latestStore: this.latestNotes });
+    return new SumdbVerifier({ verifierKey: this.sumdb.verifierKey, fetch, latestStore: this.latestNotes, reads: this.reads, leases: this.leases });
   }
 
   private async proxySupportsSumdb(target: UpstreamTarget): Promise<{ answer: 'yes' | 'no' | 'unknown'; url: string }> {

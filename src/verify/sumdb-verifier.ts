@@ -5,6 +5,8 @@
 // the rules for replacing it, and a bounded tile cache.
 // Transport is the caller's (SumdbFetch): this module never opens sockets, never trusts bytes it has
 // not authenticated, and never caches a tile before it has been checked against a signed tree head.
+// What it authenticated can also be kept in a SumdbReadStore (lookups and tiles, read back and authenticated
+// again); with ReadLeases, processes that share that store read each lookup from upstream once between them.
 import { escapePath, escapeVersion } from '../goproxy/module-path.js';
 import { parseVerifierKey, verifyNote, type Verifier } from './note.js';
 import {
@@ -21,8 +23,10 @@ import {
   type TileReader,
   type Tree,
 } from './tlog.js';
-import { VerifyError } from './verify-error.js';
+import { VerifyError, isVerifyError } from './verify-error.js';
 import { MemoryLatestNoteStore, type LatestNoteStore } from './latest-note-store.js';
+import type { SumdbReadStore } from './sumdb-read-store.js';
+import type { FetchLeases } from '../service/fetch-leases.js';
 
 /** Fetches a path relative to the database base ('/lookup/…', '/tile/…'). Throws on transport failure. */
 export interface SumdbFetch {
@@ -47,6 +51,13 @@ export interface SumdbVerifierOptions {
    * when persistent). Default: a store of this verifier's own.
    */
   latestStore?: LatestNoteStore;
+  /** Where authenticated lookups and tiles are kept for later readers (restarts, other workers). Default: none. */
+  reads?: SumdbReadStore;
+  /**
+   * Who may read a lookup from upstream when several processes share `reads`: the others wait, then read it
+   * from there. Default: every process reads for itself.
+   */
+  leases?: FetchLeases;
 }
 
 export interface VerifiedSums {
@@ -65,6 +76,8 @@ export interface LookupAnswer extends VerifiedSums {
 
 const DEFAULT_TILE_HEIGHT = 8;
 const DEFAULT_TILE_CACHE_ENTRIES = 512;
+/** Tiles read and not (yet) checked by a proof that are remembered for keeping (see fetchedTiles). */
+const MAX_UNCHECKED_TILES = 1024;
 
 /** A small insertion-ordered LRU of authenticated tile contents, keyed by tile path. */
 class TileCache {
@@ -97,6 +110,11 @@ export class SumdbVerifier {
   /** The last stored note authenticated, so an unchanged note is not verified again. */
   private opened: { note: Buffer; tree: Tree } | null = null;
   private readonly tileReader: TileReader;
+  private readonly reads: SumdbReadStore | null;
+  private readonly leases: FetchLeases | null;
+  private readonly verifierKey: string;
+  /** Tiles read from upstream and not yet authenticated: kept in `reads` once a proof has checked them. */
+  private readonly fetchedTiles = new Set<string>();
 
   /** Throws VerifyError 'bad-key' when the verifier key is malformed. */
   constructor(opts: SumdbVerifierOptions) {
@@ -110,6 +128,9 @@ export class SumdbVerifier {
     if (!Number.isInteger(entries) || entries < 0) throw new RangeError(`tileCacheEntries must be a non-negative integer (got ${entries})`);
     this.tiles = new TileCache(entries);
     this.latestStore = opts.latestStore ?? new MemoryLatestNoteStore();
+    this.reads = opts.reads ?? null;
+    this.leases = opts.leases ?? null;
+    this.verifierKey = opts.verifierKey;
     if (opts.latestNote !== undefined) {
       this.openTreeHead(opts.latestNote);
       if (this.latestStore.get(this.name) === null) this.latestStore.put(this.name, opts.latestNote);
@@ -117,7 +138,12 @@ export class SumdbVerifier {
     this.tileReader = {
       height: this.tileHeight,
       readTiles: (tiles) => Promise.all(tiles.map((t) => this.readTile(t))),
-      saveTiles: (tiles, data) => tiles.forEach((t, i) => this.tiles.set(tilePath(t), data[i])),
+      saveTiles: (tiles, data) =>
+        tiles.forEach((t, i) => {
+          const key = tilePath(t);
+          this.tiles.set(key, data[i]);
+          if (this.fetchedTiles.delete(key)) this.keep(`/${key}`, data[i]);
+        }),
     };
   }
 
@@ -175,16 +201,72 @@ export class SumdbVerifier {
     } catch (err) {
       throw new VerifyError('not-found', `${what}: cannot be in a checksum database: ${(err as Error).message}`, { cause: err });
     }
-    const res = await this.get(`/lookup/${escaped}`, what);
-    if (res.status === 404 || res.status === 410) {
-      throw new VerifyError('not-found', `${what}: not in checksum database ${this.name} (${res.status})`);
+    const path = `/lookup/${escaped}`;
+    const kept = await this.keptLookup(module, version, path);
+    if (kept !== null) return kept;
+    const lease = this.leases === null ? null : await this.leases.acquire(`sumdb-read ${this.name}${path}`);
+    try {
+      if (lease?.waited) {
+        const read = await this.keptLookup(module, version, path); // usually: the holder kept what it read
+        if (read !== null) return read;
+      }
+      const res = await this.get(path, what);
+      if (res.status === 404 || res.status === 410) {
+        throw new VerifyError('not-found', `${what}: not in checksum database ${this.name} (${res.status})`);
+      }
+      if (res.status !== 200) {
+        throw new VerifyError('unavailable', `${what}: checksum database ${this.name} answered ${res.status}`);
+      }
+      const sums = await this.checkLookupAnswer(module, version, res.body);
+      this.keep(path, res.body);
+      return { ...sums, answer: { body: res.body, url: res.url } };
+    } finally {
+      lease?.release();
     }
-    if (res.status !== 200) {
-      throw new VerifyError('unavailable', `${what}: checksum database ${this.name} answered ${res.status}`);
-    }
+  }
 
-    const sums = await this.checkLookupAnswer(module, version, res.body);
-    return { ...sums, answer: { body: res.body, url: res.url } };
+  /**
+   * A lookup kept in `reads`, authenticated again (its head against the latest, its proof with tiles). One that
+   * no longer authenticates is dropped, and null returned: then it is read from upstream.
+   */
+  private async keptLookup(module: string, version: string, path: string): Promise<LookupAnswer | null> {
+    const body = this.recall(path);
+    if (body === null) return null;
+    try {
+      return { ...(await this.checkLookupAnswer(module, version, body)), answer: { body } };
+    } catch (err) {
+      if (isVerifyError(err, 'unavailable')) throw err; // the tiles could not be read: as for a fresh answer
+      this.forget(path);
+      return null;
+    }
+  }
+
+  /**
+   * The store is a shortcut, never a condition: when it cannot be read or written the answer is read from (or
+   * stays with) upstream, as without one.
+   */
+  private recall(path: string): Buffer | null {
+    try {
+      return this.reads?.get(this.verifierKey, path) ?? null;
+    } catch {
+      return null;
+    }
+  }
+
+  private keep(path: string, body: Buffer): void {
+    try {
+      this.reads?.put(this.verifierKey, path, body);
+    } catch {
+      // see recall
+    }
+  }
+
+  private forget(path: string): void {
+    try {
+      this.reads?.drop(this.verifierKey, path);
+    } catch {
+      // see recall
+    }
   }
 
   /**
@@ -257,16 +339,29 @@ export class SumdbVerifier {
   }
 
   /**
-   * A hash tile (`tile/H/L/NNN[.p/W]`) this verifier holds, authenticated (only checked tiles are kept): the
-   * tile itself or the prefix of its full tile. Undefined when it holds neither; never fetches.
+   * A hash tile (`tile/H/L/NNN[.p/W]`) this verifier holds or kept, authenticated then (only checked tiles are
+   * held or kept): the tile itself or the prefix of its full tile. Undefined when it has neither; never fetches.
    */
   authenticatedTile(path: string): Buffer | undefined {
     const tile = parseTilePath(path);
     if (tile === null || tile.level < 0 || tile.height !== this.tileHeight) return undefined;
-    const own = this.tiles.get(tilePath(tile));
-    if (own !== undefined) return own;
-    const full = this.tiles.get(tilePath({ ...tile, width: 2 ** tile.height }));
-    return full !== undefined && full.length >= tile.width * HASH_SIZE ? full.subarray(0, tile.width * HASH_SIZE) : undefined;
+    const key = tilePath(tile);
+    const fullKey = tilePath({ ...tile, width: 2 ** tile.height });
+    const full = this.tiles.get(key) ?? this.recall(`/${key}`) ?? this.tiles.get(fullKey) ?? this.recall(`/${fullKey}`) ?? null;
+    return full !== null && full.length >= tile.width * HASH_SIZE ? full.subarray(0, tile.width * HASH_SIZE) : undefined;
+  }
+
+  /**
+   * The lookup answer for module@version kept by any verifier sharing this one's store, as it was when it was
+   * authenticated; a caller that serves it authenticates it again (checkLookupAnswer). Null when none is kept;
+   * never fetches.
+   */
+  keptLookupAnswer(module: string, version: string): Buffer | null {
+    try {
+      return this.recall(`/lookup/${escapePath(module)}@${escapeVersion(version)}`);
+    } catch {
+      return null; // cannot be case-encoded: cannot have been kept
+    }
   }
 
   /** Verifies a signed tree head note; returns the tree. */
@@ -336,6 +431,9 @@ export class SumdbVerifier {
       const f = this.tiles.get(fullKey);
       if (f !== undefined) return f.subarray(0, tile.width * 32);
     }
+    // kept earlier (authenticated then; the proof that reads it checks it again)
+    const kept = this.recall(`/${key}`) ?? (fullKey !== key ? this.recall(`/${fullKey}`)?.subarray(0, tile.width * HASH_SIZE) : undefined) ?? null;
+    if (kept !== null) return kept;
     let p = this.inflight.get(key);
     if (p === undefined) {
       p = this.fetchTile(key, fullKey, tile.width).finally(() => this.inflight.delete(key));
@@ -346,7 +444,11 @@ export class SumdbVerifier {
 
   private async fetchTile(key: string, fullKey: string, width: number): Promise<Buffer> {
     const res = await this.get(`/${key}`, key);
-    if (res.status === 200) return res.body;
+    if (res.status === 200) {
+      if (this.fetchedTiles.size >= MAX_UNCHECKED_TILES) this.fetchedTiles.clear(); // tiles no proof took (a lying database)
+      this.fetchedTiles.add(key);
+      return res.body;
+    }
     // A partial tile may be gone once the full one exists: take the full tile's prefix.
     if (fullKey !== key && (res.status === 404 || res.status === 410)) {
       const f = await this.get(`/${fullKey}`, fullKey);

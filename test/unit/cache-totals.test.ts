@@ -71,16 +71,16 @@ test('a cache written before the triggers existed gets its totals at the migrati
     const index = new CacheIndex(db);
     for (let i = 0; i < 30; i++) index.put(object(`k${i}`, 10 * i));
     db.close();
-    // as an older gomodgate left it: no totals table, no triggers, schema 6
+    // as an older gomodgate left it: no totals table, no triggers, no kept checksum-database reads, schema 6
     const raw = new Database(file);
-    raw.exec('DROP TRIGGER objects_totals_insert; DROP TRIGGER objects_totals_delete; DROP TRIGGER objects_totals_update; DROP TABLE cache_totals;');
+    raw.exec('DROP TRIGGER objects_totals_insert; DROP TRIGGER objects_totals_delete; DROP TRIGGER objects_totals_update; DROP TABLE cache_totals; DROP TABLE sumdb_reads;');
     raw.pragma('user_version = 6');
     raw.prepare("INSERT INTO objects (key, kind, status, sha256, size, content_type, stored_at, last_access) VALUES ('late', 'mod', 200, 'x', 7, 'text/plain', 1, 1)").run();
     raw.close();
 
     const reopened = openDatabase(file);
     try {
-      assert.equal(reopened.pragma('user_version', { simple: true }), 7);
+      assert.equal(reopened.pragma('user_version', { simple: true }), 8);
       assert.deepEqual(cacheTotalsFromDb(reopened)(), { objects: 31, bytes: 10 * ((29 * 30) / 2) + 7 });
       assert.deepEqual(cacheTotalsFromDb(reopened)(), scanned(reopened));
     } finally {
