@@ -1,7 +1,7 @@
 // The audit trail: one row per Go request (and per refused or passed-through connection), answering
 // "which module versions came in, for which client, when, from cache or upstream". Rows are queued and
 // inserted in batches inside one transaction (every 250 ms or 200 rows), and flushed on shutdown.
-// Never stores credentials, cookies or query strings (upstream URLs and reasons pass through redactUrl).
+// Never stores credentials, cookies or query strings (paths, upstream URLs and reasons pass through redactUrl).
 // The same transaction counts each served module@version per client and matches a version served for the first
 // time against the vulnerability database (src/vulndb/vuln-match.ts), once per module@version and client of
 // the batch rather than once per row.
@@ -99,7 +99,14 @@ export class AuditLog {
 
   record(record: AuditRecord): void {
     // the queued copy gets its id when it is inserted
-    const r: StoredAuditRecord = { ...record, upstreamUrl: record.upstreamUrl && redactUrl(record.upstreamUrl), reason: record.reason && redactUrlsInText(record.reason), id: 0 };
+    // a path is a URL when the client sent one in absolute form (`GET https://user:pw@host/...`)
+    const r: StoredAuditRecord = {
+      ...record,
+      path: record.path && redactUrl(record.path),
+      upstreamUrl: record.upstreamUrl && redactUrl(record.upstreamUrl),
+      reason: record.reason && redactUrlsInText(record.reason),
+      id: 0,
+    };
     this.onRecord?.(r);
     this.queue.push(r);
     if (this.queue.length >= this.batchSize) this.flush();

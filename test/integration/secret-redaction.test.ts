@@ -123,11 +123,17 @@ test('the audit log, the cache index and the logger redact signed URLs handed to
     ts: 1, client: '10.0.0.1', origDst: null, host: 'proxy.golang.org', method: 'GET', path: '/m/@v/v1.0.0.zip', module: 'm', version: 'v1.0.0', kind: 'zip',
     outcome: 'miss', status: 200, bytes: 1, durationMs: 1, sha256: null, upstreamUrl: signed, reason: `redirected to ${signed}`,
   });
+  // a client's absolute-form request line refused before it is rewritten (421 on an intercepted connection)
+  audit.record({
+    ts: 2, client: '10.0.0.1', origDst: null, host: 'proxy.golang.org', method: 'GET', path: `https://${SECRETS[3]}:${SECRETS[0]}@proxy.golang.org/m/@v/list`,
+    module: null, version: null, kind: null, outcome: 'refused', status: 421, bytes: 0, durationMs: 1, sha256: null, upstreamUrl: null, reason: 'misdirected',
+  });
   audit.flush();
+  assert.equal(db.prepare('SELECT path FROM audit WHERE ts = 2').pluck().get(), 'https://redacted@proxy.golang.org/m/@v/list');
   new CacheIndex(db).put({ key: 'k', kind: 'zip', module: 'm', version: 'v1.0.0', status: 200, sha256: null, h1: null, size: 1, contentType: 'application/zip', bodyInline: Buffer.from('x'), upstreamUrl: signed, storedAt: 1, expiresAt: null });
   const audited = db.prepare('SELECT upstream_url AS u, reason FROM audit').get() as { u: string; reason: string };
   assert.equal(audited.u, 'https://bucket.s3.amazonaws.com/blob?X-Amz-Credential=redacted&X-Amz-Signature=redacted');
-  assertNoSecret('audit writer', JSON.stringify(audited));
+  assertNoSecret('audit writer', JSON.stringify(db.prepare('SELECT * FROM audit').all()));
   assertNoSecret('cache index writer', JSON.stringify(db.prepare('SELECT upstream_url FROM objects').all()));
   db.close();
 
