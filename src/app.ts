@@ -409,6 +409,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
         },
         allowClients: () => {
           acl = new ClientAcl(next.allowClients);
+          proxy.closeDisallowedClients();
         },
         upstream: () => {
           configuredUpstream = next.upstream ? parseUpstreamList(next.upstream) : null;

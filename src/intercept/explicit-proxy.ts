@@ -1,7 +1,8 @@
 // The proxy port, for machines that are not behind the REDIRECT: an explicit HTTPS proxy (HTTPS_PROXY,
 // CONNECT to port 443 only) that intercepts only the configured Go hosts and tunnels everything else
 // untouched, and a plain GOPROXY endpoint (GOPROXY=http://gateway:3128). Only clients in --allow-clients
-// may use it. It is not a general HTTP proxy: absolute-form requests for other hosts are refused.
+// may use it, and a reload that removes a client closes its open connections and tunnels
+// (closeDisallowedClients). It is not a general HTTP proxy: absolute-form requests for other hosts are refused.
 import http from 'node:http';
 import net from 'node:net';
 import { lookup } from 'node:dns/promises';
@@ -29,6 +30,8 @@ export interface ExplicitProxyDeps extends Pick<ConnectionDeps, 'audit' | 'log' 
 
 export class ExplicitProxy {
   readonly server: http.Server;
+  /** Every open client connection, with the tunnels and TLS sessions a CONNECT turned it into. */
+  private readonly sockets = new Set<net.Socket>();
 
   constructor(private readonly deps: ExplicitProxyDeps) {
     // requireHostHeader off and checkExpectation routed: the router answers those with a reason and an audit
@@ -42,12 +45,32 @@ export class ExplicitProxy {
         this.deps.stats.refused++;
         this.deps.log.warn({ client }, 'proxy port: client not in allowClients; connection closed');
         socket.destroy();
+        return;
       }
+      this.sockets.add(socket);
+      socket.once('close', () => this.sockets.delete(socket));
     });
     this.server.on('connect', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => void this.onConnect(req, socket, head));
     this.server.on('request', (req, res) => this.onRequest(req, res));
     this.server.on('checkExpectation', (req, res) => this.onRequest(req, res));
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => void answerClientError(err, socket));
+  }
+
+  /**
+   * Closes the connections of clients the current allowClients no longer lists (after a reload): a keep-alive
+   * connection or an open tunnel would otherwise outlive the change. Returns how many were closed.
+   */
+  closeDisallowedClients(): number {
+    const acl = this.deps.acl();
+    let closed = 0;
+    for (const socket of this.sockets) {
+      const client = plainAddress(socket.remoteAddress);
+      if (acl.allows(client)) continue;
+      this.deps.log.warn({ client }, 'proxy port: client no longer in allowClients; open connection closed');
+      socket.destroy();
+      closed++;
+    }
+    return closed;
   }
 
   listen(host: string, port: number): Promise<number> {

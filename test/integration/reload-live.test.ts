@@ -137,9 +137,47 @@ test('prefetch: off stops fetching ahead at once, and on again resumes it', asyn
   observed.add('prefetch');
 });
 
+/** A raw keep-alive connection to the proxy port; `ask` sends one GET and resolves with its status line, or the socket's end. */
+function keepAliveConnection(): Promise<{ ask: (path: string) => Promise<string>; closed: Promise<void>; socket: net.Socket }> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: '127.0.0.1', port: gateway.ports.proxy }, () => {
+      socket.removeListener('error', reject);
+      socket.on('error', () => undefined); // a write after the gateway closed it: 'close' follows
+      resolve({ ask, closed, socket });
+    });
+    socket.once('error', reject);
+    let received = '';
+    let waiter: ((line: string) => void) | null = null;
+    const closed = new Promise<void>((done) => socket.once('close', () => {
+      waiter?.('closed');
+      done();
+    }));
+    socket.on('data', (c) => {
+      received += c.toString('latin1');
+      const line = /^HTTP\/1\.1 \d{3}[^\r]*/.exec(received);
+      if (line && waiter) {
+        received = '';
+        waiter(line[0]);
+      }
+    });
+    const ask = (path: string) =>
+      new Promise<string>((answered) => {
+        waiter = answered;
+        if (socket.destroyed) return answered('closed');
+        socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
+      });
+  });
+}
+
 test('allowClients: the proxy port closes on a client no longer allowed, and opens again', async () => {
+  const open = await keepAliveConnection();
+  assert.match(await open.ask('/example.com/onlyb/@v/v1.0.0.mod'), /^HTTP\/1\.1 200/);
   assert.deepEqual(reloadWith({ allowClients: ['10.0.0.0/8'] }), { applied: ['allowClients'], needsRestart: [] });
+  // the connection opened while it was allowed is closed by the reload: its next request gets no answer
+  assert.equal(await open.ask('/example.com/onlyb/@v/v1.0.0.mod'), 'closed');
+  await open.closed;
   await assert.rejects(fetchVia(proxyUrl('/example.com/onlyb/@v/v1.0.0.mod')));
+  assert.match(logged, /client no longer in allowClients; open connection closed/);
   reloadWith({ allowClients: ['127.0.0.0/8'] });
   assert.equal((await fetchVia(proxyUrl('/example.com/onlyb/@v/v1.0.0.mod'))).status, 200);
   observed.add('allowClients');
