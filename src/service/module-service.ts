@@ -14,7 +14,7 @@ import { Readable } from 'node:stream';
 import { GateError, describeCause } from '../errors.js';
 import type { ModuleRequest } from '../goproxy/request-path.js';
 import { classify, contentType, cacheControl, type CacheClass } from '../goproxy/cache-class.js';
-import type { BlobStore } from '../store/blob-store.js';
+import { isBlobGoneOrDamaged, type BlobStore } from '../store/blob-store.js';
 import type { CacheIndex, CachedObject } from '../store/cache-index.js';
 import { PendingBlob } from '../store/pending-blob.js';
 import type { Upstream, UpstreamResponse, UpstreamTarget } from '../upstream/upstream.js';
@@ -302,11 +302,13 @@ export class ModuleService {
           // lists, .info, .mod, tiles and most zips: one read (or none: kept in memory), no stream machinery
           body = await this.opts.blobs.readSmall(obj.sha256, obj.size);
         } else {
-          body = await this.opts.blobs.openRead(obj.sha256);
+          body = await this.opts.blobs.openRead(obj.sha256, obj.size);
         }
       } catch (err) {
         this.opts.onBackgroundError?.(err, obj.key);
-        this.opts.index.delete(obj.key);
+        // a blob gone or cut short loses its row (fetched again); a failure to read it (too many open files,
+        // permissions) says nothing about the blob, and dropping the row would orphan a good file for good
+        if (isBlobGoneOrDamaged(err)) this.opts.index.delete(obj.key);
         return null;
       }
     }

@@ -4,12 +4,36 @@
 // Owns the on-disk layout: no other module builds a blob or temp path, lists these directories or removes a
 // file in them (eviction, `cache verify`/`--repair` and `cache stats` ask this class).
 import { createReadStream, mkdirSync, readdirSync, rmSync, statSync, type ReadStream } from 'node:fs';
+import { fstat } from 'node:fs';
 import { open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { createHash, randomBytes } from 'node:crypto';
 import { basename, isAbsolute, join, relative } from 'node:path';
 import { GateError } from '../errors.js';
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+/**
+ * Read failures that say the blob itself is gone or damaged (no file, or not the size its row says), as
+ * opposed to the gateway's trouble reading it (EMFILE, EACCES, EIO), which says nothing about the blob.
+ */
+const goneOrDamaged = new WeakSet<Error>();
+
+/** Whether a read failure means the blob is gone or damaged: its row may then be dropped. */
+export function isBlobGoneOrDamaged(err: unknown): boolean {
+  return err instanceof Error && goneOrDamaged.has(err);
+}
+
+function readFailure(sha256: string, err: unknown): GateError {
+  const e = new GateError('STORE_IO', `cannot read blob ${sha256}: ${(err as Error).message}`, { cause: err });
+  if ((err as NodeJS.ErrnoException).code === 'ENOENT') goneOrDamaged.add(e);
+  return e;
+}
+
+function damaged(sha256: string, size: number, expectedSize: number): GateError {
+  const e = new GateError('STORE_IO', `blob ${sha256} is ${size} bytes, the index says ${expectedSize}`);
+  goneOrDamaged.add(e);
+  return e;
+}
 const SHARD = /^[0-9a-f]{2}$/;
 
 /** A file (or, for strays, a directory) found on disk under the blob or temp directory. */
@@ -204,12 +228,23 @@ export class BlobStore {
   }
 
   /** Streams a stored blob; it counts as being read (never evicted) until the stream closes. Throws STORE_IO when it cannot be opened. */
-  async openRead(sha256: string): Promise<ReadStream> {
+  async openRead(sha256: string, expectedSize?: number): Promise<ReadStream> {
     const path = this.pathOf(sha256);
     const stream = await new Promise<ReadStream>((resolve, reject) => {
       const s = createReadStream(path, { highWaterMark: 256 * 1024 });
-      s.once('open', () => resolve(s));
-      s.once('error', (err) => reject(new GateError('STORE_IO', `cannot read blob ${sha256}`, { cause: err })));
+      s.once('error', (err) => reject(readFailure(sha256, err)));
+      s.once('open', (fd: number) => {
+        if (expectedSize === undefined) return resolve(s);
+        // a file cut short (or grown) would be sent under the index's Content-Length: refuse it before any byte
+        fstat(fd, (err, st) => {
+          if (err) return s.destroy(err);
+          if (st.size !== expectedSize) {
+            s.destroy();
+            return reject(damaged(sha256, st.size, expectedSize));
+          }
+          resolve(s);
+        });
+      });
     });
     this.readers.set(sha256, (this.readers.get(sha256) ?? 0) + 1);
     stream.once('close', () => {
@@ -252,9 +287,9 @@ export class BlobStore {
     try {
       data = await readFile(this.pathOf(sha256));
     } catch (err) {
-      throw new GateError('STORE_IO', `cannot read blob ${sha256}`, { cause: err });
+      throw readFailure(sha256, err);
     }
-    if (data.length !== expectedSize) throw new GateError('STORE_IO', `blob ${sha256} is ${data.length} bytes, the index says ${expectedSize}`);
+    if (data.length !== expectedSize) throw damaged(sha256, data.length, expectedSize);
     this.keep(sha256, data);
     return data;
   }
