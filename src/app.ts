@@ -425,6 +425,9 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
         'cache.maxBytes': () => {
           cacheLimit.enforce(); // a lower limit evicts now, not at the next download
         },
+        // both from one call: each is compiled before either is replaced
+        private: () => policy.replacePatterns({ private: next.private, nosumdb: next.nosumdb }),
+        nosumdb: () => policy.replacePatterns({ private: next.private, nosumdb: next.nosumdb }),
       };
       const needsRestart: OptionKey[] = [...plan.restart, ...plan.live.filter((key) => !apply[key])];
       // what the service and the cache limit read at each request: the new values, except those not applied

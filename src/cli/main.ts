@@ -141,7 +141,9 @@ async function serve(argv: Record<string, unknown>): Promise<void> {
     try {
       const next = configFromArgv(argv);
       const { applied, needsRestart } = gateway.reload(next);
-      log.info({ applied, needsRestart }, needsRestart.length ? 'configuration reloaded; some changes need a restart' : 'configuration reloaded');
+      // a change not in force is the admin's to act on (a restart), not a detail
+      if (needsRestart.length) log.warn({ applied, needsRestart }, 'configuration reloaded; some changes need a restart');
+      else log.info({ applied }, 'configuration reloaded');
     } catch (err) {
       log.error({ err: err instanceof Error ? err.message : String(err) }, 'configuration reload rejected; the previous configuration stays in force');
     }

@@ -85,7 +85,9 @@ export async function serveAsWorker(opts: WorkerOptions): Promise<void> {
     if (m.type === 'gmg-drain') return drain(m.graceMs, { by: 'supervisor' });
     try {
       const { applied, needsRestart } = gateway.reload(opts.readConfig());
-      log.info({ applied, needsRestart }, needsRestart.length ? 'configuration reloaded; some changes need a restart' : 'configuration reloaded');
+      // a change not in force is the admin's to act on (a restart), not a detail
+      if (needsRestart.length) log.warn({ applied, needsRestart }, 'configuration reloaded; some changes need a restart');
+      else log.info({ applied }, 'configuration reloaded');
       send({ type: 'gmg-reloaded', applied, needsRestart } satisfies WorkerMessage);
     } catch (err) {
       const error = err instanceof Error ? err.message : String(err);

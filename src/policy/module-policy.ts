@@ -46,8 +46,8 @@ function compileOption(flag: string, patterns: readonly string[], foldCase: bool
 }
 
 export class ModulePolicy {
-  private readonly privatePatterns: ModulePatternSet;
-  private readonly nosumdbPatterns: ModulePatternSet;
+  private privatePatterns: ModulePatternSet;
+  private nosumdbPatterns: ModulePatternSet;
   private readonly rulesFile: string | null;
   private readonly advisories: AdvisoryLookup;
   private rules: Policy;
@@ -93,6 +93,17 @@ export class ModulePolicy {
    * rule that cannot be checked denies, with the reason (classify itself never throws).
    */
   private readonly lookup: AdvisoryLookup = (module, version) => this.advisories(module, version);
+
+  /**
+   * Replaces the private and nosumdb patterns (a reload of --private / --nosumdb): the next classification uses
+   * them. Throws GateError(CONFIG_INVALID) for a bad pattern, and then both stay as they were.
+   */
+  replacePatterns(patterns: { private: readonly string[]; nosumdb: readonly string[] }): void {
+    const privatePatterns = compileOption('--private', patterns.private, true);
+    const nosumdbPatterns = compileOption('--nosumdb', patterns.nosumdb, false, false);
+    this.privatePatterns = privatePatterns;
+    this.nosumdbPatterns = nosumdbPatterns;
+  }
 
   /**
    * Re-reads the rules file (SIGHUP). On any problem the rules in force stay as they were and the error says

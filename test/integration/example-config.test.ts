@@ -1,7 +1,7 @@
 // The example config systemd/gomodgate.yaml (installed as /etc/gomodgate/gomodgate.yaml by scripts/install.sh)
 // must never drift from the option schema: it names every option exactly once, each with a comment, loads with
-// loadConfig, and gives every option its schema default except the two paths that point into the service's
-// state directory.
+// loadConfig, gives every option its schema default except the two paths that point into the service's state
+// directory, and marks exactly the options a reload does not apply with "[restart]".
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -73,6 +73,8 @@ describe('example config systemd/gomodgate.yaml', () => {
       let above = index - 1;
       while (above >= 0 && lines[above]!.trim() === '') above--;
       assert.match(lines[above] ?? '', /^\s*#/, `${spec.key} in ${EXAMPLE} has no comment above it`);
+      // what a reload does with it is said where the admin edits it
+      assert.equal(lines[above]!.endsWith(' [restart]'), spec.reload === 'restart', `${spec.key}: its comment must end with " [restart]" exactly when a reload does not apply it (schema reload: ${spec.reload})`);
     }
   });
 

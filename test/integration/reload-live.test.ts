@@ -117,6 +117,21 @@ test('offline: an uncached object is not fetched upstream', async () => {
   observed.add('offline');
 });
 
+test('private: a path made private by a reload is refused at once and never asked upstream', async () => {
+  const secret = '/example.com/onlyb/@v/v1.0.0.zip';
+  assert.deepEqual(reloadWith({ private: ['example.com/only*'] }), { applied: ['private'], needsRestart: [] });
+  const before = upB.hits(secret);
+  const r = await fetchVia(proxyUrl(secret));
+  assert.equal(r.status, 404);
+  assert.match(r.body.toString(), /private here \(example\.com\/only\*\)/);
+  assert.equal(upB.hits(secret), before, 'the private path never reached the upstream');
+  // --nosumdb goes with it (one replacement of both); its effect on verification is module-policy's unit test
+  assert.deepEqual(reloadWith({ private: [], nosumdb: ['example.com/onlyb'] }), { applied: ['nosumdb', 'private'], needsRestart: [] });
+  assert.equal((await fetchVia(proxyUrl(secret))).status, 200, 'public again');
+  observed.add('private');
+  observed.add('nosumdb');
+});
+
 test('prefetch: off stops fetching ahead at once, and on again resumes it', async () => {
   for (const version of ['v1.0.0', 'v1.1.0']) upB.addModule({ path: 'example.com/ahead', version, files: { 'ahead.go': 'package ahead\n' } });
   assert.deepEqual(reloadWith({ prefetch: ['off'] }), { applied: ['prefetch'], needsRestart: [] });

@@ -131,6 +131,21 @@ describe('ModulePolicy.reload', () => {
   });
 });
 
+describe('ModulePolicy.replacePatterns', () => {
+  it('a reload of --private and --nosumdb applies to the next classification; a bad pattern changes neither', () => {
+    const policy = new ModulePolicy({ private: [], nosumdb: [], rulesFile: null });
+    assert.deepEqual(policy.classify('corp.example/svc', 'v1.0.0', 'zip'), { kind: 'allowed', checkSumdb: true });
+    policy.replacePatterns({ private: ['corp.example'], nosumdb: ['open.example'] });
+    assert.deepEqual(policy.classify('corp.example/svc', 'v1.0.0', 'zip'), { kind: 'private', pattern: 'corp.example' });
+    assert.deepEqual(policy.classify('open.example/m', 'v1.0.0', 'zip'), { kind: 'allowed', checkSumdb: false });
+    assert.throws(() => policy.replacePatterns({ private: ['corp.example/['], nosumdb: [] }), (e: unknown) => e instanceof GateError && /--private/.test(e.message));
+    assert.deepEqual(policy.classify('corp.example/svc', null), { kind: 'private', pattern: 'corp.example' }, 'the patterns in force stay');
+    assert.deepEqual(policy.classify('open.example/m', null), { kind: 'allowed', checkSumdb: false });
+    policy.replacePatterns({ private: [], nosumdb: [] });
+    assert.deepEqual(policy.classify('corp.example/svc', null), { kind: 'allowed', checkSumdb: true });
+  });
+});
+
 describe('privateLookupMessage', () => {
   it('is the exact text the go command prints', () => {
     assert.equal(

@@ -57,14 +57,14 @@ test('lists compare by value: the same hosts in a new array are no change', () =
 });
 
 test('what is in force after a reload keeps the running value of each option not applied', () => {
-  const next = { ...base, tlsPort: 9443, logLevel: 'debug', private: ['corp.example'] } as GatewayConfig;
+  const next = { ...base, tlsPort: 9443, logLevel: 'debug', negativeTtl: 99 } as GatewayConfig;
   const plan = planReload(base, next);
-  assert.deepEqual(plan, { live: ['logLevel'], restart: ['tlsPort', 'private'].sort((a, b) => OPTIONS.findIndex((o) => o.key === a) - OPTIONS.findIndex((o) => o.key === b)) });
+  assert.deepEqual(plan, { live: ['logLevel'], restart: ['tlsPort', 'negativeTtl'].sort((a, b) => OPTIONS.findIndex((o) => o.key === a) - OPTIONS.findIndex((o) => o.key === b)) });
   const inForce = inForceAfterReload(base, next, plan.restart);
   assert.equal(inForce.logLevel, 'debug');
   assert.equal(inForce.tlsPort, base.tlsPort);
-  assert.deepEqual(inForce.private, base.private);
+  assert.equal(inForce.negativeTtl, base.negativeTtl);
   assert.ok(Object.isFrozen(inForce));
   assert.deepEqual(planReload(inForce, next), { live: [], restart: plan.restart }, 'the same file again: still to restart');
-  assert.deepEqual(planReload(inForce, { ...next, tlsPort: base.tlsPort, private: base.private }), { live: [], restart: [] });
+  assert.deepEqual(planReload(inForce, { ...next, tlsPort: base.tlsPort, negativeTtl: base.negativeTtl }), { live: [], restart: [] });
 });
