@@ -266,6 +266,12 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
 
   let configuredUpstream = config.upstream ? parseUpstreamList(config.upstream) : null;
   if (configuredUpstream) log.info({ upstream: describeChain(configuredUpstream) }, 'explicit upstream list: it answers intercepted GOPROXY requests too');
+  // accepted for a mirror on a trusted LAN, but whoever sits on that path can answer in its place
+  const warnPlainHttp = () => {
+    const plain = (configuredUpstream ?? []).filter((h) => h.target.base.protocol === 'http:');
+    if (plain.length) log.warn({ upstream: plain.map((h) => describeChain([h])).join(' ') }, 'http:// upstream: not TLS-verified, so nothing checks who answers; use it only for a mirror on a network you trust');
+  };
+  warnPlainHttp();
   // --prefetch sumdb-head: what the first checks along the configured upstream need, read at start (and when a
   // reload changes the upstream or turns the step on)
   const warmChecksumRoute = () => {
@@ -413,6 +419,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
         },
         upstream: () => {
           configuredUpstream = next.upstream ? parseUpstreamList(next.upstream) : null;
+          warnPlainHttp();
           warmChecksumRoute();
         },
         offline: () => duties && vulnSyncer.schedule(), // otherwise read from the current configuration at each request

@@ -116,5 +116,23 @@ test('not on a terminal: JSON lines only, no banner', async () => {
   const lines = stdout.trimEnd().split('\n');
   for (const line of lines) assert.equal(typeof JSON.parse(line).msg, 'string', line);
   assert.equal(stdout.includes('is ready'), false);
+  assert.equal(stdout.includes('not TLS-verified'), false, 'no upstream warning without an http:// upstream');
+  assert.equal(child.exitCode, 0);
+});
+
+test('an http:// upstream: one warning at start that it is not TLS-verified, naming that entry only', async () => {
+  const child = spawnTracked(process.execPath, [CLI, ...serveArgs('plain-upstream', '--listen', '127.0.0.1', '--upstream', 'http://user:secret@127.0.0.1:9/mirror,https://proxy.golang.org')]);
+  let stdout = '';
+  child.stdout!.on('data', (c) => (stdout += c));
+  await waitFor('gomodgate ready', () => stdout.includes('"msg":"gomodgate ready"'), 30_000);
+  child.kill('SIGTERM');
+  await waitFor('gomodgate to stop', () => child.exitCode !== null, 20_000);
+  const warnings = stdout.trimEnd().split('\n').map((l) => JSON.parse(l)).filter((l) => String(l.msg).startsWith('http:// upstream'));
+  assert.equal(warnings.length, 1, stdout);
+  assert.equal(warnings[0].level, 'warn');
+  assert.match(warnings[0].msg, /not TLS-verified/);
+  assert.equal(warnings[0].upstream.includes('127.0.0.1:9/mirror'), true, warnings[0].upstream);
+  assert.equal(warnings[0].upstream.includes('secret'), false, 'userinfo is masked');
+  assert.equal(warnings[0].upstream.includes('proxy.golang.org'), false, 'the https entry is not named');
   assert.equal(child.exitCode, 0);
 });
