@@ -80,10 +80,12 @@ export class RequestRouter {
       this.deps.vulndb.handle(exchange);
       return;
     }
-    const connectTo = conn.originalDestination && conn.arrival === 'transparent-tls'
-      ? { address: conn.originalDestination.address, port: conn.originalDestination.port }
-      : conn.originalDestination && conn.arrival === 'transparent-http'
-        ? { address: conn.originalDestination.address, port: 443 }
+    // where the client was going, unless that is the gateway itself: then the name is resolved (a loop otherwise)
+    const dst = conn.destinationIsGateway ? null : conn.originalDestination;
+    const connectTo = dst && conn.arrival === 'transparent-tls'
+      ? { address: dst.address, port: dst.port }
+      : dst && conn.arrival === 'transparent-http'
+        ? { address: dst.address, port: 443 }
         : undefined;
     const sumdbDirect = InterceptHosts.isChecksumDbHost(expected);
     const asked: UpstreamTarget = { base: new URL(`https://${expected}`), connectTo };

@@ -11,6 +11,11 @@ export interface ConnectionInfo {
   client: { address: string; port: number };
   /** Where the client meant to connect: SO_ORIGINAL_DST, or the resolved CONNECT target. */
   originalDestination: SocketAddress | null;
+  /**
+   * The original destination is one of the gateway's own addresses: the LAN's DNS names the gateway for the
+   * intercepted host (no REDIRECT). The host is then reached by its name, never at that address (itself).
+   */
+  destinationIsGateway: boolean;
   /** Lower-cased SNI for TLS arrivals, or the Host for plain HTTP. */
   sni: string | null;
 }

@@ -89,6 +89,7 @@ export class ExplicitProxy {
       arrival: 'proxy-http',
       client: { address: plainAddress(req.socket.remoteAddress), port: req.socket.remotePort ?? 0 },
       originalDestination: null,
+      destinationIsGateway: false,
       sni,
     };
   }
@@ -161,7 +162,7 @@ export class ExplicitProxy {
     switch (decision.action) {
       case 'intercept':
         this.deps.stats.intercepted++;
-        this.deps.terminateTls(socket, bytes, { id: newConnectionId(), arrival: 'connect', client: { address: client, port: socket.remotePort ?? 0 }, originalDestination: null, sni: decision.host });
+        this.deps.terminateTls(socket, bytes, { id: newConnectionId(), arrival: 'connect', client: { address: client, port: socket.remotePort ?? 0 }, originalDestination: null, destinationIsGateway: false, sni: decision.host });
         return;
       case 'splice':
         passThrough(this.deps, socket, bytes, facts.destination!, { client, host, why: decision.why });

@@ -144,7 +144,7 @@ export class TransparentListener {
         return;
       case 'intercept': {
         this.deps.stats.intercepted++;
-        const conn: ConnectionInfo = { id: newConnectionId(), arrival, client: { address: client, port: socket.remotePort ?? 0 }, originalDestination: dst, sni: decision.host };
+        const conn: ConnectionInfo = { id: newConnectionId(), arrival, client: { address: client, port: socket.remotePort ?? 0 }, originalDestination: dst, destinationIsGateway: facts.destinationIsGateway, sni: decision.host };
         if (arrival === 'transparent-tls') {
           this.deps.terminateTls(socket, bytes, conn);
         } else {

@@ -18,7 +18,7 @@ import Database from 'better-sqlite3';
 const PROBE = `
 import tls from 'node:tls';
 import net from 'node:net';
-const [mode, host, port, sni, hostHeader] = process.argv.slice(2);
+const [mode, host, port, sni, hostHeader, path = '/rsc.io/quote/@v/list'] = process.argv.slice(2);
 const out = (o) => { console.log(JSON.stringify(o)); process.exit(0); };
 setTimeout(() => out({ error: 'timeout' }), 8000);
 if (mode === 'raw') {
@@ -34,7 +34,7 @@ if (mode === 'raw') {
     const cert = s.getPeerX509Certificate();
     const info = { issuer: cert.issuer, subject: cert.subject, fingerprint256: cert.fingerprint256 };
     if (hostHeader === '-') return out(info);
-    s.write('GET /rsc.io/quote/@v/list HTTP/1.1\\r\\nHost: ' + hostHeader + '\\r\\nConnection: close\\r\\n\\r\\n');
+    s.write('GET ' + path + ' HTTP/1.1\\r\\nHost: ' + hostHeader + '\\r\\nConnection: close\\r\\n\\r\\n');
     let data = '';
     s.on('data', (c) => (data += c));
     s.on('end', () => out({ ...info, response: data.slice(0, 600) }));
@@ -70,8 +70,8 @@ describe('interception decision table (network namespaces, real REDIRECT)', { ti
     await world?.close();
   });
 
-  async function probe(mode: 'tls' | 'raw', address: string, sni: string | null, hostHeader: string | null = null): Promise<ProbeResult> {
-    const r = await runInNamespace(world.namespaces.client, [process.execPath, probeFile, mode, address, '443', sni ?? '-', hostHeader ?? '-'], { timeoutMs: 15_000 });
+  async function probe(mode: 'tls' | 'raw', address: string, sni: string | null, hostHeader: string | null = null, path?: string): Promise<ProbeResult> {
+    const r = await runInNamespace(world.namespaces.client, [process.execPath, probeFile, mode, address, '443', sni ?? '-', hostHeader ?? '-', ...(path ? [path] : [])], { timeoutMs: 15_000 });
     assert.equal(r.code, 0, describeResult(r));
     return JSON.parse(r.stdout.trim().split('\n').pop()!) as ProbeResult;
   }
@@ -126,6 +126,14 @@ describe('interception decision table (network namespaces, real REDIRECT)', { ti
     });
     assert.equal(row.host, 'proxy.golang.org');
     assert.match(row.reason, /sum\.golang\.org/);
+  });
+
+  test('the LAN names the gateway for proxy.golang.org (DNS, not routing): intercepted, and fetched by name, not from itself', async () => {
+    // redirected like any port-443 connection, with the gateway's own address as the original destination
+    const r = await probe('tls', world.addresses.gatewayClientSide.v4, 'proxy.golang.org', 'proxy.golang.org', '/rsc.io/sampler/@v/list');
+    assert.equal(r.issuer, gatewayIssuer, JSON.stringify(r));
+    assert.match(r.response ?? '', /^HTTP\/1\.1 200 /, `${JSON.stringify(r)}\n${gateway.logs(20)}`);
+    assert.match(r.response ?? '', /\nv1\.3\.0\n/);
   });
 
   test('a connection straight to the TLS port (not redirected) is refused', async () => {
