@@ -1,6 +1,9 @@
 // The audit trail: one row per Go request (and per refused or passed-through connection), answering
 // "which module versions came in, for which client, when, from cache or upstream". Rows are queued and
-// inserted in batches inside one transaction (every 250 ms or 200 rows), and flushed on shutdown.
+// inserted in batches inside one transaction (every 250 ms or 200 rows), and flushed on shutdown. A batch the
+// database refuses (locked by another process, disk full, read-only) stays queued and is tried again, less and
+// less often (1 s to 30 s), up to MAX_KEPT_ROWS rows; only rows beyond that, or queued when the process dies,
+// are lost, and the error line says how many.
 // Never stores credentials, cookies or query strings (paths, upstream URLs and reasons pass through redactUrl).
 // The same transaction counts each served module@version per client and matches a version served for the first
 // time against the vulnerability database (src/vulndb/vuln-match.ts), once per module@version and client of
@@ -57,6 +60,11 @@ export interface AuditRecord {
 /** A row as written: its record and the id the audit table gave it. */
 export type StoredAuditRecord = AuditRecord & { id: number };
 
+/** Rows kept while the database refuses them (about 300 bytes each): beyond this, the oldest are dropped. */
+const MAX_KEPT_ROWS = 100_000;
+const FIRST_RETRY_MS = 1000;
+const LAST_RETRY_MS = 30_000;
+
 /** Sees every committed batch, oldest first. Must not call AuditLog.record (it would loop back into the writer). */
 export type AuditListener = (rows: readonly StoredAuditRecord[]) => void;
 
@@ -65,6 +73,8 @@ export class AuditLog {
   private queue: StoredAuditRecord[] = [];
   private timer: NodeJS.Timeout | null = null;
   private waiters: (() => void)[] = [];
+  /** While inserts fail: the wait before the next try (doubling up to LAST_RETRY_MS); 0 when they succeed. */
+  private retryMs = 0;
   private readonly insertMany: (rows: StoredAuditRecord[]) => StoredAuditRecord[];
 
   constructor(
@@ -109,7 +119,7 @@ export class AuditLog {
     };
     this.onRecord?.(r);
     this.queue.push(r);
-    if (this.queue.length >= this.batchSize) this.flush();
+    if (this.queue.length >= this.batchSize && this.retryMs === 0) this.flush();
     else if (!this.timer) {
       this.timer = setTimeout(() => this.flush(), this.batchMs);
       this.timer.unref();
@@ -127,12 +137,33 @@ export class AuditLog {
     this.queue = [];
     let stored: StoredAuditRecord[] = [];
     try {
-      stored = this.insertMany(rows);
+      stored = this.insertMany(rows); // one transaction: all of the batch or none of it
+      this.retryMs = 0;
     } catch (err) {
-      this.onError(err);
+      this.keepForRetry(rows, err);
     }
     this.settleWaiters();
     if (stored.length) this.publish(stored);
+  }
+
+  /** Rows waiting for the database (after a refused insert). */
+  get pending(): number {
+    return this.queue.length;
+  }
+
+  /** Puts a refused batch back in front of what was queued since, and tries again later. */
+  private keepForRetry(rows: StoredAuditRecord[], err: unknown): void {
+    const all = rows.concat(this.queue);
+    const dropped = Math.max(0, all.length - MAX_KEPT_ROWS);
+    this.queue = dropped ? all.slice(dropped) : all;
+    this.retryMs = Math.min(LAST_RETRY_MS, this.retryMs ? this.retryMs * 2 : FIRST_RETRY_MS);
+    const why = err instanceof Error ? err.message : String(err);
+    this.onError(
+      new Error(`cannot write ${rows.length} audit rows (${why}); ${this.queue.length} kept, next try in ${this.retryMs / 1000} s${dropped ? `; ${dropped} oldest dropped` : ''}`, { cause: err }),
+    );
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.flush(), this.retryMs);
+    this.timer.unref();
   }
 
   /** Adds a listener of committed rows; returns the function that removes it. */
@@ -152,7 +183,8 @@ export class AuditLog {
   }
 
   /**
-   * Resolves once every row recorded before the call has been written (or its insert failed and was reported):
+   * Resolves once every row recorded before the call has been written (or its insert failed, was reported and
+   * kept for a retry):
    * at once when nothing is queued, else at the next batch. For tests and shutdown: wait on this, never on time.
    */
   whenFlushed(): Promise<void> {
