@@ -89,7 +89,8 @@ export interface Gateway {
    */
   flushCacheAccess(): void;
   /** Applies a re-read configuration (SIGHUP) without dropping connections; returns what it could not apply. */
-  reload(next: GatewayConfig): { applied: string[]; needsRestart: string[] };
+  /** policyRejected: the rules file's error when it was refused (the previous rules stay; logged here). */
+  reload(next: GatewayConfig): { applied: string[]; needsRestart: string[]; policyRejected?: string };
   /** Stops accepting, lets in-flight responses finish (up to `graceMs`), flushes and closes. */
   close(graceMs?: number): Promise<void>;
 }
@@ -452,7 +453,10 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
       if (current.policy) {
         const r = policy.reload();
         if (r.ok) applied.push('policy');
-        else log.error({ err: r.error }, 'policy reload rejected; the previous rules stay in force');
+        else {
+          log.error({ err: r.error }, 'policy reload rejected; the previous rules stay in force');
+          return { applied, needsRestart, policyRejected: r.error };
+        }
       }
       return { applied, needsRestart };
     },

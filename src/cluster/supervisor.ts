@@ -48,6 +48,11 @@ interface Slot {
   index: number;
   worker: Worker | null;
   ready: boolean;
+  /**
+   * Reloads and drains asked of this slot's worker before it served: a message sent to a worker whose code has
+   * not yet listened for it is lost, so they are sent when it reports that it serves.
+   */
+  owed: SupervisorMessage[];
 }
 
 function notifySystemd(args: string[], log: Logger): void {
@@ -74,7 +79,7 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
   prepareOnce(config, log);
   cluster.schedulingPolicy = cluster.SCHED_NONE;
   const leases = new LeaseCoordinator();
-  const slots: Slot[] = Array.from({ length: opts.workers }, (_, index) => ({ index, worker: null, ready: false }));
+  const slots: Slot[] = Array.from({ length: opts.workers }, (_, index) => ({ index, worker: null, ready: false, owed: [] }));
   const restarts: number[] = [];
   let stopping = false;
   let allReady = false;
@@ -100,7 +105,8 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
     if (w?.isConnected()) w.send({ type: 'gmg-lease-grant', ask: g.ask, waited: g.waited });
   };
   const send = (s: Slot, m: SupervisorMessage) => {
-    if (s.worker?.isConnected()) s.worker.send(m);
+    if (!s.ready) s.owed.push(m);
+    else if (s.worker?.isConnected()) s.worker.send(m);
   };
 
   const exitAll = (code: number) => void opts.sink.flush(2000).then(() => process.exit(code));
@@ -129,14 +135,14 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
   const fork = (s: Slot) => {
     const w = cluster.fork({ [WORKER_INDEX_ENV]: String(s.index) });
     s.worker = w;
-    s.ready = false;
+    s.ready = false; // what was owed to the worker it replaces is this one's: it answers for it
     w.on('message', (m: unknown) => {
       if (isLeaseMessage(m)) {
         if (m.type === 'gmg-lease-acquire') deliver(leases.acquire(m.key, w.id, m.ask));
         else if (m.type === 'gmg-lease-release') deliver(leases.release(m.key, w.id, m.ask));
         return;
       }
-      if (metrics.onMessage(m)) return;
+      if (metrics.onMessage(m, w)) return;
       const msg = m as WorkerMessage;
       if (msg?.type === 'gmg-ready') {
         s.ready = true;
@@ -144,7 +150,9 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
         result.ports = { ...msg.ports, console: Math.max(msg.ports.console, result.ports.console), admin: result.ports.admin };
         result.ca = msg.ca;
         log.info({ worker: s.index, pid: w.process.pid }, 'worker serving');
-        if (!allReady && slots.every((x) => x.ready)) {
+        for (const m of s.owed.splice(0)) send(s, m);
+        // not once stopping: a drain that came while the workers started must not be followed by READY=1
+        if (!allReady && !stopping && slots.every((x) => x.ready)) {
           allReady = true;
           resolveStart(result);
         }
@@ -162,6 +170,7 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
         s.ready = false;
       }
       for (const g of leases.workerGone(w.id)) deliver(g);
+      metrics.workerGone(w);
       if (stopping) return;
       if (!allReady) {
         // a worker that cannot start (a port in use, a bad certificate): the others would fail alike

@@ -49,7 +49,8 @@ export async function serveAsWorker(opts: WorkerOptions): Promise<void> {
     maxWaitMs: (opts.config.upstreamDeadline + 30) * 1000,
     onTimeout: (key) => log.warn({ key }, 'waited too long for another worker\'s fetch; fetching it here too'),
   });
-  // lease grants may arrive while the gateway starts: the listener is in place before anything can ask
+  // lease grants may arrive while the gateway starts: the listener is in place before anything can ask (the
+  // supervisor sends reloads and drains only once this worker said it serves)
   let onControl: (m: SupervisorMessage) => void = () => undefined;
   process.on('message', (m: unknown) => {
     if (leases.onMessage(m)) return;
@@ -84,11 +85,12 @@ export async function serveAsWorker(opts: WorkerOptions): Promise<void> {
   onControl = (m) => {
     if (m.type === 'gmg-drain') return drain(m.graceMs, { by: 'supervisor' });
     try {
-      const { applied, needsRestart } = gateway.reload(opts.readConfig());
+      const { applied, needsRestart, policyRejected } = gateway.reload(opts.readConfig());
       // a change not in force is the admin's to act on (a restart), not a detail
       if (needsRestart.length) log.warn({ applied, needsRestart }, 'configuration reloaded; some changes need a restart');
       else log.info({ applied }, 'configuration reloaded');
-      send({ type: 'gmg-reloaded', applied, needsRestart } satisfies WorkerMessage);
+      // the rules file refused (logged by the gateway): the supervisor's summary must not count it as applied
+      send({ type: 'gmg-reloaded', applied, needsRestart, ...(policyRejected ? { error: policyRejected } : {}) } satisfies WorkerMessage);
     } catch (err) {
       const error = err instanceof Error ? err.message : String(err);
       log.error({ err: error }, 'configuration reload rejected; the previous configuration stays in force');

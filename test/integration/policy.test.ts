@@ -125,6 +125,26 @@ test('SIGHUP reloads the policy file; a broken file is rejected and the old rule
   }
 });
 
+test('with --workers 2, a policy file every worker refuses is reported as applied by none of them', async () => {
+  const gdir = mkdtempSync(join(tmpdir(), 'gmg-policy-workers-'));
+  const file = join(gdir, 'policy.yaml');
+  writeFileSync(file, 'rules: []\n');
+  const proc = await spawnGatewayProcess([
+    '--data-dir', join(gdir, 'data'), '--ca-dir', join(gdir, 'certs'), '--listen', '127.0.0.1', '--tls-port', '0', '--http-port', '0',
+    '--proxy-port', '0', '--admin-port', '0', '--sumdb', 'off', '--upstream', upstream.url, '--upstream-ca', pki.caFile, '--policy', file, '--workers', '2',
+  ]);
+  try {
+    writeFileSync(file, 'rules:\n  - module: example.com/evil\n    action: block\n');
+    proc.child.kill('SIGHUP');
+    await waitFor('the supervisor summary', () => /"msg":"configuration reload: \d of 2 workers applied it"/.test(proc.log()), 20_000);
+    assert.match(proc.log(), /"msg":"configuration reload: 0 of 2 workers applied it"/);
+    assert.equal((proc.log().match(/"msg":"policy reload rejected/g) ?? []).length, 2);
+  } finally {
+    await proc.stop();
+    rmSync(gdir, { recursive: true, force: true });
+  }
+});
+
 test('verification is on unless --nosumdb covers the module: an unverifiable module is refused, a nosumdb one served', async () => {
   const strict = await startTestGateway({ upstream: upstream.url, upstreamCa: [pki.caFile], sumdb: TEST_SUMDB_KEY });
   try {

@@ -198,6 +198,47 @@ test('kill -9 of the worker holding a fetch lease: it is replaced, the lease pas
   }
 });
 
+test('a worker replaced: the totals do not go back, and a SIGHUP while the replacement starts reaches it', async () => {
+  writeConfig([`upstream: ${up.url}`]);
+  // both workers have been scraped with these counted (what a worker last reported is what it leaves behind)
+  const start = sum(await metric('gomodgate_requests_total'));
+  await concurrent('/example.com/a/@v/v1.0.0.mod', 8);
+  const before = await waitFor('the 8 requests counted', async () => {
+    const n = sum(await metric('gomodgate_requests_total'));
+    return n >= start + 8 ? n : null;
+  });
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const workers = () => execFileSync('pgrep', ['-P', String(gw.child.pid)], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
+  const known = new Set(workers());
+  assert.equal(known.size, 2);
+  const victim = [...known][0]!;
+  const summaries = logged('configuration reload: 2 of 2 workers applied it').length;
+  const reloadLines = logged('configuration reloaded').length;
+  writeConfig([`upstream: ${up.url}`, 'logHits: info']);
+  process.kill(victim, 'SIGKILL');
+  // the replacement is forked after a short backoff; signal as soon as it exists, long before it serves
+  const replacement = await waitFor('the replacement process', () => workers().find((p) => !known.has(p)) ?? null, 20_000);
+  gw.child.kill('SIGHUP');
+  await waitFor('every worker, the replacement too, to apply the reload', () => logged('configuration reload: 2 of 2 workers applied it').length === summaries + 1, 30_000);
+  // the replacement answers too (it may have read the new file as it started: then it applies nothing new)
+  const reloaded = logged('configuration reloaded').slice(reloadLines);
+  assert.deepEqual(reloaded.map((l) => l.worker).sort(), [0, 1], JSON.stringify(reloaded));
+  assert.ok(alive(replacement));
+  await waitFor('both workers serving again', async () => (await metric('gomodgate_workers')).get('{state="ready"}') === 2);
+  // the killed worker's requests stay counted: a counter that went down would read as a reset
+  const after = sum(await metric('gomodgate_requests_total'));
+  assert.ok(after >= before, `gomodgate_requests_total went from ${before} to ${after}`);
+  await concurrent('/example.com/a/@v/v1.0.0.mod', 4);
+  await waitFor('the new requests counted on top', async () => sum(await metric('gomodgate_requests_total')) >= before + 4);
+});
+
 test('SIGTERM to the control group: the supervisor drains both workers, exits 0, and the store is consistent', async () => {
   // as systemd stops the unit: SIGTERM to the supervisor, which tells the workers to drain, and SIGTERM to each
   // worker too. A worker's own SIGTERM arriving after the drain message is not a second signal.
