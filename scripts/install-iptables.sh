@@ -9,7 +9,8 @@
 # trust it) unless --no-onboarding. Never touches any other chain, rule or table.
 # Each family is independent: a run that gives no selector of a family (e.g. only an IPv6 --lan-cidr) leaves
 # that family's rules as they are. It refuses (unless --force) when nothing listens on the TLS port, since the
-# rules would then send every LAN HTTPS connection to a closed port. --fail-open instead installs a systemd
+# rules would then send every LAN HTTPS connection to a closed port, and when the TLS or HTTP port listens only
+# where a redirected connection never arrives (loopback, --listen 127.0.0.1). --fail-open instead installs a systemd
 # drop-in whose ExecStartPost/ExecStopPost add the rules when gomodgate has started and remove them when it
 # stops, so that LAN traffic goes straight to its destination whenever the gateway is down.
 set -euo pipefail
@@ -42,7 +43,7 @@ Options:
                      uninstall-iptables.sh when it stops or crashes; adds the rules now only if gomodgate listens
   --systemd-dir DIR  where the unit's drop-in directory is (default /etc/systemd/system; with --fail-open)
   --force            add the rules even though nothing listens on the TLS port (LAN HTTPS then fails until
-                     gomodgate runs)
+                     gomodgate runs), or it listens only on loopback (--listen 127.0.0.1: LAN HTTPS fails)
   --tls-port PORT    gomodgate's transparent TLS port, target for port 443 (default 8443)
   --http-port PORT   gomodgate's transparent HTTP port, target for port 80 (default 8080; 0 = leave port 80 alone)
   --no-onboarding    do not redirect port 80 addressed to the gateway itself (e.g. a web server runs there)
@@ -218,6 +219,63 @@ if ((!dry_run)); then
   for i in "${lan_ifs[@]}"; do
     if [[ $i != *+ && ! -e /sys/class/net/$i ]]; then
       echo "$PROG: warning: interface $i does not exist (yet); its rules will apply once it does" >&2
+    fi
+  done
+fi
+
+# --- listening where a redirected connection cannot arrive: every LAN connection would be refused -----------
+# REDIRECT delivers a connection to the address of the interface it arrived on (IPv4: that interface's primary
+# address), so a listener on every address (0.0.0.0, ::) gets it, one on loopback never does, and one on another
+# address only when that address is the LAN interface's. Which interface the LAN uses is known only for
+# --lan-if names without a wildcard and without --lan-cidr; otherwise any address but loopback is accepted.
+lan_addresses=()
+lan_addresses_known=0
+if ((!dry_run && ${#cidrs4[@]} + ${#cidrs6[@]} == 0)) && command -v ip >/dev/null 2>&1; then
+  lan_addresses_known=1
+  for i in "${lan_ifs[@]}"; do
+    if [[ $i == *+ || ! -e /sys/class/net/$i ]]; then
+      lan_addresses_known=0
+      break
+    fi
+    while read -r _ _ inet addr rest; do
+      [[ $inet == inet && $rest == *secondary* ]] && continue # REDIRECT uses the primary IPv4 address
+      lan_addresses+=("${addr%/*}")
+    done < <(ip -o addr show dev "$i" 2>/dev/null)
+  done
+fi
+
+reachable_from_lan() { # reachable_from_lan ADDRESS
+  local a
+  case $1 in
+    0.0.0.0 | ::) return 0 ;;
+    127.* | ::1 | ::ffff:7f*) return 1 ;;
+  esac
+  ((lan_addresses_known)) || return 0
+  for a in "${lan_addresses[@]}"; do [[ $a == "$1" ]] && return 0; done
+  return 1
+}
+
+# unreachable_listener PORT: prints where PORT listens (e.g. "127.0.0.1 and ::1") when it does, but only at
+# addresses a redirected LAN connection cannot reach; false when nothing listens or one address is reachable.
+unreachable_listener() {
+  local a at=()
+  while read -r a; do
+    reachable_from_lan "$a" && return 1
+    [[ " ${at[*]} " == *" $a "* ]] || at+=("$a") # once, though several workers listen there
+  done < <(listening_addresses "$1")
+  ((${#at[@]})) || return 1
+  local IFS=,
+  local list="${at[*]}"
+  echo "${list//,/ and }"
+}
+
+if ((!dry_run && !force)); then
+  for port_flag in "$tls_port --tls-port" "$http_port --http-port"; do
+    port=${port_flag% *}
+    ((port != 0)) || continue
+    if at=$(unreachable_listener "$port"); then
+      if ((lan_addresses_known)); then where="the address of ${lan_ifs[*]}, the interface they arrive on"; else where="the address of the interface they arrive on"; fi
+      die "gomodgate listens on port $port (${port_flag#* }) only at $at: redirected LAN connections go to $where, so every one would be refused. Restart gomodgate listening on every address (--listen ::, or listen: \"::\" in the config file: the default), or use --force"
     fi
   done
 fi

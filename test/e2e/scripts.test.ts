@@ -548,11 +548,12 @@ describe('failing open and refusing to redirect to a closed port (namespaces gmg
   let gateway: NamespaceProcess | undefined;
   let systemdDir = '';
   let pristine = '';
-  const startGateway = async () => {
+  /** What gomodgate would be: its TLS and HTTP listeners on `listen` (serve's --listen), saying which port they are. */
+  const startGateway = async (listen = '::') => {
     gateway = spawnInNamespace(
       FO_GW,
       [process.execPath, '-e', `const net = require('node:net');
-         for (const p of [8443, 8080]) net.createServer((s) => s.end('gw:' + p + '\\n')).listen(p, '::', () => console.log('listening ' + p));`],
+         for (const p of [8443, 8080]) net.createServer((s) => s.end('gw:' + p + '\\n')).listen(p, ${JSON.stringify(listen)}, () => console.log('listening ' + p));`],
       { name: 'gateway-listener', stateDir: FO_STATE },
     );
     for (const p of [8443, 8080]) await gateway.waitForLine((l) => l === `listening ${p}`, 15_000);
@@ -624,6 +625,56 @@ describe('failing open and refusing to redirect to a closed port (namespaces gmg
       assert.equal(await connectFrom(FO_CL, FO_RM4, 443), 'gw:8443');
       // with a listener, no --force is needed
       expectOk(await bash(FO_GW, INSTALL_IPTABLES, ['--lan-if', FO_LAN]));
+    } finally {
+      await stopGateway();
+    }
+    expectOk(await bash(FO_GW, UNINSTALL_IPTABLES, []));
+    assert.equal(await natBoth(FO_GW), pristine);
+  });
+
+  it('refuses when gomodgate listens only where redirected connections never arrive (--listen 127.0.0.1, another interface)', async () => {
+    for (const [listen, shown] of [['127.0.0.1', '127.0.0.1'], ['::1', '::1'], [FO_WAN4, FO_WAN4]] as const) {
+      await startGateway(listen);
+      try {
+        const refused = await bash(FO_GW, INSTALL_IPTABLES, ['--lan-if', FO_LAN]);
+        assert.equal(refused.code, 1, describeResult(refused));
+        assert.equal(
+          refused.stderr,
+          `install-iptables.sh: gomodgate listens on port 8443 (--tls-port) only at ${shown}: redirected LAN connections go to the address of ${FO_LAN}, the interface they arrive on, so every one would be refused. Restart gomodgate listening on every address (--listen ::, or listen: "::" in the config file: the default), or use --force\n`,
+        );
+        assert.equal(await natBoth(FO_GW), pristine, listen);
+        assert.equal(await connectFrom(FO_CL, FO_RM4, 443), 'remote:443', listen);
+      } finally {
+        await stopGateway();
+      }
+    }
+    // the HTTP port too, when port 80 is redirected
+    await startGateway('127.0.0.1');
+    const loopbackHttp = spawnInNamespace(FO_GW, [process.execPath, '-e', `require('node:net').createServer((s) => s.end('gw:9443\\n')).listen(9443, '::', () => console.log('listening'));`], {
+      name: 'tls-on-every-address',
+      stateDir: FO_STATE,
+    });
+    try {
+      await loopbackHttp.waitForLine((l) => l === 'listening', 15_000);
+      const http = await bash(FO_GW, INSTALL_IPTABLES, ['--lan-if', FO_LAN, '--tls-port', '9443']);
+      assert.equal(http.code, 1, describeResult(http));
+      assert.match(http.stderr, /listens on port 8080 \(--http-port\) only at 127\.0\.0\.1: /);
+      assert.equal(await natBoth(FO_GW), pristine);
+      expectOk(await bash(FO_GW, INSTALL_IPTABLES, ['--lan-if', FO_LAN, '--tls-port', '9443', '--http-port', '0']));
+      assert.equal(await connectFrom(FO_CL, FO_RM4, 443), 'gw:9443');
+      // --force: the rules go in, and LAN port 80 is refused as the message said
+      expectOk(await bash(FO_GW, INSTALL_IPTABLES, ['--lan-if', FO_LAN, '--tls-port', '9443', '--force']));
+      assert.equal(await connectFrom(FO_CL, FO_RM4, 80), 'ECONNREFUSED');
+    } finally {
+      await loopbackHttp.stop();
+      await stopGateway();
+    }
+    expectOk(await bash(FO_GW, UNINSTALL_IPTABLES, []));
+    // the LAN interface's own address is where REDIRECT delivers: accepted
+    await startGateway(FO_GW4);
+    try {
+      expectOk(await bash(FO_GW, INSTALL_IPTABLES, ['--lan-if', FO_LAN, '--no-ipv6']));
+      assert.equal(await connectFrom(FO_CL, FO_RM4, 443), 'gw:8443');
     } finally {
       await stopGateway();
     }
