@@ -12,7 +12,8 @@ import { CA_WARN_DAYS, caKeyProblem, caPaths } from '../intercept/ca-store.js';
 import { openDatabase } from '../store/database.js';
 import { DAY_MS, type DoctorCheck } from './doctor-check.js';
 import { errorCode, tcpConnect } from './doctor-probe.js';
-import { listeningAddresses } from './listening-sockets.js';
+import type { RedirectView } from './doctor-redirect.js';
+import { listeningAddresses, unreachableByRedirect } from './listening-sockets.js';
 
 const LOW_DISK_BYTES = 1024 ** 3;
 
@@ -138,7 +139,11 @@ function loopbackAddresses(listen: string): string[] {
   return [listen];
 }
 
-export async function checkListeners(config: GatewayConfig, ms: number): Promise<DoctorCheck[]> {
+/**
+ * A transparent listener that listens only where redirected connections never arrive (loopback, or not on the
+ * interfaces `redirect` names) fails; it is a warning only when the rules are known to send nothing to its port.
+ */
+export async function checkListeners(config: GatewayConfig, ms: number, redirect: RedirectView = { toPorts: null, lanAddresses: null }): Promise<DoctorCheck[]> {
   const listeners = [
     { id: 'listener-tls', what: 'transparent TLS listener', flag: '--tls-port', port: config.tlsPort, addrs: loopbackAddresses(config.listen), transparent: true },
     { id: 'listener-http', what: 'transparent HTTP listener', flag: '--http-port', port: config.httpPort, addrs: loopbackAddresses(config.listen), transparent: true },
@@ -147,29 +152,38 @@ export async function checkListeners(config: GatewayConfig, ms: number): Promise
   ];
   const results = await Promise.all(
     listeners.map(async (l) => {
-      if (l.port === 0) return { l, listening: null as string | null, skipped: true };
+      if (l.port === 0) return { l, listening: null as string | null, skipped: true, unreachable: null as string[] | null };
       if (l.transparent) {
         // not connected to: the gateway would refuse and audit the probe as a client event (see listening-sockets.ts)
         const bound = listeningAddresses(l.port);
-        if (bound !== null) return { l, listening: bound.find((a) => l.addrs.includes(a)) ?? bound[0] ?? null, skipped: false };
+        if (bound !== null) return { l, listening: bound.find((a) => l.addrs.includes(a)) ?? bound[0] ?? null, skipped: false, unreachable: unreachableByRedirect(bound, redirect.lanAddresses) };
       }
       for (const addr of l.addrs) {
         try {
           const s = await tcpConnect(addr, l.port, Math.min(ms, 2000));
           s.destroy();
-          return { l, listening: addr, skipped: false };
+          return { l, listening: addr, skipped: false, unreachable: null };
         } catch {
           // next address
         }
       }
-      return { l, listening: null, skipped: false };
+      return { l, listening: null, skipped: false, unreachable: null };
     }),
   );
   const anyUp = results.some((r) => r.listening !== null);
-  return results.map(({ l, listening, skipped }): DoctorCheck => {
+  return results.map(({ l, listening, skipped, unreachable }): DoctorCheck => {
     const title = `${l.what} port ${l.port}`;
     if (skipped) return { id: l.id, title, ok: true, detail: `${l.flag} 0 (any free port): nothing to check`, hint: '' };
     const at = (a: string) => (net.isIPv6(a) ? `[${a}]:${l.port}` : `${a}:${l.port}`);
+    if (unreachable) {
+      const only = `listens only on ${unreachable.map(at).join(' and ')}`;
+      const why = 'connections REDIRECTed from the LAN arrive at the address of the interface they came in on';
+      const fix = 'restart gomodgate listening on every address: --listen :: (listen: "::" in the config file: the default)';
+      if (redirect.toPorts !== null && !redirect.toPorts.has(l.port)) {
+        return { id: l.id, title, ok: 'warn', detail: `${only}: no REDIRECT rule sends to it, and ${why}, so it would refuse every one`, hint: `fine when only this machine uses the gateway; before redirecting the LAN, ${fix}` };
+      }
+      return { id: l.id, title, ok: false, detail: `${only}: ${why}, so every one is refused`, hint: fix };
+    }
     if (listening) return { id: l.id, title, ok: true, detail: `something listens on ${at(listening)}`, hint: '' };
     return {
       id: l.id,

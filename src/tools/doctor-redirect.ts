@@ -126,6 +126,36 @@ export function judgeRedirects(family: 'IPv4' | 'IPv6', saved: SaveOutput, tlsPo
   return { id, title, ok: true, detail: parts.join(', '), hint: '' };
 }
 
+/** What the REDIRECT rules say about where redirected connections go and where they arrive. */
+export interface RedirectView {
+  /** The ports any REDIRECT rule sends to; null when the rules cannot be read. */
+  toPorts: Set<number> | null;
+  /** The addresses of the interfaces whose port 443 is redirected to the TLS port, where those connections
+   *  arrive; null when unknown (no such rule, one for any interface, a negated or wildcard (eth+) one, an
+   *  interface that does not exist, or unreadable rules). */
+  lanAddresses: string[] | null;
+}
+
+export function redirectView(saved: readonly SaveOutput[], tlsPort: number, interfaces: NodeJS.Dict<Array<{ address: string }>>): RedirectView {
+  if (saved.some((s) => s.stdout === null)) return { toPorts: null, lanAddresses: null };
+  const rules = saved.flatMap((s) => parseRedirectRules(s.stdout!));
+  const toPorts = new Set(rules.map((r) => r.toPort));
+  const names = new Set<string>();
+  for (const r of rules) {
+    if (r.toPort !== tlsPort || !r.dports.some(([lo, hi]) => 443 >= lo && 443 <= hi)) continue;
+    if (r.inInterface === '' || r.inInterface.startsWith('!') || r.inInterface.endsWith('+')) return { toPorts, lanAddresses: null };
+    names.add(r.inInterface);
+  }
+  if (names.size === 0) return { toPorts, lanAddresses: null };
+  const lanAddresses: string[] = [];
+  for (const name of names) {
+    const found = interfaces[name];
+    if (!found) return { toPorts, lanAddresses: null };
+    lanAddresses.push(...found.map((a) => a.address));
+  }
+  return { toPorts, lanAddresses };
+}
+
 export function runSave(command: string, ms: number): Promise<SaveOutput> {
   return new Promise((done) => {
     execFile(command, ['-t', 'nat'], { timeout: ms, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {

@@ -2,12 +2,13 @@
 // guide, automated against the gateway's own configuration: upstream checks (doctor-upstream.ts), the CA, data
 // directory and listeners (doctor-local.ts) and the REDIRECT rules (doctor-redirect.ts), run concurrently and
 // reported in a stable order. It never changes anything: the only write is a temp file in the data directory.
+import { networkInterfaces } from 'node:os';
 import type { GatewayConfig } from '../config/load.js';
 import { describeCause } from '../errors.js';
 import { loadTrustedRoots } from '../upstream/upstream-client.js';
 import { DEFAULT_PROBE_TIMEOUT_MS, type DoctorCheck } from './doctor-check.js';
 import { checkCa, checkDataDir, checkListeners } from './doctor-local.js';
-import { judgeRedirects, runSave } from './doctor-redirect.js';
+import { judgeRedirects, redirectView, runSave } from './doctor-redirect.js';
 import { checkUpstreams } from './doctor-upstream.js';
 
 export { DEFAULT_PROBE_MODULE, DEFAULT_PROBE_TIMEOUT_MS, hasFailures, type CheckResult, type DoctorCheck } from './doctor-check.js';
@@ -40,11 +41,11 @@ export async function runDoctor(opts: DoctorOptions): Promise<DoctorCheck[]> {
     roots = loadTrustedRoots([]);
   }
 
-  const [upstream, listeners, v4, v6] = await Promise.all([
+  const saved = Promise.all([runSave('iptables-save', ms), runSave('ip6tables-save', ms)]);
+  const [upstream, listeners, [v4, v6]] = await Promise.all([
     checkUpstreams(config, opts.probeModule, { timeoutMs: ms, roots, env, config }),
-    checkListeners(config, ms),
-    runSave('iptables-save', ms),
-    runSave('ip6tables-save', ms),
+    saved.then(([v4, v6]) => checkListeners(config, ms, redirectView([v4, v6], config.tlsPort, networkInterfaces()))),
+    saved,
   ]);
   checks.push(...upstream);
   checks.push(...checkCa(config.caDir, Date.now()));

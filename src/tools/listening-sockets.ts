@@ -1,7 +1,7 @@
 // Which TCP ports have a listening socket in this network namespace, read from /proc/net/tcp and tcp6, so
 // doctor can check the transparent listeners without connecting to them: a connection there from the gateway's
-// own host has no original destination, and the listener rightly refuses and audits it as a client event.
-// Read-only; Linux only (like the REDIRECT the gateway depends on); returns null when /proc cannot be read.
+// own host has no original destination, and the listener rightly refuses and audits it as a client event. Also
+// judges whether connections REDIRECTed from the LAN can reach those sockets at all. Read-only; Linux only (like the REDIRECT the gateway depends on); returns null when /proc cannot be read.
 import { readFileSync } from 'node:fs';
 
 const TCP_LISTEN = '0A';
@@ -36,4 +36,21 @@ export function listeningAddresses(port: number, procDir = '/proc/net'): string[
     }
   }
   return readAny ? found : null;
+}
+
+function isLoopback(address: string): boolean {
+  return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:7f');
+}
+
+/**
+ * The listening addresses when a connection REDIRECTed from the LAN can reach none of them, else null (also when
+ * nothing listens). REDIRECT delivers to the address of the interface the connection arrived on, so 0.0.0.0 and ::
+ * always get it, loopback never, and any other address only when it is one of `lanAddresses` (the LAN
+ * interfaces' addresses; null when unknown: then any address but loopback is given the benefit of the doubt).
+ * Same rule as install-iptables.sh's unreachable_listener.
+ */
+export function unreachableByRedirect(bound: readonly string[], lanAddresses: readonly string[] | null): string[] | null {
+  if (bound.length === 0) return null;
+  const reachable = (a: string) => a === '0.0.0.0' || a === '::' || (!isLoopback(a) && (lanAddresses === null || lanAddresses.includes(a)));
+  return bound.some(reachable) ? null : [...new Set(bound)];
 }

@@ -36,20 +36,20 @@ let deadPort: number;
 
 /** The environment without anything that would change the doctor's view (proxies, extra roots, GOMODGATE_*), and a
  *  PATH without iptables-save so the REDIRECT checks are deterministic warnings on any host. */
-function cleanEnv(): NodeJS.ProcessEnv {
+function cleanEnv(path = emptyPath): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) {
     if (/^GOMODGATE_|_PROXY$|^NODE_EXTRA_CA_CERTS$|^NODE_OPTIONS$/i.test(k)) continue;
     env[k] = v;
   }
-  env.PATH = emptyPath;
+  env.PATH = path;
   return env;
 }
 
-function doctor(args: string[], ca = caDir): Promise<{ code: number; checks: Check[]; stderr: string }> {
+function doctor(args: string[], ca = caDir, path = emptyPath): Promise<{ code: number; checks: Check[]; stderr: string }> {
   const all = ['doctor', '--ca-dir', ca, '--data-dir', dataDir, '--json', '--probe-timeout', '5s', ...args];
   return new Promise((done, fail) => {
-    execFile(process.execPath, [BIN, ...all], { env: cleanEnv(), timeout: 60_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [BIN, ...all], { env: cleanEnv(path), timeout: 60_000 }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
       if (code === -1) return fail(new Error(`doctor did not finish: ${err?.message}\n${stderr}`));
       let checks: Check[];
@@ -315,14 +315,15 @@ test('listeners: a listening port passes, a missing one is a warning that points
   }
 });
 
-test('a running gateway: its transparent listeners pass without a probe connection, so the audit records no refused client', async () => {
+test('a running gateway: its transparent listeners are found by their sockets, without a probe connection, so the audit records no refused client', async () => {
   const gwDir = join(dir, 'running-gateway');
   const gw = await startTestGateway({}, { dir: gwDir });
   const p = gw.gateway.ports;
   try {
     const { checks } = await doctor(['--offline', '--listen', '127.0.0.1', '--tls-port', String(p.tls), '--http-port', String(p.http), '--proxy-port', String(p.proxy), '--admin-listen', '127.0.0.1', '--admin-port', String(p.admin)]);
-    assert.equal(byId(checks, 'listener-tls').detail, `something listens on 127.0.0.1:${p.tls}`);
-    assert.equal(byId(checks, 'listener-http').detail, `something listens on 127.0.0.1:${p.http}`);
+    // found by their sockets: on loopback, which redirected LAN connections never reach (the next test)
+    assert.match(byId(checks, 'listener-tls').detail, new RegExp(`^listens only on 127\\.0\\.0\\.1:${p.tls}: `));
+    assert.match(byId(checks, 'listener-http').detail, new RegExp(`^listens only on 127\\.0\\.0\\.1:${p.http}: `));
     assert.equal(byId(checks, 'listener-proxy').ok, true);
   } finally {
     await gw.close(); // flushes the audit
@@ -332,6 +333,52 @@ test('a running gateway: its transparent listeners pass without a probe connecti
     assert.deepEqual(db.prepare("SELECT outcome, reason FROM audit WHERE outcome = 'refused'").all(), []);
   } finally {
     db.close();
+  }
+});
+
+test('transparent listeners on loopback only: a failure when the LAN is redirected to them (--listen :: advice), a warning when no rule is', async () => {
+  const tls = net.createServer((c) => c.destroy());
+  const http = net.createServer((c) => c.destroy());
+  await new Promise<void>((ok) => tls.listen(0, '127.0.0.1', ok));
+  await new Promise<void>((ok) => http.listen(0, '::1', ok));
+  const tlsPort = (tls.address() as net.AddressInfo).port;
+  const httpPort = (http.address() as net.AddressInfo).port;
+  // iptables-save and ip6tables-save as the rules install-iptables.sh --lan-if gmgdoc0 writes (no such interface here)
+  const bin = join(dir, 'fake-iptables');
+  mkdirSync(bin, { recursive: true });
+  const fakeSave = (rules: string) => {
+    const out = join(bin, 'saved.txt');
+    writeFileSync(out, `*nat\n:PREROUTING ACCEPT [0:0]\n:GOMODGATE - [0:0]\n${rules}COMMIT\n`);
+    for (const tool of ['iptables-save', 'ip6tables-save']) writeFileSync(join(bin, tool), `#!/bin/sh\nexec /bin/cat ${out}\n`, { mode: 0o755 });
+  };
+  const args = ['--offline', '--listen', '127.0.0.1', '--tls-port', String(tlsPort), '--http-port', String(httpPort)];
+  try {
+    fakeSave(`-A GOMODGATE -i gmgdoc0 -p tcp -m tcp --dport 80 -j REDIRECT --to-ports ${httpPort}\n-A GOMODGATE -i gmgdoc0 -p tcp -m tcp --dport 443 -j REDIRECT --to-ports ${tlsPort}\n`);
+    const redirected = await doctor(args, caDir, bin);
+    assert.equal(byId(redirected.checks, 'redirect-ipv4').ok, true);
+    const failed = byId(redirected.checks, 'listener-tls');
+    assert.deepEqual(failed, {
+      id: 'listener-tls',
+      title: `transparent TLS listener port ${tlsPort}`,
+      ok: false,
+      detail: `listens only on 127.0.0.1:${tlsPort}: connections REDIRECTed from the LAN arrive at the address of the interface they came in on, so every one is refused`,
+      hint: 'restart gomodgate listening on every address: --listen :: (listen: "::" in the config file: the default)',
+    });
+    assert.equal(byId(redirected.checks, 'listener-http').ok, false);
+    assert.match(byId(redirected.checks, 'listener-http').detail, new RegExp(`^listens only on \\[::1\\]:${httpPort}: `));
+    assert.equal(redirected.code, 1);
+
+    // no rule sends anything there: this machine alone uses the gateway, which --listen 127.0.0.1 is for
+    fakeSave('');
+    const alone = await doctor(args, caDir, bin);
+    const warned = byId(alone.checks, 'listener-tls');
+    assert.equal(warned.ok, 'warn');
+    assert.match(warned.detail, /: no REDIRECT rule sends to it, and connections REDIRECTed from the LAN arrive at/);
+    assert.match(warned.hint, /--listen :: \(listen: "::"/);
+    assert.equal(alone.code, 0);
+  } finally {
+    await new Promise<void>((ok) => tls.close(() => ok()));
+    await new Promise<void>((ok) => http.close(() => ok()));
   }
 });
 

@@ -4,7 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { formatReport, hasFailures, type DoctorCheck } from '../../src/tools/doctor.js';
 import { explainCertificateError, explainNetworkError, explainProbeStatus } from '../../src/tools/doctor-explain.js';
-import { judgeRedirects, parseRedirectRules } from '../../src/tools/doctor-redirect.js';
+import { judgeRedirects, parseRedirectRules, redirectView } from '../../src/tools/doctor-redirect.js';
+import { unreachableByRedirect } from '../../src/tools/listening-sockets.js';
 import { defaultTargets, parseSumdbSpec, proxyTargets } from '../../src/tools/doctor-targets.js';
 import { DEFAULT_INTERCEPT_HOSTS } from '../../src/config/schema.js';
 
@@ -147,4 +148,32 @@ test('report: marks, hints only when not ok, summary; only failures fail', () =>
   assert.equal(formatReport(checks), '✔ A: fine\n! B: hmm\n    → look\n✘ C: broken\n    → fix it\n\n3 checks: 1 ok, 1 warnings, 1 failed\n');
   assert.equal(hasFailures(checks), true);
   assert.equal(hasFailures(checks.slice(0, 2)), false);
+});
+
+test('unreachableByRedirect: wildcards always reachable, loopback never, other addresses only on the LAN interfaces', () => {
+  const table: Array<[string[], string[] | null, string[] | null]> = [
+    [[], null, null],
+    [['0.0.0.0'], null, null],
+    [['::'], ['10.0.0.1'], null],
+    [['127.0.0.1'], null, ['127.0.0.1']],
+    [['127.0.0.1', '::1', '127.0.0.1'], null, ['127.0.0.1', '::1']],
+    [['::ffff:7f00:1'], null, ['::ffff:7f00:1']],
+    [['127.0.0.1', '0.0.0.0'], null, null],
+    [['198.18.0.1'], null, null], // the LAN interface unknown: the benefit of the doubt
+    [['198.18.0.1'], ['10.0.0.1', 'fd00::1'], ['198.18.0.1']],
+    [['fd00::1'], ['10.0.0.1', 'fd00::1'], null],
+  ];
+  for (const [bound, lan, expected] of table) assert.deepEqual(unreachableByRedirect(bound, lan), expected, `${bound.join(',')} / ${lan}`);
+});
+
+test('redirectView: the ports rules send to, and the addresses of the interfaces whose port 443 goes to the TLS port', () => {
+  const save = (stdout: string) => ({ stdout, problem: null, message: '' });
+  const interfaces = { eth1: [{ address: '10.0.0.1' }, { address: 'fd00::1' }] };
+  const v = redirectView([save(SAVED_V4), save(EMPTY)], 8443, interfaces);
+  assert.deepEqual([...v.toPorts!].sort(), [8080, 8443, 9443]);
+  assert.deepEqual(v.lanAddresses, ['10.0.0.1', 'fd00::1']);
+  assert.deepEqual(redirectView([save(SAVED_V4), save(EMPTY)], 9443, interfaces).lanAddresses, null, '! -i lo: any interface but one');
+  assert.deepEqual(redirectView([save(SAVED_V4)], 8443, {}).lanAddresses, null, 'eth1 does not exist here');
+  assert.deepEqual(redirectView([save(SAVED_V4), { stdout: null, problem: 'denied', message: '' }], 8443, interfaces), { toPorts: null, lanAddresses: null });
+  assert.deepEqual(redirectView([save(EMPTY)], 8443, interfaces), { toPorts: new Set(), lanAddresses: null });
 });
