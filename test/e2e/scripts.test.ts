@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { X509Certificate, createHash } from 'node:crypto';
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,6 +33,7 @@ const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const INSTALL_IPTABLES = join(REPO_ROOT, 'scripts/install-iptables.sh');
 const UNINSTALL_IPTABLES = join(REPO_ROOT, 'scripts/uninstall-iptables.sh');
 const INSTALL = join(REPO_ROOT, 'scripts/install.sh');
+const INSTALL_TEST_DEPS = join(REPO_ROOT, 'scripts/install-test-deps.sh');
 
 const PREFIX = 'gmgscr';
 const GW = `${PREFIX}-gw`;
@@ -508,6 +509,56 @@ describe('scripts/install.sh (--dry-run and a throwaway --root only)', { timeout
     } finally {
       rmSync(fake, { recursive: true, force: true });
     }
+  });
+});
+
+describe('scripts/install-test-deps.sh: --help, --dry-run and a bad argument run no apt-get', () => {
+  let fakeBin: string;
+  let calls: string;
+
+  before(() => {
+    // apt-get, sudo and go that only write down that they were called
+    fakeBin = mkdtempSync(join(tmpdir(), `${PREFIX}-fake-apt-`));
+    calls = join(fakeBin, 'calls.log');
+    for (const tool of ['apt-get', 'sudo', 'go']) writeFileSync(join(fakeBin, tool), `#!/bin/sh\necho "${tool} $*" >> ${calls}\n`, { mode: 0o755 });
+  });
+
+  after(() => rmSync(fakeBin, { recursive: true, force: true }));
+
+  const testDeps = (args: string[]) => {
+    const res = spawnSync('bash', [INSTALL_TEST_DEPS, ...args], { encoding: 'utf8', env: { ...process.env, PATH: `${fakeBin}:${process.env.PATH}` }, timeout: 60_000 });
+    return { code: res.status ?? -1, stdout: res.stdout, stderr: res.stderr };
+  };
+  const called = () => (existsSync(calls) ? readFileSync(calls, 'utf8') : '');
+
+  it('--help prints the usage and exits 0', () => {
+    const res = testDeps(['--help']);
+    assert.equal(res.code, 0, res.stderr);
+    assert.match(res.stdout, /^Usage: install-test-deps\.sh \[--dry-run\]$/m);
+    assert.match(res.stdout, /--dry-run/);
+    assert.equal(called(), '');
+  });
+
+  it('--dry-run prints the apt-get commands and runs none', () => {
+    const res = testDeps(['--dry-run']);
+    assert.equal(res.code, 0, res.stderr);
+    assert.match(res.stdout, /^apt-get update -qq$/m);
+    assert.match(res.stdout, /^apt-get install -y -qq --no-install-recommends golang-go .*chromium/m);
+    assert.equal(called(), '');
+  });
+
+  it('an unknown argument exits 2 with the reason', () => {
+    const res = testDeps(['--bogus']);
+    assert.equal(res.code, 2);
+    assert.equal(res.stderr.split('\n')[0], 'install-test-deps.sh: unknown argument "--bogus"');
+    assert.equal(called(), '');
+  });
+
+  it('without arguments it does run apt-get (so the fakes above would have seen a call)', () => {
+    const res = testDeps([]);
+    assert.equal(res.code, 0, res.stderr);
+    assert.match(called(), process.getuid?.() === 0 ? /^apt-get update -qq\napt-get install /m : /^sudo -- bash /m);
+    rmSync(calls, { force: true });
   });
 });
 
