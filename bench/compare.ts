@@ -70,7 +70,7 @@ export async function compareLoads(ctx: BenchContext, c: LoadComparison): Promis
     gomodgate: medianOf(gThroughput),
     baselineName: c.baselineName,
     baseline: c.baseline ? medianOf(bThroughput) : null,
-    note: `${c.rounds} rounds; ${[count(gmg, 'gomodgate'), count(base, 'baseline')].filter(Boolean).join(', ')}${spread(gThroughput, bThroughput)}`,
+    note: `${c.rounds} round${c.rounds === 1 ? '' : 's'}; ${[count(gmg, 'gomodgate'), count(base, 'baseline')].filter(Boolean).join(', ')}${spread(gThroughput, bThroughput)}`,
   });
   c.quantiles.forEach(({ name }, i) => {
     const g = gf.map((f) => f.latency[i]!);

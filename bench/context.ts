@@ -14,7 +14,14 @@ export class BenchContext {
     readonly cleanup: Cleanup,
     /** Epoch ms after which scenarios start no new measurement. */
     readonly deadline: number,
+    /** --rounds N: the rounds of every scenario that has rounds; null = each scenario's own default. */
+    private readonly roundsOverride: number | null = null,
   ) {}
+
+  /** How many rounds a scenario runs: --rounds N when given, else its default. */
+  rounds(scenarioDefault: number): number {
+    return this.roundsOverride ?? scenarioDefault;
+  }
 
   dir(name: string): string {
     const d = join(this.workDir, name);

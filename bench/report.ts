@@ -3,6 +3,7 @@
 // rows as JSON when asked. Pure formatting (plus reading version strings): measures nothing.
 import { cpus, totalmem, release, availableParallelism } from 'node:os';
 import { spawnSync } from 'node:child_process';
+import type { Tool } from './tools.js';
 
 export interface Row {
   scenario: string;
@@ -25,6 +26,8 @@ export interface MachineFacts {
   go: string | null;
   nginx: string | null;
   squid: string | null;
+  /** Tools left out with --without (their version is not asked). */
+  leftOut: Tool[];
   gomodgateCommit: string | null;
 }
 
@@ -36,24 +39,30 @@ function versionLine(argv: string[]): string | null {
   return line ?? null;
 }
 
-export function machineFacts(tools: { nginx: string | null; squid: string | null; repoRoot: string }): MachineFacts {
+/** `go`, `nginx`, `squid`: what toolPath() found (null: missing or left out); `leftOut`: the --without tools. */
+export function machineFacts(tools: { nginx: string | null; squid: string | null; go: string | null; leftOut: Tool[]; repoRoot: string }): MachineFacts {
   return {
     nproc: availableParallelism(),
     cpu: cpus()[0]?.model ?? 'unknown',
     memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
     kernel: release(),
     node: process.version,
-    go: versionLine(['go', 'version']),
+    go: tools.go ? versionLine([tools.go, 'version']) : null,
     nginx: tools.nginx ? versionLine([tools.nginx, '-v']) : null,
     squid: tools.squid ? versionLine([tools.squid, '-v']) : null,
+    leftOut: tools.leftOut,
     gomodgateCommit: versionLine(['git', '-C', tools.repoRoot, 'rev-parse', '--short', 'HEAD']),
   };
+}
+
+function version(f: MachineFacts, tool: Tool): string {
+  return f[tool] ?? `${tool}: ${f.leftOut.includes(tool) ? 'skipped (--without)' : 'not found'}`;
 }
 
 export function formatFacts(f: MachineFacts): string {
   return [
     `machine: nproc ${f.nproc}, ${f.cpu}, ${f.memoryGiB} GiB, Linux ${f.kernel}`,
-    `node ${f.node}; ${f.go ?? 'go: not found'}; ${f.nginx ?? 'nginx: not found'}; ${f.squid ?? 'squid: not found'}`,
+    `node ${f.node}; ${version(f, 'go')}; ${version(f, 'nginx')}; ${version(f, 'squid')}`,
     `gomodgate ${f.gomodgateCommit ?? '(commit unknown)'}`,
   ].join('\n');
 }

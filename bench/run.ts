@@ -4,17 +4,17 @@
 // Loopback only; every process it starts is stopped by PID and its temp directory removed, also on SIGINT/SIGTERM.
 // It asserts nothing about timing: a figure is printed, never judged. Not part of `npm test`.
 //
-//   node dist/bench/run.js [--only cached,tls,go,large,coldmiss,console,workers,redirect] [--without nginx,squid,go] [--json FILE]
-//                          [--keep] [--rounds N]
+//   node dist/bench/run.js [--only LIST] [--without LIST] [--json FILE] [--keep] [--rounds N] [--help]  (bench/args.ts)
 // `redirect` (the go command through iptables REDIRECT in network namespaces, next to Squid ssl-bump and direct;
-// root, about 5 minutes a round, --rounds N, default 1) runs only when named in --only.
+// root, about 5 minutes a round, default 1 round) runs only when named in --only.
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../test/helpers/gateway.js';
 import { Cleanup } from './cleanup.js';
 import { BenchContext } from './context.js';
-import { TOOLS, toolPath, treatAsMissing, type Tool } from './tools.js';
+import { BENCH_USAGE, BenchUsageError, parseBenchArgs, type ScenarioName } from './args.js';
+import { toolPath, treatAsMissing } from './tools.js';
 import { formatFacts, formatTable, machineFacts } from './report.js';
 import { startWorld } from './world.js';
 import { runCachedZipScenario } from './scenarios/cached-zip.js';
@@ -26,63 +26,30 @@ import { runConsoleScenario } from './scenarios/console.js';
 import { runWorkersScenario } from './scenarios/workers.js';
 import { DEFAULT_REDIRECT_ROUNDS, runRedirectScenario } from './scenarios/redirect.js';
 
-const SCENARIOS = ['cached', 'tls', 'go', 'large', 'coldmiss', 'console', 'workers', 'redirect'] as const;
-type ScenarioName = (typeof SCENARIOS)[number];
-/** Opt-in scenarios: run only when named in --only. */
-const OPT_IN: readonly ScenarioName[] = ['redirect'];
-
 /** The whole run stops starting measurements after this; each measurement has its own smaller bound too. */
 const RUN_BUDGET_MS = 450_000; // the last scenarios overrun it a little: under 10 minutes in all
+/** The scenarios' default rounds, which RUN_BUDGET_MS is for: --rounds N scales it. */
+const BUDGETED_ROUNDS = 3;
 /** What the opt-in redirect scenario adds to the budget per round (a round takes about 5 minutes). */
 const REDIRECT_ROUND_BUDGET_MS = 330_000;
 
-interface Args {
-  only: Set<ScenarioName>;
-  json: string | null;
-  keep: boolean;
-  rounds: number;
-}
-
-function parseArgs(argv: string[]): Args {
-  const args: Args = { only: new Set(SCENARIOS.filter((n) => !OPT_IN.includes(n))), json: null, keep: false, rounds: DEFAULT_REDIRECT_ROUNDS };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--only') {
-      const names = (argv[++i] ?? '').split(',').filter(Boolean);
-      const bad = names.filter((n) => !SCENARIOS.includes(n as ScenarioName));
-      if (bad.length || names.length === 0) throw new Error(`--only takes a comma-separated list of ${SCENARIOS.join(', ')} (got "${names.join(',')}")`);
-      args.only = new Set(names as ScenarioName[]);
-    } else if (a === '--json') {
-      args.json = argv[++i] ?? null;
-      if (!args.json) throw new Error('--json needs a file name');
-    } else if (a === '--without') {
-      const names = (argv[++i] ?? '').split(',').filter(Boolean);
-      const bad = names.filter((n) => !TOOLS.includes(n as Tool));
-      if (bad.length || names.length === 0) throw new Error(`--without takes a comma-separated list of ${TOOLS.join(', ')} (got "${names.join(',')}")`);
-      for (const n of names) treatAsMissing(n as Tool);
-    } else if (a === '--keep') {
-      args.keep = true;
-    } else if (a === '--rounds') {
-      args.rounds = Number(argv[++i]);
-      if (!Number.isInteger(args.rounds) || args.rounds < 1 || args.rounds > 20) throw new Error('--rounds takes a whole number from 1 to 20');
-    } else {
-      throw new Error(`unknown argument ${a}; usage: run.js [--only ${SCENARIOS.join(',')}] [--without ${TOOLS.join(',')}] [--json FILE] [--keep] [--rounds N]`);
-    }
-  }
-  return args;
-}
-
 async function main(): Promise<number> {
-  const args = parseArgs(process.argv.slice(2));
+  const args = parseBenchArgs(process.argv.slice(2));
+  if (args.help) {
+    process.stdout.write(BENCH_USAGE);
+    return 0;
+  }
+  for (const tool of args.without) treatAsMissing(tool);
+  const redirectRounds = args.rounds ?? DEFAULT_REDIRECT_ROUNDS;
   const started = Date.now();
   const cleanup = new Cleanup();
   cleanup.installSignalHandlers();
   const workDir = mkdtempSync(join(tmpdir(), 'gmgbench-'));
   chmodSync(workDir, 0o755); // nginx workers and squid run as unprivileged users and read files below it
   if (!args.keep) cleanup.add('work directory', () => rmSync(workDir, { recursive: true, force: true }));
-  const budget = RUN_BUDGET_MS + (args.only.has('redirect') ? args.rounds * REDIRECT_ROUND_BUDGET_MS : 0);
-  const ctx = new BenchContext(workDir, cleanup, started + budget);
-  const facts = machineFacts({ nginx: toolPath('nginx'), squid: toolPath('squid'), repoRoot: REPO_ROOT });
+  const budget = RUN_BUDGET_MS * Math.max(1, (args.rounds ?? BUDGETED_ROUNDS) / BUDGETED_ROUNDS) + (args.only.has('redirect') ? redirectRounds * REDIRECT_ROUND_BUDGET_MS : 0);
+  const ctx = new BenchContext(workDir, cleanup, started + budget, args.rounds);
+  const facts = machineFacts({ nginx: toolPath('nginx'), squid: toolPath('squid'), go: toolPath('go'), leftOut: args.without, repoRoot: REPO_ROOT });
   let failed = false;
   try {
     // The shared fixture (module zips, origin, nginx, a gomodgate) only when a scenario needs it.
@@ -96,7 +63,7 @@ async function main(): Promise<number> {
       ['coldmiss', () => runColdMissScenario(ctx, world!)], // its direct baseline is the longest wait
       ['console', () => runConsoleScenario(ctx)], // 10 million generated audit rows: its own data directory
       ['workers', () => runWorkersScenario(ctx, world!)], // gomodgate with 1 and N workers, nginx with 1 and auto
-      ['redirect', () => runRedirectScenario(ctx, { rounds: args.rounds })], // its own namespace world
+      ['redirect', () => runRedirectScenario(ctx, { rounds: redirectRounds })], // its own namespace world
     ];
     for (const [name, step] of steps) {
       if (!args.only.has(name)) continue;
@@ -131,7 +98,11 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (err) => {
-    process.stderr.write(`bench: ${(err as Error).message}\n`);
-    process.exit(2);
+    if (err instanceof BenchUsageError) {
+      process.stderr.write(`bench: ${err.message}\n`);
+      process.exit(2);
+    }
+    process.stderr.write(`bench: ${(err as Error).stack ?? err}\n`);
+    process.exit(1);
   },
 );

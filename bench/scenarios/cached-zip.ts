@@ -8,7 +8,7 @@ import { compareLoads } from '../compare.js';
 import { runLoad, type LoadResult, type Target } from '../load-client.js';
 import { warmGateway, type World } from '../world.js';
 
-const ROUNDS = 3;
+const DEFAULT_ROUNDS = 3; // --rounds N overrides
 
 interface Load {
   label: string;
@@ -37,6 +37,7 @@ async function measure(port: number, load: Load): Promise<LoadResult> {
 }
 
 export async function runCachedZipScenario(ctx: BenchContext, world: World): Promise<void> {
+  const rounds = ctx.rounds(DEFAULT_ROUNDS);
   await warmGateway(world, world.typical);
   await warmGateway(world, world.small);
   await warmGateway(world, world.large);
@@ -53,7 +54,7 @@ export async function runCachedZipScenario(ctx: BenchContext, world: World): Pro
   ];
   const nginx = world.nginx;
   for (const load of loads) {
-    if (ctx.remainingMs() < 2 * ROUNDS * load.budgetMs) {
+    if (ctx.remainingMs() < 2 * rounds * load.budgetMs) {
       ctx.notice(`cached: "${load.label}" skipped, the run's time budget is spent`);
       continue;
     }
@@ -63,7 +64,7 @@ export async function runCachedZipScenario(ctx: BenchContext, world: World): Pro
       label: load.label,
       throughput: load.throughput,
       quantiles: [{ q: 0.5, name: 'p50' }, { q: 0.99, name: 'p99' }],
-      rounds: ROUNDS,
+      rounds,
       gomodgate: () => measure(world.gateway.ports.proxy, load),
       baseline: nginx ? () => measure(nginx.port, load) : null,
       baselineName: nginx ? 'nginx static' : 'nginx (missing)',

@@ -16,7 +16,7 @@ import type { World } from '../world.js';
 export const COLD_CLIENTS = 50;
 export const LINK_BYTES_PER_SECOND = 20 * 1000 * 1000; // 20 MB/s, shared by all connections to the upstream
 /** Rounds through gomodgate and through Squid (each with an empty cache); the direct baseline runs once. */
-const ROUNDS = 3;
+const DEFAULT_ROUNDS = 3; // --rounds N overrides
 
 interface Burst {
   totalMs: number;
@@ -75,6 +75,7 @@ function describe(name: string, bursts: Burst[]): string {
 }
 
 export async function runColdMissScenario(ctx: BenchContext, world: World): Promise<void> {
+  const rounds = ctx.rounds(DEFAULT_ROUNDS);
   const m = world.cold;
   // The whole transfer at the link rate, times the direct clients' share, plus slack: every request is bounded.
   const linkSeconds = m.zipSize / LINK_BYTES_PER_SECOND;
@@ -110,8 +111,8 @@ export async function runColdMissScenario(ctx: BenchContext, world: World): Prom
   try {
     const gmg: Burst[] = [];
     const squid: Burst[] = [];
-    for (let round = 0; round < ROUNDS; round++) {
-      ctx.progress(`coldmiss: round ${round + 1}/${ROUNDS}: ${COLD_CLIENTS} clients, one ${(m.zipSize / MiB).toFixed(0)} MiB zip, link ${LINK_BYTES_PER_SECOND / 1e6} MB/s, gomodgate${haveSquid ? ' and squid' : ''}`);
+    for (let round = 0; round < rounds; round++) {
+      ctx.progress(`coldmiss: round ${round + 1}/${rounds}: ${COLD_CLIENTS} clients, one ${(m.zipSize / MiB).toFixed(0)} MiB zip, link ${LINK_BYTES_PER_SECOND / 1e6} MB/s, gomodgate${haveSquid ? ' and squid' : ''}`);
       if (round % 2 === 1 && haveSquid) squid.push(await viaSquid(round));
       gmg.push(await viaGateway(round));
       if (round % 2 === 0 && haveSquid) squid.push(await viaSquid(round));
@@ -128,8 +129,8 @@ export async function runColdMissScenario(ctx: BenchContext, world: World): Prom
     const baselines: [string, string, Burst[]][] = [['squid', 'squid collapsed_forwarding', squid], ['direct', 'each client direct', direct]];
     for (const [name, label, b] of baselines) {
       if (name === 'squid' && !haveSquid) continue;
-      const rounds = `medians of ${gmg.length} rounds (gomodgate) and ${b.length} (${name})`;
-      ctx.add({ scenario: 'coldmiss', metric: `${COLD_CLIENTS} clients: last client done`, unit: 's', better: 'lower', gomodgate: medianOver(gmg, (x) => x.totalMs / 1000), baselineName: label, baseline: medianOver(b, (x) => x.totalMs / 1000), note: `${rounds}; ${describe('gomodgate', gmg)}; ${describe(name, b)}` });
+      const roundsNote = `medians of ${gmg.length} rounds (gomodgate) and ${b.length} (${name})`;
+      ctx.add({ scenario: 'coldmiss', metric: `${COLD_CLIENTS} clients: last client done`, unit: 's', better: 'lower', gomodgate: medianOver(gmg, (x) => x.totalMs / 1000), baselineName: label, baseline: medianOver(b, (x) => x.totalMs / 1000), note: `${roundsNote}; ${describe('gomodgate', gmg)}; ${describe(name, b)}` });
       ctx.add({ scenario: 'coldmiss', metric: `${COLD_CLIENTS} clients: p50 client time`, unit: 's', better: 'lower', gomodgate: medianOver(gmg, (x) => quantile(x.clientMs, 0.5) / 1000), baselineName: label, baseline: medianOver(b, (x) => quantile(x.clientMs, 0.5) / 1000) });
       ctx.add({ scenario: 'coldmiss', metric: `${COLD_CLIENTS} clients: upstream bytes`, unit: 'MiB', better: 'lower', gomodgate: gmg.length ? median(gmg.map((x) => x.upstream.bodyBytes / MiB)) : null, baselineName: label, baseline: b.length ? median(b.map((x) => x.upstream.bodyBytes / MiB)) : null });
     }

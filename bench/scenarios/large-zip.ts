@@ -26,7 +26,7 @@ import { missingReason, toolPath } from '../tools.js';
 import type { World } from '../world.js';
 
 const CONTENT_BYTES = 96 * MiB; // the zip is a little larger: about 100 MB
-const ROUNDS = 3;
+const DEFAULT_ROUNDS = 3; // --rounds N overrides
 const PARALLEL = 8;
 const TIMEOUT_MS = 120_000;
 /** The figures the issue sets (printed as the baseline of their rows, never asserted). */
@@ -77,6 +77,7 @@ async function loopStallMs(gateway: BenchGateway): Promise<number> {
  * round and the floor's longest stall over those rounds.
  */
 async function measureStreamFloor(ctx: BenchContext, world: World, m: BenchModule): Promise<{ seconds: number[]; stallMs: number }> {
+  const rounds = ctx.rounds(DEFAULT_ROUNDS);
   const port = await freePort();
   const main = join(dirname(fileURLToPath(import.meta.url)), '..', 'stream-floor-main.js');
   const proc = spawnLogged('stream-floor', [process.execPath, main, String(port), join(world.modulesDir, m.zipPath)], { logFile: join(ctx.dir('stream-floor'), 'floor.log') });
@@ -85,8 +86,8 @@ async function measureStreamFloor(ctx: BenchContext, world: World, m: BenchModul
     await waitForListener(proc, port);
     await getText(port, '/loop-stall'); // opens the window
     const seconds: number[] = [];
-    for (let round = 0; round < ROUNDS; round++) {
-      ctx.progress(`large: ${PARALLEL} clients on a bare Node http server, round ${round + 1}/${ROUNDS}`);
+    for (let round = 0; round < rounds; round++) {
+      ctx.progress(`large: ${PARALLEL} clients on a bare Node http server, round ${round + 1}/${rounds}`);
       seconds.push(await timedGets(m, PARALLEL, plain(port, m.zipPath)));
     }
     return { seconds, stallMs: Number(await getText(port, '/loop-stall')) };
@@ -96,6 +97,7 @@ async function measureStreamFloor(ctx: BenchContext, world: World, m: BenchModul
 }
 
 export async function runLargeZipScenario(ctx: BenchContext, world: World): Promise<void> {
+  const rounds = ctx.rounds(DEFAULT_ROUNDS);
   ctx.progress(`large: writing a ${CONTENT_BYTES / MiB} MiB module zip`);
   const m = await writeModule(world.modulesDir, 'example.com/bench/huge', 'v1.0.0', CONTENT_BYTES);
   const many = writeManyFileModule(world.modulesDir, 'example.com/bench/manyfiles', 'v1.0.0', MANY_FILES);
@@ -113,15 +115,15 @@ export async function runLargeZipScenario(ctx: BenchContext, world: World): Prom
   let warmGateway: BenchGateway | null = null;
   let warmSquid: Squid | null = null;
   try {
-    for (let round = 0; round < ROUNDS; round++) {
+    for (let round = 0; round < rounds; round++) {
       if (ctx.remainingMs() < 60_000) {
         ctx.notice(`large: stopped cold rounds after ${round}, the run's time budget is spent`);
         break;
       }
-      ctx.progress(`large: cold round ${round + 1}/${ROUNDS}`);
+      ctx.progress(`large: cold round ${round + 1}/${rounds}`);
       const gateway = await startBenchGateway({ dir: ctx.dir(`large-gateway-${round}`), upstream: upstreamUrl });
       ctx.cleanup.add('large gomodgate', () => gateway.stop());
-      const last = round === ROUNDS - 1;
+      const last = round === rounds - 1;
       try {
         direct.push(await timedGets(m, 1, plain(relay.port, m.zipPath)));
         cold.push(await timedGets(m, 1, plain(gateway.ports.proxy, m.zipPath)));
@@ -157,13 +159,13 @@ export async function runLargeZipScenario(ctx: BenchContext, world: World): Prom
     await loopStallMs(gateway);
     const warm: number[] = [];
     const squidWarm: number[] = [];
-    for (let round = 0; round < ROUNDS; round++) {
-      ctx.progress(`large: warm round ${round + 1}/${ROUNDS}`);
+    for (let round = 0; round < rounds; round++) {
+      ctx.progress(`large: warm round ${round + 1}/${rounds}`);
       warm.push(await timedGets(m, 1, plain(gateway.ports.proxy, m.zipPath)));
       if (squid) squidWarm.push(await timedGets(m, 1, plain(squid.port, `${upstreamUrl}${m.zipPath}`, { host: `127.0.0.1:${relay.port}` })));
     }
     const warmMBs = median(warm.map((s) => mbPerSecond(m, 1, s)));
-    const warmNote = `median of ${ROUNDS} rounds; cached in gomodgate (and Squid)`;
+    const warmNote = `median of ${rounds} rounds; cached in gomodgate (and Squid)`;
     ctx.add({ scenario: 'large', metric: 'warm zip, 1 client: throughput', unit: 'MB/s', better: 'higher', gomodgate: warmMBs, baselineName: 'direct (same round trip)', baseline: median(direct.map((s) => mbPerSecond(m, 1, s))), note: warmNote });
     if (squidWarm.length) ctx.add({ scenario: 'large', metric: 'warm zip, 1 client: throughput', unit: 'MB/s', better: 'higher', gomodgate: warmMBs, baselineName: 'squid, warm cache', baseline: median(squidWarm.map((s) => mbPerSecond(m, 1, s))), note: warmNote });
 
@@ -172,8 +174,8 @@ export async function runLargeZipScenario(ctx: BenchContext, world: World): Prom
     const warmStall = await loopStallMs(gateway); // closes the single-client window, opens the parallel one
     const parallel: number[] = [];
     const growth: number[] = [];
-    for (let round = 0; round < ROUNDS; round++) {
-      ctx.progress(`large: ${PARALLEL} warm clients, round ${round + 1}/${ROUNDS}`);
+    for (let round = 0; round < rounds; round++) {
+      ctx.progress(`large: ${PARALLEL} warm clients, round ${round + 1}/${rounds}`);
       const before = rssOf(pid) ?? 0;
       let peak = before;
       const sampler = setInterval(() => (peak = Math.max(peak, rssOf(pid) ?? 0)), 20);
@@ -186,7 +188,7 @@ export async function runLargeZipScenario(ctx: BenchContext, world: World): Prom
     }
     const parallelStall = await loopStallMs(gateway);
     const parallelMBs = median(parallel.map((s) => mbPerSecond(m, PARALLEL, s)));
-    const parallelNote = `${PARALLEL} clients at once, all bytes; median of ${ROUNDS} rounds`;
+    const parallelNote = `${PARALLEL} clients at once, all bytes; median of ${rounds} rounds`;
     const streamFloor = await measureStreamFloor(ctx, world, m);
     const floorName = 'bare Node http server streaming the file';
     ctx.add({ scenario: 'large', metric: `warm zip, ${PARALLEL} clients: throughput`, unit: 'MB/s', better: 'higher', gomodgate: parallelMBs, baselineName: floorName, baseline: median(streamFloor.seconds.map((s) => mbPerSecond(m, PARALLEL, s))), note: `${parallelNote}; 256 KiB reads from disk, as gomodgate's` });
@@ -198,17 +200,17 @@ export async function runLargeZipScenario(ctx: BenchContext, world: World): Prom
       gomodgate: parallelStall,
       baselineName: floorName,
       baseline: streamFloor.stallMs,
-      note: `each over its own ${ROUNDS} rounds of ${PARALLEL} clients, sampled every 1 ms by the process itself: a busy Node process's floor here`,
+      note: `each over its own ${rounds} rounds of ${PARALLEL} clients, sampled every 1 ms by the process itself: a busy Node process's floor here`,
     });
     if (world.nginx) {
       const nginxPort = world.nginx.port;
       const nginx: number[] = [];
-      for (let round = 0; round < ROUNDS; round++) nginx.push(await timedGets(m, PARALLEL, plain(nginxPort, m.zipPath)));
+      for (let round = 0; round < rounds; round++) nginx.push(await timedGets(m, PARALLEL, plain(nginxPort, m.zipPath)));
       ctx.add({ scenario: 'large', metric: `warm zip, ${PARALLEL} clients: throughput`, unit: 'MB/s', better: 'higher', gomodgate: parallelMBs, baselineName: 'nginx static', baseline: median(nginx.map((s) => mbPerSecond(m, PARALLEL, s))), note: parallelNote });
     }
     if (squid) {
       const viaSquid: number[] = [];
-      for (let round = 0; round < ROUNDS; round++) viaSquid.push(await timedGets(m, PARALLEL, plain(squid.port, `${upstreamUrl}${m.zipPath}`, { host: `127.0.0.1:${relay.port}` })));
+      for (let round = 0; round < rounds; round++) viaSquid.push(await timedGets(m, PARALLEL, plain(squid.port, `${upstreamUrl}${m.zipPath}`, { host: `127.0.0.1:${relay.port}` })));
       ctx.add({ scenario: 'large', metric: `warm zip, ${PARALLEL} clients: throughput`, unit: 'MB/s', better: 'higher', gomodgate: parallelMBs, baselineName: 'squid, warm cache', baseline: median(viaSquid.map((s) => mbPerSecond(m, PARALLEL, s))), note: parallelNote });
     }
     ctx.add({ scenario: 'large', metric: `RSS growth while ${PARALLEL} clients stream`, unit: 'MiB', better: 'lower', gomodgate: median(growth), baselineName: 'issue target', baseline: TARGET_RSS_GROWTH_MIB, note: `peak VmRSS minus VmRSS before, sampled every 20 ms; per round ${growth.map((g) => g.toFixed(1)).join('/')}` });

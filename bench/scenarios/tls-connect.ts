@@ -14,7 +14,7 @@ import { runLoad, type LoadResult, type Target } from '../load-client.js';
 import { warmGateway, type World } from '../world.js';
 
 const SERVERNAME = 'proxy.golang.org';
-const ROUNDS = 3;
+const DEFAULT_ROUNDS = 3; // --rounds N overrides
 
 interface TlsLoad {
   label: string;
@@ -41,6 +41,7 @@ async function measure(agent: https.Agent, targetFor: (agent: https.Agent, path:
 }
 
 export async function runTlsScenario(ctx: BenchContext, world: World): Promise<void> {
+  const rounds = ctx.rounds(DEFAULT_ROUNDS);
   const { small } = world;
   await warmGateway(world, small);
   const gatewayCa = readFileSync(world.gateway.caFile, 'utf8');
@@ -59,7 +60,7 @@ export async function runTlsScenario(ctx: BenchContext, world: World): Promise<v
     { label: 'keep-alive TLS, 1 MiB zip, 8 clients', path: small.zipPath, bytes: small.zipSize, keepAlive: true, total: 240, concurrency: 8, budgetMs: 5000, throughput: 'MiB/s' },
   ];
   for (const load of loads) {
-    if (ctx.remainingMs() < 2 * ROUNDS * load.budgetMs) {
+    if (ctx.remainingMs() < 2 * rounds * load.budgetMs) {
       ctx.notice(`tls: "${load.label}" skipped, the run's time budget is spent`);
       continue;
     }
@@ -69,7 +70,7 @@ export async function runTlsScenario(ctx: BenchContext, world: World): Promise<v
       label: load.label,
       throughput: load.throughput,
       quantiles: [{ q: 0.5, name: 'p50' }],
-      rounds: ROUNDS,
+      rounds,
       gomodgate: () =>
         measure(
           new ConnectTunnelAgent({ proxyHost: '127.0.0.1', proxyPort: world.gateway.ports.proxy, servername: SERVERNAME, ca: gatewayCa, keepAlive: load.keepAlive, maxSockets: load.concurrency }),

@@ -24,7 +24,7 @@ import { warmGateway, type World } from '../world.js';
 import type { Row } from '../report.js';
 
 const run = promisify(execFile);
-const ROUNDS = 3;
+const DEFAULT_ROUNDS = 3; // --rounds N overrides
 const SECONDS = 4;
 const SERVERNAME = 'proxy.golang.org';
 /** wrk, when installed (a light load generator for plain HTTP; not one of bench/tools.ts's baselines). */
@@ -108,6 +108,7 @@ function spreadOf(values: number[]): string {
 }
 
 export async function runWorkersScenario(ctx: BenchContext, world: World): Promise<void> {
+  const rounds = ctx.rounds(DEFAULT_ROUNDS);
   const cores = availableParallelism();
   const n = Math.max(2, cores);
   ctx.notice(`workers: ${cores} cores; the load generator (wrk, or the Node client for TLS) runs on the same cores, so N/1 is bounded by what it leaves to the servers`);
@@ -161,13 +162,13 @@ export async function runWorkersScenario(ctx: BenchContext, world: World): Promi
   if (!WRK) ctx.notice('workers: wrk is not installed: the plain-endpoint rows are left out');
   http.globalAgent.destroy();
   for (const load of loads) {
-    if (ctx.remainingMs() < ROUNDS * servers.length * (SECONDS + 2) * 1000) {
+    if (ctx.remainingMs() < rounds * servers.length * (SECONDS + 2) * 1000) {
       ctx.notice(`workers: "${load.label}" skipped, the run's time budget is spent`);
       continue;
     }
     ctx.progress(`workers: ${load.label}`);
     const samples = new Map<string, Sample[]>(servers.map((s) => [s.name, []]));
-    for (let round = 0; round < ROUNDS; round++) {
+    for (let round = 0; round < rounds; round++) {
       // a different server first in each round: a noisy moment does not always land on the same one
       const order = servers.map((_, i) => servers[(i + round) % servers.length]!);
       for (const s of order) {
@@ -183,7 +184,7 @@ export async function runWorkersScenario(ctx: BenchContext, world: World): Promi
     add({
       scenario: 'workers', metric: `${load.label}: req/s, ${n} workers vs 1`, unit: 'req/s', better: 'higher',
       gomodgate: med(rps(many)), baselineName: one, baseline: med(rps(one)),
-      note: `${ROUNDS} rounds of ${SECONDS} s; req/s per round: ${n} workers ${spreadOf(rps(many))}, 1 worker ${spreadOf(rps(one))}`,
+      note: `${rounds} rounds of ${SECONDS} s; req/s per round: ${n} workers ${spreadOf(rps(many))}, 1 worker ${spreadOf(rps(one))}`,
     });
     for (const [name] of nginxes) {
       const mine = name.endsWith(' 1') ? one : many;
