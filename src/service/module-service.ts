@@ -184,27 +184,31 @@ export class ModuleService {
     if (this.offline) {
       throw new GateError('UPSTREAM_UNAVAILABLE', `the gateway is offline and has no cached copy of ${describeRequest(req)}`);
     }
-    let fetched: Fetched;
-    try {
-      fetched = await this.flights.run<Fetched>(key, () => this.fetchUnderLease(q, cls, key));
-    } catch (err) {
-      if (cached && isUpstreamTrouble(err)) {
-        const stale = await this.fromCache(q, cached, 'stale');
-        // the audit row and the log line say why the copy is stale
-        if (stale) return { ...stale, warning: `served the cached copy: ${err instanceof GateError ? err.message : describeCause(err)}` };
+    // twice at most: an object evicted between its store and this read (another worker enforcing a small
+    // cache limit) is fetched once more rather than answered with an error
+    for (let attempt = 1; ; attempt++) {
+      let fetched: Fetched;
+      try {
+        fetched = await this.flights.run<Fetched>(key, () => this.fetchUnderLease(q, cls, key));
+      } catch (err) {
+        if (cached && isUpstreamTrouble(err)) {
+          const stale = await this.fromCache(q, cached, 'stale');
+          // the audit row and the log line say why the copy is stale
+          if (stale) return { ...stale, warning: `served the cached copy: ${err instanceof GateError ? err.message : describeCause(err)}` };
+        }
+        throw err;
       }
-      throw err;
+      if (fetched.type === 'negative') return this.negativeReply(q, fetched.object, 'not-found');
+      if (fetched.type === 'streaming') {
+        const streaming = await this.streamingReply(q, fetched);
+        if (streaming) return streaming;
+      }
+      // checked and stored before any byte was released
+      const stored = this.opts.index.get(key);
+      const reply = stored && (await this.fromCache(q, stored, 'miss'));
+      if (reply) return reply;
+      if (attempt === 2) throw new GateError('STORE_IO', 'the object was evicted from the cache as soon as it was stored, twice (is cache.maxBytes too small?); retry');
     }
-    if (fetched.type === 'negative') return this.negativeReply(q, fetched.object, 'not-found');
-    if (fetched.type === 'streaming') {
-      const streaming = await this.streamingReply(q, fetched);
-      if (streaming) return streaming;
-    }
-    // checked and stored before any byte was released
-    const stored = this.opts.index.get(key);
-    const reply = stored && (await this.fromCache(q, stored, 'miss'));
-    if (reply) return reply;
-    throw new GateError('STORE_IO', 'the object vanished from the cache while being stored; retry');
   }
 
   /**

@@ -245,6 +245,28 @@ test('a large blob cut short is fetched again, never sent under its full length;
   assert.equal(sha256(await bodyOf(back)), sha256(zip));
 });
 
+test('an object evicted right after it was stored (another worker enforcing the size limit) is fetched once more', async () => {
+  let evictions = 0;
+  const svc = service({
+    onStored: (o) => {
+      stored.push(o);
+      if (evictions++ === 0) index.delete(o.key); // as another process's CacheLimit.enforce would
+    },
+  });
+  const path = '/example.com/small/@v/v1.0.0.mod';
+  upstream.serve(path, 'module example.com/small\n');
+  const reply = await ask(svc, path);
+  assert.equal(reply.outcome, 'miss');
+  assert.equal((await bodyOf(reply)).toString(), 'module example.com/small\n');
+  assert.equal(upstream.count(path), 2);
+  // evicted every time: a clear error, not a loop
+  const always = service({ onStored: (o) => index.delete(o.key) });
+  const other = '/example.com/tiny/@v/v1.0.0.mod';
+  upstream.serve(other, 'module example.com/tiny\n');
+  await assert.rejects(ask(always, other), (e: unknown) => e instanceof GateError && e.code === 'STORE_IO' && /evicted .* twice/.test(e.message));
+  assert.equal(upstream.count(other), 2);
+});
+
 test('an upstream 404 is remembered for the negative TTL, then asked again', async () => {
   const svc = service();
   const info = '/example.com/gone/@v/v1.0.0.info';
