@@ -148,8 +148,13 @@ function verifyText(r: VerifyReport): string {
   for (const u of r.unreadable) s += `unreadable      ${u.sha256}: ${u.error}  (${u.keys.join(', ')})\n`;
   for (const o of r.orphans) s += `orphan blob     ${o.path}  ${humanBytes(o.size)}\n`;
   for (const t of r.tempFiles) s += `temp file       ${t.path}  ${humanBytes(t.size)}\n`;
+  for (const d of r.database) s += `damaged index   ${d}\n`;
   const corrupt = r.missing.length + r.hashMismatches.reduce((a, h) => a + h.keys.length, 0) + r.sizeMismatches.length + r.unreadable.reduce((a, u) => a + u.keys.length, 0);
-  s += corrupt === 0 ? 'index OK: every row points at a blob with its sha256 and size\n' : `CORRUPT: ${corrupt} index rows\n`;
+  if (corrupt > 0) s += `CORRUPT: ${corrupt} index rows\n`;
+  else s += `${r.database.length ? 'rows OK' : 'index OK'}: every row points at a blob with its sha256 and size\n`;
+  if (r.database.length) {
+    s += `DAMAGED: SQLite's quick_check of the index file found ${r.database.length} problem(s): stop the gateway, move gomodgate.db (and its -wal, -shm) away and start it (an empty index); then \`cache verify --repair\` removes the blobs it no longer knows\n`;
+  }
   if (r.orphans.length || r.tempFiles.length) s += `${r.orphans.length} orphan blobs and ${r.tempFiles.length} temp files (not corruption; --repair removes them)\n`;
   return s;
 }

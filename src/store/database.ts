@@ -178,12 +178,34 @@ export function openDatabase(file: string, options: { readonly?: boolean } = {})
     throw new GateError('STORE_IO', `cannot open the cache index ${file}: ${(err as Error).message}`, { cause: err });
   }
   if (options.readonly) return db;
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL'); // WAL + NORMAL: durable against process crashes; blobs are fsynced before their row
-  db.pragma('busy_timeout = 5000');
-  db.pragma('foreign_keys = ON');
-  migrate(db);
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL'); // WAL + NORMAL: durable against process crashes; blobs are fsynced before their row
+    db.pragma('busy_timeout = 5000');
+    db.pragma('foreign_keys = ON');
+    migrate(db);
+    // SQLite opens a file it may not write read-only, without a word: every store and audit row would then fail
+    db.prepare('UPDATE cache_totals SET objects = objects WHERE id = 1').run();
+  } catch (err) {
+    db.close();
+    if (err instanceof GateError) throw err;
+    throw new GateError('STORE_IO', `the cache index ${file} cannot be used: ${describeSqliteProblem(err)}`, { cause: err });
+  }
   return db;
+}
+
+/** What to do about an SQLite error met opening the index, in one clause after its message. */
+function describeSqliteProblem(err: unknown): string {
+  const code = (err as { code?: string }).code ?? '';
+  const message = (err as Error).message;
+  if (code.startsWith('SQLITE_READONLY') || code === 'SQLITE_CANTOPEN' || code === 'SQLITE_PERM') {
+    return `${message} (the gateway's user must be able to write it and its directory: chown/chmod them)`;
+  }
+  if (code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB') {
+    return `${message} (damaged: stop the gateway, move the file and its -wal/-shm away; serve starts an empty index, and \`gomodgate cache verify --repair\` then removes the blobs it no longer knows)`;
+  }
+  if (code === 'SQLITE_BUSY') return `${message} (another process holds it locked)`;
+  return message;
 }
 
 function migrate(db: Db): void {

@@ -44,6 +44,8 @@ export interface VerifyReport {
   unreadable: Array<{ sha256: string; error: string; keys: string[] }>;
   orphans: StrayFile[];
   tempFiles: StrayFile[];
+  /** What SQLite's quick_check found wrong in the index file itself (pages, b-trees): empty when it is sound. */
+  database: string[];
 }
 
 export interface VerifyProgress {
@@ -54,7 +56,7 @@ export interface VerifyProgress {
 
 /** True when an index row is wrong (missing blob, bad hash, bad size, unreadable): exit 1. Strays are not. */
 export function isCorrupt(r: VerifyReport): boolean {
-  return r.missing.length + r.hashMismatches.length + r.sizeMismatches.length + r.unreadable.length > 0;
+  return r.missing.length + r.hashMismatches.length + r.sizeMismatches.length + r.unreadable.length + r.database.length > 0;
 }
 
 interface IndexRow {
@@ -75,7 +77,10 @@ export async function verifyCache(db: Db, dataDir: string, progress: VerifyProgr
     unreadable: [],
     orphans: [],
     tempFiles: [],
+    database: [],
   };
+  // the file's own structure first: rows can read fine while a page of the audit table or an index is damaged
+  report.database = (db.pragma('quick_check(20)') as Array<{ quick_check: string }>).map((r) => r.quick_check).filter((m) => m !== 'ok');
 
   // Strays first: a blob renamed into place after this listing is not seen at all, and one listed here whose row
   // is written while we hash is re-checked against the index at the end.

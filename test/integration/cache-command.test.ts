@@ -197,6 +197,33 @@ test('cache verify: a healthy cache passes, without a progress bar off a termina
   assert.equal(r.stderr, '', 'no progress bar when stderr is not a terminal');
 });
 
+test('cache verify finds a damaged page of the index file that row reads never touch; exit 1', async () => {
+  const d = mkdtempSync(join(tmpdir(), 'gmg-verify-db-'));
+  try {
+    const file = join(d, 'gomodgate.db');
+    const db = openDatabase(file);
+    const insert = db.prepare("INSERT INTO audit (ts, client, host, method, path, module, version, kind, outcome, status) VALUES (?, '10.0.0.1', 'proxy.golang.org', 'GET', ?, 'example.com/m', ?, 'zip', 'hit', 200)");
+    db.transaction(() => {
+      for (let i = 0; i < 3000; i++) insert.run(i, `/example.com/m/@v/v1.0.${i}.zip`, `v1.0.${i}`);
+    })();
+    // a leaf page of an index on the audit table: `cache verify` reads the objects table, never this
+    const page = db.prepare("SELECT pageno FROM dbstat WHERE name = 'audit_by_version_ts' AND pagetype = 'leaf' LIMIT 1 OFFSET 2").pluck().get() as number;
+    const pageSize = db.pragma('page_size', { simple: true }) as number;
+    db.pragma('wal_checkpoint(TRUNCATE)');
+    db.close();
+    const bytes = readFileSync(file);
+    bytes.fill(0x5a, (page - 1) * pageSize + 16, page * pageSize - 16);
+    writeFileSync(file, bytes);
+    const r = await runCli(['cache', 'verify', '--data-dir', d]);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stdout, /^damaged index   /m);
+    assert.match(r.stdout, /^DAMAGED: SQLite's quick_check of the index file found \d+ problem\(s\): stop the gateway, move gomodgate\.db/m);
+    assert.doesNotMatch(r.stdout, /index OK/);
+  } finally {
+    rmSync(d, { recursive: true, force: true });
+  }
+});
+
 test('cache verify on a terminal draws a progress bar on stderr', async (t) => {
   const r = await onTerminal(['cache', 'verify', '--data-dir', gw.dataDir]);
   if (r === null) return t.skip('util-linux script is not installed');

@@ -4,7 +4,8 @@
 // without the capability, and --version. Exact messages: they are the interface.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { openDatabase } from '../../src/store/database.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import net from 'node:net';
@@ -94,6 +95,34 @@ test('a data directory on a read-only file system says so (Node\'s recursive mkd
   } finally {
     spawnSync('umount', [ro], { timeout: 10_000 });
     rmSync(ro, { recursive: true, force: true });
+  }
+});
+
+test('a cache index the gateway may not write, or one that is damaged, stops serve with the file and what to do', async (t) => {
+  const d = mkdtempSync(join(tmpdir(), 'gmg-db-'));
+  try {
+    const data = join(d, 'data');
+    mkdirSync(data);
+    const file = join(data, 'gomodgate.db');
+    openDatabase(file).close();
+    chmodSync(file, 0o444);
+    if (process.getuid?.() === 0) {
+      // root: without CAP_DAC_OVERRIDE the file's mode applies, as it does to the service's user
+      if (spawnSync('setpriv', ['--help']).status !== 0) return t.skip('setpriv (util-linux) is not installed');
+      const r = await runTracked('setpriv', ['--bounding-set', '-dac_override', '--inh-caps', '-dac_override', process.execPath, CLI, ...serveArgs(), '--data-dir', data, '--log-level', 'silent']);
+      assert.match(r.stderr, new RegExp(`^gomodgate: the cache index ${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} cannot be used: attempt to write a readonly database \\(the gateway's user must be able to write it and its directory: chown/chmod them\\)\n$`));
+      assert.notEqual(r.code, 0);
+    }
+    // a damaged file (its header overwritten): named, with the way out
+    chmodSync(file, 0o644);
+    const bytes = readFileSync(file);
+    bytes.write('this is not an SQLite file at all', 0);
+    writeFileSync(file, bytes);
+    const r = await runCli([...serveArgs(), '--data-dir', data, '--log-level', 'silent']);
+    assert.match(r.stderr, /^gomodgate: the cache index \S+gomodgate\.db cannot be used: file is not a database \(damaged: stop the gateway, move the file and its -wal\/-shm away; serve starts an empty index, and `gomodgate cache verify --repair` then removes the blobs it no longer knows\)\n$/);
+    assert.notEqual(r.code, 0);
+  } finally {
+    rmSync(d, { recursive: true, force: true });
   }
 });
 
