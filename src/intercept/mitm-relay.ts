@@ -14,6 +14,7 @@
 import type http from 'node:http';
 import { Proxy } from 'http-mitm-proxy';
 import { GateError } from '../errors.js';
+import { toGateError } from '../upstream/upstream-client.js';
 import type { Exchange } from '../http/exchange.js';
 
 /** Where and how to reach the upstream for one relayed request. */
@@ -113,9 +114,12 @@ export class MitmRelay {
       return;
     }
     const timedOut = err instanceof GateError ? err.code === 'UPSTREAM_TIMEOUT' : (err as Error)?.name === 'TimeoutError' || (err as Error)?.name === 'AbortError';
+    // the upstream's failures are worded as for any upstream request (TLS verification, DNS, refused)
     const gate = err instanceof GateError
       ? err
-      : new GateError(timedOut ? 'UPSTREAM_TIMEOUT' : 'UPSTREAM_UNAVAILABLE', timedOut ? `upstream ${state.route.hostHeader} did not finish in time` : `upstream ${state.route.hostHeader} failed (${kind.toLowerCase()})`, { cause: err });
+      : timedOut
+        ? new GateError('UPSTREAM_TIMEOUT', `upstream ${state.route.hostHeader} did not finish in time`, { cause: err })
+        : toGateError(err, state.route.hostHeader);
     state.exchange.fail(gate);
   }
 }

@@ -184,6 +184,24 @@ test('a request that is not a Go module request is relayed unchanged through the
   }
 });
 
+test('a relayed request to an upstream whose certificate the gateway does not trust: 502 that says so, nothing relayed', async () => {
+  const proxy = await startConnectProxy();
+  proxy.portFor443 = a.port;
+  // no --upstream-ca: the fixture's certificate (from the test CA) is not trusted
+  const g = await startTestGateway({ interceptHosts: ['proxy.golang.org'], egressProxy: proxy.url });
+  const ca = readFileSync(join(g.dir, 'certs', 'certs', 'ca.pem'), 'utf8');
+  try {
+    a.resetHits();
+    const r = await tunnelRequest(g.gateway.ports.proxy, ca, 'GET', '/robots.txt');
+    assert.equal(r.status, 502, r.body);
+    assert.equal(r.body, 'gomodgate: upstream proxy.golang.org failed TLS verification; the gateway refuses to use it\n');
+    assert.equal(a.hits('/robots.txt'), 0);
+  } finally {
+    await g.close();
+    proxy.close();
+  }
+});
+
 /** One request through a CONNECT tunnel to the gateway's proxy port, TLS to proxy.golang.org (the gateway's CA). */
 async function tunnelRequest(proxyPort: number, ca: string, method: string, path: string): Promise<{ status: number; head: string; body: string }> {
   const t = await openTlsViaConnect({ proxyPort, ca });
