@@ -111,8 +111,10 @@ export class ExplicitProxy {
     }
     const host = target.hostname.toLowerCase();
     if (target.protocol !== 'http:' || !this.deps.hosts.has(host)) {
-      res.writeHead(403, { 'content-type': 'text/plain; charset=utf-8' })
-        .end(`gomodgate: ${host} is not a Go module host; this proxy relays only Go module traffic (HTTPS via CONNECT is tunnelled)\n`);
+      const why = target.protocol !== 'http:'
+        ? `${target.protocol.slice(0, -1)}:// URLs are not fetched by this proxy; HTTPS goes through CONNECT (HTTPS_PROXY)`
+        : `${host} is not a Go module host; this proxy relays only Go module traffic (HTTPS via CONNECT is tunnelled)`;
+      res.writeHead(403, { 'content-type': 'text/plain; charset=utf-8' }).end(`gomodgate: ${why}\n`);
       return;
     }
     req.url = target.pathname + target.search;

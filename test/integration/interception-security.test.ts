@@ -136,6 +136,25 @@ test('an absolute-form target naming another host is refused (421) and nothing c
   assert.match(ok.text, /\r\n\r\nv1\.0\.0\n?$/);
 });
 
+test('the proxy port refuses absolute-form requests it will not fetch, saying which rule: another host, or https://', async () => {
+  const plain = (line: string) =>
+    new Promise<string>((resolve, reject) => {
+      const s = net.connect(proxyPort, '127.0.0.1', () => s.write(`${line}\r\nHost: x\r\nConnection: close\r\n\r\n`));
+      let text = '';
+      s.on('data', (c) => (text += c.toString('latin1')));
+      s.on('close', () => resolve(text));
+      s.on('error', reject);
+    });
+  const port = (internal.address() as net.AddressInfo).port;
+  const other = await plain(`GET http://127.0.0.1:${port}/x HTTP/1.1`);
+  assert.match(other, /^HTTP\/1\.1 403 /);
+  assert.match(other, /\r\ngomodgate: 127\.0\.0\.1 is not a Go module host; this proxy relays only Go module traffic/);
+  const https = await plain('GET https://proxy.golang.org/example.com/sec/@v/list HTTP/1.1');
+  assert.match(https, /^HTTP\/1\.1 403 /);
+  assert.match(https, /\r\ngomodgate: https:\/\/ URLs are not fetched by this proxy; HTTPS goes through CONNECT \(HTTPS_PROXY\)\n/);
+  assert.equal(internalConnections, 0);
+});
+
 test('a TLS server name other than the CONNECT target is refused without a certificate', async () => {
   const raw = net.connect(proxyPort, '127.0.0.1');
   await new Promise<void>((r) => raw.once('connect', r));
