@@ -10,7 +10,7 @@
 // the batch rather than once per row.
 // Subscribers (the console's live tail) see each batch once it is committed, with its row ids; they only read
 // what they are given and never record rows themselves, so no call ever loops back into the writer.
-import type { Db } from '../store/database.js';
+import { DEFERRED_WRITE_BUSY_MS, withBusyTimeout, type Db } from '../store/database.js';
 import { redactUrl, redactUrlsInText } from '../redact.js';
 import { FETCH_KINDS, SERVED_OUTCOMES, fetchedVersionRecorder, type ServedVersion } from '../vulndb/vuln-match.js';
 
@@ -76,6 +76,7 @@ export class AuditLog {
   /** While inserts fail: the wait before the next try (doubling up to LAST_RETRY_MS); 0 when they succeed. */
   private retryMs = 0;
   private readonly insertMany: (rows: StoredAuditRecord[]) => StoredAuditRecord[];
+  private readonly db: Db;
 
   constructor(
     db: Db,
@@ -85,6 +86,7 @@ export class AuditLog {
     /** Sees every record as it is queued (metrics). */
     private readonly onRecord: ((r: AuditRecord) => void) | null = null,
   ) {
+    this.db = db;
     // positional parameters: binding sixteen named ones from an object cost ~1.5 µs more per row
     const insert = db.prepare<[number, ...(string | number | null)[]]>(
       `INSERT INTO audit (ts, client, orig_dst, host, method, path, module, version, kind, outcome, status, bytes, duration_ms, sha256, upstream_url, reason)
@@ -137,7 +139,8 @@ export class AuditLog {
     this.queue = [];
     let stored: StoredAuditRecord[] = [];
     try {
-      stored = this.insertMany(rows); // one transaction: all of the batch or none of it
+      // one transaction: all of the batch or none of it; a lock held elsewhere is waited for briefly, then retried
+      stored = withBusyTimeout(this.db, DEFERRED_WRITE_BUSY_MS, () => this.insertMany(rows));
       this.retryMs = 0;
     } catch (err) {
       this.keepForRetry(rows, err);

@@ -15,7 +15,7 @@
 // - and none is older than keepRowsMs (10 minutes), whatever happens: a last bound, as every change above is
 //   reported. It was 1 s, which a warm build's hits outlived: the go command asks for each object once per
 //   build, so every hit of the next build paid the SELECT again.
-import type { Db } from './database.js';
+import { DEFERRED_WRITE_BUSY_MS, withBusyTimeout, type Db } from './database.js';
 import { GateError } from '../errors.js';
 import { redactUrl } from '../redact.js';
 
@@ -118,6 +118,7 @@ export class CacheIndex {
   private readonly touchBatchMs: number;
   private readonly touchBatchSize: number;
   private readonly touchMany: (touches: Map<string, number>) => void;
+  private readonly db: Db;
   /** key → an immutable object's row, least recently used first. */
   private readonly keptRows = new Map<string, KeptRow>();
   private readonly keepRowsMs: number;
@@ -136,6 +137,7 @@ export class CacheIndex {
   private readonly pruneNegativeStmt;
 
   constructor(db: Db, options: CacheIndexOptions = {}) {
+    this.db = db;
     this.touchBatchMs = options.touchBatchMs ?? 250;
     this.touchBatchSize = options.touchBatchSize ?? 512;
     this.keepRowsMs = options.keepRowsMs ?? 10 * 60_000;
@@ -246,9 +248,10 @@ export class CacheIndex {
     const touches = this.pendingTouches;
     this.pendingTouches = new Map();
     try {
-      this.touchMany(touches);
+      withBusyTimeout(this.db, DEFERRED_WRITE_BUSY_MS, () => this.touchMany(touches));
     } catch {
-      // last_access is advisory (eviction order); a failed update must not fail a hit
+      // last_access is advisory (eviction order): a failed update (another process holds the write lock) must
+      // neither fail a hit nor hold the event loop for the connection's whole busy timeout
     }
   }
 

@@ -9,6 +9,24 @@ import { GateError } from '../errors.js';
 
 export type Db = Database.Database;
 
+/** How long a write waits for another connection's write lock (a worker, `gomodgate cache`, an admin's sqlite3). */
+const BUSY_TIMEOUT_MS = 5000;
+/**
+ * The same for writes that can wait for their next batch (audit rows, access times). The connection is
+ * synchronous: a write that waits holds the event loop, so these give up early and are tried again later.
+ */
+export const DEFERRED_WRITE_BUSY_MS = 250;
+
+/** Runs `write` with a shorter busy timeout (see DEFERRED_WRITE_BUSY_MS), then restores the connection's own. */
+export function withBusyTimeout<T>(db: Db, ms: number, write: () => T): T {
+  db.pragma(`busy_timeout = ${ms}`);
+  try {
+    return write();
+  } finally {
+    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+  }
+}
+
 const MIGRATIONS: readonly string[] = [
   // 1: cache index and audit trail
   `CREATE TABLE objects (
@@ -181,7 +199,7 @@ export function openDatabase(file: string, options: { readonly?: boolean } = {})
   try {
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL'); // WAL + NORMAL: durable against process crashes; blobs are fsynced before their row
-    db.pragma('busy_timeout = 5000');
+    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     db.pragma('foreign_keys = ON');
     migrate(db);
     // SQLite opens a file it may not write read-only, without a word: every store and audit row would then fail

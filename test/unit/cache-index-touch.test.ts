@@ -13,6 +13,7 @@ import { BlobStore } from '../../src/store/blob-store.js';
 import { CacheIndex, type CachedObject } from '../../src/store/cache-index.js';
 import { CacheLimit } from '../../src/store/cache-limit.js';
 import { waitFor } from '../helpers/gateway.js';
+import Database from 'better-sqlite3';
 
 let dir: string;
 let db: Db;
@@ -98,4 +99,24 @@ test('the cache size limit writes waiting touches before it evicts: exact LRU or
   limit.enforce();
   const keys = (db.prepare('SELECT key FROM objects ORDER BY key').all() as { key: string }[]).map((r) => r.key);
   assert.deepEqual(keys, ['newest', 'old-but-hit'], 'the least recently used one went, not the one hit last');
+});
+
+test('access times written while another process holds the write lock are skipped, not an error; the connection keeps its own wait', () => {
+  const index = new CacheIndex(db, { touchBatchMs: 60_000 });
+  index.put({ key: 'k', kind: 'mod', module: 'm', version: 'v1.0.0', status: 200, sha256: null, h1: null, size: 1, contentType: 'text/plain', bodyInline: Buffer.from('x'), upstreamUrl: null, storedAt: 1, expiresAt: null });
+  const other = new Database(join(dir, 'gomodgate.db'));
+  try {
+    other.exec('BEGIN EXCLUSIVE');
+    index.touch('k', 5000);
+    assert.doesNotThrow(() => index.flushTouches());
+    assert.equal(index.get('k')?.key, 'k', 'hits go on');
+    other.exec('COMMIT');
+  } finally {
+    other.close();
+  }
+  // the short wait was for that write only: the connection's own (for stores) is back
+  assert.equal(db.pragma('busy_timeout', { simple: true }), 5000);
+  index.touch('k', 6000);
+  index.flushTouches();
+  assert.equal(db.prepare("SELECT last_access FROM objects WHERE key = 'k'").pluck().get(), 6000);
 });
