@@ -78,6 +78,8 @@ export interface Gateway {
   stats: { intercepted: number; spliced: number; refused: number };
   /** Callers that joined an upstream fetch already in progress, since start. */
   readonly joinedFetches: number;
+  /** The configuration in force: as started, with what reloads applied (restart-only changes are not in it). */
+  readonly config: GatewayConfig;
   /**
    * An error that escaped every handler (the process's uncaughtException / unhandledRejection): logged with
    * its stack and counted (gomodgate_defects_total); the gateway keeps serving.
@@ -396,6 +398,9 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
     stats,
     get joinedFetches() {
       return flights.joinedTotal;
+    },
+    get config() {
+      return current;
     },
     reportDefect(err, origin) {
       metrics.observeDefect(origin);

@@ -89,7 +89,8 @@ function printBanner(sink: LogSink, config: GatewayConfig, ports: { tls: number;
 }
 
 async function serve(argv: Record<string, unknown>): Promise<void> {
-  const config = configFromArgv(argv);
+  // a worker runs what the others run (cluster/worker.ts WORKER_CONFIG_ENV); reloads re-read the file
+  const config = (cluster.isWorker ? (await import('../cluster/worker.js')).configGivenToWorker() : null) ?? configFromArgv(argv);
   const sink = stdoutLogSink();
   const log = createLogger(config.logLevel, sink, resolveLogFormat(config.logFormat));
   const workers = resolveWorkerCount(config.workers);

@@ -21,7 +21,7 @@ import { startAdminServer, type AdminServer } from '../admin/admin-server.js';
 import { ClusterMetrics } from '../admin/cluster-metrics.js';
 import { LeaseCoordinator, type LeaseGrant } from './lease-coordinator.js';
 import { isLeaseMessage } from './worker-leases.js';
-import { WORKER_INDEX_ENV, type SupervisorMessage, type WorkerMessage } from './worker.js';
+import { WORKER_CONFIG_ENV, WORKER_INDEX_ENV, type SupervisorMessage, type WorkerMessage } from './worker.js';
 import { ensureDataDirectory } from '../store/data-directory.js';
 
 /** Replacements allowed within RESTART_WINDOW_MS before the supervisor gives up (a crash loop). */
@@ -85,6 +85,8 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
   let allReady = false;
   let reloadsPending = 0;
   let reloadSummary = { ok: 0, rejected: 0 };
+  /** What the workers run: a replacement starts with it (WORKER_CONFIG_ENV), not with the file as it is now. */
+  let inForce = config;
   const metrics = new ClusterMetrics(() => ({
     wanted: opts.workers,
     running: slots.filter((s) => s.worker !== null).length,
@@ -133,7 +135,7 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
   };
 
   const fork = (s: Slot) => {
-    const w = cluster.fork({ [WORKER_INDEX_ENV]: String(s.index) });
+    const w = cluster.fork({ [WORKER_INDEX_ENV]: String(s.index), [WORKER_CONFIG_ENV]: JSON.stringify(inForce) });
     s.worker = w;
     s.ready = false; // what was owed to the worker it replaces is this one's: it answers for it
     w.on('message', (m: unknown) => {
@@ -157,6 +159,7 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
           resolveStart(result);
         }
       } else if (msg?.type === 'gmg-reloaded') {
+        if (msg.inForce) inForce = msg.inForce;
         if (msg.error) reloadSummary.rejected++;
         else reloadSummary.ok++;
         if (--reloadsPending === 0) {

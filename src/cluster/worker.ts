@@ -18,10 +18,22 @@ export type SupervisorMessage = { type: 'gmg-reload' } | { type: 'gmg-drain'; gr
 /** Worker → supervisor (besides lease messages and prom-client's metrics replies). */
 export type WorkerMessage =
   | { type: 'gmg-ready'; ports: { tls: number; http: number; proxy: number; console: number }; ca: { certFile: string; fingerprint256: string } }
-  | { type: 'gmg-reloaded'; applied: string[]; needsRestart: string[]; error?: string };
+  | { type: 'gmg-reloaded'; applied: string[]; needsRestart: string[]; error?: string; inForce?: GatewayConfig };
 
 /** The environment variable that tells a forked worker its number (0..N-1). */
 export const WORKER_INDEX_ENV = 'GMG_WORKER_INDEX';
+/**
+ * The configuration a forked worker starts with (JSON): the one in force in the others, not the file as it is
+ * now, which may hold a change a reload refused (then a replacement worker would fail to start, again and again,
+ * until the crash-loop limit stops the gateway) or one that needs a restart.
+ */
+export const WORKER_CONFIG_ENV = 'GMG_WORKER_CONFIG';
+
+/** The configuration the supervisor gave this worker (see WORKER_CONFIG_ENV), or null outside a worker. */
+export function configGivenToWorker(): GatewayConfig | null {
+  const json = process.env[WORKER_CONFIG_ENV];
+  return json ? (Object.freeze(JSON.parse(json)) as GatewayConfig) : null;
+}
 
 export interface WorkerOptions {
   config: GatewayConfig;
@@ -90,7 +102,7 @@ export async function serveAsWorker(opts: WorkerOptions): Promise<void> {
       if (needsRestart.length) log.warn({ applied, needsRestart }, 'configuration reloaded; some changes need a restart');
       else log.info({ applied }, 'configuration reloaded');
       // the rules file refused (logged by the gateway): the supervisor's summary must not count it as applied
-      send({ type: 'gmg-reloaded', applied, needsRestart, ...(policyRejected ? { error: policyRejected } : {}) } satisfies WorkerMessage);
+      send({ type: 'gmg-reloaded', applied, needsRestart, inForce: gateway.config, ...(policyRejected ? { error: policyRejected } : {}) } satisfies WorkerMessage);
     } catch (err) {
       const error = err instanceof Error ? err.message : String(err);
       log.error({ err: error }, 'configuration reload rejected; the previous configuration stays in force');

@@ -239,6 +239,23 @@ test('a worker replaced: the totals do not go back, and a SIGHUP while the repla
   await waitFor('the new requests counted on top', async () => sum(await metric('gomodgate_requests_total')) >= before + 4);
 });
 
+test('a configuration file a reload refused does not keep a replacement worker from starting', async () => {
+  writeFileSync(configFile, 'this: is: not: valid\n');
+  const rejectedBefore = logged('configuration reload: 0 of 2 workers applied it').length;
+  gw.child.kill('SIGHUP');
+  await waitFor('both workers to refuse the file', () => logged('configuration reload: 0 of 2 workers applied it').length === rejectedBefore + 1, 20_000);
+  const serving = logged('worker serving').length;
+  const restarts = logged('worker exited unexpectedly; replacing it').length;
+  const victim = Number(execFileSync('pgrep', ['-P', String(gw.child.pid)], { encoding: 'utf8' }).split('\n').filter(Boolean)[0]);
+  process.kill(victim, 'SIGKILL');
+  // the replacement starts with what the other worker runs, not with the file as it is now
+  await waitFor('the replacement serving', () => logged('worker serving').length === serving + 1, 30_000);
+  assert.equal(logged('worker exited unexpectedly; replacing it').length, restarts + 1, 'replaced once, not in a loop');
+  const r = await concurrent('/example.com/a/@v/v1.0.0.mod', 8);
+  for (const f of r) assert.ok(!(f instanceof Error) && f.status === 200, String(f instanceof Error ? f.message : f.status));
+  writeConfig([`upstream: ${up.url}`, 'logHits: info']);
+});
+
 test('SIGTERM to the control group: the supervisor drains both workers, exits 0, and the store is consistent', async () => {
   // as systemd stops the unit: SIGTERM to the supervisor, which tells the workers to drain, and SIGTERM to each
   // worker too. A worker's own SIGTERM arriving after the drain message is not a second signal.
