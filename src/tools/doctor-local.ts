@@ -122,7 +122,15 @@ export function checkDataDir(dataDir: string): DoctorCheck[] {
       const db = openDatabase(dbFile, { readonly: true });
       try {
         const row = db.prepare('SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM objects').get() as { n: number; bytes: number };
-        out.push({ id: 'cache-index', title: `cache index ${dbFile}`, ok: true, detail: `${row.n} objects, ${formatBytes(Number(row.bytes))}`, hint: '' });
+        const detail = `${row.n} objects, ${formatBytes(Number(row.bytes))}`;
+        if (writable(dbFile)) out.push({ id: 'cache-index', title: `cache index ${dbFile}`, ok: true, detail, hint: '' });
+        else {
+          out.push({
+            id: 'cache-index', title: `cache index ${dbFile}`, ok: false,
+            detail: `${detail}, but this user may not write it: serve refuses to start on it (every download and audit row would fail)`,
+            hint: `make it writable for the gateway's user: chown <gateway user> ${dbFile}; chmod 600 ${dbFile}`,
+          });
+        }
       } finally {
         db.close();
       }
@@ -193,4 +201,13 @@ export async function checkListeners(config: GatewayConfig, ms: number, redirect
       hint: anyUp ? `other gateway ports answer: did serve fail to bind ${l.flag} ${l.port}? check its log` : 'the gateway is not running here: start it (gomodgate serve, or systemctl start gomodgate)',
     };
   });
+}
+
+function writable(file: string): boolean {
+  try {
+    accessSync(file, constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -5,7 +5,7 @@
 // codes, check ids and their outcomes, and the upstream's hit counts.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -14,6 +14,7 @@ import { startModuleUpstream, type ModuleUpstream } from '../helpers/module-upst
 import { createCertificateAuthority } from '../../src/intercept/certificates.js';
 import { startTestGateway } from '../helpers/gateway.js';
 import { procAddress } from '../../src/tools/listening-sockets.js';
+import { openDatabase } from '../../src/store/database.js';
 
 interface Check {
   id: string;
@@ -379,6 +380,31 @@ test('transparent listeners on loopback only: a failure when the LAN is redirect
   } finally {
     await new Promise<void>((ok) => tls.close(() => ok()));
     await new Promise<void>((ok) => http.close(() => ok()));
+  }
+});
+
+test('a cache index this user may not write fails the cache-index check (serve would refuse it)', async (t) => {
+  if (process.getuid?.() !== 0) return t.skip('needs root to drop CAP_DAC_OVERRIDE for the child');
+  if (spawnSync('setpriv', ['--help']).status !== 0) return t.skip('setpriv (util-linux) is not installed');
+  const d = mkdtempSync(join(tmpdir(), 'gmg-doctor-db-'));
+  try {
+    const file = join(d, 'gomodgate.db');
+    openDatabase(file).close();
+    chmodSync(file, 0o444);
+    // root without CAP_DAC_OVERRIDE: the file's mode applies, as to the service's user (setpriv by its full path:
+    // doctor's PATH here is empty)
+    const setpriv = execFileSync('sh', ['-c', 'command -v setpriv'], { encoding: 'utf8' }).trim();
+    const r = spawnSync(setpriv, ['--bounding-set', '-dac_override', '--inh-caps', '-dac_override', process.execPath, BIN, 'doctor', '--ca-dir', caDir, '--data-dir', d, '--json', '--offline'], { env: cleanEnv(emptyPath), encoding: 'utf8', timeout: 60_000 });
+    const checks = JSON.parse(r.stdout) as Check[];
+    const index = byId(checks, 'cache-index');
+    assert.equal(index.ok, false, JSON.stringify(index));
+    assert.match(index.detail, /this user may not write it: serve refuses to start on it/);
+    assert.match(index.hint, /chmod 600 /);
+    chmodSync(file, 0o644);
+    const fine = spawnSync(setpriv, ['--bounding-set', '-dac_override', '--inh-caps', '-dac_override', process.execPath, BIN, 'doctor', '--ca-dir', caDir, '--data-dir', d, '--json', '--offline'], { env: cleanEnv(emptyPath), encoding: 'utf8', timeout: 60_000 });
+    assert.equal(byId(JSON.parse(fine.stdout) as Check[], 'cache-index').ok, true);
+  } finally {
+    rmSync(d, { recursive: true, force: true });
   }
 });
 
