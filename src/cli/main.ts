@@ -11,6 +11,7 @@ import type { GatewayConfig } from '../config/load.js';
 import { createLogger, resolveLogFormat, stdoutLogSink } from '../logger.js';
 import type { LogSink } from '../log-sink.js';
 import cluster from 'node:cluster';
+import { fileURLToPath } from 'node:url';
 import { resolveWorkerCount } from '../cluster/worker-count.js';
 import { describeCas, initCa, publishedPems, rotateCa, type CaInfo } from '../intercept/ca-store.js';
 import { parseDuration } from '../config/load.js';
@@ -82,6 +83,7 @@ function printBanner(sink: LogSink, config: GatewayConfig, ports: { tls: number;
           configFile: config.configFile,
           reachableAddress: reachableAddress(),
           cwd: process.cwd(),
+          scriptsDir: fileURLToPath(new URL('../../../scripts/', import.meta.url)),
         }) +
         '\n',
     );

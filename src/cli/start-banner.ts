@@ -1,7 +1,7 @@
 // What `serve` prints for a person when stdout is a terminal, once the listeners are up: where each listener
 // is, which CA file to hand out and its fingerprint, the onboarding page, the data directory, the upstream, who
 // may use the proxy port, and the next step. Pure: formats what it is given (main.ts gathers the facts).
-import { isAbsolute, resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import net from 'node:net';
 import { redactUrlsInText } from '../redact.js';
 
@@ -21,6 +21,8 @@ export interface BannerFacts {
   /** An address clients can use to reach this machine (for URLs), when `listen` is a wildcard. */
   reachableAddress: string | null;
   cwd: string;
+  /** The checkout's scripts/ directory (absolute): where install-iptables.sh is, wherever serve was started. */
+  scriptsDir: string;
 }
 
 function hostPort(host: string, port: number): string {
@@ -69,12 +71,22 @@ export function formatStartBanner(f: BannerFacts): string {
       '  (or narrow --allow-clients).',
     );
   }
-  lines.push(
-    '',
-    '  Next: send the LAN through it (as root, on the gateway; --dry-run shows the rules first):',
-    `    scripts/install-iptables.sh --lan-if <LAN interface> --tls-port ${f.ports.tls} --http-port ${f.ports.http}`,
-    '  and give clients the CA: the onboarding page or the file above. Live requests: `gomodgate audit tail`.',
-    '',
-  );
+  if (isLoopback(f.listen)) {
+    // REDIRECT delivers to the LAN interface's address, which a loopback listener never accepts
+    lines.push(
+      '',
+      `  Listening on ${f.listen} only: for this machine (HTTPS_PROXY or GOPROXY above). To serve the LAN, restart with`,
+      '  --listen :: and send it through with scripts/install-iptables.sh.',
+      '',
+    );
+  } else {
+    lines.push(
+      '',
+      '  Next: send the LAN through it (as root, on the gateway; --dry-run shows the rules first):',
+      `    ${join(f.scriptsDir, 'install-iptables.sh')} --lan-if <LAN interface> --tls-port ${f.ports.tls} --http-port ${f.ports.http}`,
+      '  and give clients the CA: the onboarding page or the file above. Live requests: `gomodgate audit tail`.',
+      '',
+    );
+  }
   return lines.join('\n') + '\n';
 }

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { CLI, cliEnv, spawnTracked, killRunningChildren } from '../helpers/cli.js';
-import { waitFor } from '../helpers/gateway.js';
+import { REPO_ROOT, waitFor } from '../helpers/gateway.js';
 
 let dir: string;
 const hasScript = spawnSync('script', ['--version']).status === 0;
@@ -62,7 +62,7 @@ function bannerLine(output: string, label: string): string {
 
 test('on a terminal: the banner names the real CA file, its fingerprint, the onboarding URL, the data directory and the next step', { skip: !hasScript && 'util-linux script is not installed' }, async () => {
   const r = onTerminal(serveArgs('tty', '--listen', '127.0.0.1'));
-  await waitFor('the banner', () => r.output().includes('Live requests: `gomodgate audit tail`.'), 30_000);
+  await waitFor('the banner', () => r.output().includes('send it through with scripts/install-iptables.sh.'), 30_000);
   const out = r.output();
   const caFile = join(dir, 'tty', 'certs', 'certs', 'ca.pem');
   assert.equal(bannerLine(out, 'CA certificate'), caFile);
@@ -74,7 +74,10 @@ test('on a terminal: the banner names the real CA file, its fingerprint, the onb
   assert.equal(bannerLine(out, 'onboarding page'), `http://127.0.0.1:${proxy[1]}/   (the CA as PEM and DER, and how to trust it)`);
   const tls = /^127\.0\.0\.1:(\d+) /.exec(bannerLine(out, 'transparent TLS'))![1];
   const http = /^127\.0\.0\.1:(\d+) /.exec(bannerLine(out, 'transparent HTTP'))![1];
-  assert.ok(out.includes(`\n    scripts/install-iptables.sh --lan-if <LAN interface> --tls-port ${tls} --http-port ${http}\n`), out);
+  // REDIRECT would deliver LAN connections to an address a loopback listener never accepts: no "Next" for the LAN
+  assert.ok(tls && http);
+  assert.ok(out.includes('\n  Listening on 127.0.0.1 only: for this machine (HTTPS_PROXY or GOPROXY above). To serve the LAN, restart with\n  --listen :: and send it through with scripts/install-iptables.sh.\n'), out);
+  assert.equal(out.includes('--lan-if <LAN interface>'), false, out);
   assert.equal(out.includes('--allow-clients lets in'), false, 'on loopback only this machine can use the proxy port');
   // log lines for people: time, level, message, fields
   assert.match(out, /^\d\d:\d\d:\d\d\.\d{3} INFO  gomodgate ready ports=\{"tls":\d+,/m);
@@ -85,6 +88,10 @@ test('on a terminal, listening beyond loopback: the banner says which clients --
   const r = onTerminal(serveArgs('lan', '--listen', '::', '--allow-clients', '10.0.0.0/8', '--allow-clients', '192.168.0.0/16'));
   await waitFor('the banner', () => r.output().includes('Live requests: `gomodgate audit tail`.'), 30_000);
   const proxyPort = /^\[::\]:(\d+) /.exec(bannerLine(r.output(), 'explicit proxy'))![1];
+  // the script by its absolute path: serve may run from any directory
+  const tls = /^\[::\]:(\d+) /.exec(bannerLine(r.output(), 'transparent TLS'))![1];
+  const http = /^\[::\]:(\d+) /.exec(bannerLine(r.output(), 'transparent HTTP'))![1];
+  assert.ok(r.output().includes(`\n    ${join(REPO_ROOT, 'scripts', 'install-iptables.sh')} --lan-if <LAN interface> --tls-port ${tls} --http-port ${http}\n`), r.output());
   assert.ok(
     r.output().includes(
       `\n  The proxy port ${proxyPort} listens on every address of this machine: --allow-clients lets in\n` +
@@ -99,7 +106,7 @@ test('on a terminal, listening beyond loopback: the banner says which clients --
 
 test('on a terminal with --log-format json: the banner, and log lines that stay JSON', { skip: !hasScript && 'util-linux script is not installed' }, async () => {
   const r = onTerminal(serveArgs('json', '--listen', '127.0.0.1', '--log-format', 'json'));
-  await waitFor('the banner', () => r.output().includes('Live requests: `gomodgate audit tail`.'), 30_000);
+  await waitFor('the banner', () => r.output().includes('send it through with scripts/install-iptables.sh.'), 30_000);
   const ready = r.output().split('\n').find((l) => l.includes('"msg":"gomodgate ready"'));
   assert.ok(ready, r.output());
   assert.equal(JSON.parse(ready).level, 'info');
