@@ -33,6 +33,12 @@ function report(r: SyncResult): string {
   return `${r.source}: ${r.updated} advisories added or updated; ${r.total} stored (database modified ${formatTime(r.dbModified)})\n`;
 }
 
+/** An unreachable vulnerability database, with what the admin can do about it (every command error has one). */
+function withNextStep(err: unknown): unknown {
+  if (!(err instanceof GateError) || (err.code !== 'UPSTREAM_UNAVAILABLE' && err.code !== 'UPSTREAM_TIMEOUT')) return err;
+  return new GateError(err.code, `${err.message}: check the gateway's DNS and route with \`gomodgate doctor\`, set --egress-proxy, or load an offline copy with \`gomodgate vulndb import <dir|zip>\``, { cause: err });
+}
+
 async function runSync(args: Args, source: (args: Args) => Promise<{ source: VulnSource; close?: () => void }>): Promise<void> {
   let db: Db | null = null;
   let opened: { source: VulnSource; close?: () => void } | null = null;
@@ -42,7 +48,7 @@ async function runSync(args: Args, source: (args: Args) => Promise<{ source: Vul
     const r = await syncVulnDb(new VulnStore(db), opened.source);
     process.stdout.write(report(r));
   } catch (err) {
-    reportFailure(err);
+    reportFailure(withNextStep(err));
   } finally {
     await opened?.source.close();
     opened?.close?.();

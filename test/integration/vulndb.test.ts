@@ -8,6 +8,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import https from 'node:https';
+import net from 'node:net';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -132,6 +133,24 @@ test('a bad offline copy changes nothing and says which file; a zip imports like
   const missing = await runCli(['vulndb', 'import', join(dir, 'nope.zip'), '--data-dir', dataDir]);
   assert.equal(missing.code, 2);
   assert.match(missing.stderr, /^gomodgate: \S+nope\.zip: no such file or directory/);
+});
+
+test('vulndb sync with the database unreachable says what to do; exit 1', async () => {
+  const d = mkdtempSync(join(tmpdir(), 'gmg-vulndb-dead-'));
+  try {
+    // a closed port on loopback: refused at once
+    const dead = await new Promise<number>((resolve) => {
+      const s = net.createServer().listen(0, '127.0.0.1', () => {
+        const port = (s.address() as net.AddressInfo).port;
+        s.close(() => resolve(port));
+      });
+    });
+    const r = await runCli(['vulndb', 'sync', '--data-dir', d, '--vulndb-url', `http://127.0.0.1:${dead}`]);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, /^gomodgate: .*: check the gateway's DNS and route with `gomodgate doctor`, set --egress-proxy, or load an offline copy with `gomodgate vulndb import <dir\|zip>`\n$/);
+  } finally {
+    rmSync(d, { recursive: true, force: true });
+  }
 });
 
 test('vuln.go.dev through the gateway: synced on first request, then served from the copy without the database', async () => {
