@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestPki, type TestPki } from '../helpers/test-pki.js';
 import { startModuleUpstream, type ModuleUpstream } from '../helpers/module-upstream.js';
-import { startTestGateway, spawnGatewayProcess, fetchVia, waitFor, type TestGateway } from '../helpers/gateway.js';
+import { startTestGateway, spawnGatewayProcess, fetchVia, waitFor, type GatewayProcess, type TestGateway } from '../helpers/gateway.js';
 import { TEST_SUMDB_KEY } from '../helpers/go-test-proxy.js';
 
 let dir: string;
@@ -98,14 +98,20 @@ test('deny rules: 403 with the reason, version constraints on Go semver, first m
   }
 });
 
-test('SIGHUP reloads the policy file; a broken file is rejected and the old rules stay in force', async () => {
-  const gdir = mkdtempSync(join(tmpdir(), 'gmg-policy-hup-'));
+/** A gateway process with an empty policy file of its own, which the test then rewrites and SIGHUPs. */
+async function gatewayWithPolicyFile(prefix: string, extra: string[] = []): Promise<{ gdir: string; file: string; proc: GatewayProcess }> {
+  const gdir = mkdtempSync(join(tmpdir(), prefix));
   const file = join(gdir, 'policy.yaml');
   writeFileSync(file, 'rules: []\n');
   const proc = await spawnGatewayProcess([
     '--data-dir', join(gdir, 'data'), '--ca-dir', join(gdir, 'certs'), '--listen', '127.0.0.1', '--tls-port', '0', '--http-port', '0',
-    '--proxy-port', '0', '--admin-port', '0', '--sumdb', 'off', '--upstream', upstream.url, '--upstream-ca', pki.caFile, '--policy', file,
+    '--proxy-port', '0', '--admin-port', '0', '--sumdb', 'off', '--upstream', upstream.url, '--upstream-ca', pki.caFile, '--policy', file, ...extra,
   ]);
+  return { gdir, file, proc };
+}
+
+test('SIGHUP reloads the policy file; a broken file is rejected and the old rules stay in force', async () => {
+  const { gdir, file, proc } = await gatewayWithPolicyFile('gmg-policy-hup-');
   try {
     assert.equal((await fetchVia(`${proc.baseUrl}/example.com/evil/miner/@v/v1.0.0.info`)).status, 200);
     writeFileSync(file, 'rules:\n  - module: example.com/evil\n    action: deny\n    reason: blocked today\n');
@@ -126,13 +132,7 @@ test('SIGHUP reloads the policy file; a broken file is rejected and the old rule
 });
 
 test('with --workers 2, a policy file every worker refuses is reported as applied by none of them', async () => {
-  const gdir = mkdtempSync(join(tmpdir(), 'gmg-policy-workers-'));
-  const file = join(gdir, 'policy.yaml');
-  writeFileSync(file, 'rules: []\n');
-  const proc = await spawnGatewayProcess([
-    '--data-dir', join(gdir, 'data'), '--ca-dir', join(gdir, 'certs'), '--listen', '127.0.0.1', '--tls-port', '0', '--http-port', '0',
-    '--proxy-port', '0', '--admin-port', '0', '--sumdb', 'off', '--upstream', upstream.url, '--upstream-ca', pki.caFile, '--policy', file, '--workers', '2',
-  ]);
+  const { gdir, file, proc } = await gatewayWithPolicyFile('gmg-policy-workers-', ['--workers', '2']);
   try {
     writeFileSync(file, 'rules:\n  - module: example.com/evil\n    action: block\n');
     proc.child.kill('SIGHUP');
