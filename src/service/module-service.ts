@@ -649,8 +649,17 @@ function parseContentLength(v: string | undefined): number | null {
   return Number(v);
 }
 
-/** An upstream's 404/410 body as clients and the cache get it: bounded, with echoed upstream credentials masked. */
+/**
+ * An upstream's 404/410 body as clients and the cache get it: bounded, with echoed upstream credentials masked.
+ * The go command prints a text/plain body's first lines to the user; a body of another type (a mirror's HTML
+ * error page) is replaced by one line saying what came, rather than printed as markup.
+ */
 async function negativeText(res: UpstreamResponse, target: UpstreamTarget): Promise<Buffer> {
+  const type = String(res.headers['content-type'] ?? 'text/plain').split(';')[0]!.trim().toLowerCase();
+  if (type !== 'text/plain') {
+    res.body.destroy();
+    return Buffer.from(`${res.status === 410 ? 'gone' : 'not found'}: upstream ${target.base.host} answered ${res.status} with a ${type} page (not shown)\n`);
+  }
   const body = await readSmall(res.body, NEGATIVE_BODY_MAX);
   if (!target.base.username && !target.base.password) return body;
   return Buffer.from(maskCredentialsOf(target.base, body.toString('utf8')));

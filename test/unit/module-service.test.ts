@@ -292,7 +292,7 @@ test('an upstream 404 is remembered for the negative TTL, then asked again', asy
 test("an upstream 404 that echoes the gateway's credentials for it reaches neither the client nor the cache; an uncached one is text", async () => {
   const withCreds = singleHop({ base: new URL('https://gw-user:s3cret-pass@proxy.test') });
   const basic = Buffer.from('gw-user:s3cret-pass').toString('base64');
-  const echo = () => ({ status: 404, headers: { 'content-type': 'application/octet-stream' }, body: Readable.from([Buffer.from(`not found\nauthorization: Basic ${basic}\nurl: https://gw-user:s3cret-pass@proxy.test/x\n`)]) });
+  const echo = () => ({ status: 404, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: Readable.from([Buffer.from(`not found\nauthorization: Basic ${basic}\nurl: https://gw-user:s3cret-pass@proxy.test/x\n`)]) });
   const info = '/example.com/echo/@v/v1.0.0.info';
   upstream.routes.set(info, echo);
   const svc = service();
@@ -311,6 +311,21 @@ test("an upstream 404 that echoes the gateway's credentials for it reaches neith
   assert.equal(relayed.status, 404);
   assert.equal(relayed.headers['content-type'], 'text/plain; charset=utf-8');
   assert.ok(!(await bodyOf(relayed)).toString().includes(basic));
+});
+
+test("an upstream 404 with an HTML page is one line saying so, not markup for the go command to print", async () => {
+  const svc = service();
+  const list = '/example.com/html/@v/list';
+  const page = '<!DOCTYPE html>\n<html><head><title>404</title></head>\n<body><h1>Not Found</h1><script>x()</script></body></html>\n';
+  upstream.routes.set(list, () => ({ status: 404, headers: { 'content-type': 'text/html; charset=utf-8' }, body: Readable.from([Buffer.from(page)]) }));
+  const r = await ask(svc, list);
+  assert.equal(r.status, 404);
+  assert.equal(r.headers['content-type'], 'text/plain; charset=utf-8');
+  assert.equal((await bodyOf(r)).toString(), 'not found: upstream proxy.test answered 404 with a text/html page (not shown)\n');
+  // a text/plain answer is the upstream's own words, as before
+  const other = '/example.com/plain/@v/list';
+  upstream.routes.set(other, () => ({ status: 410, headers: { 'content-type': 'text/plain' }, body: Readable.from([Buffer.from('not found: example.com/plain: no such module\n')]) }));
+  assert.equal((await bodyOf(await ask(svc, other))).toString(), 'not found: example.com/plain: no such module\n');
 });
 
 test('remembered 404s are bounded in number', async () => {
