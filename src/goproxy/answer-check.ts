@@ -28,20 +28,25 @@ export function hasAnswerCheck(req: ModuleRequest): boolean {
  *   for when that is exact for the path (isExactVersion: the go command refuses the same mismatch, and
  *   accepts "v2.0.0+incompatible" for "v2.0.0" of a path without "/v2"), and whose Time, if any, is an
  *   RFC 3339 time (keys matched whatever their case, as encoding/json does; a field given twice is refused);
- * - list: UTF-8 lines, each empty or starting with a valid semantic version;
- * - .mod: UTF-8 text without NUL bytes (a go.mod is text; an HTML page or binary is not).
+ * - list: text, not markup, with a valid semantic version first on at least one line when it has any: the
+ *   go command skips the lines it cannot read (proxy.go Versions), so one odd line is no reason to refuse
+ *   the list, but a page with no version at all (a portal's or proxy's answer) is not a list;
+ * - .mod: text without NUL bytes that does not look like HTML (an HTML page or binary is not a go.mod). Its
+ *   bytes need not be UTF-8: the go command reads a go.mod with Latin-1 in a comment, and so does the gateway.
  */
 export function checkAnswer(req: ModuleRequest, body: Buffer): string | null {
-  const s = text(body);
-  if (s === null) return 'the answer is not UTF-8 text';
   switch (req.kind) {
     case 'info':
-    case 'latest':
-      return checkInfo(req, s);
+    case 'latest': {
+      const s = text(body);
+      return s === null ? 'the answer is not UTF-8 text' : checkInfo(req, s);
+    }
     case 'list':
-      return checkList(s);
-    case 'mod':
+      return checkList(body.toString('latin1'));
+    case 'mod': {
+      const s = body.toString('latin1');
       return s.includes('\0') ? 'the go.mod contains NUL bytes' : /^\s*</.test(s) ? 'the go.mod looks like HTML or XML' : null;
+    }
     default:
       return null;
   }
@@ -121,10 +126,9 @@ function isRfc3339(s: string): boolean {
 }
 
 function checkList(s: string): string | null {
-  const lines = s.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const first = lines[i]!.trim().split(/\s+/)[0]!;
-    if (first !== '' && !isValidSemver(first)) return `line ${i + 1} of the list is not a version`;
-  }
+  if (s.includes('\0')) return 'the list contains NUL bytes';
+  if (/^\s*</.test(s)) return 'the list looks like HTML or XML';
+  const firsts = s.split('\n').map((line) => line.trim().split(/\s+/)[0]!).filter((f) => f !== '');
+  if (firsts.length > 0 && !firsts.some((f) => isValidSemver(f))) return 'no line of the list is a version';
   return null;
 }

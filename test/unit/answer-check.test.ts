@@ -60,3 +60,22 @@ describe('checkAnswer: .info', () => {
     assert.equal(checkAnswer(req, Buffer.from('{"Version":"v1.5.2","x":{"Time":"1","time":"1"},"Time":"2018-02-14T00:54:53Z"}')), null, 'nested objects are not fields');
   });
 });
+
+describe('checkAnswer: lists and go.mod files, as leniently as the go command reads them', () => {
+  const list = request('/rsc.io/quote/@v/list');
+  const mod = request('/rsc.io/quote/@v/v1.5.2.mod');
+  it('a list with one line the go command skips is accepted; markup, NUL or no version at all is not', () => {
+    assert.equal(checkAnswer(list, Buffer.from('v1.0.0\nlatest\nv1.1.0 2018-01-01\n')), null, 'proxy.go Versions skips "latest"');
+    assert.equal(checkAnswer(list, Buffer.from('')), null, 'a module without tagged versions');
+    assert.equal(checkAnswer(list, Buffer.from('\n\n')), null);
+    assert.equal(checkAnswer(list, Buffer.from('v1.0.0\n\xe9t\xe9\n', 'latin1')), null, 'bytes that are not UTF-8 are skipped like any odd line');
+    assert.equal(checkAnswer(list, Buffer.from('<html>\n<body>maintenance</body>\n')), 'the list looks like HTML or XML');
+    assert.equal(checkAnswer(list, Buffer.from('Access denied\nby policy\n')), 'no line of the list is a version');
+    assert.equal(checkAnswer(list, Buffer.from('v1.0.0\n\0\n')), 'the list contains NUL bytes');
+  });
+  it('a go.mod with Latin-1 in a comment is accepted; HTML and NUL bytes are not', () => {
+    assert.equal(checkAnswer(mod, Buffer.from('module rsc.io/quote // caf\xe9\n', 'latin1')), null);
+    assert.equal(checkAnswer(mod, Buffer.from('<!doctype html><p>error')), 'the go.mod looks like HTML or XML');
+    assert.equal(checkAnswer(mod, Buffer.from('module x\n\0')), 'the go.mod contains NUL bytes');
+  });
+});
