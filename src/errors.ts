@@ -53,6 +53,8 @@ export function httpStatusFor(err: GateError): number {
     case 'UPSTREAM_TIMEOUT':
       return 504;
     case 'UPSTREAM_UNAVAILABLE':
+      // an upstream's own 4xx refusal (403, 429) is passed on as it came; everything else is the gateway's 502
+      return err.status !== undefined && err.status >= 400 && err.status < 500 ? err.status : 502;
     case 'INTEGRITY':
       return 502;
     case 'STORE_IO':

@@ -373,10 +373,7 @@ export class ModuleService {
   private async uncached(q: ModuleQuery): Promise<ModuleReply> {
     if (this.offline) throw new GateError('UPSTREAM_UNAVAILABLE', `the gateway is offline and keeps no copy of ${describeRequest(q.request)}`);
     const { res, target } = await this.requestAlongChain(q);
-    if (res.status !== 200 && res.status !== 404 && res.status !== 410) {
-      res.body.resume();
-      throw new GateError('UPSTREAM_UNAVAILABLE', `upstream ${new URL(res.url).hostname} answered ${res.status} for ${q.request.upstreamPath}`, { upstreamUrl: res.url });
-    }
+    if (res.status !== 200 && res.status !== 404 && res.status !== 410) throw await upstreamRefusal(res, q.request);
     this.armDeadline(res, q.request);
     if (res.status !== 200) {
       // the upstream's reason as text, as a cached 404 is answered (it was labelled as the kind's content)
@@ -455,10 +452,7 @@ export class ModuleService {
       this.opts.index.pruneNegatives(this.opts.maxNegativeEntries ?? DEFAULT_MAX_NEGATIVE_ENTRIES, now);
       return { value: { type: 'negative', object } };
     }
-    if (res.status !== 200) {
-      res.body.resume();
-      throw new GateError('UPSTREAM_UNAVAILABLE', `upstream ${host} answered ${res.status} for ${req.upstreamPath}`, { upstreamUrl: res.url });
-    }
+    if (res.status !== 200) throw await upstreamRefusal(res, req);
     const max = MAX_BYTES[req.kind] ?? DEFAULT_MAX_BYTES;
     const declared = parseContentLength(res.headers['content-length']);
     if (declared !== null && declared > max) {
@@ -647,6 +641,29 @@ function isUpstreamTrouble(err: unknown): boolean {
 function parseContentLength(v: string | undefined): number | null {
   if (v === undefined || !/^\d+$/.test(v)) return null;
   return Number(v);
+}
+
+/** How long an upstream's error text is waited for: it only adds to the client's line. */
+const REFUSAL_TEXT_MS = 2000;
+
+/**
+ * An upstream answer other than 200, 404 and 410, as the client gets it: a 4xx keeps its status (a 403 or 429 is
+ * the upstream's to give, as the go command shows it direct), anything else is a 502; the line carries the
+ * first line of the upstream's text/plain reason, as the go command would print it direct.
+ */
+async function upstreamRefusal(res: UpstreamResponse, req: ModuleRequest): Promise<GateError> {
+  const type = String(res.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  let said = '';
+  if (type === 'text/plain') {
+    const timer = setTimeout(() => res.body.destroy(), REFUSAL_TEXT_MS);
+    said = (await readSmall(res.body, 512)).toString('utf8').split('\n').find((l) => l.trim() !== '')?.trim().slice(0, 200) ?? '';
+    clearTimeout(timer);
+  } else {
+    res.body.resume();
+  }
+  const host = new URL(res.url).hostname;
+  const status = res.status >= 400 && res.status < 500 ? res.status : undefined;
+  return new GateError('UPSTREAM_UNAVAILABLE', `upstream ${host} answered ${res.status} for ${req.upstreamPath}${said ? `: ${said}` : ''}`, { upstreamUrl: res.url, status });
 }
 
 /**

@@ -328,6 +328,27 @@ test("an upstream 404 with an HTML page is one line saying so, not markup for th
   assert.equal((await bodyOf(await ask(svc, other))).toString(), 'not found: example.com/plain: no such module\n');
 });
 
+test("an upstream's own refusal: a 4xx keeps its status, a 5xx is a 502, and either carries the first line of its text", async () => {
+  const svc = service();
+  const refuse = (path: string, status: number, type: string, body: string) =>
+    upstream.routes.set(path, () => ({ status, headers: { 'content-type': type }, body: Readable.from([Buffer.from(body)]) }));
+  const failure = async (path: string) => {
+    try {
+      await ask(svc, path);
+    } catch (err) {
+      assert.ok(err instanceof GateError);
+      return { status: httpStatusFor(err), message: err.message };
+    }
+    assert.fail(`${path} was answered`);
+  };
+  refuse('/example.com/f/@v/list', 403, 'text/plain; charset=utf-8', '\nforbidden: shim policy says no\nsecond line\n');
+  assert.deepEqual(await failure('/example.com/f/@v/list'), { status: 403, message: 'upstream proxy.test answered 403 for /example.com/f/@v/list: forbidden: shim policy says no' });
+  refuse('/example.com/f/@v/v1.0.0.mod', 500, 'text/plain', 'missing records\n');
+  assert.deepEqual(await failure('/example.com/f/@v/v1.0.0.mod'), { status: 502, message: 'upstream proxy.test answered 500 for /example.com/f/@v/v1.0.0.mod: missing records' });
+  refuse('/example.com/f/@v/v1.0.0.info', 503, 'text/html', '<html><body>busy</body></html>');
+  assert.deepEqual(await failure('/example.com/f/@v/v1.0.0.info'), { status: 502, message: 'upstream proxy.test answered 503 for /example.com/f/@v/v1.0.0.info' });
+});
+
 test('remembered 404s are bounded in number', async () => {
   const svc = service({ maxNegativeEntries: 3 });
   for (let i = 0; i < 8; i++) {
