@@ -80,8 +80,12 @@ export class UpstreamClient implements Upstream {
     isGatewayAddress?: (address: string) => boolean;
     /** Use HTTP/2 with upstreams that offer it (default true). */
     http2?: boolean;
+    /** How long a pooled HTTP/1.1 connection may sit idle before it is closed (default IDLE_SOCKET_MS). */
+    idleSocketMs?: number;
   }) {
-    const common = { keepAlive: true, maxSockets: opts.maxSocketsPerHost ?? 32, maxFreeSockets: 8 };
+    // an idle pooled connection is closed after IDLE_SOCKET_MS: one a NAT or firewall dropped without a word
+    // would otherwise take the next request's whole timeout (a 504) to find out
+    const common = { keepAlive: true, maxSockets: opts.maxSocketsPerHost ?? 32, maxFreeSockets: 8, timeout: opts.idleSocketMs ?? IDLE_SOCKET_MS };
     // The trusted roots as one TLS context, built once, never as a `ca` option: with `ca`, every new connection
     // parsed all ~300 roots again, and https.Agent joined them into each request's pool key (a string of
     // ~400 KB built and hashed per request: 40% of the gateway's CPU in a cold go mod download).
@@ -186,7 +190,7 @@ export class UpstreamClient implements Upstream {
     });
   };
 
-  private async once(url: URL, guardAddress: boolean, connectTo: UpstreamTarget['connectTo'], method: string): Promise<UpstreamResponse> {
+  private async once(url: URL, guardAddress: boolean, connectTo: UpstreamTarget['connectTo'], method: string, retried = false): Promise<UpstreamResponse> {
     const isHttps = url.protocol === 'https:';
     const host = url.hostname.replace(/^\[|\]$/g, '');
     if (guardAddress && isIP(host) && isForbiddenRedirectAddress(host, this.opts.isGatewayAddress)) {
@@ -249,6 +253,12 @@ export class UpstreamClient implements Upstream {
         resolve({ status: body.statusCode ?? 0, headers: body.headers, body, url: url.toString() });
       });
       req.on('error', (err) => {
+        // a pooled connection the upstream closed while it sat idle fails as it is reused, before any answer: the
+        // request never reached the upstream, so it goes again, once, on a new connection (as Go's client does)
+        if (!response && req.reusedSocket && !retried && isClosedConnection(err)) {
+          dropIdleSockets(options.agent, options);
+          return resolve(this.once(url, guardAddress, connectTo, method, true));
+        }
         if (!response) return reject(toGateError(err, host, url));
         // after the headers: Node reports bytes beyond Content-Length (HPE_*) here, before the body's 'end';
         // the body is then not the upstream's whole answer, so it must fail rather than end cleanly
@@ -301,6 +311,25 @@ export class UpstreamClient implements Upstream {
     this.httpAgent.destroy();
     for (const t of this.tunnels.values()) t.destroy();
   }
+}
+
+/** How long a pooled upstream connection may sit idle before it is closed. */
+const IDLE_SOCKET_MS = 30_000;
+
+/** The errors of a request written on a connection the other end had already closed. */
+function isClosedConnection(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  return code === 'ECONNRESET' || code === 'EPIPE' || code === 'ECONNABORTED';
+}
+
+/**
+ * Closes the agent's idle connections to the origin of `options`: one of them was found closed by the upstream,
+ * and the others, as old, likely are too (an upstream restart closes them all), so the retry opens a new one.
+ */
+function dropIdleSockets(agent: https.RequestOptions['agent'], options: https.RequestOptions): void {
+  if (!(agent instanceof http.Agent)) return;
+  const name = agent.getName(options);
+  for (const socket of agent.freeSockets[name] ?? []) socket.destroy();
 }
 
 export function toGateError(err: unknown, host: string, url?: URL): GateError {

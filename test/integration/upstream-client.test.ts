@@ -15,6 +15,7 @@ import { spawn } from 'node:child_process';
 import { createTestPki, type TestPki } from '../helpers/test-pki.js';
 import { UpstreamClient, loadTrustedRoots } from '../../src/upstream/upstream-client.js';
 import type { GateError } from '../../src/errors.js';
+import { waitFor } from '../helpers/gateway.js';
 
 let dir: string;
 let pki: TestPki;
@@ -126,5 +127,56 @@ test('h1: a new connection whose SYNs are dropped fails at the upstream timeout,
   } finally {
     for (const c of fill) c.destroy();
     hole.kill('SIGKILL');
+  }
+});
+
+test('h1: a pooled connection the upstream reset while idle is retried once on a new one; the client never sees it', async () => {
+  // the upstream resets every connection at its second request, as one that closed it idle meets the reuse
+  const { certPem, keyPem } = pki.issue('upstream', ['localhost']);
+  const server = https.createServer({ cert: certPem, key: keyPem }, (req, res) => {
+    const socket = req.socket as typeof req.socket & { served?: number };
+    socket.served = (socket.served ?? 0) + 1;
+    if (socket.served === 2) return socket.destroy(); // no answer: the client reads 'socket hang up' (ECONNRESET)
+    res.writeHead(200, { 'content-length': String(body.length) }).end(body);
+  });
+  server.keepAliveTimeout = 60_000;
+  let connections = 0;
+  server.on('secureConnection', () => connections++);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = new URL(`https://localhost:${(server.address() as AddressInfo).port}`);
+  const client = new UpstreamClient({ trustedRoots: loadTrustedRoots([pki.caFile]), timeoutMs: 10_000, http2: false });
+  try {
+    for (let i = 0; i < 6; i++) {
+      const r = await client.getSmall({ base: url }, `/example.com/m/@v/v1.0.${i}.mod`, 1024);
+      assert.equal(r.status, 200, `request ${i}`);
+      assert.ok(r.body.equals(body));
+    }
+    // each reset costs a new connection, never an error: 1 + one per reset
+    assert.equal(connections, 6);
+  } finally {
+    client.close();
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+  }
+});
+
+test('h1: a pooled connection idle longer than idleSocketMs is closed by the gateway, not left for a NAT to drop', async () => {
+  const up = await upstream('h1', pki);
+  let closed = 0;
+  const client = new UpstreamClient({ trustedRoots: loadTrustedRoots([pki.caFile]), timeoutMs: 10_000, http2: false, idleSocketMs: 200 });
+  try {
+    const r = await client.getSmall({ base: up.url }, '/example.com/m/@v/v1.0.0.mod', 1024);
+    assert.equal(r.status, 200);
+    const agent = client.routeFor(up.url).agent as https.Agent;
+    const idle = Object.values(agent.freeSockets).flat();
+    assert.equal(idle.length, 1, 'kept for reuse first');
+    idle[0]!.once('close', () => closed++);
+    await waitFor('the idle connection to be closed', () => closed === 1, 10_000);
+    const again = await client.getSmall({ base: up.url }, '/example.com/m/@v/v1.0.1.mod', 1024);
+    assert.equal(again.status, 200);
+    assert.equal(up.connections(), 2, 'a new connection after the idle one was closed');
+  } finally {
+    client.close();
+    await up.close();
   }
 });
