@@ -135,6 +135,11 @@ export class Exchange {
         return;
       }
       this.res.destroy();
+      if ((err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE' && !(err instanceof GateError)) {
+        // the client went away mid-body (a reset, Ctrl-C): its business, not the gateway's error (an info line)
+        this.end({ ...summary, outcome: 'error', status: head.status, bytes, reason: `client closed the connection during the answer, after ${bytes} bytes` });
+        return;
+      }
       const cause = asGateError(err);
       // a zip refused after it began to stream is still audited as tampered
       const outcome = cause.code === 'INTEGRITY' ? outcomeFor(cause) : 'error';

@@ -4,6 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -202,6 +203,23 @@ test('a client that leaves before the answer is audited with the module, version
     upstream.setDelay(0);
     await g.close();
   }
+});
+
+test('a client that leaves in the middle of a cached zip is audited as leaving, not as a gateway error', async () => {
+  upstream.addModule({ path: 'example.com/halfway', version: 'v1.0.0', files: { 'data.bin': randomBytes(3 << 20) } });
+  const path = '/example.com/halfway/@v/v1.0.0.zip';
+  assert.equal((await fetchVia(gw.baseUrl + path)).status, 200); // cached, and larger than what is kept in memory
+  await new Promise<void>((resolve, reject) => {
+    http.get(gw.baseUrl + path, { agent: false }, (res) => {
+      res.once('data', () => {
+        res.destroy(); // gone after the first chunk
+        resolve();
+      });
+    }).on('error', reject);
+  });
+  const row = await waitFor('the row of the client that left', () => auditRows(gw, "path = ? AND reason LIKE 'client closed%'", path)[0], 15_000);
+  assert.equal(row.status, 200);
+  assert.match(String(row.reason), /^client closed the connection during the answer, after \d+ bytes$/);
 });
 
 test('upstream down: cached immutables are served, the list is served stale, an uncached object gets 502', async () => {
