@@ -16,6 +16,7 @@ import { WalCheckpointer } from './store/wal-checkpointer.js';
 import { BlobStore } from './store/blob-store.js';
 import { CacheIndex } from './store/cache-index.js';
 import { AuditLog } from './audit/audit-log.js';
+import { AuditRetention } from './audit/audit-retention.js';
 import { UpstreamClient, loadTrustedRoots } from './upstream/upstream-client.js';
 import { ModuleService } from './service/module-service.js';
 import { Prefetcher } from './service/prefetch.js';
@@ -361,6 +362,9 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
   });
   ports.admin = admin?.port ?? 0;
   if (duties) vulnSyncer.schedule();
+  // one process prunes the shared table (worker 0): the others would only repeat its deletes
+  const retention = duties ? new AuditRetention(db, { retentionSeconds: () => current.auditRetention, log }) : null;
+  retention?.start();
 
   let live: LiveTail | null = null;
   if (config.consoleListen && consoleTls && duties) {
@@ -430,6 +434,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
         },
         offline: () => duties && vulnSyncer.schedule(), // otherwise read from the current configuration at each request
         vulndbSync: () => duties && vulnSyncer.schedule(),
+        auditRetention: () => void retention?.pruneNow(), // a shorter one applies now, not within the hour
         prefetch: () => warmChecksumRoute(), // the other steps are read from the current configuration at each request
         logHits: () => undefined, // read from the current configuration at each request
         logLevel: () => {
@@ -470,6 +475,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
       closed = true;
       clearInterval(caTimer);
       vulnSyncer.stop();
+      retention?.stop();
       if (!role) notifySystemd(['STOPPING=1'], log);
       prefetcher.close();
       transparent.close();

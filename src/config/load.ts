@@ -40,6 +40,7 @@ export interface GatewayConfig {
   readonly policy: string;
   readonly vulndbUrl: string;
   readonly vulndbSync: number; // seconds, 0 = never
+  readonly auditRetention: number; // seconds, 0 = forever
   readonly adminListen: string;
   readonly adminPort: number;
   /** '' = no console; else ADDR:PORT (parseListenAddress). */

@@ -38,6 +38,7 @@ export const DEFAULT_INTERCEPT_HOSTS = [
 export const OPTIONS: readonly OptionSpec[] = [
   { key: 'dataDir', reload: 'restart', type: 'string', default: './data', group: 'Storage', describe: 'Cache blobs and the SQLite index (gomodgate.db) live here' },
   { key: 'caDir', reload: 'restart', type: 'string', default: './certs', group: 'Storage', describe: 'The gateway CA (certs/ca.pem, keys/ca.private.key); created 0700 when missing' },
+  { key: 'auditRetention', reload: 'live', type: 'duration', offIsZero: true, default: 90 * 86_400, group: 'Storage', describe: 'How long audit rows are kept, e.g. 90d or 365d (0 or off = forever); older ones are deleted at start and every hour' },
   // 1 = today's single process; N > 1 = a supervisor and N worker processes sharing the listeners and the SQLite file
   { key: 'workers', reload: 'restart', type: 'parallelism', default: 1, group: 'Processes', describe: 'Worker processes that serve (sharing the listeners, the cache and single-flight): a number, or auto = one per CPU core' },
   { key: 'listen', reload: 'restart', type: 'string', default: '::', group: 'Listeners', describe: 'Address the TLS, HTTP and proxy listeners bind to (:: = all, IPv4 and IPv6)' },

@@ -132,6 +132,22 @@ test('private: a path made private by a reload is refused at once and never aske
   observed.add('nosumdb');
 });
 
+test('auditRetention: a shorter retention deletes the rows past it at once', async () => {
+  // a row of long ago, written as another connection (a worker, an older gomodgate) would have
+  const other = openDatabase(join(dir, 'data', 'gomodgate.db'));
+  try {
+    other.prepare("INSERT INTO audit (ts, client, host, method, path, outcome, status) VALUES (?, '10.0.0.9', 'proxy.golang.org', 'GET', '/old/@v/list', 'hit', 200)").run(Date.now() - 40 * 86_400_000);
+    const old = () => other.prepare("SELECT count(*) FROM audit WHERE client = '10.0.0.9'").pluck().get() as number;
+    assert.equal(old(), 1, 'kept under the default 90 days');
+    assert.deepEqual(reloadWith({ auditRetention: '30d' }), { applied: ['auditRetention'], needsRestart: [] });
+    await waitFor('the old row deleted', () => old() === 0);
+    assert.ok((other.prepare('SELECT count(*) FROM audit').pluck().get() as number) > 0, 'recent rows stay');
+  } finally {
+    other.close();
+  }
+  observed.add('auditRetention');
+});
+
 test('prefetch: off stops fetching ahead at once, and on again resumes it', async () => {
   for (const version of ['v1.0.0', 'v1.1.0']) upB.addModule({ path: 'example.com/ahead', version, files: { 'ahead.go': 'package ahead\n' } });
   assert.deepEqual(reloadWith({ prefetch: ['off'] }), { applied: ['prefetch'], needsRestart: [] });
