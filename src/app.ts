@@ -141,6 +141,18 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
     log.warn({ daysLeft: signingCa.daysLeft, notAfter: signingCa.notAfter, fingerprint256: signingCa.fingerprint256 }, `the gateway CA expires in ${signingCa.daysLeft} days: start a rotation now (gomodgate ca rotate --overlap 14d)`);
   }
 
+  // the console (when --console-listen is set) starts after the gateway's own listeners; consoleNames is null
+  // when the admin gave its certificate (a CA rotation then leaves it alone)
+  let consoleServer: ConsoleServer | null = null;
+  let consoleNames: string[] | null = null;
+  // read before anything is opened or started (the index, its threads, listeners): an unreadable certificate or
+  // a key of another certificate stops start-up with nothing to undo
+  let consoleTls: ReturnType<typeof adminGivenCertificate> | null = null;
+  if (config.consoleListen) {
+    const listen = parseListenAddress(config.consoleListen)!; // validated with the configuration
+    consoleNames = config.consoleCert ? null : consoleCertificateNames(listen.host, config.consoleNames);
+    consoleTls = consoleNames ? gatewayIssuedCertificate(caSource.signing(), consoleNames) : adminGivenCertificate(config.consoleCert, config.consoleKey);
+  }
   const blobs = new BlobStore(config.dataDir);
   // a worker's siblings may be writing temp files now: the supervisor cleaned up before forking them
   const leftovers = role ? 0 : blobs.removeLeftoverTempFiles();
@@ -185,17 +197,6 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
       return false;
     }
   };
-  // the console (when --console-listen is set) starts after the gateway's own listeners; consoleNames is null
-  // when the admin gave its certificate (a CA rotation then leaves it alone)
-  let consoleServer: ConsoleServer | null = null;
-  let consoleNames: string[] | null = null;
-  // read before any listener binds: an unreadable certificate or a key of another certificate stops start-up
-  let consoleTls: ReturnType<typeof adminGivenCertificate> | null = null;
-  if (config.consoleListen) {
-    const listen = parseListenAddress(config.consoleListen)!; // validated with the configuration
-    consoleNames = config.consoleCert ? null : consoleCertificateNames(listen.host, config.consoleNames);
-    consoleTls = consoleNames ? gatewayIssuedCertificate(caSource.signing(), consoleNames) : adminGivenCertificate(config.consoleCert, config.consoleKey);
-  }
   const caTimer = setInterval(refreshCa, 60_000).unref();
   const audit = new AuditLog(db, (err) => log.error({ err: describeCause(err) }, 'audit insert failed'), 250, 200, (r) => {
     // connections, the gateway's own prefetches and the console's rows are not client requests
