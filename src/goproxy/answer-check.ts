@@ -111,8 +111,10 @@ function topLevelKeys(s: string): string[] {
 const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(?:Z|[+-](\d{2}):(\d{2}))$/;
 
 /**
- * An RFC 3339 date-time, as every go command parses a .info Time ("2006-01-02T15:04:05Z07:00", fractional
- * seconds allowed): the day must exist in its month, no hour 24, no leap second. Date.parse, which took
+ * An RFC 3339 date-time ("2006-01-02T15:04:05Z07:00", fractional seconds allowed): the day must exist in its
+ * month, no hour 24, no leap second. Every go version reads what this accepts. Go 1.19's own parser is laxer
+ * (a comma before the fraction, a one-digit hour, +24:00), which Go 1.20 and later refuse: those forms are
+ * refused here too, deliberately (test/integration/verify-differential lists them). Date.parse, which took
  * "2019-01-01" and "1", let through answers that the go command then refused from the cache, for good.
  */
 function isRfc3339(s: string): boolean {
