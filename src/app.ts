@@ -23,7 +23,7 @@ import { Prefetcher } from './service/prefetch.js';
 import { CA_WARN_DAYS, CaSource, assertCaUsable, initCa } from './intercept/ca-store.js';
 import { ensureOriginalDestinationSupport } from './intercept/original-destination.js';
 import { capMallocArenas } from './malloc-arenas.js';
-import { TlsTerminator } from './intercept/tls-terminator.js';
+import { TlsTerminator, describeHandshakeFailure } from './intercept/tls-terminator.js';
 import { LeafCertificates } from './intercept/leaf-certificates.js';
 import { MitmRelay } from './intercept/mitm-relay.js';
 import { GoRequestHandler } from './http/go-request-handler.js';
@@ -308,7 +308,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
   const terminator = new TlsTerminator({
     certificates,
     next: (socket, conn) => interceptedHttp.accept(socket, conn),
-    onHandshakeFailure: (conn, err) => log.info({ client: conn.client.address, host: conn.sni, err: describeCause(err) }, 'TLS handshake with the client failed (does it trust the gateway CA?)'),
+    onHandshakeFailure: (conn, err) => log.info({ client: conn.client.address, host: conn.sni, err: describeCause(err) }, describeHandshakeFailure(err)),
     handshakeTimeoutMs: config['limits.peekTimeout'] * 1000,
   });
 

@@ -21,6 +21,19 @@ export interface TlsTerminatorOptions {
   handshakeTimeoutMs: number;
 }
 
+/**
+ * The log line's sentence for a client's failed handshake: a TLS alert about our certificate is a client that
+ * does not trust the gateway CA (what the admin can fix); a reset or a timeout is a client that went away.
+ */
+export function describeHandshakeFailure(err: unknown): string {
+  const code = String((err as NodeJS.ErrnoException)?.code ?? '');
+  if (/ALERT_(BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE_UNKNOWN|UNSUPPORTED_CERTIFICATE|CERTIFICATE_REVOKED|CERTIFICATE_EXPIRED)$/.test(code)) {
+    return 'TLS handshake with the client failed: it refused the gateway certificate (does it trust the gateway CA?)';
+  }
+  if (code === 'ECONNRESET' || code === 'EPIPE') return 'TLS handshake with the client failed: the client closed the connection';
+  return 'TLS handshake with the client failed';
+}
+
 export class TlsTerminator {
   constructor(private readonly opts: TlsTerminatorOptions) {}
 

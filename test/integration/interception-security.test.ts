@@ -6,13 +6,15 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnGatewayProcess, type GatewayProcess } from '../helpers/gateway.js';
+import { spawnGatewayProcess, waitFor, type GatewayProcess } from '../helpers/gateway.js';
 import { createTestPki } from '../helpers/test-pki.js';
+import { captureClientHello } from '../helpers/client-hello-capture.js';
 import { startModuleUpstream, type ModuleUpstream } from '../helpers/module-upstream.js';
 
 let dir: string;
@@ -64,8 +66,19 @@ function treeFingerprint(root: string): string[] {
   return out.sort();
 }
 
-/** CONNECT to proxy.golang.org:443 on the proxy port, then TLS trusting only the gateway CA. */
-async function interceptedTls(): Promise<tls.TLSSocket> {
+/** CONNECT to proxy.golang.org:443 on the proxy port, then TLS trusting only the gateway CA (or `ca`). */
+async function interceptedTls(ca = caPem): Promise<tls.TLSSocket> {
+  const raw = await connectTunnel();
+  const t = tls.connect({ socket: raw, servername: 'proxy.golang.org', ca });
+  await new Promise<void>((resolve, reject) => {
+    t.once('secureConnect', resolve);
+    t.once('error', reject);
+  });
+  return t;
+}
+
+/** A CONNECT tunnel to proxy.golang.org:443 through the proxy port, before any TLS. */
+async function connectTunnel(): Promise<net.Socket> {
   const raw = net.connect(proxyPort, '127.0.0.1');
   await new Promise<void>((resolve, reject) => {
     raw.once('error', reject);
@@ -80,12 +93,7 @@ async function interceptedTls(): Promise<tls.TLSSocket> {
     };
     raw.on('data', onData);
   });
-  const t = tls.connect({ socket: raw, servername: 'proxy.golang.org', ca: caPem });
-  await new Promise<void>((resolve, reject) => {
-    t.once('secureConnect', resolve);
-    t.once('error', reject);
-  });
-  return t;
+  return raw;
 }
 
 /** Writes `request` on a fresh intercepted connection; returns everything received until the gateway closed it. */
@@ -153,6 +161,29 @@ test('the proxy port refuses absolute-form requests it will not fetch, saying wh
   assert.match(https, /^HTTP\/1\.1 403 /);
   assert.match(https, /\r\ngomodgate: https:\/\/ URLs are not fetched by this proxy; HTTPS goes through CONNECT \(HTTPS_PROXY\)\n/);
   assert.equal(internalConnections, 0);
+});
+
+test('a failed client handshake is logged for what it was: a client refusing the gateway certificate, or one that left', async () => {
+  const lines = (m: string) => gw.log().split('\n').filter((l) => l.includes(`"msg":"${m}`)).length;
+  const refused = 'TLS handshake with the client failed: it refused the gateway certificate (does it trust the gateway CA?)';
+  const left = 'TLS handshake with the client failed: the client closed the connection';
+  const [refusedBefore, leftBefore] = [lines(refused), lines(left)];
+  // a client that trusts another CA refuses our certificate with an alert, as the go command does (node:tls
+  // checks after the handshake and sends none: openssl s_client stands in for go here)
+  const stranger = createTestPki(join(dir, 'stranger-pki'));
+  const s = spawnSync('openssl', ['s_client', '-proxy', `127.0.0.1:${proxyPort}`, '-connect', 'proxy.golang.org:443', '-servername', 'proxy.golang.org', '-CAfile', stranger.caFile, '-verify_return_error'], { input: '', encoding: 'utf8', timeout: 20_000 });
+  assert.notEqual(s.status, 0, `openssl refused the certificate: ${s.stdout}${s.stderr}`.slice(0, 2000));
+  await waitFor('the refusal line', () => lines(refused) === refusedBefore + 1).catch((err: Error) => {
+    throw new Error(`${err.message}:\n${gw.log().split('\n').filter((l) => l.includes('handshake')).slice(-5).join('\n')}`);
+  });
+  // a client that sends its ClientHello, reads the gateway's first flight, and resets
+  const hello = await captureClientHello({ servername: 'proxy.golang.org' });
+  const raw = await connectTunnel();
+  raw.write(hello);
+  await new Promise((r) => raw.once('data', r)); // the server's answer: the handshake is under way
+  raw.resetAndDestroy();
+  await waitFor('the line of the client that left', () => lines(left) === leftBefore + 1);
+  assert.equal(lines(refused), refusedBefore + 1, 'a reset is not taken for a trust problem');
 });
 
 test('a TLS server name other than the CONNECT target is refused without a certificate', async () => {
