@@ -72,9 +72,9 @@ export interface SumdbAnswerCheck {
   /** Throws GateError INTEGRITY (or UPSTREAM_UNAVAILABLE when the database cannot be reached to check). */
   authenticate(req: ModuleRequest, target: UpstreamTarget, body: Buffer): Promise<void>;
   /**
-   * The answer to `req` along `target` when the verifier already read it from there for its own checks (the
-   * lookup a .mod's check made, a tile, /supported): the client's request then costs no upstream round trip.
-   * Null when it has none. Never throws.
+   * The answer to `req` along `target` when the verifier already read it for its own checks (the lookup a .mod's
+   * check made, here or in another worker; a tile, /supported): the client's request then costs no upstream
+   * round trip. Null when it has none. Never throws.
    */
   knownAnswer?(req: ModuleRequest, target: UpstreamTarget): Promise<{ body: Buffer; url: string } | null>;
 }

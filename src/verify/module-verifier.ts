@@ -196,11 +196,11 @@ export class ModuleVerifier {
   /**
    * A checksum-database answer for `req` (asked by a client along `target`) that this verifier already read from
    * that route and authenticated for its own checks, so the gateway can answer it without asking upstream again:
-   * the route's /supported 200, a lookup done or in flight (awaited), a hash tile it holds. Null when it has
-   * none (or its lookup failed): then the caller asks upstream as usual. Never fetches anything itself, never
-   * throws. The caller still checks the answer as it checks any (SumdbAnswerCheck.authenticate).
-   */
-  async knownAnswer(req: ModuleRequest, target: UpstreamTarget): Promise<KnownAnswer | null> {
+   * the route's /supported 200, a lookup done or in flight (awaited), or kept by another worker or before a
+   * restart (one another worker is reading now is waited for), a hash tile it holds. Null when it has none (or
+   * its lookup failed): then the caller asks upstream as usual. Never fetches anything itself, never throws.
+   * The caller still checks the answer as it checks any (SumdbAnswerCheck.authenticate).
+   */  async knownAnswer(req: ModuleRequest, target: UpstreamTarget): Promise<KnownAnswer | null> {
     if (req.sumdb !== this.sumdb.name) return null;
     const route = this.verifiers.get(routeKey(target));
     if (req.kind === 'sumdb-supported') {
@@ -211,9 +211,9 @@ export class ModuleVerifier {
       const lookup = this.lookups.get(`${routeKey(target)}|${req.module}@${req.version}`);
       const sums = lookup ? await lookup.catch(() => null) : null;
       if (sums) return { body: sums.answer.body, url: sums.answer.url ?? this.whereRead(route, target, req.upstreamPath) };
-      // read by another worker, or before a restart
+      // kept by another worker or before a restart, or being read by another worker now (waited for)
       const verifier = route === undefined ? null : await route.verifier.catch(() => null);
-      const kept = verifier?.keptLookupAnswer(req.module, req.version) ?? null;
+      const kept = (await verifier?.keptLookupAnswer(req.module, req.version)) ?? null;
       return kept ? { body: kept, url: this.whereRead(route, target, req.upstreamPath) } : null;
     }
     if (req.kind === 'sumdb-tile' && req.tile?.level !== 'data' && route !== undefined) {

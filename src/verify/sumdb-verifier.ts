@@ -353,15 +353,22 @@ export class SumdbVerifier {
 
   /**
    * The lookup answer for module@version kept by any verifier sharing this one's store, as it was when it was
-   * authenticated; a caller that serves it authenticates it again (checkLookupAnswer). Null when none is kept;
-   * never fetches.
+   * authenticated; a caller that serves it authenticates it again (checkLookupAnswer). When another process holds
+   * the lookup's lease (it is reading it now), waits for it first. Null when none is kept; never fetches, never
+   * throws.
    */
-  keptLookupAnswer(module: string, version: string): Buffer | null {
+  async keptLookupAnswer(module: string, version: string): Promise<Buffer | null> {
+    let path: string;
     try {
-      return this.recall(`/lookup/${escapePath(module)}@${escapeVersion(version)}`);
+      path = `/lookup/${escapePath(module)}@${escapeVersion(version)}`;
     } catch {
       return null; // cannot be case-encoded: cannot have been kept
     }
+    const kept = this.recall(path);
+    if (kept !== null || this.leases === null) return kept;
+    const lease = await this.leases.acquire(`sumdb-read ${this.name}${path}`);
+    lease.release();
+    return lease.waited ? this.recall(path) : null;
   }
 
   /** Verifies a signed tree head note; returns the tree. */

@@ -17,16 +17,28 @@ import { LeaseCoordinator } from '../../src/cluster/lease-coordinator.js';
 import { WorkerLeases, type LeaseMessage } from '../../src/cluster/worker-leases.js';
 import { TEST_SUMDB_KEY, ensureGoTestProxyBinary } from '../helpers/go-test-proxy.js';
 import { httpGet, startLocalProxy, TEST_SUMDB_PATH, type LocalProxy } from '../helpers/local-go-proxy.js';
+import { waitFor } from '../helpers/gateway.js';
 
-/** A fetch into the test proxy's checksum database that counts the requests per path. */
+/** A fetch into the test proxy's checksum database that counts the requests per path; `hold` keeps paths waiting. */
 function countingFetch(proxy: LocalProxy) {
   const counts = new Map<string, number>();
+  const held = new Map<string, Promise<void>>();
   const fetch: SumdbFetch = async (path) => {
     counts.set(path, (counts.get(path) ?? 0) + 1);
+    await held.get(path);
     return httpGet(`${proxy.base}${TEST_SUMDB_PATH}${path}`);
   };
+  /** Requests for `path` wait until the returned function is called. */
+  const hold = (path: string): (() => void) => {
+    let release!: () => void;
+    held.set(path, new Promise<void>((r) => (release = r)));
+    return () => {
+      held.delete(path);
+      release();
+    };
+  };
   const total = (prefix: string) => [...counts].filter(([p]) => p.startsWith(prefix)).reduce((n, [, c]) => n + c, 0);
-  return { fetch, counts, total };
+  return { fetch, counts, total, hold };
 }
 
 /** The supervisor's coordinator and two workers' lease clients, their messages delivered on later turns as IPC would. */
@@ -97,7 +109,7 @@ describe('checksum-database reads kept in the SQLite file and shared by processe
     assert.deepEqual({ zip: again.zipHash, mod: again.modHash }, { zip: sums.zipHash, mod: sums.modHash });
     assert.deepEqual([...restarted.counter.counts], [], 'nothing read from the database');
     // served to a client as it was read
-    assert.deepEqual(restarted.verifier.keptLookupAnswer('rsc.io/quote', 'v1.5.2'), sums.answer.body);
+    assert.deepEqual(await restarted.verifier.keptLookupAnswer('rsc.io/quote', 'v1.5.2'), sums.answer.body);
   });
 
   test('a kept lookup that no longer authenticates is dropped and read afresh', async () => {
@@ -128,6 +140,16 @@ describe('checksum-database reads kept in the SQLite file and shared by processe
     const waiter = w0.counter.total('/lookup/') === 0 ? w0 : w1;
     assert.equal(waiter.counter.total('/tile/'), 0, 'the worker that waited read the tiles the other kept');
     assert.equal(l0.pending + l1.pending, 0);
+
+    // a client's lookup on one worker while the other's verifier reads it: waited for, then taken as kept
+    const release = w0.counter.hold('/lookup/rsc.io/sampler@v1.3.0');
+    const reading = w0.verifier.lookup('rsc.io/sampler', 'v1.3.0');
+    await waitFor('w0 reading the lookup (held at the database)', () => w0.counter.counts.get('/lookup/rsc.io/sampler@v1.3.0') === 1);
+    const asking = w1.verifier.keptLookupAnswer('rsc.io/sampler', 'v1.3.0'); // w0 holds the lease: w1 waits
+    release();
+    assert.deepEqual(await asking, (await reading).answer.body);
+    assert.equal(w0.counter.counts.get('/lookup/rsc.io/sampler@v1.3.0') ?? 0, 1);
+    assert.equal(w1.counter.counts.get('/lookup/rsc.io/sampler@v1.3.0') ?? 0, 0);
 
     // the control: the same two processes without leases each read it (so the counts above can fail)
     const control = join(work, 'control.db');
