@@ -6,7 +6,7 @@
 // Transport is the caller's (SumdbFetch): this module never opens sockets, never trusts bytes it has
 // not authenticated, and never caches a tile before it has been checked against a signed tree head.
 // What it authenticated can also be kept in a SumdbReadStore (lookups and tiles, read back and authenticated
-// again); with ReadLeases, processes that share that store read each lookup from upstream once between them.
+// again); with fetch leases, processes that share that store read each lookup from upstream once between them.
 import { escapePath, escapeVersion } from '../goproxy/module-path.js';
 import { parseVerifierKey, verifyNote, type Verifier } from './note.js';
 import {
@@ -195,16 +195,15 @@ export class SumdbVerifier {
    */
   async lookup(module: string, version: string): Promise<LookupAnswer> {
     const what = `${module}@${version}`;
-    let escaped: string;
+    let path: string;
     try {
-      escaped = `${escapePath(module)}@${escapeVersion(version)}`; // case encoding: "!" + lower case
+      path = lookupPath(module, version);
     } catch (err) {
       throw new VerifyError('not-found', `${what}: cannot be in a checksum database: ${(err as Error).message}`, { cause: err });
     }
-    const path = `/lookup/${escaped}`;
     const kept = await this.keptLookup(module, version, path);
     if (kept !== null) return kept;
-    const lease = this.leases === null ? null : await this.leases.acquire(`sumdb-read ${this.name}${path}`);
+    const lease = this.leases === null ? null : await this.leases.acquire(this.readLeaseKey(path));
     try {
       if (lease?.waited) {
         const read = await this.keptLookup(module, version, path); // usually: the holder kept what it read
@@ -239,6 +238,11 @@ export class SumdbVerifier {
       this.forget(path);
       return null;
     }
+  }
+
+  /** The lease for reading `path` from upstream: never a cache key, so it cannot wait on the service's own lease. */
+  private readLeaseKey(path: string): string {
+    return `sumdb-read ${this.name}${path}`;
   }
 
   /**
@@ -345,10 +349,18 @@ export class SumdbVerifier {
   authenticatedTile(path: string): Buffer | undefined {
     const tile = parseTilePath(path);
     if (tile === null || tile.level < 0 || tile.height !== this.tileHeight) return undefined;
+    return this.heldTile(tile);
+  }
+
+  /**
+   * A tile held in memory or kept in the store (both authenticated when they were put there), or the prefix of its
+   * full tile: memory first, then the store. Undefined when neither has it.
+   */
+  private heldTile(tile: Tile): Buffer | undefined {
     const key = tilePath(tile);
     const fullKey = tilePath({ ...tile, width: 2 ** tile.height });
-    const full = this.tiles.get(key) ?? this.recall(`/${key}`) ?? this.tiles.get(fullKey) ?? this.recall(`/${fullKey}`) ?? null;
-    return full !== null && full.length >= tile.width * HASH_SIZE ? full.subarray(0, tile.width * HASH_SIZE) : undefined;
+    const found = this.tiles.get(key) ?? this.tiles.get(fullKey) ?? this.recall(`/${key}`) ?? this.recall(`/${fullKey}`) ?? null;
+    return found !== null && found.length >= tile.width * HASH_SIZE ? found.subarray(0, tile.width * HASH_SIZE) : undefined;
   }
 
   /**
@@ -360,13 +372,13 @@ export class SumdbVerifier {
   async keptLookupAnswer(module: string, version: string): Promise<Buffer | null> {
     let path: string;
     try {
-      path = `/lookup/${escapePath(module)}@${escapeVersion(version)}`;
+      path = lookupPath(module, version);
     } catch {
       return null; // cannot be case-encoded: cannot have been kept
     }
     const kept = this.recall(path);
     if (kept !== null || this.leases === null) return kept;
-    const lease = await this.leases.acquire(`sumdb-read ${this.name}${path}`);
+    const lease = await this.leases.acquire(this.readLeaseKey(path));
     lease.release();
     return lease.waited ? this.recall(path) : null;
   }
@@ -429,18 +441,11 @@ export class SumdbVerifier {
 
   /** Fetches one tile: from the cache, or a full cached tile cut down, or the database (one request per tile at a time). */
   private async readTile(tile: Tile): Promise<Buffer> {
+    // held or kept (the proof that reads it checks it again)
+    const held = this.heldTile(tile);
+    if (held !== undefined) return held;
     const key = tilePath(tile);
-    const cached = this.tiles.get(key);
-    if (cached !== undefined) return cached;
-    const full = { ...tile, width: 2 ** tile.height };
-    const fullKey = tilePath(full);
-    if (fullKey !== key) {
-      const f = this.tiles.get(fullKey);
-      if (f !== undefined) return f.subarray(0, tile.width * 32);
-    }
-    // kept earlier (authenticated then; the proof that reads it checks it again)
-    const kept = this.recall(`/${key}`) ?? (fullKey !== key ? this.recall(`/${fullKey}`)?.subarray(0, tile.width * HASH_SIZE) : undefined) ?? null;
-    if (kept !== null) return kept;
+    const fullKey = tilePath({ ...tile, width: 2 ** tile.height });
     let p = this.inflight.get(key);
     if (p === undefined) {
       p = this.fetchTile(key, fullKey, tile.width).finally(() => this.inflight.delete(key));
@@ -490,6 +495,11 @@ export class SumdbVerifier {
       throw addContext(what, err);
     }
   }
+}
+
+/** The database path of module@version's record, case-encoded ("!" + lower case); throws when it cannot be. */
+function lookupPath(module: string, version: string): string {
+  return `/lookup/${escapePath(module)}@${escapeVersion(version)}`;
 }
 
 function addContext(what: string, err: unknown): unknown {
