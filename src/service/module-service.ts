@@ -643,6 +643,12 @@ function parseContentLength(v: string | undefined): number | null {
   return Number(v);
 }
 
+/** An upstream answer's media type ("text/plain" of "text/plain; charset=utf-8"), lower case; `absent` without one. */
+function mediaType(res: UpstreamResponse, absent: string): string {
+  const header = res.headers['content-type'];
+  return header === undefined ? absent : header.split(';')[0]!.trim().toLowerCase();
+}
+
 /** How long an upstream's error text is waited for: it only adds to the client's line. */
 const REFUSAL_TEXT_MS = 2000;
 
@@ -652,9 +658,8 @@ const REFUSAL_TEXT_MS = 2000;
  * first line of the upstream's text/plain reason, as the go command would print it direct.
  */
 async function upstreamRefusal(res: UpstreamResponse, req: ModuleRequest): Promise<GateError> {
-  const type = String(res.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   let said = '';
-  if (type === 'text/plain') {
+  if (mediaType(res, '') === 'text/plain') {
     const timer = setTimeout(() => res.body.destroy(), REFUSAL_TEXT_MS);
     said = (await readSmall(res.body, 512)).toString('utf8').split('\n').find((l) => l.trim() !== '')?.trim().slice(0, 200) ?? '';
     clearTimeout(timer);
@@ -672,7 +677,7 @@ async function upstreamRefusal(res: UpstreamResponse, req: ModuleRequest): Promi
  * error page) is replaced by one line saying what came, rather than printed as markup.
  */
 async function negativeText(res: UpstreamResponse, target: UpstreamTarget): Promise<Buffer> {
-  const type = String(res.headers['content-type'] ?? 'text/plain').split(';')[0]!.trim().toLowerCase();
+  const type = mediaType(res, 'text/plain'); // no Content-Type: as proxy.golang.org's 404s are, text
   if (type !== 'text/plain') {
     res.body.destroy();
     return Buffer.from(`${res.status === 410 ? 'gone' : 'not found'}: upstream ${target.base.host} answered ${res.status} with a ${type} page (not shown)\n`);

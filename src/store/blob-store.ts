@@ -3,14 +3,14 @@
 // so a crash can leave an orphan temp file (removed at start) but never a half-written blob.
 // Owns the on-disk layout: no other module builds a blob or temp path, lists these directories or removes a
 // file in them (eviction, `cache verify`/`--repair` and `cache stats` ask this class).
-import { createReadStream, mkdirSync, readdirSync, rmSync, statSync, type ReadStream } from 'node:fs';
-import { fstat } from 'node:fs';
+import { createReadStream, fstat, mkdirSync, readdirSync, rmSync, statSync, type ReadStream } from 'node:fs';
 import { open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { createHash, randomBytes } from 'node:crypto';
 import { basename, isAbsolute, join, relative } from 'node:path';
 import { GateError } from '../errors.js';
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
+const SHARD = /^[0-9a-f]{2}$/;
 
 /**
  * Read failures that say the blob itself is gone or damaged (no file, or not the size its row says), as
@@ -34,7 +34,6 @@ function damaged(sha256: string, size: number, expectedSize: number): GateError 
   goneOrDamaged.add(e);
   return e;
 }
-const SHARD = /^[0-9a-f]{2}$/;
 
 /** A file (or, for strays, a directory) found on disk under the blob or temp directory. */
 export interface StoredFile {

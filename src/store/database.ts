@@ -1,9 +1,8 @@
 // Opens gomodgate's SQLite file (DATA_DIR/gomodgate.db) in WAL mode and migrates it by user_version.
-// Owns the schema: the cache index (`objects`), the audit trail (`audit`) and each checksum database's
-// latest tree head (`sumdb_latest`) and what the verifier read (`sumdb_reads`), the Go vulnerability database with its matches against fetched
-// module versions (`vuln_*`, see src/vulndb/), and the indexes the web console's pages read. Each index is
-// named for the
-// query it serves. Never holds a transaction across an await.
+// Owns the schema: the cache index (`objects`), the audit trail (`audit`), each checksum database's latest
+// tree head (`sumdb_latest`) and what the verifier read from it (`sumdb_reads`), the Go vulnerability database
+// with its matches against fetched module versions (`vuln_*`, see src/vulndb/), and the indexes the web
+// console's pages read. Each index is named for the query it serves. Never holds a transaction across an await.
 import Database from 'better-sqlite3';
 import { GateError } from '../errors.js';
 

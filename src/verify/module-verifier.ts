@@ -200,7 +200,8 @@ export class ModuleVerifier {
    * restart (one another worker is reading now is waited for), a hash tile it holds. Null when it has none (or
    * its lookup failed): then the caller asks upstream as usual. Never fetches anything itself, never throws.
    * The caller still checks the answer as it checks any (SumdbAnswerCheck.authenticate).
-   */  async knownAnswer(req: ModuleRequest, target: UpstreamTarget): Promise<KnownAnswer | null> {
+   */
+  async knownAnswer(req: ModuleRequest, target: UpstreamTarget): Promise<KnownAnswer | null> {
     if (req.sumdb !== this.sumdb.name) return null;
     const route = this.verifiers.get(routeKey(target));
     if (req.kind === 'sumdb-supported') {
