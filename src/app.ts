@@ -91,8 +91,10 @@ export interface Gateway {
    * for whoever reads last_access from the database while the gateway runs and needs the latest order.
    */
   flushCacheAccess(): void;
-  /** Applies a re-read configuration (SIGHUP) without dropping connections; returns what it could not apply. */
-  /** policyRejected: the rules file's error when it was refused (the previous rules stay; logged here). */
+  /**
+   * Applies a re-read configuration (SIGHUP) without dropping connections, logs what it applied and what needs a
+   * restart, and returns both; policyRejected: the rules file's error when it was refused (the previous rules stay).
+   */
   reload(next: GatewayConfig): { applied: string[]; needsRestart: string[]; policyRejected?: string };
   /** Stops accepting, lets in-flight responses finish (up to `graceMs`), flushes and closes. */
   close(graceMs?: number): Promise<void>;
@@ -461,15 +463,19 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
       }
       if (refreshCa()) applied.push('ca');
       // the policy file's contents are re-read on every SIGHUP; a new file name needs a restart (in the plan)
+      let policyRejected: string | undefined;
       if (current.policy) {
         const r = policy.reload();
         if (r.ok) applied.push('policy');
         else {
           log.error({ err: r.error }, 'policy reload rejected; the previous rules stay in force');
-          return { applied, needsRestart, policyRejected: r.error };
+          policyRejected = r.error;
         }
       }
-      return { applied, needsRestart };
+      // a change not in force is the admin's to act on (a restart), not a detail
+      if (needsRestart.length) log.warn({ applied, needsRestart }, 'configuration reloaded; some changes need a restart');
+      else log.info({ applied }, 'configuration reloaded');
+      return policyRejected === undefined ? { applied, needsRestart } : { applied, needsRestart, policyRejected };
     },
     async close(graceMs = 10_000) {
       if (closed) return;

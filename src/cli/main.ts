@@ -142,11 +142,7 @@ async function serve(argv: Record<string, unknown>): Promise<void> {
   };
   process.on('SIGHUP', () => {
     try {
-      const next = configFromArgv(argv);
-      const { applied, needsRestart } = gateway.reload(next);
-      // a change not in force is the admin's to act on (a restart), not a detail
-      if (needsRestart.length) log.warn({ applied, needsRestart }, 'configuration reloaded; some changes need a restart');
-      else log.info({ applied }, 'configuration reloaded');
+      gateway.reload(configFromArgv(argv)); // it logs what it applied
     } catch (err) {
       log.error({ err: err instanceof Error ? err.message : String(err) }, 'configuration reload rejected; the previous configuration stays in force');
     }

@@ -97,10 +97,7 @@ export async function serveAsWorker(opts: WorkerOptions): Promise<void> {
   onControl = (m) => {
     if (m.type === 'gmg-drain') return drain(m.graceMs, { by: 'supervisor' });
     try {
-      const { applied, needsRestart, policyRejected } = gateway.reload(opts.readConfig());
-      // a change not in force is the admin's to act on (a restart), not a detail
-      if (needsRestart.length) log.warn({ applied, needsRestart }, 'configuration reloaded; some changes need a restart');
-      else log.info({ applied }, 'configuration reloaded');
+      const { applied, needsRestart, policyRejected } = gateway.reload(opts.readConfig()); // it logs what it applied
       // the rules file refused (logged by the gateway): the supervisor's summary must not count it as applied
       send({ type: 'gmg-reloaded', applied, needsRestart, inForce: gateway.config, ...(policyRejected ? { error: policyRejected } : {}) } satisfies WorkerMessage);
     } catch (err) {

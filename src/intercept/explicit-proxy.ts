@@ -58,19 +58,16 @@ export class ExplicitProxy {
 
   /**
    * Closes the connections of clients the current allowClients no longer lists (after a reload): a keep-alive
-   * connection or an open tunnel would otherwise outlive the change. Returns how many were closed.
+   * connection or an open tunnel would otherwise outlive the change.
    */
-  closeDisallowedClients(): number {
+  closeDisallowedClients(): void {
     const acl = this.deps.acl();
-    let closed = 0;
     for (const socket of this.sockets) {
       const client = plainAddress(socket.remoteAddress);
       if (acl.allows(client)) continue;
       this.deps.log.warn({ client }, 'proxy port: client no longer in allowClients; open connection closed');
       socket.destroy();
-      closed++;
     }
-    return closed;
   }
 
   listen(host: string, port: number): Promise<number> {
