@@ -5,7 +5,8 @@
 // at any more: a crash in between leaves an orphan blob, never a row without its blob.
 // Never removes a blob for which inUse returns true (being served or being stored), and never awaits: the
 // caller's event loop sees one synchronous step. Cost: one pass over the objects index to total the blob
-// sizes, then index lookups for as many objects as it removes.
+// sizes, then the least recently used rows in order, reading a blob's rows where the scan first meets it and again
+// where it evicts it.
 import type { Db } from './database.js';
 import type { BlobStore } from './blob-store.js';
 
@@ -90,6 +91,10 @@ export function evictToLimit(
   const refsOf = db.prepare<[string], Row>(`SELECT ${ROW_COLS} FROM objects WHERE sha256 = ?`);
   const deleteRefs = db.prepare<[string]>('DELETE FROM objects WHERE sha256 = ?');
   const handled = new Set<string>();
+  // blob → the row where the scan evicts it (its most recently used one): the blob's older rows are passed by
+  // without reading its rows again. Read at each of them, a blob shared by n rows (one go.mod for many
+  // versions) cost n² rows per pass.
+  const evictAt = new Map<string, number>();
   let cursor: [number, number] = [Number.MIN_SAFE_INTEGER, Number.MIN_SAFE_INTEGER];
   for (;;) {
     const rows = page.all(...cursor);
@@ -99,6 +104,8 @@ export function evictToLimit(
       cursor = [row.last_access, row.rowid];
       const sha = row.sha256!;
       if (handled.has(sha)) continue;
+      const at = evictAt.get(sha);
+      if (at !== undefined && at !== row.rowid) continue;
       if (inUse(sha)) {
         handled.add(sha);
         continue;
@@ -106,7 +113,10 @@ export function evictToLimit(
       const refs = refsOf.all(sha);
       // The blob is as recent as its most recently used row: evict it when the scan reaches that row.
       const latest = refs.reduce((a, b) => (b.last_access > a.last_access || (b.last_access === a.last_access && b.rowid > a.rowid) ? b : a), row);
-      if (latest.rowid !== row.rowid) continue;
+      if (latest.rowid !== row.rowid) {
+        evictAt.set(sha, latest.rowid);
+        continue;
+      }
       handled.add(sha);
       const size = refs.reduce((m, r) => Math.max(m, r.size), 0);
       if (!options.dryRun) {
