@@ -19,7 +19,7 @@ export class CacheLimit {
     private readonly log: Logger,
   ) {}
 
-  /** One pass (a pass sums the index's sizes: milliseconds for 100k objects, next to a download). */
+  /** One pass: nothing more than reading one row while the cache is within its limit. */
   enforce(justStored: string | null = null): void {
     const max = this.maxBytes();
     if (max <= 0) return;

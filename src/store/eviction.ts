@@ -4,9 +4,9 @@
 // `cache prune --older-than`). Index rows are deleted first (one transaction), then the blob files no row points
 // at any more: a crash in between leaves an orphan blob, never a row without its blob.
 // Never removes a blob for which inUse returns true (being served or being stored), and never awaits: the
-// caller's event loop sees one synchronous step. Cost: one pass over the objects index to total the blob
-// sizes, then the least recently used rows in order, reading a blob's rows where the scan first meets it and again
-// where it evicts it.
+// caller's event loop sees one synchronous step. Cost: the blobs' total is one row the schema keeps
+// (database.ts, migration 9); then the least recently used rows in order, reading a blob's rows where the scan
+// first meets it and again where it evicts it.
 import type { Db } from './database.js';
 import type { BlobStore } from './blob-store.js';
 
@@ -49,12 +49,10 @@ interface Row {
 const ROW_COLS = 'rowid, key, kind, module, version, sha256, size, last_access';
 const BATCH = 256;
 
-/** Total size of the distinct blobs the index points at (each counted once). */
+/** Total size of the distinct blobs the index points at (each counted once): one row the schema's triggers keep. */
 export function indexedBlobBytes(db: Db): number {
-  const r = db
-    .prepare('SELECT COALESCE(SUM(size), 0) AS bytes FROM (SELECT MAX(size) AS size FROM objects WHERE sha256 IS NOT NULL GROUP BY sha256)')
-    .get() as { bytes: number };
-  return r.bytes;
+  const r = db.prepare('SELECT blob_bytes FROM cache_totals WHERE id = 1').get() as { blob_bytes: number } | undefined;
+  return Number(r?.blob_bytes ?? 0);
 }
 
 function removeBlobFile(blobs: BlobStore, sha256: string): void {

@@ -1,8 +1,10 @@
-// Unit: the cache's object count and byte total that /metrics reads (cacheTotalsFromDb) are kept by the schema's
-// triggers (database.ts, migration 7) and always equal count(*) and sum(size) over `objects`: after puts, the
-// upsert of an existing key with another size, deletes through the index, eviction's deletes on the same
-// connection, a second connection's writes (as a worker or `gomodgate cache` makes them), and the migration of a
-// cache written before the triggers existed. Real SQLite files, real blobs; no mocks.
+// Unit: the cache's object count and byte total that /metrics reads (cacheTotalsFromDb), and the bytes of the
+// distinct blobs that the cache limit reads (indexedBlobBytes), are kept by the schema's triggers (database.ts,
+// migrations 7 and 9) and always equal count(*), sum(size) and the distinct blobs' sizes over `objects`: after
+// puts, rows sharing a blob, the upsert of an existing key with another size or another blob, deletes through
+// the index, eviction's deletes on the same connection, a second connection's writes (as a worker or `gomodgate
+// cache` makes them), and the migration of a cache written before the triggers existed. Real SQLite files, real
+// blobs; no mocks.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -12,12 +14,17 @@ import Database from 'better-sqlite3';
 import { openDatabase, type Db } from '../../src/store/database.js';
 import { CacheIndex, type CachedObject } from '../../src/store/cache-index.js';
 import { BlobStore } from '../../src/store/blob-store.js';
-import { evictToLimit } from '../../src/store/eviction.js';
+import { evictToLimit, indexedBlobBytes } from '../../src/store/eviction.js';
 import { cacheTotalsFromDb } from '../../src/admin/metrics.js';
 
 function scanned(db: Db): { objects: number; bytes: number } {
   const row = db.prepare('SELECT count(*) AS objects, coalesce(sum(size), 0) AS bytes FROM objects').get() as { objects: number; bytes: number };
   return { objects: row.objects, bytes: row.bytes };
+}
+
+/** The distinct blobs' bytes as the cache limit summed them before migration 9: a scan of every object. */
+function scannedBlobBytes(db: Db): number {
+  return (db.prepare('SELECT coalesce(sum(size), 0) AS b FROM (SELECT max(size) AS size FROM objects WHERE sha256 IS NOT NULL GROUP BY sha256)').get() as { b: number }).b;
 }
 
 function object(key: string, size: number, sha256: string | null = `${key}-sha`): CachedObject {
@@ -40,22 +47,40 @@ test('the kept totals equal a scan of the objects table after every kind of writ
     for (let i = 0; i < 50; i++) index.put(object(`k${i}`, 1000 + i));
     assert.deepEqual(totals(), { objects: 50, bytes: 50 * 1000 + (49 * 50) / 2 });
 
+    assert.equal(indexedBlobBytes(db), scannedBlobBytes(db));
+
     index.put(object('k7', 99_999)); // the upsert of an existing key, another size
     assert.deepEqual(totals(), scanned(db));
+    assert.equal(indexedBlobBytes(db), scannedBlobBytes(db));
     index.delete('k8');
     index.delete('no-such-key');
     assert.deepEqual(totals(), scanned(db));
+    assert.equal(indexedBlobBytes(db), scannedBlobBytes(db));
+
+    // rows sharing a blob (one go.mod for three versions) count it once; it goes with its last row
+    for (const v of ['a', 'b', 'c']) index.put(object(`shared-${v}`, 300, 'shared-sha'));
+    assert.equal(indexedBlobBytes(db), scannedBlobBytes(db));
+    index.put(object('shared-b', 400, 'other-sha')); // the upsert of a key onto another blob
+    index.delete('shared-a');
+    assert.equal(indexedBlobBytes(db), scannedBlobBytes(db));
+    index.delete('shared-c');
+    assert.equal((db.prepare("SELECT count(*) AS n FROM cache_blobs WHERE sha256 = 'shared-sha'").get() as { n: number }).n, 0, 'a blob no row points at is not counted');
+    assert.equal(indexedBlobBytes(db), scannedBlobBytes(db));
+    index.put(object('negative', 0, null)); // a remembered 404: no blob
+    assert.equal(indexedBlobBytes(db), scannedBlobBytes(db));
 
     new CacheIndex(other).put(object('from-the-other-connection', 5));
     other.prepare('DELETE FROM objects WHERE key = ?').run('k9');
     assert.deepEqual(totals(), scanned(db), 'writes on another connection count too');
+    assert.equal(indexedBlobBytes(db), scannedBlobBytes(db));
 
     // eviction deletes by SQL on the same connection, and removes the blobs it names
     const blobs = new BlobStore(dir);
     const r = evictToLimit(db, blobs, 20_000, () => false);
     assert.ok(r.removedObjects > 0, 'eviction removed rows');
     assert.deepEqual(totals(), scanned(db));
-    assert.ok(totals().bytes <= 20_000);
+    assert.equal(indexedBlobBytes(db), scannedBlobBytes(db));
+    assert.ok(indexedBlobBytes(db) <= 20_000);
   } finally {
     other.close();
     db.close();
@@ -63,30 +88,43 @@ test('the kept totals equal a scan of the objects table after every kind of writ
   }
 });
 
-test('a cache written before the triggers existed gets its totals at the migration', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'gmg-cache-totals-migrate-'));
-  const file = join(dir, 'gomodgate.db');
-  try {
-    const db = openDatabase(file);
-    const index = new CacheIndex(db);
-    for (let i = 0; i < 30; i++) index.put(object(`k${i}`, 10 * i));
-    db.close();
-    // as an older gomodgate left it: no totals table, no triggers, no kept checksum-database reads, schema 6
-    const raw = new Database(file);
-    raw.exec('DROP TRIGGER objects_totals_insert; DROP TRIGGER objects_totals_delete; DROP TRIGGER objects_totals_update; DROP TABLE cache_totals; DROP TABLE sumdb_reads;');
-    raw.pragma('user_version = 6');
-    raw.prepare("INSERT INTO objects (key, kind, status, sha256, size, content_type, stored_at, last_access) VALUES ('late', 'mod', 200, 'x', 7, 'text/plain', 1, 1)").run();
-    raw.close();
+/** Takes the schema back to what an older gomodgate left (6: before the totals; 8: before the blob totals). */
+function downgrade(file: string, to: 6 | 8): void {
+  const raw = new Database(file);
+  raw.exec(`DROP TRIGGER objects_blobs_insert; DROP TRIGGER objects_blobs_delete; DROP TRIGGER objects_blobs_update;
+    DROP TRIGGER cache_blobs_bytes_insert; DROP TRIGGER cache_blobs_bytes_update; DROP TRIGGER cache_blobs_bytes_delete;
+    DROP TABLE cache_blobs; ALTER TABLE cache_totals DROP COLUMN blob_bytes;`);
+  if (to === 6) raw.exec('DROP TRIGGER objects_totals_insert; DROP TRIGGER objects_totals_delete; DROP TRIGGER objects_totals_update; DROP TABLE cache_totals; DROP TABLE sumdb_reads;');
+  raw.pragma(`user_version = ${to}`);
+  // a row the older gomodgate wrote after the cache was last opened here: no trigger saw it
+  raw.prepare("INSERT INTO objects (key, kind, status, sha256, size, content_type, stored_at, last_access) VALUES ('late', 'mod', 200, 'x', 7, 'text/plain', 1, 1)").run();
+  raw.close();
+}
 
-    const reopened = openDatabase(file);
+for (const from of [6, 8] as const) {
+  test(`a cache at schema ${from} gets its kept totals at the migration`, () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gmg-cache-totals-migrate-'));
+    const file = join(dir, 'gomodgate.db');
     try {
-      assert.equal(reopened.pragma('user_version', { simple: true }), 8);
-      assert.deepEqual(cacheTotalsFromDb(reopened)(), { objects: 31, bytes: 10 * ((29 * 30) / 2) + 7 });
-      assert.deepEqual(cacheTotalsFromDb(reopened)(), scanned(reopened));
+      const db = openDatabase(file);
+      const index = new CacheIndex(db);
+      for (let i = 0; i < 30; i++) index.put(object(`k${i}`, 10 * i));
+      for (let i = 0; i < 5; i++) index.put(object(`shared${i}`, 50, 'one-go-mod'));
+      db.close();
+      downgrade(file, from);
+
+      const reopened = openDatabase(file);
+      try {
+        assert.equal(reopened.pragma('user_version', { simple: true }), 9);
+        assert.deepEqual(cacheTotalsFromDb(reopened)(), { objects: 36, bytes: 10 * ((29 * 30) / 2) + 5 * 50 + 7 });
+        assert.deepEqual(cacheTotalsFromDb(reopened)(), scanned(reopened));
+        assert.equal(indexedBlobBytes(reopened), 10 * ((29 * 30) / 2) + 50 + 7);
+        assert.equal(indexedBlobBytes(reopened), scannedBlobBytes(reopened));
+      } finally {
+        reopened.close();
+      }
     } finally {
-      reopened.close();
+      rmSync(dir, { recursive: true, force: true });
     }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  });
+}
