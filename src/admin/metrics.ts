@@ -16,6 +16,8 @@ export type ConnectionDecision = 'intercepted' | 'spliced' | 'refused';
 export interface CacheTotals {
   objects: number;
   bytes: number;
+  /** Bytes of the distinct blob files the index points at (rows sharing a blob count it once): what the cache limit counts. */
+  blobBytes: number;
 }
 
 export interface SingleFlightState {
@@ -176,7 +178,7 @@ export class GatewayMetrics {
         }
       },
     });
-    // One query serves both cache gauges of a scrape: a read is reused for a second.
+    // One query serves the three cache gauges of a scrape: a read is reused for a second.
     const cacheTotals = sources.cacheTotals;
     let lastTotals: CacheTotals | null = null;
     let readAt = -Infinity;
@@ -210,6 +212,16 @@ export class GatewayMetrics {
       collect() {
         const t = readTotals();
         if (t) this.set(nonNegative(t.bytes));
+      },
+    });
+    new Gauge({
+      name: 'gomodgate_cache_blob_bytes',
+      aggregator: 'first', // workers > 1: read from the shared database (or the CA) by every worker alike
+      help: 'Bytes of the distinct blob files the cache index points at (what --cache-max-bytes limits; rows sharing a blob count it once)',
+      registers,
+      collect() {
+        const t = readTotals();
+        if (t) this.set(nonNegative(t.blobBytes));
       },
     });
     new Gauge({
@@ -367,11 +379,11 @@ export function answerClusterScrapes(): void {
 }
 
 export function cacheTotalsFromDb(db: Db): () => CacheTotals {
-  // one row the schema's triggers keep (database.ts, migration 7), not a scan of every object per scrape
-  const stmt = db.prepare('SELECT objects, bytes FROM cache_totals WHERE id = 1');
+  // one row the schema's triggers keep (database.ts, migrations 7 and 9), not a scan of every object per scrape
+  const stmt = db.prepare('SELECT objects, bytes, blob_bytes FROM cache_totals WHERE id = 1');
   return () => {
-    const row = stmt.get() as { objects: number; bytes: number } | undefined;
-    return { objects: Number(row?.objects ?? 0), bytes: Number(row?.bytes ?? 0) };
+    const row = stmt.get() as { objects: number; bytes: number; blob_bytes: number } | undefined;
+    return { objects: Number(row?.objects ?? 0), bytes: Number(row?.bytes ?? 0), blobBytes: Number(row?.blob_bytes ?? 0) };
   };
 }
 

@@ -30,11 +30,11 @@ function get(path: string, method = 'GET'): Promise<{ status: number; headers: h
   });
 }
 
-function insertObject(key: string, size: number): void {
+function insertObject(key: string, size: number, sha256 = key.padEnd(64, '0').slice(0, 64)): void {
   db.prepare(
     `INSERT INTO objects (key, kind, module, version, status, sha256, size, content_type, stored_at, expires_at, last_access)
      VALUES (?, 'zip', 'example.com/m', 'v1.0.0', 200, ?, ?, 'application/zip', 0, NULL, 0)`,
-  ).run(key, key.padEnd(64, '0').slice(0, 64), size);
+  ).run(key, sha256, size);
 }
 
 before(async () => {
@@ -42,6 +42,9 @@ before(async () => {
   db = openDatabase(join(dir, 'gomodgate.db'));
   insertObject('mod:example.com/m@v1.0.0.zip', 1000);
   insertObject('mod:example.com/m@v1.1.0.zip', 2500);
+  // a go.mod that two versions share: two objects, one blob
+  insertObject('mod:example.com/m@v1.2.0.mod', 40, 'f'.repeat(64));
+  insertObject('mod:example.com/m@v1.3.0.mod', 40, 'f'.repeat(64));
   metrics = new GatewayMetrics({
     cacheTotals: cacheTotalsFromDb(db),
     singleFlight: () => ({ inflight: 2, joinedTotal: 9 }),
@@ -95,8 +98,9 @@ test('/metrics: Prometheus text with the observed series and the cache totals fr
   assert.equal(values.get('gomodgate_requests_total{kind="zip",outcome="hit"}'), 1);
   assert.equal(values.get('gomodgate_response_bytes_total{outcome="hit"}'), 3500);
   assert.equal(values.get('gomodgate_connections_total{decision="intercepted"}'), 1);
-  assert.equal(values.get('gomodgate_cache_objects'), 2);
-  assert.equal(values.get('gomodgate_cache_bytes'), 3500);
+  assert.equal(values.get('gomodgate_cache_objects'), 4);
+  assert.equal(values.get('gomodgate_cache_bytes'), 3580);
+  assert.equal(values.get('gomodgate_cache_blob_bytes'), 3540, 'the shared go.mod counts once');
   assert.equal(values.get('gomodgate_singleflight_inflight'), 2);
   assert.equal(values.get('gomodgate_singleflight_joined_total'), 9);
   assert.match(r.body, /^# HELP gomodgate_requests_total /m);

@@ -100,16 +100,17 @@ test('cache and single-flight values come from the callbacks at scrape time', as
     processMetrics: false,
     cacheTotals: () => {
       reads++;
-      return { objects: 42, bytes: 123456 };
+      return { objects: 42, bytes: 123456, blobBytes: 100000 };
     },
     singleFlight: () => flights,
   });
   assert.equal(reads, 0, 'nothing is read before a scrape');
   const text = await m.text();
   const s = samples(text);
-  assert.equal(reads, 1, 'one read serves both cache gauges');
+  assert.equal(reads, 1, 'one read serves the three cache gauges');
   assert.equal(s.get('gomodgate_cache_objects'), 42);
   assert.equal(s.get('gomodgate_cache_bytes'), 123456);
+  assert.equal(s.get('gomodgate_cache_blob_bytes'), 100000);
   assert.equal(s.get('gomodgate_singleflight_inflight'), 3);
   assert.equal(s.get('gomodgate_singleflight_joined_total'), 17);
   assert.match(text, /# TYPE gomodgate_singleflight_joined_total counter/);
