@@ -1,7 +1,8 @@
 // Checks a gateway's data directory the way a later request would find it: the SQLite index passes
 // integrity_check, every row with status 200 names a blob file that exists, has the row's size and hashes to its
-// name, and rows for objects a test knows hash to what the upstream serves. Also lists the temp files of
-// downloads in progress. Paths come from BlobStore, the one owner of the layout. Opens the index read-only (WAL: safe while the gateway runs); never writes.
+// name, rows for objects a test knows hash to what the upstream serves, and the totals the schema keeps equal a
+// scan of the rows. Also lists the temp files of downloads in progress. Paths come from BlobStore, the one owner
+// of the layout. Opens the index read-only (WAL: safe while the gateway runs); never writes.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, statSync } from 'node:fs';
@@ -31,6 +32,15 @@ export function storedRows(dataDir: string): StoredRow[] {
   const db = openDatabase(join(dataDir, 'gomodgate.db'), { readonly: true });
   try {
     assert.equal(db.pragma('integrity_check', { simple: true }), 'ok', 'the SQLite index passes integrity_check');
+    // the totals the schema's triggers keep (migrations 7 and 9) agree with a scan, whatever wrote the rows
+    const kept = db.prepare('SELECT objects, bytes, blob_bytes AS blobBytes FROM cache_totals WHERE id = 1').get();
+    const scanned = db
+      .prepare(
+        `SELECT (SELECT count(*) FROM objects) AS objects, (SELECT coalesce(sum(size), 0) FROM objects) AS bytes,
+           (SELECT coalesce(sum(size), 0) FROM (SELECT max(size) AS size FROM objects WHERE sha256 IS NOT NULL GROUP BY sha256)) AS blobBytes`,
+      )
+      .get();
+    assert.deepEqual(kept, scanned, "the index's kept totals equal a scan of its objects");
     return db.prepare('SELECT key, kind, status, sha256, size FROM objects').all() as StoredRow[];
   } finally {
     db.close();
