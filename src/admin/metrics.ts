@@ -194,36 +194,27 @@ export class GatewayMetrics {
       }
       return lastTotals;
     };
-    new Gauge({
-      name: 'gomodgate_cache_objects',
-      aggregator: 'first', // workers > 1: read from the shared database (or the CA) by every worker alike
-      help: 'Objects in the cache index (including remembered 404/410 answers)',
-      registers,
-      collect() {
-        const t = readTotals();
-        if (t) this.set(nonNegative(t.objects));
-      },
-    });
-    new Gauge({
-      name: 'gomodgate_cache_bytes',
-      aggregator: 'first', // workers > 1: read from the shared database (or the CA) by every worker alike
-      help: 'Bytes of the objects in the cache index',
-      registers,
-      collect() {
-        const t = readTotals();
-        if (t) this.set(nonNegative(t.bytes));
-      },
-    });
-    new Gauge({
-      name: 'gomodgate_cache_blob_bytes',
-      aggregator: 'first', // workers > 1: read from the shared database (or the CA) by every worker alike
-      help: 'Bytes of the distinct blob files the cache index points at (what --cache-max-bytes limits; rows sharing a blob count it once)',
-      registers,
-      collect() {
-        const t = readTotals();
-        if (t) this.set(nonNegative(t.blobBytes));
-      },
-    });
+    const cacheGauges: [string, string, keyof CacheTotals][] = [
+      ['gomodgate_cache_objects', 'Objects in the cache index (including remembered 404/410 answers)', 'objects'],
+      ['gomodgate_cache_bytes', 'Bytes of the objects in the cache index', 'bytes'],
+      [
+        'gomodgate_cache_blob_bytes',
+        'Bytes of the distinct blob files the cache index points at (what --cache-max-bytes limits; rows sharing a blob count it once)',
+        'blobBytes',
+      ],
+    ];
+    for (const [name, help, field] of cacheGauges) {
+      new Gauge({
+        name,
+        aggregator: 'first', // workers > 1: read from the shared database by every worker alike
+        help,
+        registers,
+        collect() {
+          const t = readTotals();
+          if (t) this.set(nonNegative(t[field]));
+        },
+      });
+    }
     new Gauge({
       name: 'gomodgate_singleflight_inflight',
       help: 'Upstream fetches in progress (each shared by every request waiting for the same object)',
