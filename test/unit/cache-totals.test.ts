@@ -17,14 +17,14 @@ import { BlobStore } from '../../src/store/blob-store.js';
 import { evictToLimit, indexedBlobBytes } from '../../src/store/eviction.js';
 import { cacheTotalsFromDb } from '../../src/admin/metrics.js';
 
-function scanned(db: Db): { objects: number; bytes: number } {
-  const row = db.prepare('SELECT count(*) AS objects, coalesce(sum(size), 0) AS bytes FROM objects').get() as { objects: number; bytes: number };
-  return { objects: row.objects, bytes: row.bytes };
-}
-
 /** The distinct blobs' bytes as the cache limit summed them before migration 9: a scan of every object. */
 function scannedBlobBytes(db: Db): number {
   return (db.prepare('SELECT coalesce(sum(size), 0) AS b FROM (SELECT max(size) AS size FROM objects WHERE sha256 IS NOT NULL GROUP BY sha256)').get() as { b: number }).b;
+}
+
+function scanned(db: Db): { objects: number; bytes: number; blobBytes: number } {
+  const row = db.prepare('SELECT count(*) AS objects, coalesce(sum(size), 0) AS bytes FROM objects').get() as { objects: number; bytes: number };
+  return { objects: row.objects, bytes: row.bytes, blobBytes: scannedBlobBytes(db) };
 }
 
 function object(key: string, size: number, sha256: string | null = `${key}-sha`): CachedObject {
@@ -42,10 +42,10 @@ test('the kept totals equal a scan of the objects table after every kind of writ
   try {
     const totals = cacheTotalsFromDb(db);
     const index = new CacheIndex(db);
-    assert.deepEqual(totals(), { objects: 0, bytes: 0 });
+    assert.deepEqual(totals(), { objects: 0, bytes: 0, blobBytes: 0 });
 
     for (let i = 0; i < 50; i++) index.put(object(`k${i}`, 1000 + i));
-    assert.deepEqual(totals(), { objects: 50, bytes: 50 * 1000 + (49 * 50) / 2 });
+    assert.deepEqual(totals(), { objects: 50, bytes: 50 * 1000 + (49 * 50) / 2, blobBytes: 50 * 1000 + (49 * 50) / 2 });
 
     assert.equal(indexedBlobBytes(db), scannedBlobBytes(db));
 
@@ -116,7 +116,7 @@ for (const from of [6, 8] as const) {
       const reopened = openDatabase(file);
       try {
         assert.equal(reopened.pragma('user_version', { simple: true }), 9);
-        assert.deepEqual(cacheTotalsFromDb(reopened)(), { objects: 36, bytes: 10 * ((29 * 30) / 2) + 5 * 50 + 7 });
+        assert.deepEqual(cacheTotalsFromDb(reopened)(), { objects: 36, bytes: 10 * ((29 * 30) / 2) + 5 * 50 + 7, blobBytes: 10 * ((29 * 30) / 2) + 50 + 7 });
         assert.deepEqual(cacheTotalsFromDb(reopened)(), scanned(reopened));
         assert.equal(indexedBlobBytes(reopened), 10 * ((29 * 30) / 2) + 50 + 7);
         assert.equal(indexedBlobBytes(reopened), scannedBlobBytes(reopened));
