@@ -6,7 +6,8 @@
 // Never removes a blob for which inUse returns true (being served or being stored), and never awaits: the
 // caller's event loop sees one synchronous step. Cost: the blobs' total is one row the schema keeps
 // (database.ts, migration 9); then the least recently used rows in order, reading a blob's rows where the scan
-// first meets it and again where it evicts it.
+// first meets it and again where it evicts it. The running gateway's passes go on where the last one stopped
+// and remove a bounded number of blobs each (cache-limit.ts).
 import type { Db } from './database.js';
 import type { BlobStore } from './blob-store.js';
 
@@ -15,6 +16,16 @@ export interface EvictionResult {
   removedObjects: number;
   /** Bytes of blob files removed from disk (a blob shared by several rows counts once). */
   removedBytes: number;
+}
+
+/** A place in least-recently-used order (last_access, rowid): where a pass stopped, and the next goes on. */
+export type EvictionCursor = readonly [lastAccess: number, rowid: number];
+
+export interface LimitPassResult extends EvictionResult {
+  /** Where the next pass starts: the scan passed every row before it (and evicted what it could). */
+  resumeAt: EvictionCursor | null;
+  /** The pass stopped at maxBlobs with the cache still over its limit. */
+  more: boolean;
 }
 
 export interface RemovedObject {
@@ -33,6 +44,17 @@ export interface EvictionOptions {
   /** Report what would be removed without removing anything. */
   dryRun?: boolean;
   onRemove?: (o: RemovedObject) => void;
+}
+
+export interface LimitPassOptions extends EvictionOptions {
+  /**
+   * Start the scan here (the previous pass's resumeAt) rather than at the oldest row; it goes round to the
+   * oldest row once if it reaches the end still over the limit. Rows before it were passed already: their blob
+   * has a more recent row (evicted with it when the scan gets there) or was in use then.
+   */
+  from?: EvictionCursor | null;
+  /** Remove at most this many blobs, then stop (more: true): a pass is one turn of the caller's event loop. */
+  maxBlobs?: number;
 }
 
 interface Row {
@@ -79,26 +101,56 @@ export function evictToLimit(
   inUse: (sha256: string) => boolean,
   options: EvictionOptions = {},
 ): EvictionResult {
+  const { removedObjects, removedBytes } = evictionPass(db, blobs, maxBytes, inUse, options);
+  return { removedObjects, removedBytes };
+}
+
+/**
+ * evictToLimit's scan, from where a previous pass stopped and for a bounded number of blobs (the running
+ * gateway's passes, cache-limit.ts). Each page of the scan deletes its rows in one transaction, then removes
+ * their blob files.
+ */
+export function evictionPass(
+  db: Db,
+  blobs: BlobStore,
+  maxBytes: number,
+  inUse: (sha256: string) => boolean,
+  options: LimitPassOptions = {},
+): LimitPassResult {
   let total = indexedBlobBytes(db);
-  const result: EvictionResult = { removedObjects: 0, removedBytes: 0 };
+  const result: LimitPassResult = { removedObjects: 0, removedBytes: 0, resumeAt: options.from ?? null, more: false };
   if (total <= maxBytes) return result;
+  const maxBlobs = options.maxBlobs ?? Infinity;
   const page = db.prepare<[number, number], Row>(
     `SELECT ${ROW_COLS} FROM objects INDEXED BY objects_by_last_access
      WHERE (last_access, rowid) > (?, ?) AND sha256 IS NOT NULL ORDER BY last_access, rowid LIMIT ${BATCH}`,
   );
   const refsOf = db.prepare<[string], Row>(`SELECT ${ROW_COLS} FROM objects WHERE sha256 = ?`);
   const deleteRefs = db.prepare<[string]>('DELETE FROM objects WHERE sha256 = ?');
+  const deleteAll = db.transaction((doomed: string[]) => {
+    for (const sha of doomed) deleteRefs.run(sha);
+  });
   const handled = new Set<string>();
   // blob → the row where the scan evicts it (its most recently used one): the blob's older rows are passed by
   // without reading its rows again. Read at each of them, a blob shared by n rows (one go.mod for many
   // versions) cost n² rows per pass.
   const evictAt = new Map<string, number>();
-  let cursor: [number, number] = [Number.MIN_SAFE_INTEGER, Number.MIN_SAFE_INTEGER];
+  const oldest: EvictionCursor = [Number.MIN_SAFE_INTEGER, Number.MIN_SAFE_INTEGER];
+  let cursor: EvictionCursor = options.from ?? oldest;
+  let wentRound = options.from == null;
+  let blobsRemoved = 0;
+  // Bounded: each page moves the cursor forward or ends the scan, and the scan goes round to the oldest row once.
   for (;;) {
     const rows = page.all(...cursor);
-    if (rows.length === 0) break;
+    if (rows.length === 0) {
+      if (wentRound) break;
+      wentRound = true;
+      cursor = oldest;
+      continue;
+    }
+    const doomed: { sha: string; refs: Row[] }[] = [];
     for (const row of rows) {
-      if (total <= maxBytes) return result;
+      if (total <= maxBytes || blobsRemoved >= maxBlobs) break;
       cursor = [row.last_access, row.rowid];
       const sha = row.sha256!;
       if (handled.has(sha)) continue;
@@ -116,17 +168,27 @@ export function evictToLimit(
         continue;
       }
       handled.add(sha);
+      doomed.push({ sha, refs });
+      blobsRemoved++;
       const size = refs.reduce((m, r) => Math.max(m, r.size), 0);
-      if (!options.dryRun) {
-        deleteRefs.run(sha);
-        removeBlobFile(blobs, sha);
-      }
-      emit(options, refs, true);
       total -= size;
       result.removedObjects += refs.length;
       result.removedBytes += size;
     }
+    if (!options.dryRun && doomed.length > 0) {
+      // rows first, in one transaction; then the files no row points at (a crash between leaves orphans only)
+      deleteAll(doomed.map((d) => d.sha));
+      for (const d of doomed) removeBlobFile(blobs, d.sha);
+    }
+    for (const d of doomed) emit(options, d.refs, true);
+    result.resumeAt = cursor;
+    if (total <= maxBytes) return result;
+    if (blobsRemoved >= maxBlobs) {
+      result.more = true;
+      return result;
+    }
   }
+  result.resumeAt = null;
   return result;
 }
 
