@@ -5,8 +5,9 @@
 // A pass goes on where the previous one stopped: the rows before that were passed already (their blob has a
 // more recent row, or was being read), and scanning them again at every stored object cost 0.6-1.4 s a pass
 // once a tenth of a 400,000-object cache had been evicted. So a blob that was being read is evicted when the
-// scan next comes round, not at the next pass. A pass removes at most MAX_BLOBS_PER_PASS blobs; the rest (a
-// reload that lowers the limit, a start-up over it) follow in later turns of the event loop.
+// scan next comes round, not at the next pass. A pass stops after PASS_BUDGET_MS; the rest (a reload that
+// lowers the limit, a start-up over it) follows in later passes, each as long after the last (a pass after a
+// closed index does nothing).
 import type { Logger } from 'pino';
 import { describeCause } from '../errors.js';
 import type { Db } from './database.js';
@@ -14,12 +15,15 @@ import type { BlobStore } from './blob-store.js';
 import type { CacheIndex } from './cache-index.js';
 import { evictionPass, type EvictionCursor } from './eviction.js';
 
-/** Blobs one pass removes at most (one page of the scan): 8-10 s for 28,000 blobs in a single turn before. */
-const MAX_BLOBS_PER_PASS = 256;
+/**
+ * How long one pass may hold the event loop (ms). Removing 28,000 blobs in one turn (a reload lowering the
+ * limit, a start-up over it) held it 8-10 s; passes of 256 blobs still held it 50-120 ms each.
+ */
+const PASS_BUDGET_MS = 10;
 
 export class CacheLimit {
   private resumeAt: EvictionCursor | null = null;
-  private nextPass: NodeJS.Immediate | null = null;
+  private nextPass: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly db: Db,
@@ -28,6 +32,8 @@ export class CacheLimit {
     /** The limit in bytes now; 0 = none. */
     private readonly maxBytes: () => number,
     private readonly log: Logger,
+    /** How long one pass may run (ms); tests give 0: one row a pass. */
+    private readonly passBudgetMs = PASS_BUDGET_MS,
   ) {}
 
   /** One pass: nothing more than reading one row while the cache is within its limit. */
@@ -39,16 +45,16 @@ export class CacheLimit {
       const r = evictionPass(this.db, this.blobs, max, (sha) => sha === justStored || this.blobs.isReading(sha), {
         onRemove: (o) => this.index.forgetKept(o.key), // the same connection: data_version does not tell the index
         from: this.resumeAt,
-        maxBlobs: MAX_BLOBS_PER_PASS,
+        budgetMs: this.passBudgetMs,
       });
       this.resumeAt = r.resumeAt;
       if (r.removedObjects) this.log.info({ removedObjects: r.removedObjects, removedBytes: r.removedBytes, maxBytes: max }, 'cache over its size limit: evicted least recently used objects');
       if (r.more && !this.nextPass) {
-        this.nextPass = setImmediate(() => {
+        // as long again with the loop free for requests (an unref'd immediate would wait for other activity)
+        this.nextPass = setTimeout(() => {
           this.nextPass = null;
           this.enforce();
-        });
-        this.nextPass.unref();
+        }, this.passBudgetMs);
       }
     } catch (err) {
       this.log.error({ err: describeCause(err) }, 'cache eviction failed');

@@ -55,6 +55,8 @@ export interface LimitPassOptions extends EvictionOptions {
   from?: EvictionCursor | null;
   /** Remove at most this many blobs, then stop (more: true): a pass is one turn of the caller's event loop. */
   maxBlobs?: number;
+  /** Stop (more: true) once the pass has run this long (ms), between two rows of the scan. */
+  budgetMs?: number;
 }
 
 interface Row {
@@ -121,6 +123,7 @@ export function evictionPass(
   const result: LimitPassResult = { removedObjects: 0, removedBytes: 0, resumeAt: options.from ?? null, more: false };
   if (total <= maxBytes) return result;
   const maxBlobs = options.maxBlobs ?? Infinity;
+  const stopAt = options.budgetMs === undefined ? Infinity : performance.now() + options.budgetMs;
   const page = db.prepare<[number, number], Row>(
     `SELECT ${ROW_COLS} FROM objects INDEXED BY objects_by_last_access
      WHERE (last_access, rowid) > (?, ?) AND sha256 IS NOT NULL ORDER BY last_access, rowid LIMIT ${BATCH}`,
@@ -139,6 +142,7 @@ export function evictionPass(
   let cursor: EvictionCursor = options.from ?? oldest;
   let wentRound = options.from == null;
   let blobsRemoved = 0;
+  let rowsSeen = 0;
   // Bounded: each page moves the cursor forward or ends the scan, and the scan goes round to the oldest row once.
   for (;;) {
     const rows = page.all(...cursor);
@@ -149,8 +153,13 @@ export function evictionPass(
       continue;
     }
     const doomed: { sha: string; refs: Row[] }[] = [];
+    let outOfTurn = false;
     for (const row of rows) {
-      if (total <= maxBytes || blobsRemoved >= maxBlobs) break;
+      if (total <= maxBytes) break;
+      // every pass gets past one row at least, however small its budget
+      outOfTurn = blobsRemoved >= maxBlobs || (rowsSeen > 0 && performance.now() >= stopAt);
+      if (outOfTurn) break;
+      rowsSeen++;
       cursor = [row.last_access, row.rowid];
       const sha = row.sha256!;
       if (handled.has(sha)) continue;
@@ -183,7 +192,7 @@ export function evictionPass(
     for (const d of doomed) emit(options, d.refs, true);
     result.resumeAt = cursor;
     if (total <= maxBytes) return result;
-    if (blobsRemoved >= maxBlobs) {
+    if (outOfTurn) {
       result.more = true;
       return result;
     }
