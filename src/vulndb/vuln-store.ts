@@ -3,6 +3,7 @@
 // database's `modified` time and the last sync's result.
 // Owns: writing those tables. Each advisory is written in one transaction together with its re-matched
 // fetches, so a reader sees the old or the new advisory, never half of one. Never does network I/O.
+import type { Statement } from 'better-sqlite3';
 import type { Db } from '../store/database.js';
 import type { OsvAdvisory } from './osv.js';
 import { rematchAdvisory } from './vuln-match.js';
@@ -17,8 +18,12 @@ export interface SyncState {
 
 export class VulnStore {
   private readonly writeOne: (adv: OsvAdvisory, osv: Buffer) => void;
+  private readonly fileStmt: Statement<[string], { body: Buffer; modified: number }>;
+  private readonly osvStmt: Statement<[string], { body: Buffer; modified: number }>;
 
   constructor(private readonly db: Db) {
+    this.fileStmt = db.prepare('SELECT body, modified FROM vuln_files WHERE path = ?');
+    this.osvStmt = db.prepare('SELECT osv AS body, modified FROM vuln_advisories WHERE id = ?');
     const upsert = db.prepare(
       `INSERT INTO vuln_advisories (id, aliases, summary, details, published, modified, withdrawn, osv)
        VALUES (@id, @aliases, @summary, @details, @published, @modified, @withdrawn, @osv)
@@ -58,14 +63,12 @@ export class VulnStore {
 
   /** An index file (index/db.json, ...) as last served by the database, or null. */
   file(path: string): { body: Buffer; modified: number } | null {
-    const row = this.db.prepare('SELECT body, modified FROM vuln_files WHERE path = ?').get(path) as { body: Buffer; modified: number } | undefined;
-    return row ?? null;
+    return this.fileStmt.get(path) ?? null;
   }
 
   /** The OSV file of one advisory, verbatim, with its modified time; null when unknown. */
   osvFile(id: string): { body: Buffer; modified: number } | null {
-    const row = this.db.prepare('SELECT osv AS body, modified FROM vuln_advisories WHERE id = ?').get(id) as { body: Buffer; modified: number } | undefined;
-    return row ?? null;
+    return this.osvStmt.get(id) ?? null;
   }
 
   /** Stores the index files and the source's new state in one transaction (after every advisory is in). */
