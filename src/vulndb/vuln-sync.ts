@@ -2,7 +2,8 @@
 // its `modified` is what the last successful sync of this source recorded; else read index/vulns.json and
 // index/modules.json, fetch only the ID/<id>.json whose `modified` differs from the stored advisory, check every
 // file (valid OSV, the ID it is named for, the `modified` the index promised), and only then write: each
-// advisory in its own transaction, then the index files and the new state together. A bad or lying file
+// advisory in its own transaction (32 to a turn of the event loop), then the index files and the new state
+// together. A bad or lying file
 // stops the sync before anything is written and says which file and why in one line.
 // Owns: the order of reads and writes of a sync. Never logs; the caller reports the result.
 import { GateError, describeCause } from '../errors.js';
@@ -14,6 +15,8 @@ export const INDEX_FILES = ['index/db.json', 'index/vulns.json', 'index/modules.
 const MAX_INDEX_BYTES = 64 << 20;
 const MAX_ADVISORY_BYTES = 4 << 20;
 const FETCH_CONCURRENCY = 8;
+/** Advisories written per turn of the event loop (each one transaction with its re-match: about 0.3 ms). */
+const WRITES_PER_TURN = 32;
 const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
 export interface SyncResult {
@@ -125,8 +128,13 @@ export async function syncVulnDb(store: VulnStore, source: VulnSource, now: () =
       }
       fetched.push({ adv, body });
     });
-    // everything checked: now write, one transaction per advisory, then the index files and the state
-    for (const { adv, body } of fetched.sort((a, b) => (a.adv.id < b.adv.id ? -1 : 1))) store.putAdvisory(adv, body);
+    // everything checked: now write, one transaction per advisory, then the index files and the state; the
+    // event loop is let go every WRITES_PER_TURN advisories (a first sync of 4,500 held it 1.1-1.5 s)
+    let written = 0;
+    for (const { adv, body } of fetched.sort((a, b) => (a.adv.id < b.adv.id ? -1 : 1))) {
+      store.putAdvisory(adv, body);
+      if (++written % WRITES_PER_TURN === 0) await new Promise((resolve) => setImmediate(resolve));
+    }
     const total = store.advisoryCount();
     const files = new Map<string, Buffer>([
       ['index/db.json', dbJson],

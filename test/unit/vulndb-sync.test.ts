@@ -1,8 +1,8 @@
 // Unit: syncing the vulnerability database through the Upstream seam (an in-memory upstream that counts its
 // requests, no ports) into a real SQLite file: the first sync takes everything, an unchanged db.json stops
 // after one request, a changed one fetches only the advisories whose modified changed, and a bad or lying
-// file changes no advisory and says which file is wrong. Also the offline directory source, and the syncer's
-// single flight.
+// file changes no advisory and says which file is wrong; a sync of many advisories writes them 32 to a turn of
+// the event loop. Also the offline directory source, and the syncer's single flight.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -167,4 +167,39 @@ test('VulnSyncer: concurrent syncs share one run; with interval 0 nothing is sch
   await assert.rejects(syncer.syncNow(), /index\/db\.json: missing from https:\/\/vuln\.go\.dev/);
   assert.deepEqual(results, [true, false]);
   syncer.stop();
+}));
+
+test('a sync of 200 advisories writes them 32 to a turn of the event loop, not all in one', withStore(async (db, store) => {
+  const up = new FakeVulnUpstream();
+  const template = JSON.parse(up.files.get('/ID/GO-2099-0001.json')!.toString()) as { id: string; modified: string };
+  const listed: { id: string; modified: string }[] = [];
+  for (let i = 0; i < 200; i++) {
+    const id = `GO-2099-${String(1000 + i)}`;
+    up.files.set(`/ID/${id}.json`, Buffer.from(JSON.stringify({ ...template, id })));
+    listed.push({ id, modified: template.modified });
+  }
+  up.files.set('/index/vulns.json', Buffer.from(JSON.stringify(listed)));
+  // the turns of the event loop, counted by an immediate that reschedules itself while the sync runs
+  let turn = 0;
+  let counting = true;
+  const tick = () => {
+    turn++;
+    if (counting) setImmediate(tick);
+  };
+  setImmediate(tick);
+  const writesPerTurn = new Map<number, number>();
+  const putAdvisory = store.putAdvisory.bind(store);
+  store.putAdvisory = (adv, body) => {
+    writesPerTurn.set(turn, (writesPerTurn.get(turn) ?? 0) + 1);
+    putAdvisory(adv, body);
+  };
+  try {
+    const r = await syncVulnDb(store, upstreamVulnSource(up, BASE));
+    assert.equal(r.updated, 200);
+  } finally {
+    counting = false;
+  }
+  assert.equal(db.prepare('SELECT count(*) FROM vuln_advisories').pluck().get(), 200);
+  assert.ok(Math.max(...writesPerTurn.values()) <= 32, `at most 32 writes in one turn: ${[...writesPerTurn.values()].join(',')}`);
+  assert.ok(writesPerTurn.size >= 7, `200 writes over ${writesPerTurn.size} turns`);
 }));
