@@ -250,7 +250,9 @@ export function spawnInNamespace(ns: string | null, argv: string[], opts: SpawnO
   mkdirSync(pidDir, { recursive: true });
   mkdirSync(logDir, { recursive: true });
   const logFile = join(logDir, `${opts.name}.log`);
-  const log = createWriteStream(logFile, { flags: 'a' });
+  // this run's output only: appended to, the file kept the lines of every earlier run, and a test that read it
+  // passed on lines in a log format the gateway had stopped writing
+  const log = createWriteStream(logFile, { flags: 'w' });
   const child = spawn(full[0]!, full.slice(1), {
     env: opts.env ?? process.env,
     cwd: opts.cwd,

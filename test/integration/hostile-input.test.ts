@@ -503,6 +503,7 @@ describe('transparent TLS and HTTP ports behind iptables REDIRECT (namespaces gm
     assert.equal(proc!.hasExited(), false, proc!.output(40));
     const log = readFileSync(proc!.logFile, 'utf8');
     assert.deepEqual(log.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('{')), [], 'only JSON log lines');
-    assert.ok(log.split('\n').filter((l) => l.includes('"no ClientHello"') && l.includes('"result":"timeout"')).length >= 40, 'peek timeouts logged');
+    const timeouts = log.split('\n').filter((l) => l.includes('"peek":"timeout"') && l.includes('"why":"no ClientHello (timeout)"')).length;
+    assert.ok(timeouts >= 40, `peek timeouts logged: ${timeouts} for 40 stalled hellos`);
   });
 });
