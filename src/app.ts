@@ -58,7 +58,7 @@ import { VulnDbHandler } from './http/vulndb-handler.js';
 import { parseListenAddress } from './config/load.js';
 import { CidrSet } from './cidr.js';
 import { startConsoleServer, type ConsoleServer } from './console/console-server.js';
-import { ConsoleQueries } from './console/console-queries.js';
+import { ConsoleReadThread } from './console/console-reads.js';
 import { ConsoleUsers } from './console/console-users.js';
 import { ConsoleSessions } from './console/console-sessions.js';
 import { SignInLimiter } from './console/sign-in-limiter.js';
@@ -379,7 +379,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
       host: listen.host,
       port: listen.port,
       tls,
-      queries: new ConsoleQueries(db),
+      reads: new ConsoleReadThread({ file: dbFile }),
       users: new ConsoleUsers(config.dataDir),
       sessions: new ConsoleSessions({ idleMs: config.consoleSessionIdle * 1000 }),
       limiter: new SignInLimiter({ max: 10, windowMs: 15 * 60_000 }),

@@ -2,7 +2,8 @@
 // same code as `gomodgate audit`): traffic per time bucket for the overview chart, the latest security events,
 // module@version listings for search, per-client and per-module@version summaries, and the cached objects of a
 // module@version (h1 hash, verification). Every statement is served by an index (see migration 6 in
-// src/store/database.ts and bench/scenarios/console.ts, which checks the plans on 10 million rows). Read-only.
+// src/store/database.ts and bench/scenarios/console.ts, which checks the plans on 10 million rows). Read-only;
+// the console runs it on a thread of its own (console-reads.ts).
 import type { Db } from '../store/database.js';
 import { AUDIT_ROW_COLUMNS, AuditQuery, auditWhere, type AuditFilter, type AuditRow } from '../tools/audit-query.js';
 import { CONSOLE_OUTCOMES } from '../audit/audit-log.js';
@@ -156,6 +157,11 @@ export class ConsoleQueries {
 
   advisoriesOf(module: string, version: string): AdvisoryForVersion[] {
     return advisoriesFor(this.db, module, version);
+  }
+
+  /** Groups by module@version, the most fetched first (`gomodgate audit --group --limit N`). */
+  groups(filter: AuditFilter, limit: number): ReturnType<AuditQuery['groups']> {
+    return this.audit.groups(filter, limit);
   }
 
   /**

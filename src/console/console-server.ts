@@ -18,7 +18,7 @@ import type { UpstreamHealth } from '../admin/metrics.js';
 import type { ModuleClassification } from '../policy/module-policy.js';
 import { parseTimeArgument, type AuditFilter } from '../tools/audit-query.js';
 import { affectedFetchesCsvDocument, affectedFetchesJsonDocument, auditRowsCsvDocument, auditRowsJsonDocument, groupsCsvDocument, groupsJsonDocument } from '../tools/audit-format.js';
-import type { ConsoleQueries } from './console-queries.js';
+import type { ConsoleReads } from './console-reads.js';
 import type { ConsoleUsers } from './console-users.js';
 import { ConsoleSessions, SESSION_COOKIE, cookieValue, sessionCookie, type Session } from './console-sessions.js';
 import type { SignInLimiter } from './sign-in-limiter.js';
@@ -51,7 +51,8 @@ export interface ConsoleServerOptions {
   host: string;
   port: number;
   tls: ConsoleTlsMaterial;
-  queries: ConsoleQueries;
+  /** The console's reads of the index, off the event loop (console-reads.ts); closed with the server. */
+  reads: ConsoleReads;
   users: ConsoleUsers;
   sessions: ConsoleSessions;
   limiter: SignInLimiter;
@@ -211,7 +212,7 @@ export async function startConsoleServer(o: ConsoleServerOptions): Promise<Conso
     reply(req, res, { status: 303, type: TEXT, body: 'signed in\n', headers: { location: '/', 'set-cookie': sessionCookie(s.id, null) } });
   }
 
-  function exportTable(req: http.IncomingMessage, res: http.ServerResponse, peer: string, s: Session, path: string, q: URLSearchParams): void {
+  async function exportTable(req: http.IncomingMessage, res: http.ServerResponse, peer: string, s: Session, path: string, q: URLSearchParams): Promise<void> {
     const m = /^\/export\/(rows|groups|affected)\.(csv|json)$/.exec(path);
     if (!m) return reply(req, res, { status: 404, type: TEXT, body: 'gomodgate console: no such export\n' });
     const [, what, format] = m as unknown as [string, 'rows' | 'groups' | 'affected', 'csv' | 'json'];
@@ -223,11 +224,11 @@ export async function startConsoleServer(o: ConsoleServerOptions): Promise<Conso
     let count: number;
     if (what === 'rows') {
       // the latest `limit`, oldest first: the rows and order of `gomodgate audit --limit N`, read with the page's plan
-      const rows = o.queries.rows(filter, limit).reverse();
+      const rows = (await o.reads.read('rows', filter, limit)).reverse();
       body = format === 'csv' ? auditRowsCsvDocument(rows) : auditRowsJsonDocument(rows);
       count = rows.length;
     } else {
-      const groups = o.queries.audit.groups(filter, limit); // `gomodgate audit --group --limit N`
+      const groups = await o.reads.read('groups', filter, limit); // `gomodgate audit --group --limit N`
       body = format === 'csv' ? groupsCsvDocument(groups) : groupsJsonDocument(groups);
       count = groups.length;
     }
@@ -244,10 +245,10 @@ export async function startConsoleServer(o: ConsoleServerOptions): Promise<Conso
   }
 
   /** One advisory's affected fetches (or all advisories'): the bytes of `gomodgate vulns --advisory ID --csv|--json`. */
-  function exportAffected(req: http.IncomingMessage, res: http.ServerResponse, peer: string, s: Session, format: 'csv' | 'json', q: URLSearchParams): void {
+  async function exportAffected(req: http.IncomingMessage, res: http.ServerResponse, peer: string, s: Session, format: 'csv' | 'json', q: URLSearchParams): Promise<void> {
     const advisory = (q.get('advisory') ?? '').trim() || undefined;
     const limit = Math.min(MAX_EXPORT_ROWS, Math.max(1, Number(q.get('limit') ?? 1000) || 1000));
-    const rows = o.queries.affected({ advisory, limit });
+    const rows = await o.reads.read('affected', { advisory, limit });
     const data = Buffer.from(format === 'csv' ? affectedFetchesCsvDocument(rows) : affectedFetchesJsonDocument(rows));
     const what = advisory ? `advisory ${advisory}` : 'every advisory';
     record(req, peer, 'exported', 200, `user ${JSON.stringify(s.user)} exported ${rows.length} affected fetches of ${what} as ${format.toUpperCase()}`, data.length);
@@ -260,7 +261,7 @@ export async function startConsoleServer(o: ConsoleServerOptions): Promise<Conso
     });
   }
 
-  function overview(q: URLSearchParams): string {
+  async function overview(q: URLSearchParams): Promise<string> {
     const range = q.get('range') === '7d' ? '7d' : '24h';
     const t = now();
     const bucketMs = range === '24h' ? 3600_000 : 6 * 3600_000;
@@ -269,11 +270,11 @@ export async function startConsoleServer(o: ConsoleServerOptions): Promise<Conso
     const since = until - n * bucketMs;
     return overviewBody({
       range,
-      buckets: o.queries.traffic(since, until, bucketMs),
+      buckets: await o.reads.read('traffic', since, until, bucketMs),
       bucketLabel: range === '24h' ? hourLabel : dayLabel,
       labelEvery: range === '24h' ? 3 : 4,
       upstreams: o.upstreamHealth(),
-      events: o.queries.securityEvents(10),
+      events: await o.reads.read('securityEvents', 10),
     });
   }
 
@@ -340,13 +341,13 @@ export async function startConsoleServer(o: ConsoleServerOptions): Promise<Conso
     try {
       switch (path) {
         case '/':
-          return html('Overview', overview(q), '/');
+          return html('Overview', await overview(q), '/');
         case '/search': {
           const module = (q.get('module') ?? '').trim();
           const version = (q.get('version') ?? '').trim();
           const pageNo = Math.max(1, Math.min(10_000, Number(q.get('page') ?? 1) || 1));
           if (!module && !version) return html('Search', searchBody({ module, version, error: null, results: null, pageNo }), '/search');
-          const results = o.queries.versions({ modules: module ? [module] : [], versions: version ? [version] : [] }, PAGE_SIZE, (pageNo - 1) * PAGE_SIZE);
+          const results = await o.reads.read('versions', { modules: module ? [module] : [], versions: version ? [version] : [] }, PAGE_SIZE, (pageNo - 1) * PAGE_SIZE);
           return html('Search', searchBody({ module, version, error: null, results, pageNo }), '/search');
         }
         case '/module': {
@@ -360,11 +361,11 @@ export async function startConsoleServer(o: ConsoleServerOptions): Promise<Conso
               {
                 module,
                 version,
-                objects: o.queries.objects(module, version),
-                clients: o.queries.clientsOf(module, version, PAGE_SIZE),
-                rows: o.queries.fetchesOf(module, version, PAGE_SIZE, before),
+                objects: await o.reads.read('objects', module, version),
+                clients: await o.reads.read('clientsOf', module, version, PAGE_SIZE),
+                rows: await o.reads.read('fetchesOf', module, version, PAGE_SIZE, before),
                 policy: o.classify(module, version),
-                advisories: o.queries.advisoriesOf(module, version),
+                advisories: await o.reads.read('advisoriesOf', module, version),
               },
               q.get('before'),
             ),
@@ -373,15 +374,15 @@ export async function startConsoleServer(o: ConsoleServerOptions): Promise<Conso
         case '/client': {
           const address = (q.get('address') ?? '').trim();
           if (!address) return html('Client', errorBody('Give a client address (address=…).'), undefined, 400);
-          const rows = o.queries.rows({ clients: [address] }, PAGE_SIZE, parseBefore(q.get('before')));
-          return html(`Client ${address}`, clientBody(address, o.queries.versionsOfClient(address, PAGE_SIZE), rows));
+          const rows = await o.reads.read('rows', { clients: [address] }, PAGE_SIZE, parseBefore(q.get('before')));
+          return html(`Client ${address}`, clientBody(address, await o.reads.read('versionsOfClient', address, PAGE_SIZE), rows));
         }
         case '/events': {
           const f = filterText(q);
           let rows = null;
           let error = null;
           try {
-            rows = o.queries.rows(filterOf(f, now()), PAGE_SIZE, parseBefore(q.get('before')));
+            rows = await o.reads.read('rows', filterOf(f, now()), PAGE_SIZE, parseBefore(q.get('before')));
           } catch (err) {
             if (!(err instanceof GateError && err.code === 'CONFIG_INVALID')) throw err;
             error = err.message;
@@ -398,18 +399,18 @@ export async function startConsoleServer(o: ConsoleServerOptions): Promise<Conso
           const search = (q.get('search') ?? '').trim().slice(0, 200);
           const withdrawn = q.get('withdrawn') === '1';
           const pageNo = Math.max(1, Math.min(10_000, Number(q.get('page') ?? 1) || 1));
-          const list = o.queries.advisories({ search, includeWithdrawn: withdrawn, limit: PAGE_SIZE, offset: (pageNo - 1) * PAGE_SIZE });
+          const list = await o.reads.read('advisories', { search, includeWithdrawn: withdrawn, limit: PAGE_SIZE, offset: (pageNo - 1) * PAGE_SIZE });
           return html('Advisories', advisoriesBody(search, withdrawn, list, pageNo), '/advisories');
         }
         case '/advisory': {
           const id = (q.get('id') ?? '').trim();
-          const a = id ? o.queries.advisory(id) : null;
+          const a = id ? await o.reads.read('advisory', id) : null;
           if (!a) return html('Advisory', errorBody(`No advisory ${id || '(none given)'} in the vulnerability database.`), '/advisories', 404);
           const limit = 500;
-          return html(a.id, advisoryBody(a, o.queries.affected({ advisory: a.id, limit }), limit), '/advisories');
+          return html(a.id, advisoryBody(a, await o.reads.read('affected', { advisory: a.id, limit }), limit), '/advisories');
         }
         default:
-          if (path.startsWith('/export/')) return exportTable(req, res, peer, s, path, q);
+          if (path.startsWith('/export/')) return await exportTable(req, res, peer, s, path, q);
           return html('Not found', errorBody('No such page.'), undefined, 404);
       }
     } catch (err) {
@@ -443,11 +444,12 @@ export async function startConsoleServer(o: ConsoleServerOptions): Promise<Conso
     setCertificate(tls) {
       server.setSecureContext({ key: tls.key, cert: tls.cert });
     },
-    close() {
-      return new Promise<void>((resolve) => {
+    async close() {
+      await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
       });
+      await o.reads.close();
     },
   };
 }

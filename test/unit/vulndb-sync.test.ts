@@ -17,6 +17,7 @@ import type { Upstream, UpstreamResponse, UpstreamTarget } from '../../src/upstr
 import { getAdvisory } from '../../src/vulndb/vuln-queries.js';
 import { VulnSyncer } from '../../src/vulndb/vuln-syncer.js';
 import { VULNDB_FIXTURES, vulndbFixture } from '../helpers/vulndb-fixtures.js';
+import { countTurns } from '../helpers/settle.js';
 
 /** An upstream serving a mutable map of files; counts requests by path. */
 class FakeVulnUpstream implements Upstream {
@@ -179,25 +180,18 @@ test('a sync of 200 advisories writes them 32 to a turn of the event loop, not a
     listed.push({ id, modified: template.modified });
   }
   up.files.set('/index/vulns.json', Buffer.from(JSON.stringify(listed)));
-  // the turns of the event loop, counted by an immediate that reschedules itself while the sync runs
-  let turn = 0;
-  let counting = true;
-  const tick = () => {
-    turn++;
-    if (counting) setImmediate(tick);
-  };
-  setImmediate(tick);
+  const loop = countTurns();
   const writesPerTurn = new Map<number, number>();
   const putAdvisory = store.putAdvisory.bind(store);
   store.putAdvisory = (adv, body) => {
-    writesPerTurn.set(turn, (writesPerTurn.get(turn) ?? 0) + 1);
+    writesPerTurn.set(loop.turns, (writesPerTurn.get(loop.turns) ?? 0) + 1);
     putAdvisory(adv, body);
   };
   try {
     const r = await syncVulnDb(store, upstreamVulnSource(up, BASE));
     assert.equal(r.updated, 200);
   } finally {
-    counting = false;
+    loop.stop();
   }
   assert.equal(db.prepare('SELECT count(*) FROM vuln_advisories').pluck().get(), 200);
   assert.ok(Math.max(...writesPerTurn.values()) <= 32, `at most 32 writes in one turn: ${[...writesPerTurn.values()].join(',')}`);
