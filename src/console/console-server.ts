@@ -3,7 +3,8 @@
 // and CSRF tokens, exports in the CLI's formats, and the live tail (server-sent events). `reply` is the one
 // writer of every response here: it adds the strict Content-Security-Policy and the other security headers.
 // Every sign-in (ok or failed) and every export is one audit row (through the one row builder) and one log
-// line. It never writes to the cache or the policy; the only state it keeps is its sessions.
+// line. Its pages read the index through ConsoleReads (a thread of its own, off the gateway's event loop). It
+// never writes to the cache or the policy; the only state it keeps is its sessions.
 import https from 'node:https';
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
