@@ -7,7 +7,7 @@
 // caller's event loop sees one synchronous step. Cost: the blobs' total is one row the schema keeps
 // (database.ts, migration 9); then the least recently used rows in order, reading a blob's rows where the scan
 // first meets it and again where it evicts it. The running gateway's passes go on where the last one stopped
-// and remove a bounded number of blobs each (cache-limit.ts).
+// and run a bounded time each (cache-limit.ts).
 import type { Db } from './database.js';
 import type { BlobStore } from './blob-store.js';
 
@@ -24,7 +24,7 @@ export type EvictionCursor = readonly [lastAccess: number, rowid: number];
 export interface LimitPassResult extends EvictionResult {
   /** Where the next pass starts: the scan passed every row before it (and evicted what it could). */
   resumeAt: EvictionCursor | null;
-  /** The pass stopped at maxBlobs with the cache still over its limit. */
+  /** The pass ran out of its budget with the cache still over its limit. */
   more: boolean;
 }
 
@@ -53,8 +53,6 @@ export interface LimitPassOptions extends EvictionOptions {
    * has a more recent row (evicted with it when the scan gets there) or was in use then.
    */
   from?: EvictionCursor | null;
-  /** Remove at most this many blobs, then stop (more: true): a pass is one turn of the caller's event loop. */
-  maxBlobs?: number;
   /** Stop (more: true) once the pass has run this long (ms), between two rows of the scan. */
   budgetMs?: number;
 }
@@ -108,8 +106,8 @@ export function evictToLimit(
 }
 
 /**
- * evictToLimit's scan, from where a previous pass stopped and for a bounded number of blobs (the running
- * gateway's passes, cache-limit.ts). Each page of the scan deletes its rows in one transaction, then removes
+ * evictToLimit's scan, from where a previous pass stopped and for a bounded time (the running gateway's
+ * passes, cache-limit.ts). Each page of the scan deletes its rows in one transaction, then removes
  * their blob files.
  */
 export function evictionPass(
@@ -122,7 +120,6 @@ export function evictionPass(
   let total = indexedBlobBytes(db);
   const result: LimitPassResult = { removedObjects: 0, removedBytes: 0, resumeAt: options.from ?? null, more: false };
   if (total <= maxBytes) return result;
-  const maxBlobs = options.maxBlobs ?? Infinity;
   const stopAt = options.budgetMs === undefined ? Infinity : performance.now() + options.budgetMs;
   const page = db.prepare<[number, number], Row>(
     `SELECT ${ROW_COLS} FROM objects INDEXED BY objects_by_last_access
@@ -141,7 +138,6 @@ export function evictionPass(
   const oldest: EvictionCursor = [Number.MIN_SAFE_INTEGER, Number.MIN_SAFE_INTEGER];
   let cursor: EvictionCursor = options.from ?? oldest;
   let wentRound = options.from == null;
-  let blobsRemoved = 0;
   let rowsSeen = 0;
   // Bounded: each page moves the cursor forward or ends the scan, and the scan goes round to the oldest row once.
   for (;;) {
@@ -157,7 +153,7 @@ export function evictionPass(
     for (const row of rows) {
       if (total <= maxBytes) break;
       // every pass gets past one row at least, however small its budget
-      outOfTurn = blobsRemoved >= maxBlobs || (rowsSeen > 0 && performance.now() >= stopAt);
+      outOfTurn = rowsSeen > 0 && performance.now() >= stopAt;
       if (outOfTurn) break;
       rowsSeen++;
       cursor = [row.last_access, row.rowid];
@@ -178,7 +174,6 @@ export function evictionPass(
       }
       handled.add(sha);
       doomed.push({ sha, refs });
-      blobsRemoved++;
       const size = refs.reduce((m, r) => Math.max(m, r.size), 0);
       total -= size;
       result.removedObjects += refs.length;

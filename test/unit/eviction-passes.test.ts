@@ -4,8 +4,7 @@
 //   pass over 2,000 rows sharing one blob read 4 million rows;
 // - the running gateway's passes go on where the last one stopped: scanning again, at every stored object, the
 //   rows that earlier passes passed by cost 0.6-1.4 s a pass on a 400,000-object cache;
-// - a pass removes a bounded number of blobs (or runs a bounded time), one transaction per page, and
-//   CacheLimit removes the rest in later passes.
+// - a pass runs a bounded time, one transaction per page, and CacheLimit removes the rest in later passes.
 // LRU order and the shared blob's fate are asserted alongside. Real SQLite file, real blob store; no mocks.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -122,7 +121,7 @@ test('passes go on where the last one stopped: the rows passed by are not read a
   }
 });
 
-test('a pass removes at most maxBlobs or runs its budget; CacheLimit removes the rest in later passes; a pass goes round', async () => {
+test('a pass runs its budget; CacheLimit removes the rest in later passes; a pass goes round', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'gmg-evict-bounded-'));
   const db = openDatabase(join(dir, 'gomodgate.db'));
   try {
@@ -130,14 +129,15 @@ test('a pass removes at most maxBlobs or runs its budget; CacheLimit removes the
     for (let i = 0; i < 1000; i++) index.put(object(`mod:example.com/d${i}@v1.0.0.zip`, `distinct-${i}`, 100, 1000 + i));
     const blobs = new BlobStore(dir);
 
-    const bounded = evictionPass(db, blobs, 50_000, () => false, { maxBlobs: 3 });
-    assert.deepEqual([bounded.removedObjects, bounded.more], [3, true]);
+    // a budget of 0: the pass gets past one row, then stops
+    const bounded = evictionPass(db, blobs, 50_000, () => false, { budgetMs: 0 });
+    assert.deepEqual([bounded.removedObjects, bounded.more], [1, true]);
     // from near the end (rows 1997-1999 after it), still over the limit after those three: the scan goes round
     // to the oldest row and carries on there
     const round = evictionPass(db, blobs, 99_000, () => false, { from: [1996, 997] });
-    assert.deepEqual([round.removedObjects, round.more], [7, false]);
+    assert.deepEqual([round.removedObjects, round.more], [9, false]);
     const left = (db.prepare('SELECT min(last_access) AS oldest, max(last_access) AS newest FROM objects').get() as { oldest: number; newest: number });
-    assert.deepEqual(left, { oldest: 1007, newest: 1996 }, 'the three after the cursor, then the four oldest');
+    assert.deepEqual(left, { oldest: 1007, newest: 1996 }, 'the three after the cursor, then the six oldest');
 
     // a budget of 0: each pass gets past one row, then leaves the rest to the next
     const limit = new CacheLimit(db, index, blobs, () => 20_000, pino({ level: 'silent' }), 0);
