@@ -1,10 +1,10 @@
 // How long the audit trail is kept (--audit-retention): rows older than that are deleted, oldest first, in
 // batches of BATCH_ROWS (a batch is one short transaction), each followed by a pause as long as it took, so
 // the event loop is free at least half the time. At start and then every hour, and at once when a reload
-// shortens it. Without it the table grows with every request for
-// good (about 470 bytes a row: 4 GB a day at 100 requests a second). What the rows summed up stays: the
-// per-module@version fetch counts the vulnerability pages read (vuln_fetched, vuln_fetch_clients) are kept
-// apart from the rows. 0 keeps every row. Runs in one process (the gateway, or worker 0).
+// shortens it. Without it the table grows with every request for good (about 470 bytes a row: 4 GB a day at
+// 100 requests a second). What the rows summed up stays: the per-module@version fetch counts the
+// vulnerability pages read (vuln_fetched, vuln_fetch_clients) are kept apart from the rows. 0 keeps every row.
+// Runs in one process (the gateway, or worker 0).
 import type { Logger } from 'pino';
 import { DEFERRED_WRITE_BUSY_MS, withBusyTimeout, type Db } from '../store/database.js';
 

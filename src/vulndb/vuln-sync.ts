@@ -3,8 +3,8 @@
 // index/modules.json, fetch only the ID/<id>.json whose `modified` differs from the stored advisory, check every
 // file (valid OSV, the ID it is named for, the `modified` the index promised), and only then write: each
 // advisory in its own transaction (32 to a turn of the event loop), then the index files and the new state
-// together. A bad or lying file
-// stops the sync before anything is written and says which file and why in one line.
+// together. A bad or lying file stops the sync before anything is written and says which file and why in one
+// line.
 // Owns: the order of reads and writes of a sync. Never logs; the caller reports the result.
 import { GateError, describeCause } from '../errors.js';
 import { parseOsv, parseRfc3339, type OsvAdvisory } from './osv.js';
