@@ -3,8 +3,8 @@
 // migrations 7 and 9) and always equal count(*), sum(size) and the distinct blobs' sizes over `objects`: after
 // puts, rows sharing a blob, the upsert of an existing key with another size or another blob, deletes through
 // the index, eviction's deletes on the same connection, a second connection's writes (as a worker or `gomodgate
-// cache` makes them), and the migration of a cache written before the triggers existed. Real SQLite files, real
-// blobs; no mocks.
+// cache` makes them), and the migration of a cache written before the triggers existed; `cache stats` reads the
+// distinct blobs from them, or groups an index older than them. Real SQLite files, real blobs; no mocks.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -16,6 +16,7 @@ import { CacheIndex, type CachedObject } from '../../src/store/cache-index.js';
 import { BlobStore } from '../../src/store/blob-store.js';
 import { evictToLimit, indexedBlobBytes } from '../../src/store/eviction.js';
 import { cacheTotalsFromDb } from '../../src/admin/metrics.js';
+import { indexedBlobs } from '../../src/tools/cache-report.js';
 
 /** The distinct blobs' bytes as the cache limit summed them before migration 9: a scan of every object. */
 function scannedBlobBytes(db: Db): number {
@@ -128,3 +129,32 @@ for (const from of [6, 8] as const) {
     }
   });
 }
+
+test('cache stats counts the distinct blobs from the kept rows, and groups the objects of an index at schema 8 (a read-only open does not migrate it)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gmg-cache-totals-stats-'));
+  const file = join(dir, 'gomodgate.db');
+  try {
+    const db = openDatabase(file);
+    const index = new CacheIndex(db);
+    for (let i = 0; i < 30; i++) index.put(object(`k${i}`, 10 * i));
+    for (let i = 0; i < 5; i++) index.put(object(`shared${i}`, 50, 'one-go-mod'));
+    const bytes = 10 * ((29 * 30) / 2) + 50;
+    assert.deepEqual(indexedBlobs(db), { n: 31, bytes });
+    // what it reads is the kept rows: a row only they hold shows, where a scan of the objects would not see it
+    db.prepare("INSERT INTO cache_blobs (sha256, refs, size) VALUES ('only-kept', 1, 1000)").run();
+    assert.deepEqual(indexedBlobs(db), { n: 32, bytes: bytes + 1000 });
+    db.prepare("DELETE FROM cache_blobs WHERE sha256 = 'only-kept'").run();
+    db.close();
+    downgrade(file, 8);
+
+    const old = openDatabase(file, { readonly: true });
+    try {
+      assert.equal(old.pragma('user_version', { simple: true }), 8);
+      assert.deepEqual(indexedBlobs(old), { n: 32, bytes: bytes + 7 }); // the late row no trigger saw is grouped too
+    } finally {
+      old.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
