@@ -22,6 +22,7 @@ import { writeManyFileModule, writeModule, type BenchModule } from '../fixtures.
 import { getOnce, getText, median, MiB, type Target } from '../load-client.js';
 import { startSquid, type Squid } from '../squid.js';
 import { startLoopProbe } from '../loop-probe.js';
+import { loopStallOfMetrics, TARGET_LOOP_STALL_MS } from '../loop-stall.js';
 import { missingReason, toolPath } from '../tools.js';
 import type { World } from '../world.js';
 
@@ -31,7 +32,6 @@ const PARALLEL = 8;
 const TIMEOUT_MS = 120_000;
 /** The figures the issue sets (printed as the baseline of their rows, never asserted). */
 const TARGET_RSS_GROWTH_MIB = 64;
-const TARGET_LOOP_STALL_MS = 5;
 /** Files in the ordinary module zip of the last row. */
 const MANY_FILES = 3000;
 
@@ -66,10 +66,7 @@ function rssOf(pid: number): number | null {
 
 /** gomodgate_event_loop_delay_max_seconds from the admin port, in ms: the longest stall since the last scrape. */
 async function loopStallMs(gateway: BenchGateway): Promise<number> {
-  const text = await getText(gateway.ports.admin, '/metrics');
-  const m = /^gomodgate_event_loop_delay_max_seconds ([0-9.e+-]+)$/m.exec(text);
-  if (!m) throw new Error('gomodgate /metrics has no gomodgate_event_loop_delay_max_seconds');
-  return Number(m[1]) * 1000;
+  return loopStallOfMetrics(await getText(gateway.ports.admin, '/metrics'));
 }
 
 /**

@@ -13,7 +13,9 @@
 // server (node-floor-main.ts: the same bytes, nothing else), the floor any Node process meets here, and nginx
 // serving the same file (the issue's baseline for TLS, loaded by wrk here: the tls scenario's Node client
 // tops out before nginx does). Rounds alternate which server goes first; figures are medians over the rounds,
-// with the spread and the server's own CPU time in the notes.
+// with the spread and the server's own CPU time in the notes. Each of gomodgate's go runs and wrk loads is also
+// a window over its event loop: its longest stall there (its own gauge, read in the gateway namespace) next to
+// an idle Node process's over the same window and the issue's 5 ms target.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -29,6 +31,8 @@ import { startNginxInNamespace } from '../nginx.js';
 import { CMD_GO_SOURCE_DIR, TEST_SUMDB_KEY } from '../../test/helpers/go-test-proxy.js';
 import { countModuleZips, goClientEnv } from '../../test/helpers/go-client.js';
 import { runInNamespace, spawnInNamespace, tail } from '../../test/helpers/netns.js';
+import { startLoopProbe, type LoopProbe } from '../loop-probe.js';
+import { loopStallOfMetrics, TARGET_LOOP_STALL_MS } from '../loop-stall.js';
 
 export const DEFAULT_REDIRECT_ROUNDS = 1; // about 5 minutes; --rounds N for medians over more
 const WARM_RUNS = 3; // per interceptor and round; a warm run takes a second or two
@@ -36,6 +40,8 @@ const GO_TIMEOUT_MS = 240_000;
 /** The small cached object of the wrk row: 1,780 bytes. */
 const SMALL_ZIP = { module: 'rsc.io/quote', version: 'v1.5.2', path: '/rsc.io/quote/@v/v1.5.2.zip' };
 const GO_FLAGS = '-mod=mod -modcacherw';
+/** gomodgate's admin port in the gateway namespace: the default (test/helpers/go-world.ts leaves it). */
+const ADMIN_PORT = 9464;
 
 interface ModuleSet {
   /** path@version, every one the go command downloads and verifies when asked directly. */
@@ -51,12 +57,50 @@ interface GoRun {
   ms: number;
   /** Interceptor CPU seconds (utime+stime of its main process) during the run; null for direct. */
   cpuSeconds: number | null;
+  /** gomodgate's longest event-loop stall during the run and the idle probe's over the same window; null for the others. */
+  stall: Stall | null;
+}
+
+interface Stall {
+  gatewayMs: number;
+  /** An idle Node process's longest stall over the same window: the machine's scheduling floor. */
+  floorMs: number;
+}
+
+/** Opens a window over gomodgate's event loop and the idle probe's, and closes it with both longest stalls. */
+interface StallWindow {
+  open(): Promise<void>;
+  close(): Promise<Stall>;
+}
+
+/**
+ * gomodgate's gauge (its admin listener, 127.0.0.1:9464 inside the gateway namespace, read with curl there; each
+ * scrape answers the longest stall since the previous one) next to the idle loop probe, read at the same moments.
+ */
+function stallWindow(rw: RedirectWorld, probe: LoopProbe): StallWindow {
+  const scrape = async () => {
+    const res = await runInNamespace(rw.world.namespaces.gateway, ['curl', '-sS', '--max-time', '10', `http://127.0.0.1:${ADMIN_PORT}/metrics`], { timeoutMs: 15_000 });
+    if (res.code !== 0) throw new Error(`reading gomodgate's /metrics in the gateway namespace: ${res.stderr.trim()}`);
+    return loopStallOfMetrics(res.stdout);
+  };
+  return {
+    open: async () => {
+      await scrape();
+      await probe.read();
+    },
+    close: async () => {
+      const gatewayMs = await scrape();
+      return { gatewayMs, floorMs: await probe.read() };
+    },
+  };
 }
 
 /** One wrk load's figures over the rounds: req/s, and the server's CPU per request (µs) where it was read. */
 interface WrkFigures {
   reqPerSec: number[];
   cpu: number[];
+  /** gomodgate's only: its longest event-loop stall during each load, with the idle probe's. */
+  stall: Stall[];
 }
 
 /** The keep-alive load and the new-connection load. */
@@ -131,24 +175,26 @@ function cpuSeconds(pid: number): number | null {
 }
 
 /** One `go mod download` of the whole set in the client namespace with fresh caches; throws when it fails. */
-async function downloadOnce(rw: RedirectWorld, set: ModuleSet, runsDir: string, certFile: string, interceptorPid: number | null, label: string): Promise<GoRun> {
+async function downloadOnce(rw: RedirectWorld, set: ModuleSet, runsDir: string, certFile: string, interceptorPid: number | null, label: string, stall: StallWindow | null = null): Promise<GoRun> {
   const runDir = mkdtempSync(join(runsDir, 'run-'));
   try {
     const work = join(runDir, 'work');
     mkdirSync(work);
     const env = goClientEnv(runDir, certFile, { GOFLAGS: GO_FLAGS, GOSUMDB: TEST_SUMDB_KEY }); // default GOPROXY
+    await stall?.open();
     const cpu0 = interceptorPid === null ? null : cpuSeconds(interceptorPid);
     const t0 = performance.now();
     const res = await runInNamespace(rw.world.namespaces.client, ['go', 'mod', 'download', ...set.accepted], { cwd: work, env, timeoutMs: GO_TIMEOUT_MS });
     const ms = performance.now() - t0;
     const cpu1 = interceptorPid === null ? null : cpuSeconds(interceptorPid);
+    const stalls = (await stall?.close()) ?? null;
     if (res.code !== 0) {
       const errors = res.stderr.split('\n').filter((l) => l.trim() !== '');
       throw new Error(`${label}: go mod download failed (${res.timedOut ? 'timed out' : `exit ${res.code}`}, ${errors.length} error lines; first: ${errors[0] ?? ''})`);
     }
     const zips = countModuleZips(env.GOMODCACHE!);
     if (zips !== set.zips) throw new Error(`${label}: ${zips} zips in the module cache, expected ${set.zips}`);
-    return { ms, cpuSeconds: cpu0 === null || cpu1 === null ? null : cpu1 - cpu0 };
+    return { ms, cpuSeconds: cpu0 === null || cpu1 === null ? null : cpu1 - cpu0, stall: stalls };
   } finally {
     rmSync(runDir, { recursive: true, force: true });
   }
@@ -173,11 +219,13 @@ async function warmSmallZip(rw: RedirectWorld, set: ModuleSet, certFile: string,
  * connection per request (Connection: close: each one a handshake with the interceptor): adds req/s and the
  * server's CPU per request (process `pid`) to `into`.
  */
-async function wrkSmallZip(rw: RedirectWorld, pid: number, label: string, newConnections: boolean, into: WrkFigures): Promise<void> {
+async function wrkSmallZip(rw: RedirectWorld, pid: number, label: string, newConnections: boolean, into: WrkFigures, stall: StallWindow | null = null): Promise<void> {
+  await stall?.open();
   const cpu0 = cpuSeconds(pid);
   const close = newConnections ? ['-H', 'Connection: close'] : [];
   const res = await runInNamespace(rw.world.namespaces.client, ['wrk', '-t2', '-c16', '-d5s', ...close, `https://proxy.golang.org${SMALL_ZIP.path}`], { timeoutMs: 60_000 });
   const cpu1 = cpuSeconds(pid);
+  const stalls = (await stall?.close()) ?? null;
   const rate = /Requests\/sec:\s+([\d.]+)/.exec(res.stdout);
   const total = /(\d+) requests in/.exec(res.stdout);
   const bad = /Non-2xx or 3xx responses: (\d+)/.exec(res.stdout);
@@ -187,10 +235,11 @@ async function wrkSmallZip(rw: RedirectWorld, pid: number, label: string, newCon
   const requests = Number(total[1]);
   into.reqPerSec.push(Number(rate[1]));
   if (cpu0 !== null && cpu1 !== null && requests > 0) into.cpu.push(((cpu1 - cpu0) * 1e6) / requests);
+  if (stalls) into.stall.push(stalls);
 }
 
 function emptyWrk(): WrkFigures {
-  return { reqPerSec: [], cpu: [] };
+  return { reqPerSec: [], cpu: [], stall: [] };
 }
 
 function emptyPair(): WrkPair {
@@ -278,21 +327,22 @@ async function measureInterceptor(
   runsDir: string,
   figures: SideFigures,
   label: string,
-  interceptor: { pid: number; caFile: string },
+  interceptor: { pid: number; caFile: string; stall: StallWindow | null },
   withWrk: boolean,
   ctx: BenchContext,
 ): Promise<void> {
+  const { pid, caFile, stall } = interceptor;
   try {
     ctx.progress(`redirect: ${label} cold`);
-    figures.cold.push(await downloadOnce(rw, set, runsDir, interceptor.caFile, interceptor.pid, `${label} cold`));
+    figures.cold.push(await downloadOnce(rw, set, runsDir, caFile, pid, `${label} cold`, stall));
     ctx.progress(`redirect: ${label} warm x${WARM_RUNS}`);
-    for (let i = 0; i < WARM_RUNS; i++) (i === 0 ? figures.warmFirst : figures.warm).push(await downloadOnce(rw, set, runsDir, interceptor.caFile, interceptor.pid, `${label} warm`));
+    for (let i = 0; i < WARM_RUNS; i++) (i === 0 ? figures.warmFirst : figures.warm).push(await downloadOnce(rw, set, runsDir, caFile, pid, `${label} warm`, stall));
     if (withWrk) {
       ctx.progress(`redirect: ${label} wrk`);
-      await warmSmallZip(rw, set, interceptor.caFile, runsDir, label);
-      await wrkSmallZip(rw, interceptor.pid, label, false, figures.keepAlive);
+      await warmSmallZip(rw, set, caFile, runsDir, label);
+      await wrkSmallZip(rw, pid, label, false, figures.keepAlive, stall);
       ctx.progress(`redirect: ${label} wrk, a new TLS connection per request`);
-      await wrkSmallZip(rw, interceptor.pid, label, true, figures.newConn);
+      await wrkSmallZip(rw, pid, label, true, figures.newConn, stall);
     }
   } catch (err) {
     figures.failures.push((err as Error).message.split('\n')[0]!);
@@ -366,6 +416,8 @@ export async function runRedirectScenario(ctx: BenchContext, opts: { rounds: num
       `left out (the go command refuses them direct): ${set.refused.map((r) => r.module).join(' ')}`,
   );
 
+  const probe = startLoopProbe(); // the idle floor of gomodgate's stall rows
+  ctx.cleanup.add('redirect loop probe', () => probe.stop());
   const direct: GoRun[] = [];
   const gmg = emptyFigures();
   const squid = emptyFigures();
@@ -391,7 +443,7 @@ export async function runRedirectScenario(ctx: BenchContext, opts: { rounds: num
       async () => {
         const gw = await rw.world.startGateway({ freshData: true });
         try {
-          await measureInterceptor(rw, set, runsDir, gmg, 'gomodgate', { pid: gw.process.pid, caFile: gw.caFile }, !wrkMissing, ctx);
+          await measureInterceptor(rw, set, runsDir, gmg, 'gomodgate', { pid: gw.process.pid, caFile: gw.caFile, stall: stallWindow(rw, probe) }, !wrkMissing, ctx);
         } finally {
           await rw.world.stopGateway();
         }
@@ -411,7 +463,7 @@ export async function runRedirectScenario(ctx: BenchContext, opts: { rounds: num
         });
         ctx.cleanup.add('redirect squid', () => s.stop());
         try {
-          await measureInterceptor(rw, set, runsDir, squid, 'Squid ssl-bump', { pid: s.proc.pid, caFile: s.caFile }, !wrkMissing, ctx);
+          await measureInterceptor(rw, set, runsDir, squid, 'Squid ssl-bump', { pid: s.proc.pid, caFile: s.caFile, stall: null }, !wrkMissing, ctx);
         } finally {
           await s.stop();
           rmSync(dir, { recursive: true, force: true });
@@ -428,7 +480,24 @@ export async function runRedirectScenario(ctx: BenchContext, opts: { rounds: num
     for (const side of sides) await side();
     roundMs = Date.now() - started;
   }
+  probe.stop();
   addRows(ctx, set, direct, gmg, squid, { floor, nginx }, !squidMissing);
+}
+
+/**
+ * The issue's stall target where it is stated ("during a run that touches every intercepted host": the go
+ * command's runs reach proxy.golang.org and its checksum database through it), and under the wrk loads: per
+ * window gomodgate's longest stall, as the median over the windows, next to the idle probe's and the target.
+ */
+function stallRows(what: string, stalls: Stall[]): Row[] {
+  if (!stalls.length) return [];
+  const gateway = stalls.map((s) => s.gatewayMs);
+  const floor = stalls.map((s) => s.floorMs);
+  const note = `windows ${stalls.length}; gomodgate ${spreadOf(gateway, 1)} ms, idle node ${spreadOf(floor, 1)} ms; gomodgate_event_loop_delay_max_seconds over each window`;
+  const row = (baselineName: string, baseline: number): Row => ({
+    scenario: 'redirect', metric: `longest event-loop stall, ${what}: median`, unit: 'ms', better: 'lower', gomodgate: median(gateway), baselineName, baseline, note,
+  });
+  return [row('idle node, same window', median(floor)), row('issue target', TARGET_LOOP_STALL_MS)];
 }
 
 function addRows(ctx: BenchContext, set: ModuleSet, direct: GoRun[], gmg: SideFigures, squid: SideFigures, standIns: { floor: WrkPair; nginx: WrkPair }, withSquid: boolean): void {
@@ -481,6 +550,13 @@ function addRows(ctx: BenchContext, set: ModuleSet, direct: GoRun[], gmg: SideFi
       rows.push(...wrkRows(named.throughput, named.cpu, `${b.note}${extra}`, pick(gmg), pick(figures), b));
     }
   }
+  const stallsOf = (runs: GoRun[]) => runs.map((r) => r.stall).filter((x): x is Stall => x !== null);
+  rows.push(
+    ...stallRows('cold go mod download', stallsOf(gmg.cold)),
+    ...stallRows('warm go mod download', stallsOf([...gmg.warmFirst, ...gmg.warm])),
+    ...stallRows(`${zip}, wrk keep-alive TLS`, gmg.keepAlive.stall),
+    ...stallRows(`${zip}, a new TLS connection per request`, gmg.newConn.stall),
+  );
   if (failures.length) rows[0]!.note += `; ${failures.length} failed runs (see notices)`;
   const bracketed = (values: number[]) => `[${values.map((v) => v.toFixed(0)).join(' ')}]`;
   const list = (runs: GoRun[]) => bracketed(ms(runs));
