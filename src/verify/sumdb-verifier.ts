@@ -2,7 +2,8 @@
 // configured key, proves the record is in that tree with tiles, and checks that each new tree head
 // extends the last one it accepted (a database that forks its log is caught). The latest head lives in a
 // LatestNoteStore shared by every verifier of the same database (routes, restarts); this module owns
-// the rules for replacing it, and a bounded tile cache.
+// the rules for replacing it, and a bounded tile cache. What it computed is remembered by exact bytes (signed
+// heads it verified, hashes of tile contents): the same bytes always verify the same way, other bytes afresh.
 // Transport is the caller's (SumdbFetch): this module never opens sockets, never trusts bytes it has
 // not authenticated, and never caches a tile before it has been checked against a signed tree head.
 // What it authenticated can also be kept in a SumdbReadStore (lookups and tiles, read back and authenticated
@@ -19,6 +20,7 @@ import {
   storedHashIndex,
   tileHashReader,
   tilePath,
+  TileHashMemo,
   type Tile,
   type TileReader,
   type Tree,
@@ -76,6 +78,8 @@ export interface LookupAnswer extends VerifiedSums {
 
 const DEFAULT_TILE_HEIGHT = 8;
 const DEFAULT_TILE_CACHE_ENTRIES = 512;
+/** Signed tree heads remembered as verified, by their bytes (each lookup answer carries the head of its day). */
+const OPENED_HEADS = 16;
 /** Tiles read and not (yet) checked by a proof that are remembered for keeping (see fetchedTiles). */
 const MAX_UNCHECKED_TILES = 1024;
 
@@ -115,6 +119,8 @@ export class SumdbVerifier {
   private readonly verifierKey: string;
   /** Tiles read from upstream and not yet authenticated: kept in `reads` once a proof has checked them. */
   private readonly fetchedTiles = new Set<string>();
+  /** Signed notes whose signature verified, by their exact bytes, with the tree head they carry. */
+  private readonly openedHeads = new Map<string, Tree>();
 
   /** Throws VerifyError 'bad-key' when the verifier key is malformed. */
   constructor(opts: SumdbVerifierOptions) {
@@ -137,6 +143,7 @@ export class SumdbVerifier {
     }
     this.tileReader = {
       height: this.tileHeight,
+      hashMemo: new TileHashMemo(),
       readTiles: (tiles) => Promise.all(tiles.map((t) => this.readTile(t))),
       saveTiles: (tiles, data) =>
         tiles.forEach((t, i) => {
@@ -321,6 +328,7 @@ export class SumdbVerifier {
       // the candidate stands in for itself and its narrower widths; anything else is read (and checked) as usual
       readTiles: (tiles) => Promise.all(tiles.map((t) => (t.level === tile.level && t.n === tile.n && t.width <= tile.width ? Promise.resolve(data.subarray(0, t.width * HASH_SIZE)) : this.readTile(t)))),
       saveTiles: this.tileReader.saveTiles,
+      hashMemo: this.tileReader.hashMemo, // it answers only for the bytes it hashed: the candidate's are its own
     };
     const indexes = Array.from({ length: tile.width }, (_, i) => storedHashIndex(level, first + i));
     const hashes = await this.withContextAsync(path, () => tileHashReader(tree!, overlay)(indexes));
@@ -383,14 +391,24 @@ export class SumdbVerifier {
     return lease.waited ? this.recall(path) : null;
   }
 
-  /** Verifies a signed tree head note; returns the tree. */
+  /**
+   * Verifies a signed tree head note; returns the tree. The same bytes verify the same way with the same key:
+   * a note verified lately is not verified again (a signature check per lookup answer, all carrying one head).
+   */
   private openTreeHead(note: Buffer): Tree {
+    const key = note.toString('latin1');
+    const known = this.openedHeads.get(key);
+    if (known !== undefined) return { size: known.size, hash: Buffer.from(known.hash) };
     const { text } = verifyNote(note, [this.verifier]);
+    let tree: Tree;
     try {
-      return parseTreeHead(text);
+      tree = parseTreeHead(text);
     } catch (err) {
       throw new VerifyError('bad-signature', `signed note is not a tree head: ${(err as Error).message}`, { cause: err });
     }
+    this.openedHeads.set(key, { size: tree.size, hash: Buffer.from(tree.hash) });
+    if (this.openedHeads.size > OPENED_HEADS) this.openedHeads.delete(this.openedHeads.keys().next().value as string);
+    return tree;
   }
 
   /**

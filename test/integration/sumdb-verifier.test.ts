@@ -219,6 +219,32 @@ describe('SumdbVerifier against the Go test checksum database', { timeout: 15 * 
     }
   });
 
+  test('a verifier that has verified honest answers still rejects an altered head or tile (what it remembers is by exact bytes)', async () => {
+    let alter: 'none' | 'head' | 'tile' = 'none';
+    const v = new SumdbVerifier({
+      verifierKey: TEST_SUMDB_KEY,
+      tileCacheEntries: 0, // every proof reads its tiles again: the altered ones reach it
+      fetch: async (path) => {
+        const res = await countingFetch(() => main).fetch(path);
+        if (alter === 'head' && path.startsWith('/lookup/')) {
+          const text = res.body.toString();
+          const head = text.indexOf('\n\n') + 2;
+          res.body = Buffer.from(text.slice(0, head) + text.slice(head).replace(/\n(\d+)\n/, (_m, n: string) => `\n${Number(n) + 1}\n`));
+        }
+        if (alter === 'tile' && path.startsWith('/tile/') && res.body.length > 0) res.body[res.body.length - 7] ^= 0x10;
+        return res;
+      },
+    });
+    await v.lookup('rsc.io/quote', 'v1.5.2');
+    await v.lookup('rsc.io/sampler', 'v1.3.0');
+    alter = 'head';
+    await rejectsWith(v.lookup('rsc.io/sampler', 'v1.3.1'), 'bad-signature');
+    alter = 'tile';
+    await rejectsWith(v.lookup('rsc.io/quote', 'v1.5.1'), 'bad-proof');
+    alter = 'none';
+    assert.equal((await v.lookup('rsc.io/quote', 'v1.5.1')).treeSize > 0, true);
+  });
+
   test('a different verifier key rejects the database: bad-signature', async () => {
     const v = new SumdbVerifier({ verifierKey: SUM_GOLANG_ORG_KEY, fetch: countingFetch(() => main).fetch });
     await rejectsWith(v.lookup('rsc.io/quote', 'v1.5.2'), 'bad-signature', /no signature by a known key/);

@@ -26,6 +26,7 @@ import {
   tileForIndex,
   tileHashReader,
   tilePath,
+  TileHashMemo,
   treeHash,
   type Hash,
   type Tile,
@@ -50,10 +51,11 @@ const syncRead = (idx: number[]) => idx.map((i) => LOG[i]);
 const asyncRead = async (idx: number[]) => syncRead(idx);
 
 /** Serves tiles computed from LOG, counting requests; `tamper` may alter a tile's bytes. */
-function tileServer(height: number, tamper?: (t: Tile, data: Buffer) => Buffer) {
+function tileServer(height: number, tamper?: (t: Tile, data: Buffer) => Buffer, hashMemo?: TileHashMemo) {
   const requested: string[] = [];
   const reader: TileReader = {
     height,
+    hashMemo,
     async readTiles(tiles) {
       return tiles.map((t) => {
         requested.push(tilePath(t));
@@ -267,6 +269,53 @@ test('tree consistency: a prefix passes, a rewritten history fails', async () =>
   // An "old" head whose hash is not the prefix of the new tree (a fork).
   const forked: Tree = { size: 1000, hash: await treeHash(999, asyncRead) };
   await assert.rejects(checkTreeConsistency(forked, await treeOf(70000), reader), (e) => assertBadProof(e, /not a prefix/));
+  // The same size: only the same hash is consistent, and no tile needs reading to know it.
+  const same = tileServer(8);
+  await checkTreeConsistency(await treeOf(1000), await treeOf(1000), same.reader);
+  assert.deepEqual(same.requested, []);
+  await assert.rejects(checkTreeConsistency(forked, await treeOf(1000), same.reader), (e) => assertBadProof(e, /not a prefix/));
+});
+
+test('tile hash memo: proofs give what they give without it, hash each tile run once, and still catch an altered tile', async () => {
+  const tree = await treeOf(70000);
+  const ids = [0, 1, 255, 256, 12345, 40000, 65535, 65536, 69999];
+  const want = ids.map((id) => b64(LOG[storedHashIndex(0, id)]));
+  const memo = new TileHashMemo();
+  const remembered = tileServer(8, undefined, memo).reader;
+  assert.deepEqual((await tileHashReader(tree, remembered)(ids.map((id) => storedHashIndex(0, id)))).map(b64), want);
+  for (const id of ids) await checkRecordInTree(tree, id, `gomodgate record ${id}\n`, remembered);
+  const first = memo.computed;
+  assert.ok(first > 0);
+  // The same proofs again: every run of every tile is remembered (none is hashed again).
+  for (const id of ids) await checkRecordInTree(tree, id, `gomodgate record ${id}\n`, remembered);
+  assert.equal(memo.computed, first);
+  await checkTreeConsistency(await treeOf(65537), tree, remembered); // may hash runs of its own, once
+  const afterConsistency = memo.computed;
+  await checkTreeConsistency(await treeOf(65537), tree, remembered);
+  assert.equal(memo.computed, afterConsistency);
+
+  // An altered byte in any tile a proof reads, under a path whose honest bytes the memo holds, is caught.
+  const probe = tileServer(8);
+  await checkRecordInTree(tree, 12345, 'gomodgate record 12345\n', probe.reader);
+  for (const victim of probe.requested) {
+    const bad = tileServer(8, (t, data) => {
+      if (tilePath(t) === victim) data[7] ^= 1;
+      return data;
+    }, memo).reader;
+    await assert.rejects(checkRecordInTree(tree, 12345, 'gomodgate record 12345\n', bad), (e) => assertBadProof(e), victim);
+  }
+  // ...and the honest proof still passes afterwards: an altered tile replaced nothing the memo answers for.
+  await checkRecordInTree(tree, 12345, 'gomodgate record 12345\n', remembered);
+
+  // What the memo answers does not change when the caller's buffer does.
+  const tile: Tile = { height: 8, level: 0, n: 3, width: 256 };
+  const data = readTileData(tile, syncRead);
+  const before = b64(memo.runHash(tile, data, 0, data.length));
+  const mine = Buffer.from(data);
+  const h = memo.runHash(tile, mine, 0, 32);
+  mine.fill(0);
+  assert.equal(b64(h), b64(data.subarray(0, 32)));
+  assert.equal(b64(memo.runHash(tile, data, 0, data.length)), before);
 });
 
 test('tree heads and records parse as Go formats them', () => {
