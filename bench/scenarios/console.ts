@@ -1,6 +1,6 @@
 // Scenario "console": the web console's pages over a year of audit at a busy site. Generates 10 million audit
-// rows into a fresh gomodgate.db (one recursive CTE in one transaction, with the audit indexes dropped and then
-// rebuilt from their own SQL, so the schema is exactly what migrations made), the fetched-version list and the
+// rows into a fresh gomodgate.db (bench/generated-index.ts: one recursive CTE, with the audit indexes dropped and
+// then rebuilt from their own SQL, so the schema is exactly what migrations made), the fetched-version list and the
 // test advisories through the vulndb API, then starts gomodgate as a child process with --console-listen,
 // signs in over HTTPS and times every page: the median of ROUNDS requests each, with the EXPLAIN QUERY PLAN of
 // the statements behind them printed as notices. There is no baseline: the figure is judged against the
@@ -16,6 +16,7 @@ import { ConsoleUsers } from '../../src/console/console-users.js';
 import { VulnStore } from '../../src/vulndb/vuln-store.js';
 import { parseOsv } from '../../src/vulndb/osv.js';
 import { fetchedVersionRecorder } from '../../src/vulndb/vuln-match.js';
+import { endBulkSettings, generateAuditRows, useBulkSettings } from '../generated-index.js';
 
 const ROWS = Number(process.env.GMG_BENCH_CONSOLE_ROWS ?? 10_000_000);
 const ROUNDS = 7;
@@ -24,36 +25,6 @@ const VERSIONS = 20;
 const CLIENTS = 1000;
 const YEAR_MS = 365 * 86_400_000;
 const PASSWORD = 'bench-console-password';
-
-/** Fills `audit` with ROWS rows over the year before `now`; returns the seconds the inserts and the indexes took. */
-function generate(db: Db, now: number): { insert: number; indexes: number } {
-  const started = performance.now();
-  const indexes = db.prepare(`SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'audit' AND sql IS NOT NULL`).all() as Array<{ name: string; sql: string }>;
-  for (const i of indexes) db.exec(`DROP INDEX ${i.name}`);
-  const t0 = now - YEAR_MS;
-  const step = YEAR_MS / ROWS;
-  // Every value is a function of the row number: clients 10.x.y.z, modules github.com/orgN/modM plus
-  // rsc.io/quote (the advisories' module), versions v1.K.0, kinds, and outcomes with ~1 % security events.
-  db.exec(`
-    WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < ${ROWS - 1}),
-    r AS (SELECT i, (i * 7919) % ${CLIENTS} AS c, (i * 104729) % ${MODULES} AS m, (i * 31) % ${VERSIONS} AS v, i % 100 AS o, i % 7 AS k FROM n)
-    INSERT INTO audit (ts, client, orig_dst, host, method, path, module, version, kind, outcome, status, bytes, duration_ms)
-    SELECT ${t0} + CAST(i * ${step} AS INTEGER),
-      '10.' || (c / 250) || '.' || (c % 250 / 10) || '.' || (c % 10 + 1),
-      '142.250.1.1:443', 'proxy.golang.org', 'GET', '/x',
-      CASE WHEN m = 0 THEN 'rsc.io/quote' ELSE 'github.com/org' || (m % 40) || '/mod' || m END,
-      CASE WHEN k = 6 THEN NULL ELSE 'v1.' || (v % 8) || '.' || (v / 8) END,
-      CASE k WHEN 0 THEN 'info' WHEN 1 THEN 'mod' WHEN 2 THEN 'zip' WHEN 3 THEN 'zip' WHEN 4 THEN 'info' WHEN 5 THEN 'mod' ELSE 'list' END,
-      CASE WHEN o < 80 THEN 'hit' WHEN o < 94 THEN 'miss' WHEN o < 96 THEN 'stale' WHEN o < 98 THEN 'not-found' WHEN o = 98 THEN 'denied' ELSE 'tampered' END,
-      CASE WHEN o < 96 THEN 200 WHEN o < 98 THEN 404 WHEN o = 98 THEN 403 ELSE 502 END,
-      CASE WHEN o < 96 THEN 1000 + (i % 50000) ELSE 0 END,
-      1 + i % 40
-    FROM r`);
-  const inserted = performance.now();
-  for (const i of indexes) db.exec(i.sql);
-  // no ANALYZE: a gateway's own database never has statistics, so neither does this one
-  return { insert: (inserted - started) / 1000, indexes: (performance.now() - inserted) / 1000 };
-}
 
 /** What the vulnerability database knows: every fetched module@version (vulndb's recorder), then the advisories. */
 function addAdvisories(db: Db): void {
@@ -111,10 +82,13 @@ export async function runConsoleScenario(ctx: BenchContext): Promise<void> {
   const db = openDatabase(join(dataDir, 'gomodgate.db'));
   let plans: string[] = [];
   try {
-    const took = generate(db, now);
+    useBulkSettings(db);
+    // clients 10.x.y.z, modules github.com/orgN/modM plus rsc.io/quote (the advisories' module), versions v1.K.0
+    const took = generateAuditRows(db, { rows: ROWS, endMs: now, spanMs: YEAR_MS, clients: CLIENTS, clientFirstOctet: 10, modules: MODULES, versions: VERSIONS, fetchCounts: false });
     ctx.add({ scenario: 'console', metric: `insert ${ROWS.toLocaleString('en')} audit rows (one transaction)`, unit: 's', better: 'lower', gomodgate: Math.round(took.insert * 10) / 10, baselineName: '-', baseline: null });
     ctx.add({ scenario: 'console', metric: 'build the audit indexes', unit: 's', better: 'lower', gomodgate: Math.round(took.indexes * 10) / 10, baselineName: '-', baseline: null });
     addAdvisories(db);
+    endBulkSettings(db);
     plans = explainPlans(db, now);
   } finally {
     db.close();
