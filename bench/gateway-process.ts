@@ -1,9 +1,11 @@
 // gomodgate under test, as its own child process (`node bin/gomodgate.js serve`), exactly as an operator runs
 // it: loopback listeners on ports the OS picks, a data and CA directory the bench owns, JSON logs at the default
-// level into a file (not into the bench's memory). Stopped by PID.
+// level into a file (not into the bench's memory). Stopped by PID. Also reads its longest event-loop stall.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../test/helpers/gateway.js';
+import { getText } from './load-client.js';
+import { loopStallOfMetrics } from './loop-stall.js';
 import { spawnLogged, waitUntil, type BenchProcess } from './processes.js';
 
 export interface GatewayPorts {
@@ -64,4 +66,9 @@ export async function startBenchGateway(opts: GatewayOptions): Promise<BenchGate
     proc,
     stop: () => proc.stop(15_000),
   };
+}
+
+/** gomodgate_event_loop_delay_max_seconds from the admin port, in ms: the longest stall since the last scrape. */
+export async function loopStallMs(gateway: BenchGateway): Promise<number> {
+  return loopStallOfMetrics(await getText(gateway.ports.admin, '/metrics'));
 }

@@ -1,6 +1,7 @@
 // Child processes for the bench (gomodgate, nginx, squid, the origin): started with their output in a log file
 // (never buffered in the bench's own memory), waited for with a bound, and stopped by their own PID
-// (SIGTERM, then SIGKILL after a grace period). Also: free loopback ports and a bounded wait for a TCP listener.
+// (SIGTERM, then SIGKILL after a grace period). Also: free loopback ports, a bounded wait for a TCP listener, and
+// a process's CPU time.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import net from 'node:net';
@@ -52,6 +53,17 @@ export function spawnLogged(name: string, argv: string[], opts: { logFile: strin
       }
     },
   };
+}
+
+/** utime+stime of a process in seconds (the clock tick is 100 Hz on Linux), or null when it is gone. */
+export function cpuSeconds(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // fields 14 and 15 of proc(5), counted from 3
+  } catch {
+    return null;
+  }
 }
 
 /** Polls `check` every 50 ms until it returns a value or `timeoutMs` passes (then throws `what`). */

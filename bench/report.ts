@@ -76,6 +76,13 @@ function formatNumber(v: number | null): string {
   return v.toPrecision(3);
 }
 
+/** "min-max" of per-round values (times `scale`), the one value when there is one, "none" when there are none. */
+export function spreadOf(values: number[], digits = 1, scale = 1): string {
+  if (values.length === 0) return 'none';
+  const v = values.map((x) => x * scale);
+  return values.length === 1 ? v[0]!.toFixed(digits) : `${Math.min(...v).toFixed(digits)}-${Math.max(...v).toFixed(digits)}`;
+}
+
 export function ratio(row: Row): number | null {
   if (row.gomodgate === null || row.baseline === null || row.baseline === 0) return null;
   return row.gomodgate / row.baseline;

@@ -16,13 +16,13 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, spawnLogged, waitForListener } from '../processes.js';
 import type { BenchContext } from '../context.js';
-import { startBenchGateway, type BenchGateway } from '../gateway-process.js';
+import { loopStallMs, startBenchGateway, type BenchGateway } from '../gateway-process.js';
 import { startDelayRelayProcess, EMULATED_RTT_MS } from '../delay-relay-process.js';
 import { writeManyFileModule, writeModule, type BenchModule } from '../fixtures.js';
 import { getOnce, getText, median, MiB, type Target } from '../load-client.js';
 import { startSquid, type Squid } from '../squid.js';
 import { startLoopProbe } from '../loop-probe.js';
-import { loopStallOfMetrics, TARGET_LOOP_STALL_MS } from '../loop-stall.js';
+import { TARGET_LOOP_STALL_MS } from '../loop-stall.js';
 import { missingReason, toolPath } from '../tools.js';
 import type { World } from '../world.js';
 
@@ -62,11 +62,6 @@ function rssOf(pid: number): number | null {
   } catch {
     return null;
   }
-}
-
-/** gomodgate_event_loop_delay_max_seconds from the admin port, in ms: the longest stall since the last scrape. */
-async function loopStallMs(gateway: BenchGateway): Promise<number> {
-  return loopStallOfMetrics(await getText(gateway.ports.admin, '/metrics'));
 }
 
 /**

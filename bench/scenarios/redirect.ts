@@ -22,7 +22,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BenchContext } from '../context.js';
 import { median } from '../load-client.js';
-import type { Row } from '../report.js';
+import { cpuSeconds } from '../processes.js';
+import { spreadOf, type Row } from '../report.js';
 import { bumpToolMissing, missingReason, toolPath } from '../tools.js';
 import { EMULATED_RTT_MS } from '../delay-relay-process.js';
 import { INTERCEPT_PORTS, startRedirectWorld, type RedirectWorld } from '../redirect-world.js';
@@ -160,17 +161,6 @@ async function moduleSet(rw: RedirectWorld, runsDir: string): Promise<ModuleSet>
     return { accepted, refused, zips, smallZip: { bytes: zip.length, sha256: createHash('sha256').update(zip).digest('hex'), body: zip } };
   } finally {
     rmSync(runDir, { recursive: true, force: true });
-  }
-}
-
-/** utime+stime of a process in seconds (the clock tick is 100 Hz on Linux), or null when it is gone. */
-function cpuSeconds(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100; // fields 14 and 15 of proc(5), counted from 3
-  } catch {
-    return null;
   }
 }
 
@@ -348,12 +338,6 @@ async function measureInterceptor(
     figures.failures.push((err as Error).message.split('\n')[0]!);
     ctx.notice(`redirect: ${(err as Error).message}`);
   }
-}
-
-function spreadOf(values: number[], digits = 1, scale = 1): string {
-  if (values.length === 0) return 'none';
-  const v = values.map((x) => x * scale);
-  return values.length === 1 ? v[0]!.toFixed(digits) : `${Math.min(...v).toFixed(digits)}-${Math.max(...v).toFixed(digits)}`;
 }
 
 function medianOrNull(values: number[]): number | null {
