@@ -2,10 +2,10 @@
 // applied), so the parsing is tested without running a scenario. Throws BenchUsageError for a bad argument.
 import { TOOLS, type Tool } from './tools.js';
 
-export const SCENARIOS = ['cached', 'tls', 'go', 'large', 'coldmiss', 'console', 'workers', 'redirect'] as const;
+export const SCENARIOS = ['cached', 'tls', 'go', 'large', 'coldmiss', 'console', 'workers', 'scale', 'redirect'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 /** Opt-in scenarios: run only when named in --only. */
-export const OPT_IN: readonly ScenarioName[] = ['redirect'];
+export const OPT_IN: readonly ScenarioName[] = ['scale', 'redirect'];
 
 export const BENCH_USAGE = `Usage: node dist/bench/run.js [--only LIST] [--without LIST] [--json FILE] [--keep] [--rounds N]   (npm run bench -- ...)
 
@@ -13,13 +13,14 @@ Measures gomodgate next to baselines measured in the same run (nginx, Squid, dir
 prints absolute figures and ratios. Loopback only, except redirect (network namespaces, root).
 
   --only LIST     comma-separated scenarios: ${SCENARIOS.join(',')}
-                  (default: all but redirect, which runs only when named: about 5 minutes a round)
+                  (default: all but scale and redirect, which run only when named: scale generates a 1.2 GB
+                  index and takes about 2.5 minutes with its 2 rounds, redirect about 5 minutes a round)
   --without LIST  treat these baseline tools as missing: ${TOOLS.join(',')}
   --json FILE     also write the facts, rows and notices as JSON
   --keep          keep the work directory (its path is printed)
   --rounds N      rounds (1-20) of every scenario that has rounds: cached, tls, large, coldmiss and workers
-                  (default 3) and redirect (default 1). go runs each download once (cold, then warm), and
-                  console times each page as the median of 7 requests: neither has rounds.
+                  (default 3), scale (default 2) and redirect (default 1). go runs each download once (cold,
+                  then warm), and console times each page as the median of 7 requests: neither has rounds.
   -h, --help      show this help
 `;
 

@@ -6,7 +6,8 @@
 //
 //   node dist/bench/run.js [--only LIST] [--without LIST] [--json FILE] [--keep] [--rounds N] [--help]  (bench/args.ts)
 // `redirect` (the go command through iptables REDIRECT in network namespaces, next to Squid ssl-bump and direct;
-// root, about 5 minutes a round, default 1 round) runs only when named in --only.
+// root, about 5 minutes a round, default 1 round) and `scale` (cache hits on an empty and on a large generated
+// index; about 2.5 minutes with its default 2 rounds) run only when named in --only.
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,13 +25,14 @@ import { runGoDownloadScenario } from './scenarios/go-download.js';
 import { runLargeZipScenario } from './scenarios/large-zip.js';
 import { runConsoleScenario } from './scenarios/console.js';
 import { runWorkersScenario } from './scenarios/workers.js';
+import { DEFAULT_SCALE_ROUNDS, runScaleScenario, scaleBudgetMs } from './scenarios/scale.js';
 import { DEFAULT_REDIRECT_ROUNDS, runRedirectScenario } from './scenarios/redirect.js';
 
 /** The whole run stops starting measurements after this; each measurement has its own smaller bound too. */
 const RUN_BUDGET_MS = 450_000; // the last scenarios overrun it a little: under 10 minutes in all
 /** The scenarios' default rounds, which RUN_BUDGET_MS is for: --rounds N scales it. */
 const BUDGETED_ROUNDS = 3;
-/** What the opt-in redirect scenario adds to the budget per round (a round takes about 5 minutes). */
+/** What the opt-in redirect scenario adds to the budget per round (a round takes about 5 minutes); scale: scaleBudgetMs. */
 const REDIRECT_ROUND_BUDGET_MS = 330_000;
 
 async function main(): Promise<number> {
@@ -47,7 +49,10 @@ async function main(): Promise<number> {
   const workDir = mkdtempSync(join(tmpdir(), 'gmgbench-'));
   chmodSync(workDir, 0o755); // nginx workers and squid run as unprivileged users and read files below it
   if (!args.keep) cleanup.add('work directory', () => rmSync(workDir, { recursive: true, force: true }));
-  const budget = RUN_BUDGET_MS * Math.max(1, (args.rounds ?? BUDGETED_ROUNDS) / BUDGETED_ROUNDS) + (args.only.has('redirect') ? redirectRounds * REDIRECT_ROUND_BUDGET_MS : 0);
+  const budget =
+    RUN_BUDGET_MS * Math.max(1, (args.rounds ?? BUDGETED_ROUNDS) / BUDGETED_ROUNDS) +
+    (args.only.has('redirect') ? redirectRounds * REDIRECT_ROUND_BUDGET_MS : 0) +
+    (args.only.has('scale') ? scaleBudgetMs(args.rounds ?? DEFAULT_SCALE_ROUNDS) : 0);
   const ctx = new BenchContext(workDir, cleanup, started + budget, args.rounds);
   const facts = machineFacts({ nginx: toolPath('nginx'), squid: toolPath('squid'), go: toolPath('go'), leftOut: args.without, repoRoot: REPO_ROOT });
   let failed = false;
@@ -63,6 +68,7 @@ async function main(): Promise<number> {
       ['coldmiss', () => runColdMissScenario(ctx, world!)], // its direct baseline is the longest wait
       ['console', () => runConsoleScenario(ctx)], // 10 million generated audit rows: its own data directory
       ['workers', () => runWorkersScenario(ctx, world!)], // gomodgate with 1 and N workers, nginx with 1 and auto
+      ['scale', () => runScaleScenario(ctx)], // hits on an empty and on a large generated index: its own origin
       ['redirect', () => runRedirectScenario(ctx, { rounds: redirectRounds })], // its own namespace world
     ];
     for (const [name, step] of steps) {

@@ -1,6 +1,6 @@
 // Unit: the bench's command line (bench/args.ts) and its facts line, without running a scenario: --help, the
-// defaults, --rounds for every scenario with rounds, --without recorded (not applied) and named as skipped in the
-// facts, and each bad argument refused with a BenchUsageError (exit 2 in run.ts).
+// defaults and the opt-in scenarios, --rounds for every scenario with rounds, --without recorded (not applied)
+// and named as skipped in the facts, and each bad argument refused with a BenchUsageError (exit 2 in run.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BENCH_USAGE, BenchUsageError, parseBenchArgs } from '../../bench/args.js';
@@ -13,10 +13,17 @@ test('--help and -h ask for the usage, which names every option', () => {
   for (const opt of ['--only', '--without', '--json', '--keep', '--rounds', '--help']) assert.ok(BENCH_USAGE.includes(opt), opt);
 });
 
-test('defaults: every scenario but the opt-in redirect, each with its own rounds', () => {
+test('defaults: every scenario but the opt-in scale and redirect, each with its own rounds', () => {
   const a = parseBenchArgs([]);
   assert.deepEqual([...a.only], ['cached', 'tls', 'go', 'large', 'coldmiss', 'console', 'workers']);
   assert.deepEqual(a, { help: false, only: a.only, without: [], json: null, keep: false, rounds: null });
+});
+
+test('the opt-in scenarios run when named, and the usage says they are opt-in', () => {
+  assert.deepEqual([...parseBenchArgs(['--only', 'scale']).only], ['scale']);
+  assert.deepEqual([...parseBenchArgs(['--only', 'scale,redirect', '--rounds', '3']).only], ['scale', 'redirect']);
+  assert.ok(BENCH_USAGE.includes('default: all but scale and redirect, which run only when named'));
+  assert.ok(BENCH_USAGE.includes('scale (default 2)'));
 });
 
 test('--rounds N is one number for every scenario; --only, --without, --json, --keep as given', () => {
