@@ -29,7 +29,8 @@ export function withBusyTimeout<T>(db: Db, ms: number, write: () => T): T {
 /**
  * vuln_fetched and vuln_fetch_clients computed from the audit rows, as the audit writer would have kept them
  * (served .info/.mod/.zip rows): migration 5 fills them so for an existing trail, and the bench's generated
- * index (bench/generated-index.ts) after inserting its rows in bulk.
+ * index (bench/generated-index.ts) after inserting its rows in bulk. Migration 5 runs this text: changing it
+ * changes what that migration did, so it never changes.
  */
 export const FETCHES_FROM_AUDIT_SQL = `INSERT OR IGNORE INTO vuln_fetched (module, version, first_ts)
      SELECT module, version, MIN(ts) FROM audit
