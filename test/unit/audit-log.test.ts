@@ -1,13 +1,16 @@
 // Unit: AuditLog batching against a real SQLite file: rows are written in batches, and whenFlushed() resolves
 // only once every row recorded before it is in the table, so tests wait on it instead of on the batch interval;
 // a batch the database refuses (another connection holds the write lock) is kept and written later, in order.
+// A batch is written in chunks of bounded time (an injected clock), a turn apart, as one transaction would
+// write it: the same rows, order and fetch counts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openDatabase } from '../../src/store/database.js';
-import { AuditLog, type AuditRecord } from '../../src/audit/audit-log.js';
+import { AuditLog, CHUNK_BUDGET_MS, type AuditRecord } from '../../src/audit/audit-log.js';
+import { countTurns, settle } from '../helpers/settle.js';
 import Database from 'better-sqlite3';
 
 const row = (path: string): AuditRecord => ({
@@ -79,6 +82,95 @@ test('a batch the database refuses (another process holds the write lock) is kep
     assert.deepEqual(paths(), ['/a', '/b', '/c', '/d'], 'nothing lost, nothing twice, in order');
     assert.equal(audit.pending, 0);
     assert.equal(errors.length, 2);
+  } finally {
+    other.close();
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** A clock that moves 1 ms at each reading: each chunk of a batch inserts CHUNK_BUDGET_MS rows. */
+function steppingClock(): () => number {
+  let t = 0;
+  return () => ++t;
+}
+
+const served = (i: number, client: string): AuditRecord => ({
+  ...row(`/m${i % 7}/@v/v1.0.${i % 5}.zip`), client, module: `example.com/m${i % 7}`, version: `v1.0.${i % 5}`, kind: 'zip',
+});
+
+test('a batch is written in chunks of a bounded time, a turn of the event loop apart, in order, with the same fetch counts', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gmg-auditlog-'));
+  const db = openDatabase(join(dir, 'a.db'));
+  const whole = openDatabase(join(dir, 'b.db'));
+  try {
+    const chunks: number[][] = [];
+    const audit = new AuditLog(db, (err) => assert.fail(String(err)), 60_000, 200, null, steppingClock());
+    audit.subscribe((rows) => chunks.push(rows.map((r) => r.id)));
+    const once = new AuditLog(whole, (err) => assert.fail(String(err)), 60_000, 1_000_000);
+    const count = () => (db.prepare('SELECT COUNT(*) AS n FROM audit').get() as { n: number }).n;
+    const turns = countTurns();
+    for (let i = 0; i < 200; i++) {
+      audit.record(served(i, `10.0.0.${i % 3}`));
+      once.record(served(i, `10.0.0.${i % 3}`));
+    }
+    assert.equal(count(), CHUNK_BUDGET_MS, 'the 200th row starts the batch: its first chunk now, the rest later');
+    assert.equal(audit.pending, 200 - CHUNK_BUDGET_MS);
+    audit.record(served(200, '10.0.0.9')); // recorded while the batch is written: after it
+    once.record(served(200, '10.0.0.9'));
+    const flushed = audit.whenFlushed();
+    await settle('the batch written', () => count() === 200);
+    turns.stop();
+    assert.ok(turns.turns >= 200 / CHUNK_BUDGET_MS - 1, `${turns.turns} turns of the event loop while 200 rows were written`);
+    assert.ok(chunks.length >= 200 / CHUNK_BUDGET_MS - 1 && chunks.every((c) => c.length <= CHUNK_BUDGET_MS), `chunks of ${chunks.map((c) => c.length).join(',')}`);
+    audit.flush();
+    await flushed;
+    once.flush();
+    const paths = (d: typeof db) => d.prepare('SELECT path, client FROM audit ORDER BY id').all();
+    assert.deepEqual(paths(db), paths(whole), 'the same rows in the same order as one transaction writes them');
+    assert.deepEqual(chunks.flat(), [...chunks.flat()].sort((a, b) => a - b), 'published in order');
+    const counts = (d: typeof db) => d.prepare('SELECT module, version, client, fetches, first_ts, last_ts FROM vuln_fetch_clients ORDER BY 1, 2, 3').all();
+    assert.deepEqual(counts(db), counts(whole), 'fetch counts as one transaction keeps them');
+    assert.equal(audit.pending, 0);
+  } finally {
+    db.close();
+    whole.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('flush() writes a batch being written, and what was queued behind it, at once', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gmg-auditlog-'));
+  const db = openDatabase(join(dir, 'a.db'));
+  try {
+    const audit = new AuditLog(db, (err) => assert.fail(String(err)), 60_000, 50, null, steppingClock());
+    for (let i = 0; i < 60; i++) audit.record(row(`/${i}`));
+    assert.equal(audit.pending, 60 - CHUNK_BUDGET_MS);
+    audit.flush();
+    assert.equal(audit.pending, 0);
+    assert.deepEqual(db.prepare('SELECT path FROM audit ORDER BY id').pluck().all(), Array.from({ length: 60 }, (_, i) => `/${i}`));
+  } finally {
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a chunk the database refuses keeps the rest of its batch, written once and in order when it can be', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gmg-auditlog-'));
+  const file = join(dir, 'a.db');
+  const db = openDatabase(file);
+  const other = new Database(file);
+  try {
+    const errors: string[] = [];
+    const audit = new AuditLog(db, (err) => errors.push((err as Error).message), 60_000, 30, null, steppingClock());
+    for (let i = 0; i < 30; i++) audit.record(row(`/${i}`));
+    other.exec('BEGIN EXCLUSIVE'); // after the first chunk: the next one meets the lock
+    await settle('the refused chunk reported', () => errors.length === 1);
+    assert.match(errors[0]!, new RegExp(`^cannot write ${30 - CHUNK_BUDGET_MS} audit rows \\(database is locked\\); ${30 - CHUNK_BUDGET_MS} kept`));
+    assert.equal(audit.pending, 30 - CHUNK_BUDGET_MS);
+    other.exec('COMMIT');
+    audit.flush();
+    assert.deepEqual(db.prepare('SELECT path FROM audit ORDER BY id').pluck().all(), Array.from({ length: 30 }, (_, i) => `/${i}`), 'nothing lost, nothing twice');
   } finally {
     other.close();
     db.close();
