@@ -1,9 +1,9 @@
 // The audit trail: one row per Go request (and per refused or passed-through connection), answering
 // "which module versions came in, for which client, when, from cache or upstream". Rows are queued and
 // written in batches (every 250 ms or 200 rows), and flushed on shutdown. A batch is written in transactions of
-// at most CHUNK_BUDGET_MS each, the next one a turn of the event loop later: on a large trail every row lands
-// in other pages of the module- and client-keyed indexes (about 60 µs a row on 3 million rows), and a whole
-// batch in one turn held every request 12-15 ms. A batch the database refuses (locked by another process, disk
+// at most DEFERRED_WRITE_CHUNK_MS each, the next one a turn of the event loop later: on a large trail every
+// row lands in other pages of the module- and client-keyed indexes, and a whole batch in one turn held every
+// request 12-15 ms. A batch the database refuses (locked by another process, disk
 // full, read-only) stays queued and is tried again, less and less often (1 s to 30 s), up to MAX_KEPT_ROWS
 // rows; only rows beyond that, or queued when the process dies, are lost, and the error line says how many.
 // Never stores credentials, cookies or query strings (paths, upstream URLs and reasons pass through redactUrl).
@@ -12,7 +12,7 @@
 // the batch rather than once per row.
 // Subscribers (the console's live tail) see each batch once it is committed, with its row ids; they only read
 // what they are given and never record rows themselves, so no call ever loops back into the writer.
-import { DEFERRED_WRITE_BUSY_MS, withBusyTimeout, type Db } from '../store/database.js';
+import { DEFERRED_WRITE_BUSY_MS, DEFERRED_WRITE_CHUNK_MS, withBusyTimeout, type Db } from '../store/database.js';
 import { redactUrl, redactUrlsInText } from '../redact.js';
 import { FETCH_KINDS, SERVED_OUTCOMES, fetchedVersionRecorder, type ServedVersion } from '../vulndb/vuln-match.js';
 
@@ -66,8 +66,6 @@ export type StoredAuditRecord = AuditRecord & { id: number };
 const MAX_KEPT_ROWS = 100_000;
 const FIRST_RETRY_MS = 1000;
 const LAST_RETRY_MS = 30_000;
-/** How long one transaction of a batch inserts rows before it commits and leaves the rest to the next turn. */
-export const CHUNK_BUDGET_MS = 3;
 
 /** A batch being written: its rows, and the first one not written yet. */
 interface BatchWrite {
@@ -179,7 +177,7 @@ export class AuditLog {
     if (this.writing) return;
     this.takeQueue();
     const w = this.writing as BatchWrite | null;
-    if (w) this.writeChunk(w, this.clock() + CHUNK_BUDGET_MS);
+    if (w) this.writeChunk(w, this.clock() + DEFERRED_WRITE_CHUNK_MS);
   }
 
   /** The queue becomes the batch being written, with the waiters for its rows; with an empty queue they are settled. */
@@ -209,7 +207,7 @@ export class AuditLog {
     }
     const written = w.rows.slice(from, w.next);
     if (w.next < w.rows.length) {
-      setImmediate(() => this.writeChunk(w, this.clock() + CHUNK_BUDGET_MS));
+      setImmediate(() => this.writeChunk(w, this.clock() + DEFERRED_WRITE_CHUNK_MS));
     } else {
       this.writing = null;
       settle(w.waiters);

@@ -1,9 +1,11 @@
 // The cache index: one row per cached Go-module object (by goproxy cacheKey), pointing at a blob by sha256,
 // or remembering an upstream 404/410 for a while. Statements are prepared once. A row is written only after
 // its blob is complete on disk (BlobStore.commit), in one statement, so a row never points at a half file.
-// Cache hits record their last access in memory and write them in batches (one transaction every 250 ms or
-// 512 keys): an UPDATE per hit was the largest cost of a hit. Whoever reads last_access in this process
-// (eviction) calls flushTouches() first; the gateway's shutdown does too.
+// Cache hits record their last access in memory and write them in batches (every 250 ms or 512 keys): an
+// UPDATE per hit was the largest cost of a hit. A batch is written in transactions of at most
+// DEFERRED_WRITE_CHUNK_MS, a turn of the event loop apart (512 access times on 400,000 objects took 11-15 ms in
+// one). Whoever reads last_access in this process (eviction) calls flushTouches() first; the gateway's
+// shutdown does too.
 // The hit SELECT names its columns and returns them as an array (better-sqlite3's raw mode), which costs
 // about a third less than an object per row.
 // Rows of immutable objects (no expiry: a version's .info/.mod/.zip, a checksum lookup or tile) are kept in
@@ -15,7 +17,7 @@
 // - and none is older than keepRowsMs (10 minutes), whatever happens: a last bound, as every change above is
 //   reported. It was 1 s, which a warm build's hits outlived: the go command asks for each object once per
 //   build, so every hit of the next build paid the SELECT again.
-import { DEFERRED_WRITE_BUSY_MS, withBusyTimeout, type Db } from './database.js';
+import { DEFERRED_WRITE_BUSY_MS, DEFERRED_WRITE_CHUNK_MS, withBusyTimeout, type Db } from './database.js';
 import { GateError } from '../errors.js';
 import { redactUrl } from '../redact.js';
 
@@ -109,6 +111,14 @@ export interface CacheIndexOptions {
   keepRowsMax?: number;
   /** The clock of keepRowsMs (default Date.now; tests advance their own). */
   now?: () => number;
+  /** The clock of a batch's chunks (ms; default performance.now; tests give one that moves at each reading). */
+  chunkClock?: () => number;
+}
+
+/** A batch of access times being written in chunks: what is left of it is `rest`. */
+interface TouchBatch {
+  times: Map<string, number>;
+  rest: Iterator<[string, number]>;
 }
 
 /** An immutable object's row as read from the index, and when it was read. */
@@ -120,10 +130,14 @@ interface KeptRow {
 export class CacheIndex {
   /** key → last access (ms) not yet written. */
   private pendingTouches = new Map<string, number>();
+  /** The batch being written; put and delete take their key out of it as well (its iterator skips them). */
+  private touching: TouchBatch | null = null;
   private touchTimer: NodeJS.Timeout | null = null;
   private readonly touchBatchMs: number;
   private readonly touchBatchSize: number;
-  private readonly touchMany: (touches: Map<string, number>) => void;
+  /** Writes access times from `rest` in one transaction until `deadline`; true when it ran out. */
+  private readonly touchChunk: (rest: Iterator<[string, number]>, deadline: number) => boolean;
+  private readonly chunkClock: () => number;
   private readonly db: Db;
   /** key → an immutable object's row, least recently used first. */
   private readonly keptRows = new Map<string, KeptRow>();
@@ -151,6 +165,7 @@ export class CacheIndex {
     this.keepRowsMs = options.keepRowsMs ?? 10 * 60_000;
     this.keepRowsMax = options.keepRowsMax ?? 4096;
     this.now = options.now ?? Date.now;
+    this.chunkClock = options.chunkClock ?? (() => performance.now());
     this.dataVersionStmt = db.prepare<[], number>('PRAGMA data_version').pluck(true);
     this.getStmt = db.prepare<[string], Columns>(`SELECT ${COLUMNS} FROM objects WHERE key = ?`).raw(true);
     this.putStmt = db.prepare(
@@ -162,8 +177,12 @@ export class CacheIndex {
          expires_at=excluded.expires_at, last_access=excluded.last_access`,
     );
     this.touchStmt = db.prepare('UPDATE objects SET last_access = ? WHERE key = ?');
-    this.touchMany = db.transaction((touches: Map<string, number>) => {
-      for (const [key, at] of touches) this.touchStmt.run(at, key);
+    this.touchChunk = db.transaction((rest: Iterator<[string, number]>, deadline: number) => {
+      for (let e = rest.next(); !e.done; e = rest.next()) {
+        this.touchStmt.run(e.value[1], e.value[0]);
+        if (this.chunkClock() >= deadline) return false;
+      }
+      return true;
     });
     this.deleteStmt = db.prepare('DELETE FROM objects WHERE key = ?');
     this.allStmt = db.prepare<[], Row>('SELECT * FROM objects');
@@ -228,6 +247,7 @@ export class CacheIndex {
 
   put(obj: CachedObject): void {
     this.pendingTouches.delete(obj.key); // put writes last_access itself (storedAt), as it always did
+    this.touching?.times.delete(obj.key);
     this.keptRows.delete(obj.key);
     try {
       this.putStmt.run({ ...obj, bodyInline: obj.bodyInline ?? null, upstreamUrl: obj.upstreamUrl === null ? null : redactUrl(obj.upstreamUrl) });
@@ -239,32 +259,71 @@ export class CacheIndex {
   /** Records a hit's access time; written with the next batch (see flushTouches). */
   touch(key: string, at = Date.now()): void {
     this.pendingTouches.set(key, at);
-    if (this.pendingTouches.size >= this.touchBatchSize) this.flushTouches();
-    else if (!this.touchTimer) {
-      this.touchTimer = setTimeout(() => this.flushTouches(), this.touchBatchMs);
-      this.touchTimer.unref();
-    }
+    if (this.touching) return; // the batch being written takes these when it is done
+    if (this.pendingTouches.size >= this.touchBatchSize) this.startTouches();
+    else this.scheduleTouches();
   }
 
-  /** Writes every waiting last access now, in one transaction. Call before reading last_access (eviction). */
+  /** Writes every waiting last access now, a batch being written included. Call before reading last_access (eviction). */
   flushTouches(): void {
+    this.clearTouchTimer();
+    if (this.touching) this.writeTouches(this.touching, Infinity);
+    if (this.pendingTouches.size > 0) this.writeTouches(this.takeTouches(), Infinity);
+    this.clearTouchTimer();
+  }
+
+  private clearTouchTimer(): void {
     if (this.touchTimer) {
       clearTimeout(this.touchTimer);
       this.touchTimer = null;
     }
-    if (this.pendingTouches.size === 0) return;
-    const touches = this.pendingTouches;
+  }
+
+  private scheduleTouches(): void {
+    if (this.touchTimer || this.pendingTouches.size === 0) return;
+    this.touchTimer = setTimeout(() => {
+      this.touchTimer = null;
+      this.startTouches();
+    }, this.touchBatchMs);
+    this.touchTimer.unref();
+  }
+
+  /** Starts writing the waiting access times as a batch: its first chunk now, the rest in later turns. */
+  private startTouches(): void {
+    this.clearTouchTimer();
+    if (this.touching || this.pendingTouches.size === 0) return;
+    this.writeTouches(this.takeTouches(), this.chunkClock() + DEFERRED_WRITE_CHUNK_MS);
+  }
+
+  private takeTouches(): TouchBatch {
+    const times = this.pendingTouches;
     this.pendingTouches = new Map();
+    this.touching = { times, rest: times.entries() };
+    return this.touching;
+  }
+
+  /** One transaction of batch `t`, writing until `deadline`; what remains is written a turn later. */
+  private writeTouches(t: TouchBatch, deadline: number): void {
+    if (this.touching !== t) return; // flushTouches finished it meanwhile
+    let done = true;
     try {
-      withBusyTimeout(this.db, DEFERRED_WRITE_BUSY_MS, () => this.touchMany(touches));
+      done = withBusyTimeout(this.db, DEFERRED_WRITE_BUSY_MS, () => this.touchChunk(t.rest, deadline));
     } catch {
       // last_access is advisory (eviction order): a failed update (another process holds the write lock) must
-      // neither fail a hit nor hold the event loop for the connection's whole busy timeout
+      // neither fail a hit nor hold the event loop for the connection's whole busy timeout; the batch is dropped
     }
+    if (!done) {
+      setImmediate(() => this.writeTouches(t, this.chunkClock() + DEFERRED_WRITE_CHUNK_MS));
+      return;
+    }
+    this.touching = null;
+    if (this.pendingTouches.size >= this.touchBatchSize) setImmediate(() => this.startTouches());
+    else this.scheduleTouches();
   }
 
   delete(key: string): void {
     this.pendingTouches.delete(key);
+    this.touching?.times.delete(key);
     this.keptRows.delete(key);
     this.deleteStmt.run(key);
   }

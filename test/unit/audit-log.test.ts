@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openDatabase } from '../../src/store/database.js';
-import { AuditLog, CHUNK_BUDGET_MS, type AuditRecord } from '../../src/audit/audit-log.js';
+import { DEFERRED_WRITE_CHUNK_MS, openDatabase } from '../../src/store/database.js';
+import { AuditLog, type AuditRecord } from '../../src/audit/audit-log.js';
 import { countTurns, settle } from '../helpers/settle.js';
 import Database from 'better-sqlite3';
 
@@ -89,7 +89,7 @@ test('a batch the database refuses (another process holds the write lock) is kep
   }
 });
 
-/** A clock that moves 1 ms at each reading: each chunk of a batch inserts CHUNK_BUDGET_MS rows. */
+/** A clock that moves 1 ms at each reading: each chunk of a batch inserts DEFERRED_WRITE_CHUNK_MS rows. */
 function steppingClock(): () => number {
   let t = 0;
   return () => ++t;
@@ -110,19 +110,23 @@ test('a batch is written in chunks of a bounded time, a turn of the event loop a
     const once = new AuditLog(whole, (err) => assert.fail(String(err)), 60_000, 1_000_000);
     const count = () => (db.prepare('SELECT COUNT(*) AS n FROM audit').get() as { n: number }).n;
     const turns = countTurns();
-    for (let i = 0; i < 200; i++) {
-      audit.record(served(i, `10.0.0.${i % 3}`));
-      once.record(served(i, `10.0.0.${i % 3}`));
+    let flushed: Promise<void>;
+    try {
+      for (let i = 0; i < 200; i++) {
+        audit.record(served(i, `10.0.0.${i % 3}`));
+        once.record(served(i, `10.0.0.${i % 3}`));
+      }
+      assert.equal(count(), DEFERRED_WRITE_CHUNK_MS, 'the 200th row starts the batch: its first chunk now, the rest later');
+      assert.equal(audit.pending, 200 - DEFERRED_WRITE_CHUNK_MS);
+      audit.record(served(200, '10.0.0.9')); // recorded while the batch is written: after it
+      once.record(served(200, '10.0.0.9'));
+      flushed = audit.whenFlushed();
+      await settle('the batch written', () => count() === 200);
+    } finally {
+      turns.stop(); // also when an assertion fails: its immediates would keep the runner alive
     }
-    assert.equal(count(), CHUNK_BUDGET_MS, 'the 200th row starts the batch: its first chunk now, the rest later');
-    assert.equal(audit.pending, 200 - CHUNK_BUDGET_MS);
-    audit.record(served(200, '10.0.0.9')); // recorded while the batch is written: after it
-    once.record(served(200, '10.0.0.9'));
-    const flushed = audit.whenFlushed();
-    await settle('the batch written', () => count() === 200);
-    turns.stop();
-    assert.ok(turns.turns >= 200 / CHUNK_BUDGET_MS - 1, `${turns.turns} turns of the event loop while 200 rows were written`);
-    assert.ok(chunks.length >= 200 / CHUNK_BUDGET_MS - 1 && chunks.every((c) => c.length <= CHUNK_BUDGET_MS), `chunks of ${chunks.map((c) => c.length).join(',')}`);
+    assert.ok(turns.turns >= 200 / DEFERRED_WRITE_CHUNK_MS - 1, `${turns.turns} turns of the event loop while 200 rows were written`);
+    assert.ok(chunks.length >= 200 / DEFERRED_WRITE_CHUNK_MS - 1 && chunks.every((c) => c.length <= DEFERRED_WRITE_CHUNK_MS), `chunks of ${chunks.map((c) => c.length).join(',')}`);
     audit.flush();
     await flushed;
     once.flush();
@@ -145,7 +149,7 @@ test('flush() writes a batch being written, and what was queued behind it, at on
   try {
     const audit = new AuditLog(db, (err) => assert.fail(String(err)), 60_000, 50, null, steppingClock());
     for (let i = 0; i < 60; i++) audit.record(row(`/${i}`));
-    assert.equal(audit.pending, 60 - CHUNK_BUDGET_MS);
+    assert.equal(audit.pending, 60 - DEFERRED_WRITE_CHUNK_MS);
     audit.flush();
     assert.equal(audit.pending, 0);
     assert.deepEqual(db.prepare('SELECT path FROM audit ORDER BY id').pluck().all(), Array.from({ length: 60 }, (_, i) => `/${i}`));
@@ -166,8 +170,8 @@ test('a chunk the database refuses keeps the rest of its batch, written once and
     for (let i = 0; i < 30; i++) audit.record(row(`/${i}`));
     other.exec('BEGIN EXCLUSIVE'); // after the first chunk: the next one meets the lock
     await settle('the refused chunk reported', () => errors.length === 1);
-    assert.match(errors[0]!, new RegExp(`^cannot write ${30 - CHUNK_BUDGET_MS} audit rows \\(database is locked\\); ${30 - CHUNK_BUDGET_MS} kept`));
-    assert.equal(audit.pending, 30 - CHUNK_BUDGET_MS);
+    assert.match(errors[0]!, new RegExp(`^cannot write ${30 - DEFERRED_WRITE_CHUNK_MS} audit rows \\(database is locked\\); ${30 - DEFERRED_WRITE_CHUNK_MS} kept`));
+    assert.equal(audit.pending, 30 - DEFERRED_WRITE_CHUNK_MS);
     other.exec('COMMIT');
     audit.flush();
     assert.deepEqual(db.prepare('SELECT path FROM audit ORDER BY id').pluck().all(), Array.from({ length: 30 }, (_, i) => `/${i}`), 'nothing lost, nothing twice');

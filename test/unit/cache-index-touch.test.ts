@@ -1,6 +1,7 @@
 // Unit: cache hits' last-access times are written in batches, and whatever reads them in the process (the cache
-// size limit) writes the waiting ones first, so eviction keeps exact LRU order. Real SQLite files and blob
-// files in a temp directory; waits are explicit flushes or bounded polls, never sleeps.
+// size limit) writes the waiting ones first, so eviction keeps exact LRU order. A batch is written in chunks of
+// bounded time (an injected clock), a turn apart. Real SQLite files and blob files in a temp directory; waits are
+// explicit flushes or bounded polls, never sleeps.
 import { test, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -8,11 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { pino } from 'pino';
-import { openDatabase, type Db } from '../../src/store/database.js';
+import { DEFERRED_WRITE_CHUNK_MS, openDatabase, type Db } from '../../src/store/database.js';
 import { BlobStore } from '../../src/store/blob-store.js';
 import { CacheIndex, type CachedObject } from '../../src/store/cache-index.js';
 import { CacheLimit } from '../../src/store/cache-limit.js';
 import { waitFor } from '../helpers/gateway.js';
+import { countTurns, settle } from '../helpers/settle.js';
 import Database from 'better-sqlite3';
 
 let dir: string;
@@ -119,4 +121,41 @@ test('access times written while another process holds the write lock are skippe
   index.touch('k', 6000);
   index.flushTouches();
   assert.equal(db.prepare("SELECT last_access FROM objects WHERE key = 'k'").pluck().get(), 6000);
+});
+
+/** A clock that moves 1 ms at each reading: each chunk of a batch writes DEFERRED_WRITE_CHUNK_MS access times. */
+function steppingClock(): () => number {
+  let t = 0;
+  return () => ++t;
+}
+
+test('a full batch is written in chunks of bounded time, a turn apart; put, delete and flushTouches meet it as they meet waiting touches', async () => {
+  const index = new CacheIndex(db, { touchBatchMs: 60_000, touchBatchSize: 30, chunkClock: steppingClock() });
+  const keys = Array.from({ length: 31 }, (_, i) => `k${i}`);
+  for (const [i, k] of keys.entries()) await stored(index, k, i, 10, 100);
+  const written = () => keys.filter((k) => ![100, undefined].includes(lastAccess(k))).length;
+  const turns = countTurns();
+  try {
+    for (const k of keys.slice(0, 30)) index.touch(k, 200);
+    assert.equal(written(), DEFERRED_WRITE_CHUNK_MS, 'the 30th key starts the batch: its first chunk now, the rest later');
+    index.put({ ...(await stored(index, 'k29', 29, 10, 100)), storedAt: 500 }); // stored again while its touch waits in the batch
+    index.delete('k28');
+    index.touch('k30', 300); // waits for the batch being written
+    await settle('the batch written', () => written() === 28 + 1); // k0-k27, and k29 by its put
+  } finally {
+    turns.stop(); // also when an assertion fails: its immediates would keep the runner alive
+  }
+  assert.ok(turns.turns >= 27 / DEFERRED_WRITE_CHUNK_MS - 1, `${turns.turns} turns`);
+  assert.equal(lastAccess('k29'), 500, 'the put wins over the touch it replaced');
+  assert.equal(lastAccess('k28'), undefined);
+  assert.equal(lastAccess('k30'), 100, 'not a full batch: waits for its timer or a flush');
+  index.flushTouches();
+  assert.equal(lastAccess('k30'), 300);
+  // flushTouches in the middle of a batch writes all of it at once
+  for (const k of keys) if (k !== 'k28') index.touch(k, 600); // the 30th starts a batch
+  index.touch('x', 600);
+  index.touch('y', 600);
+  assert.equal(keys.filter((k) => lastAccess(k) === 600).length, DEFERRED_WRITE_CHUNK_MS);
+  index.flushTouches();
+  assert.deepEqual(keys.filter((k) => k !== 'k28' && lastAccess(k) !== 600), []);
 });
