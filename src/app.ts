@@ -26,6 +26,7 @@ import { capMallocArenas } from './malloc-arenas.js';
 import { TlsTerminator, describeHandshakeFailure } from './intercept/tls-terminator.js';
 import { LeafCertificates } from './intercept/leaf-certificates.js';
 import { MitmRelay } from './intercept/mitm-relay.js';
+import { DeferredWrites } from './store/deferred-writes.js';
 import { GoRequestHandler } from './http/go-request-handler.js';
 import { RequestRouter } from './http/request-router.js';
 import { InterceptedHttpServer } from './http/intercepted-server.js';
@@ -165,7 +166,8 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
     file: dbFile,
     onError: (err) => log.warn({ err }, 'the WAL checkpoint thread stopped: the event loop checkpoints gomodgate.db itself from now on'),
   });
-  const index = new CacheIndex(db);
+  const deferredWrites = new DeferredWrites(); // access times and audit batches take turns: one chunk a turn
+  const index = new CacheIndex(db, { writes: deferredWrites });
   let current = config;
   const stats = { intercepted: 0, spliced: 0, refused: 0 };
   const flights = new SingleFlight();
@@ -203,7 +205,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
   const audit = new AuditLog(db, (err) => log.error({ err: describeCause(err) }, 'audit insert failed'), 250, 200, (r) => {
     // connections, the gateway's own prefetches and the console's rows are not client requests
     if (r.outcome !== 'passthrough' && r.outcome !== 'refused' && r.outcome !== 'prefetch' && r.kind !== 'console') metrics.observeRequest(r.kind, r.outcome, r.bytes ?? 0);
-  });
+  }, { writes: deferredWrites });
 
   const policy = new ModulePolicy({
     private: config.private,

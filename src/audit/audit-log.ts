@@ -1,18 +1,20 @@
 // The audit trail: one row per Go request (and per refused or passed-through connection), answering
 // "which module versions came in, for which client, when, from cache or upstream". Rows are queued and
-// written in batches (every 250 ms or 200 rows), and flushed on shutdown. A batch is written in transactions of
-// at most DEFERRED_WRITE_CHUNK_MS each, the next one a turn of the event loop later: on a large trail every
-// row lands in other pages of the module- and client-keyed indexes, and a whole batch in one turn held every
-// request 12-15 ms. A batch the database refuses (locked by another process, disk
-// full, read-only) stays queued and is tried again, less and less often (1 s to 30 s), up to MAX_KEPT_ROWS
-// rows; only rows beyond that, or queued when the process dies, are lost, and the error line says how many.
+// written in batches (every 250 ms or 200 rows), and flushed on shutdown. A batch is written in chunks, one per
+// turn of the event loop that DeferredWrites gives it, each sized by ChunkSizer to take about
+// DEFERRED_WRITE_CHUNK_MS: on a large trail every row lands in other pages of the module- and client-keyed
+// indexes, and a whole batch in one turn held every request 6-19 ms. A batch the database refuses (locked by
+// another process, disk full, read-only) stays queued and is tried again, less and less often (1 s to 30 s), up
+// to MAX_KEPT_ROWS rows; only rows beyond that, or queued when the process dies, are lost, and the error line
+// says how many.
 // Never stores credentials, cookies or query strings (paths, upstream URLs and reasons pass through redactUrl).
 // The same transaction counts each served module@version per client and matches a version served for the first
 // time against the vulnerability database (src/vulndb/vuln-match.ts), once per module@version and client of
 // the batch rather than once per row.
 // Subscribers (the console's live tail) see each batch once it is committed, with its row ids; they only read
 // what they are given and never record rows themselves, so no call ever loops back into the writer.
-import { DEFERRED_WRITE_BUSY_MS, DEFERRED_WRITE_CHUNK_MS, withBusyTimeout, type Db } from '../store/database.js';
+import { DEFERRED_WRITE_BUSY_MS, withBusyTimeout, type Db } from '../store/database.js';
+import { ChunkSizer, DeferredWrites } from '../store/deferred-writes.js';
 import { redactUrl, redactUrlsInText } from '../redact.js';
 import { FETCH_KINDS, SERVED_OUTCOMES, fetchedVersionRecorder, type ServedVersion } from '../vulndb/vuln-match.js';
 
@@ -87,9 +89,11 @@ export class AuditLog {
   private writing: BatchWrite | null = null;
   /** While inserts fail: the wait before the next try (doubling up to LAST_RETRY_MS); 0 when they succeed. */
   private retryMs = 0;
-  /** Inserts rows[from…] in one transaction until `deadline` (at least one row); returns the first not inserted. */
-  private readonly insertChunk: (rows: StoredAuditRecord[], from: number, deadline: number) => number;
+  /** Inserts rows[from, to) in one transaction, with their fetch counts. */
+  private readonly insertChunk: (rows: StoredAuditRecord[], from: number, to: number) => void;
   private readonly db: Db;
+  private readonly writes: DeferredWrites;
+  private readonly sizer: ChunkSizer;
 
   constructor(
     db: Db,
@@ -98,21 +102,26 @@ export class AuditLog {
     private readonly batchSize = 200,
     /** Sees every record as it is queued (metrics). */
     private readonly onRecord: ((r: AuditRecord) => void) | null = null,
-    /** The clock of the chunks' budget (ms; tests give one that moves at each reading). */
-    private readonly clock: () => number = () => performance.now(),
+    chunks: {
+      /** The turns the chunks run in, shared with the gateway's other deferred writes (default: its own). */
+      writes?: DeferredWrites;
+      /** The clock chunks are timed with (ms; tests give one that moves at each reading). */
+      clock?: () => number;
+    } = {},
   ) {
     this.db = db;
+    this.writes = chunks.writes ?? new DeferredWrites();
+    this.sizer = new ChunkSizer(batchSize, chunks.clock);
     // positional parameters: binding sixteen named ones from an object cost ~1.5 µs more per row
     const insert = db.prepare<[number, ...(string | number | null)[]]>(
       `INSERT INTO audit (ts, client, orig_dst, host, method, path, module, version, kind, outcome, status, bytes, duration_ms, sha256, upstream_url, reason)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     const noteFetched = fetchedVersionRecorder(db);
-    this.insertChunk = db.transaction((rows: StoredAuditRecord[], from: number, deadline: number) => {
+    this.insertChunk = db.transaction((rows: StoredAuditRecord[], from: number, to: number) => {
       const served: ServedVersion[] = [];
-      let i = from;
-      do {
-        const r = rows[i++]!;
+      for (let i = from; i < to; i++) {
+        const r = rows[i]!;
         r.id = Number(
           insert.run(r.ts, r.client, r.origDst, r.host, r.method, r.path, r.module, r.version, r.kind, r.outcome, r.status, r.bytes, r.durationMs, r.sha256, r.upstreamUrl, r.reason)
             .lastInsertRowid,
@@ -120,9 +129,8 @@ export class AuditLog {
         if (r.module !== null && r.version !== null && r.kind !== null && FETCH_KINDS.includes(r.kind) && SERVED_OUTCOMES.includes(r.outcome)) {
           served.push({ module: r.module, version: r.version, client: r.client, ts: r.ts });
         }
-      } while (i < rows.length && this.clock() < deadline);
+      }
       noteFetched(served);
-      return i;
     });
   }
 
@@ -150,7 +158,7 @@ export class AuditLog {
       if (!this.writing) this.takeQueue();
       const w = this.writing;
       if (!w) return;
-      this.writeChunk(w, Infinity);
+      this.writeChunk(w, true);
       if (this.writing === null && this.retryMs > 0) return; // refused: kept, and a retry scheduled
     }
   }
@@ -171,13 +179,13 @@ export class AuditLog {
     this.timer.unref();
   }
 
-  /** Starts writing the queue as a batch, its first chunk now and the rest in later turns. */
+  /** Takes the queue as a batch, written chunk by chunk in the turns DeferredWrites gives it (none of them this one). */
   private startBatch(): void {
     this.clearTimer();
     if (this.writing) return;
     this.takeQueue();
     const w = this.writing as BatchWrite | null;
-    if (w) this.writeChunk(w, this.clock() + DEFERRED_WRITE_CHUNK_MS);
+    if (w) this.writes.run(() => this.writeChunk(w));
   }
 
   /** The queue becomes the batch being written, with the waiters for its rows; with an empty queue they are settled. */
@@ -190,14 +198,16 @@ export class AuditLog {
   }
 
   /**
-   * One transaction of batch `w`, inserting until `deadline`; a lock held elsewhere is waited for briefly. What
-   * remains is written a turn later; a refused chunk puts the batch's unwritten rows back for a retry.
+   * One transaction of batch `w` (all of what is left when `all`); a lock held elsewhere is waited for briefly.
+   * What remains is handed in for a later turn; a refused chunk puts the batch's unwritten rows back for a retry.
    */
-  private writeChunk(w: BatchWrite, deadline: number): void {
+  private writeChunk(w: BatchWrite, all = false): void {
     if (this.writing !== w) return; // flush() finished it meanwhile
     const from = w.next;
+    const to = all ? w.rows.length : Math.min(w.rows.length, from + this.sizer.rows);
     try {
-      w.next = withBusyTimeout(this.db, DEFERRED_WRITE_BUSY_MS, () => this.insertChunk(w.rows, from, deadline));
+      this.sizer.time(to - from, () => withBusyTimeout(this.db, DEFERRED_WRITE_BUSY_MS, () => this.insertChunk(w.rows, from, to)));
+      w.next = to;
       this.retryMs = 0;
     } catch (err) {
       this.writing = null;
@@ -207,11 +217,11 @@ export class AuditLog {
     }
     const written = w.rows.slice(from, w.next);
     if (w.next < w.rows.length) {
-      setImmediate(() => this.writeChunk(w, this.clock() + DEFERRED_WRITE_CHUNK_MS));
+      this.writes.run(() => this.writeChunk(w));
     } else {
       this.writing = null;
       settle(w.waiters);
-      if (this.queue.length >= this.batchSize) setImmediate(() => this.startBatch());
+      if (this.queue.length >= this.batchSize) this.startBatch();
       else if (this.queue.length > 0) this.scheduleBatch(this.batchMs);
     }
     this.publish(written);

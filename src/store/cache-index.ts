@@ -2,9 +2,9 @@
 // or remembering an upstream 404/410 for a while. Statements are prepared once. A row is written only after
 // its blob is complete on disk (BlobStore.commit), in one statement, so a row never points at a half file.
 // Cache hits record their last access in memory and write them in batches (every 250 ms or 512 keys): an
-// UPDATE per hit was the largest cost of a hit. A batch is written in transactions of at most
-// DEFERRED_WRITE_CHUNK_MS, a turn of the event loop apart (512 access times on 400,000 objects took 11-15 ms in
-// one). Whoever reads last_access in this process (eviction) calls flushTouches() first; the gateway's
+// UPDATE per hit was the largest cost of a hit. A batch is written in chunks, one per turn of the event loop
+// that DeferredWrites gives it, each sized by ChunkSizer to take about DEFERRED_WRITE_CHUNK_MS (512 access
+// times on 400,000 objects took 11-15 ms in one transaction). Whoever reads last_access in this process (eviction) calls flushTouches() first; the gateway's
 // shutdown does too.
 // The hit SELECT names its columns and returns them as an array (better-sqlite3's raw mode), which costs
 // about a third less than an object per row.
@@ -17,7 +17,8 @@
 // - and none is older than keepRowsMs (10 minutes), whatever happens: a last bound, as every change above is
 //   reported. It was 1 s, which a warm build's hits outlived: the go command asks for each object once per
 //   build, so every hit of the next build paid the SELECT again.
-import { DEFERRED_WRITE_BUSY_MS, DEFERRED_WRITE_CHUNK_MS, withBusyTimeout, type Db } from './database.js';
+import { DEFERRED_WRITE_BUSY_MS, withBusyTimeout, type Db } from './database.js';
+import { ChunkSizer, DeferredWrites } from './deferred-writes.js';
 import { GateError } from '../errors.js';
 import { redactUrl } from '../redact.js';
 
@@ -111,7 +112,9 @@ export interface CacheIndexOptions {
   keepRowsMax?: number;
   /** The clock of keepRowsMs (default Date.now; tests advance their own). */
   now?: () => number;
-  /** The clock of a batch's chunks (ms; default performance.now; tests give one that moves at each reading). */
+  /** The turns a batch's chunks run in, shared with the gateway's other deferred writes (default: its own). */
+  writes?: DeferredWrites;
+  /** The clock chunks are timed with (ms; default performance.now; tests give one that moves at each reading). */
   chunkClock?: () => number;
 }
 
@@ -135,9 +138,10 @@ export class CacheIndex {
   private touchTimer: NodeJS.Timeout | null = null;
   private readonly touchBatchMs: number;
   private readonly touchBatchSize: number;
-  /** Writes access times from `rest` in one transaction until `deadline`; true when it ran out. */
-  private readonly touchChunk: (rest: Iterator<[string, number]>, deadline: number) => boolean;
-  private readonly chunkClock: () => number;
+  /** Writes at most `n` access times from `rest` in one transaction; returns how many (fewer: it ran out). */
+  private readonly touchChunk: (rest: Iterator<[string, number]>, n: number) => number;
+  private readonly writes: DeferredWrites;
+  private readonly touchSizer: ChunkSizer;
   private readonly db: Db;
   /** key → an immutable object's row, least recently used first. */
   private readonly keptRows = new Map<string, KeptRow>();
@@ -165,7 +169,8 @@ export class CacheIndex {
     this.keepRowsMs = options.keepRowsMs ?? 10 * 60_000;
     this.keepRowsMax = options.keepRowsMax ?? 4096;
     this.now = options.now ?? Date.now;
-    this.chunkClock = options.chunkClock ?? (() => performance.now());
+    this.writes = options.writes ?? new DeferredWrites();
+    this.touchSizer = new ChunkSizer(this.touchBatchSize, options.chunkClock);
     this.dataVersionStmt = db.prepare<[], number>('PRAGMA data_version').pluck(true);
     this.getStmt = db.prepare<[string], Columns>(`SELECT ${COLUMNS} FROM objects WHERE key = ?`).raw(true);
     this.putStmt = db.prepare(
@@ -177,12 +182,14 @@ export class CacheIndex {
          expires_at=excluded.expires_at, last_access=excluded.last_access`,
     );
     this.touchStmt = db.prepare('UPDATE objects SET last_access = ? WHERE key = ?');
-    this.touchChunk = db.transaction((rest: Iterator<[string, number]>, deadline: number) => {
-      for (let e = rest.next(); !e.done; e = rest.next()) {
+    this.touchChunk = db.transaction((rest: Iterator<[string, number]>, n: number) => {
+      let i = 0;
+      for (; i < n; i++) {
+        const e = rest.next();
+        if (e.done) break;
         this.touchStmt.run(e.value[1], e.value[0]);
-        if (this.chunkClock() >= deadline) return false;
       }
-      return true;
+      return i;
     });
     this.deleteStmt = db.prepare('DELETE FROM objects WHERE key = ?');
     this.allStmt = db.prepare<[], Row>('SELECT * FROM objects');
@@ -267,8 +274,8 @@ export class CacheIndex {
   /** Writes every waiting last access now, a batch being written included. Call before reading last_access (eviction). */
   flushTouches(): void {
     this.clearTouchTimer();
-    if (this.touching) this.writeTouches(this.touching, Infinity);
-    if (this.pendingTouches.size > 0) this.writeTouches(this.takeTouches(), Infinity);
+    if (this.touching) this.writeTouches(this.touching, true);
+    if (this.pendingTouches.size > 0) this.writeTouches(this.takeTouches(), true);
     this.clearTouchTimer();
   }
 
@@ -288,11 +295,12 @@ export class CacheIndex {
     this.touchTimer.unref();
   }
 
-  /** Starts writing the waiting access times as a batch: its first chunk now, the rest in later turns. */
+  /** Takes the waiting access times as a batch, written chunk by chunk in the turns DeferredWrites gives it. */
   private startTouches(): void {
     this.clearTouchTimer();
     if (this.touching || this.pendingTouches.size === 0) return;
-    this.writeTouches(this.takeTouches(), this.chunkClock() + DEFERRED_WRITE_CHUNK_MS);
+    const t = this.takeTouches();
+    this.writes.run(() => this.writeTouches(t));
   }
 
   private takeTouches(): TouchBatch {
@@ -302,22 +310,25 @@ export class CacheIndex {
     return this.touching;
   }
 
-  /** One transaction of batch `t`, writing until `deadline`; what remains is written a turn later. */
-  private writeTouches(t: TouchBatch, deadline: number): void {
+  /** One transaction of batch `t` (all of what is left when `all`); what remains is handed in for a later turn. */
+  private writeTouches(t: TouchBatch, all = false): void {
     if (this.touching !== t) return; // flushTouches finished it meanwhile
     let done = true;
+    const n = all ? Infinity : this.touchSizer.rows;
     try {
-      done = withBusyTimeout(this.db, DEFERRED_WRITE_BUSY_MS, () => this.touchChunk(t.rest, deadline));
+      let written = 0;
+      this.touchSizer.time(() => written, () => (written = withBusyTimeout(this.db, DEFERRED_WRITE_BUSY_MS, () => this.touchChunk(t.rest, n))));
+      done = written < n;
     } catch {
       // last_access is advisory (eviction order): a failed update (another process holds the write lock) must
       // neither fail a hit nor hold the event loop for the connection's whole busy timeout; the batch is dropped
     }
     if (!done) {
-      setImmediate(() => this.writeTouches(t, this.chunkClock() + DEFERRED_WRITE_CHUNK_MS));
+      this.writes.run(() => this.writeTouches(t));
       return;
     }
     this.touching = null;
-    if (this.pendingTouches.size >= this.touchBatchSize) setImmediate(() => this.startTouches());
+    if (this.pendingTouches.size >= this.touchBatchSize) this.startTouches();
     else this.scheduleTouches();
   }
 

@@ -1,14 +1,14 @@
 // Unit: AuditLog batching against a real SQLite file: rows are written in batches, and whenFlushed() resolves
 // only once every row recorded before it is in the table, so tests wait on it instead of on the batch interval;
 // a batch the database refuses (another connection holds the write lock) is kept and written later, in order.
-// A batch is written in chunks of bounded time (an injected clock), a turn apart, as one transaction would
-// write it: the same rows, order and fetch counts.
+// A full batch is written in later turns, in chunks sized by the time the last ones took (an injected clock),
+// as one transaction would write it: the same rows, order and fetch counts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFERRED_WRITE_CHUNK_MS, openDatabase } from '../../src/store/database.js';
+import { openDatabase } from '../../src/store/database.js';
 import { AuditLog, type AuditRecord } from '../../src/audit/audit-log.js';
 import { countTurns, settle } from '../helpers/settle.js';
 import Database from 'better-sqlite3';
@@ -89,23 +89,23 @@ test('a batch the database refuses (another process holds the write lock) is kep
   }
 });
 
-/** A clock that moves 1 ms at each reading: each chunk of a batch inserts DEFERRED_WRITE_CHUNK_MS rows. */
-function steppingClock(): () => number {
+/** A clock that moves 10 ms at each reading: every chunk seems to take 10 ms, so the next ones shrink. */
+function slowClock(): () => number {
   let t = 0;
-  return () => ++t;
+  return () => (t += 10);
 }
 
 const served = (i: number, client: string): AuditRecord => ({
   ...row(`/m${i % 7}/@v/v1.0.${i % 5}.zip`), client, module: `example.com/m${i % 7}`, version: `v1.0.${i % 5}`, kind: 'zip',
 });
 
-test('a batch is written in chunks of a bounded time, a turn of the event loop apart, in order, with the same fetch counts', async () => {
+test('a full batch is written in later turns, in chunks sized by what the last ones took, in order, with the same fetch counts', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'gmg-auditlog-'));
   const db = openDatabase(join(dir, 'a.db'));
   const whole = openDatabase(join(dir, 'b.db'));
   try {
     const chunks: number[][] = [];
-    const audit = new AuditLog(db, (err) => assert.fail(String(err)), 60_000, 200, null, steppingClock());
+    const audit = new AuditLog(db, (err) => assert.fail(String(err)), 60_000, 200, null, { clock: slowClock() });
     audit.subscribe((rows) => chunks.push(rows.map((r) => r.id)));
     const once = new AuditLog(whole, (err) => assert.fail(String(err)), 60_000, 1_000_000);
     const count = () => (db.prepare('SELECT COUNT(*) AS n FROM audit').get() as { n: number }).n;
@@ -116,8 +116,8 @@ test('a batch is written in chunks of a bounded time, a turn of the event loop a
         audit.record(served(i, `10.0.0.${i % 3}`));
         once.record(served(i, `10.0.0.${i % 3}`));
       }
-      assert.equal(count(), DEFERRED_WRITE_CHUNK_MS, 'the 200th row starts the batch: its first chunk now, the rest later');
-      assert.equal(audit.pending, 200 - DEFERRED_WRITE_CHUNK_MS);
+      assert.equal(count(), 0, 'the 200th row starts the batch, written in later turns, not in this one');
+      assert.equal(audit.pending, 200);
       audit.record(served(200, '10.0.0.9')); // recorded while the batch is written: after it
       once.record(served(200, '10.0.0.9'));
       flushed = audit.whenFlushed();
@@ -125,8 +125,10 @@ test('a batch is written in chunks of a bounded time, a turn of the event loop a
     } finally {
       turns.stop(); // also when an assertion fails: its immediates would keep the runner alive
     }
-    assert.ok(turns.turns >= 200 / DEFERRED_WRITE_CHUNK_MS - 1, `${turns.turns} turns of the event loop while 200 rows were written`);
-    assert.ok(chunks.length >= 200 / DEFERRED_WRITE_CHUNK_MS - 1 && chunks.every((c) => c.length <= DEFERRED_WRITE_CHUNK_MS), `chunks of ${chunks.map((c) => c.length).join(',')}`);
+    const sizes = chunks.map((c) => c.length);
+    assert.ok(sizes.length > 20 && sizes[0]! <= 50, `chunks of ${sizes.join(',')}`);
+    assert.ok(sizes.every((n, i) => i === 0 || n <= sizes[i - 1]!), `slow chunks make the next ones smaller: ${sizes.join(',')}`);
+    assert.ok(turns.turns >= sizes.length, `${turns.turns} turns for ${sizes.length} chunks`);
     audit.flush();
     await flushed;
     once.flush();
@@ -147,9 +149,9 @@ test('flush() writes a batch being written, and what was queued behind it, at on
   const dir = mkdtempSync(join(tmpdir(), 'gmg-auditlog-'));
   const db = openDatabase(join(dir, 'a.db'));
   try {
-    const audit = new AuditLog(db, (err) => assert.fail(String(err)), 60_000, 50, null, steppingClock());
+    const audit = new AuditLog(db, (err) => assert.fail(String(err)), 60_000, 50, null, { clock: slowClock() });
     for (let i = 0; i < 60; i++) audit.record(row(`/${i}`));
-    assert.equal(audit.pending, 60 - DEFERRED_WRITE_CHUNK_MS);
+    assert.equal(audit.pending, 60);
     audit.flush();
     assert.equal(audit.pending, 0);
     assert.deepEqual(db.prepare('SELECT path FROM audit ORDER BY id').pluck().all(), Array.from({ length: 60 }, (_, i) => `/${i}`));
@@ -166,15 +168,19 @@ test('a chunk the database refuses keeps the rest of its batch, written once and
   const other = new Database(file);
   try {
     const errors: string[] = [];
-    const audit = new AuditLog(db, (err) => errors.push((err as Error).message), 60_000, 30, null, steppingClock());
-    for (let i = 0; i < 30; i++) audit.record(row(`/${i}`));
-    other.exec('BEGIN EXCLUSIVE'); // after the first chunk: the next one meets the lock
+    const audit = new AuditLog(db, (err) => errors.push((err as Error).message), 60_000, 200, null, { clock: slowClock() });
+    const count = () => (db.prepare('SELECT COUNT(*) AS n FROM audit').get() as { n: number }).n;
+    for (let i = 0; i < 200; i++) audit.record(row(`/${i}`));
+    await settle('the first chunk written', () => count() > 0);
+    const written = count();
+    assert.ok(written < 200);
+    other.exec('BEGIN EXCLUSIVE'); // the next chunk meets the lock
     await settle('the refused chunk reported', () => errors.length === 1);
-    assert.match(errors[0]!, new RegExp(`^cannot write ${30 - DEFERRED_WRITE_CHUNK_MS} audit rows \\(database is locked\\); ${30 - DEFERRED_WRITE_CHUNK_MS} kept`));
-    assert.equal(audit.pending, 30 - DEFERRED_WRITE_CHUNK_MS);
+    assert.match(errors[0]!, new RegExp(`^cannot write ${200 - written} audit rows \\(database is locked\\); ${200 - written} kept`));
+    assert.equal(audit.pending, 200 - written);
     other.exec('COMMIT');
     audit.flush();
-    assert.deepEqual(db.prepare('SELECT path FROM audit ORDER BY id').pluck().all(), Array.from({ length: 30 }, (_, i) => `/${i}`), 'nothing lost, nothing twice');
+    assert.deepEqual(db.prepare('SELECT path FROM audit ORDER BY id').pluck().all(), Array.from({ length: 200 }, (_, i) => `/${i}`), 'nothing lost, nothing twice');
   } finally {
     other.close();
     db.close();

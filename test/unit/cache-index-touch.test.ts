@@ -1,6 +1,6 @@
 // Unit: cache hits' last-access times are written in batches, and whatever reads them in the process (the cache
-// size limit) writes the waiting ones first, so eviction keeps exact LRU order. A batch is written in chunks of
-// bounded time (an injected clock), a turn apart. Real SQLite files and blob files in a temp directory; waits are
+// size limit) writes the waiting ones first, so eviction keeps exact LRU order. A full batch is written in later
+// turns, in chunks sized by the time the last ones took (an injected clock). Real SQLite files and blob files in a temp directory; waits are
 // explicit flushes or bounded polls, never sleeps.
 import { test, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { pino } from 'pino';
-import { DEFERRED_WRITE_CHUNK_MS, openDatabase, type Db } from '../../src/store/database.js';
+import { openDatabase, type Db } from '../../src/store/database.js';
 import { BlobStore } from '../../src/store/blob-store.js';
 import { CacheIndex, type CachedObject } from '../../src/store/cache-index.js';
 import { CacheLimit } from '../../src/store/cache-limit.js';
@@ -67,14 +67,14 @@ test('a touch waits in memory until flushTouches, which writes the latest time o
   assert.equal(lastAccess('a'), 400);
 });
 
-test('a full batch is written at once; a partial one by its timer', async () => {
+test('a full batch is written within the next turns; a partial one by its timer', async () => {
   const index = new CacheIndex(db, { touchBatchMs: 5, touchBatchSize: 3 });
   for (const k of ['a', 'b', 'c', 'd']) await stored(index, k, k.charCodeAt(0), 10, 100);
   index.touch('a', 200);
   index.touch('b', 200);
   assert.equal(lastAccess('a'), 100);
-  index.touch('c', 200);
-  assert.deepEqual(['a', 'b', 'c'].map(lastAccess), [200, 200, 200], 'the third key filled the batch');
+  index.touch('c', 200); // fills the batch
+  await settle('the full batch written', () => ['a', 'b', 'c'].every((k) => lastAccess(k) === 200));
   index.touch('d', 300);
   assert.equal(lastAccess('d'), 100);
   await waitFor('the timer to write the partial batch', () => lastAccess('d') === 300, 5000);
@@ -123,39 +123,38 @@ test('access times written while another process holds the write lock are skippe
   assert.equal(db.prepare("SELECT last_access FROM objects WHERE key = 'k'").pluck().get(), 6000);
 });
 
-/** A clock that moves 1 ms at each reading: each chunk of a batch writes DEFERRED_WRITE_CHUNK_MS access times. */
-function steppingClock(): () => number {
+/** A clock that moves 10 ms at each reading: every chunk seems to take 10 ms, so the next ones shrink. */
+function slowClock(): () => number {
   let t = 0;
-  return () => ++t;
+  return () => (t += 10);
 }
 
-test('a full batch is written in chunks of bounded time, a turn apart; put, delete and flushTouches meet it as they meet waiting touches', async () => {
-  const index = new CacheIndex(db, { touchBatchMs: 60_000, touchBatchSize: 30, chunkClock: steppingClock() });
-  const keys = Array.from({ length: 31 }, (_, i) => `k${i}`);
-  for (const [i, k] of keys.entries()) await stored(index, k, i, 10, 100);
+test('a full batch is written in later turns, in chunks sized by what the last ones took; put, delete and flushTouches meet it as they meet waiting touches', async () => {
+  const index = new CacheIndex(db, { touchBatchMs: 60_000, touchBatchSize: 120, chunkClock: slowClock() });
+  const keys = Array.from({ length: 121 }, (_, i) => `k${i}`);
+  for (const [i, k] of keys.entries()) await stored(index, k, i % 250, 10, 100);
   const written = () => keys.filter((k) => ![100, undefined].includes(lastAccess(k))).length;
   const turns = countTurns();
   try {
-    for (const k of keys.slice(0, 30)) index.touch(k, 200);
-    assert.equal(written(), DEFERRED_WRITE_CHUNK_MS, 'the 30th key starts the batch: its first chunk now, the rest later');
-    index.put({ ...(await stored(index, 'k29', 29, 10, 100)), storedAt: 500 }); // stored again while its touch waits in the batch
-    index.delete('k28');
-    index.touch('k30', 300); // waits for the batch being written
-    await settle('the batch written', () => written() === 28 + 1); // k0-k27, and k29 by its put
+    for (const k of keys.slice(0, 120)) index.touch(k, 200);
+    assert.equal(written(), 0, 'the 120th key starts the batch, written in later turns, not in this one');
+    index.delete('k118');
+    index.touch('k120', 300); // waits for the batch being written
+    index.put({ ...(await stored(index, 'k119', 119, 10, 100)), storedAt: 500 }); // stored again while its touch is in the batch
+    await settle('the batch written', () => written() === 118 + 1); // k0-k117, and k119 by its put
   } finally {
     turns.stop(); // also when an assertion fails: its immediates would keep the runner alive
   }
-  assert.ok(turns.turns >= 27 / DEFERRED_WRITE_CHUNK_MS - 1, `${turns.turns} turns`);
-  assert.equal(lastAccess('k29'), 500, 'the put wins over the touch it replaced');
-  assert.equal(lastAccess('k28'), undefined);
-  assert.equal(lastAccess('k30'), 100, 'not a full batch: waits for its timer or a flush');
+  assert.ok(turns.turns >= 8, `${turns.turns} turns: chunks of 50, 23, 10, 4 and then 1`);
+  assert.equal(lastAccess('k119'), 500, 'the put wins over the touch it replaced');
+  assert.equal(lastAccess('k118'), undefined);
+  assert.equal(lastAccess('k120'), 100, 'not a full batch: waits for its timer or a flush');
   index.flushTouches();
-  assert.equal(lastAccess('k30'), 300);
-  // flushTouches in the middle of a batch writes all of it at once
-  for (const k of keys) if (k !== 'k28') index.touch(k, 600); // the 30th starts a batch
+  assert.equal(lastAccess('k120'), 300);
+  // flushTouches while a batch waits for its turns writes all of it at once
+  for (const k of keys) if (k !== 'k118') index.touch(k, 600); // the 120th starts a batch
   index.touch('x', 600);
-  index.touch('y', 600);
-  assert.equal(keys.filter((k) => lastAccess(k) === 600).length, DEFERRED_WRITE_CHUNK_MS);
+  assert.equal(keys.filter((k) => lastAccess(k) === 600).length, 0);
   index.flushTouches();
-  assert.deepEqual(keys.filter((k) => k !== 'k28' && lastAccess(k) !== 600), []);
+  assert.deepEqual(keys.filter((k) => k !== 'k118' && lastAccess(k) !== 600), []);
 });
