@@ -35,6 +35,12 @@ function object(key: string, size: number, sha256: string | null = `${key}-sha`)
   };
 }
 
+/** 30 rows of 0 to 290 bytes, each its own blob, and 5 rows sharing one blob of 50 bytes (one go.mod). */
+function putSample(index: CacheIndex): void {
+  for (let i = 0; i < 30; i++) index.put(object(`k${i}`, 10 * i));
+  for (let i = 0; i < 5; i++) index.put(object(`shared${i}`, 50, 'one-go-mod'));
+}
+
 test('the kept totals equal a scan of the objects table after every kind of write', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'gmg-cache-totals-'));
   const file = join(dir, 'gomodgate.db');
@@ -109,8 +115,7 @@ for (const from of [6, 8] as const) {
     try {
       const db = openDatabase(file);
       const index = new CacheIndex(db);
-      for (let i = 0; i < 30; i++) index.put(object(`k${i}`, 10 * i));
-      for (let i = 0; i < 5; i++) index.put(object(`shared${i}`, 50, 'one-go-mod'));
+      putSample(index);
       db.close();
       downgrade(file, from);
 
@@ -136,8 +141,7 @@ test('cache stats counts the distinct blobs from the kept rows, and groups the o
   try {
     const db = openDatabase(file);
     const index = new CacheIndex(db);
-    for (let i = 0; i < 30; i++) index.put(object(`k${i}`, 10 * i));
-    for (let i = 0; i < 5; i++) index.put(object(`shared${i}`, 50, 'one-go-mod'));
+    putSample(index);
     const bytes = 10 * ((29 * 30) / 2) + 50;
     assert.deepEqual(indexedBlobs(db), { n: 31, bytes });
     // what it reads is the kept rows: a row only they hold shows, where a scan of the objects would not see it
