@@ -89,8 +89,8 @@ export class AuditLog {
   private writing: BatchWrite | null = null;
   /** While inserts fail: the wait before the next try (doubling up to LAST_RETRY_MS); 0 when they succeed. */
   private retryMs = 0;
-  /** Inserts rows[from, to) in one transaction, with their fetch counts. */
-  private readonly insertChunk: (rows: StoredAuditRecord[], from: number, to: number) => void;
+  /** Inserts rows[from, to) in one transaction, with their fetch counts; returns how many. */
+  private readonly insertChunk: (rows: StoredAuditRecord[], from: number, to: number) => number;
   private readonly db: Db;
   private readonly writes: DeferredWrites;
   private readonly sizer: ChunkSizer;
@@ -131,6 +131,7 @@ export class AuditLog {
         }
       }
       noteFetched(served);
+      return to - from;
     });
   }
 
@@ -206,7 +207,7 @@ export class AuditLog {
     const from = w.next;
     const to = all ? w.rows.length : Math.min(w.rows.length, from + this.sizer.rows);
     try {
-      this.sizer.time(to - from, () => withBusyTimeout(this.db, DEFERRED_WRITE_BUSY_MS, () => this.insertChunk(w.rows, from, to)));
+      this.sizer.time(() => withBusyTimeout(this.db, DEFERRED_WRITE_BUSY_MS, () => this.insertChunk(w.rows, from, to)));
       w.next = to;
       this.retryMs = 0;
     } catch (err) {

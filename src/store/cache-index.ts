@@ -316,9 +316,7 @@ export class CacheIndex {
     let done = true;
     const n = all ? Infinity : this.touchSizer.rows;
     try {
-      let written = 0;
-      this.touchSizer.time(() => written, () => (written = withBusyTimeout(this.db, DEFERRED_WRITE_BUSY_MS, () => this.touchChunk(t.rest, n))));
-      done = written < n;
+      done = this.touchSizer.time(() => withBusyTimeout(this.db, DEFERRED_WRITE_BUSY_MS, () => this.touchChunk(t.rest, n))) < n;
     } catch {
       // last_access is advisory (eviction order): a failed update (another process holds the write lock) must
       // neither fail a hit nor hold the event loop for the connection's whole busy timeout; the batch is dropped

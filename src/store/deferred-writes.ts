@@ -50,13 +50,12 @@ export class ChunkSizer {
     return Math.max(1, Math.min(this.maxRows, Math.floor(this.budgetMs / this.msPerRow)));
   }
 
-  /** Runs `write`, which writes `rows` rows (a number, or read after it ran), and learns from the time it took. */
-  time<T>(rows: number | (() => number), write: () => T): T {
+  /** Runs `write`, which returns how many rows it wrote, learns from the time it took, and returns that count. */
+  time(write: () => number): number {
     const started = this.clock();
-    const result = write();
-    const n = typeof rows === 'number' ? rows : rows();
-    const perRow = Math.max(0, this.clock() - started) / Math.max(1, n);
+    const rows = write();
+    const perRow = Math.max(0, this.clock() - started) / Math.max(1, rows);
     this.msPerRow = Math.max(1e-4, (this.msPerRow + perRow) / 2);
-    return result;
+    return rows;
   }
 }
