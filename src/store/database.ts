@@ -16,12 +16,17 @@ const BUSY_TIMEOUT_MS = 5000;
  */
 export const DEFERRED_WRITE_BUSY_MS = 250;
 /**
- * How long one transaction of such a write (an audit batch, a batch of access times) writes before it commits
- * and leaves the rest to the next turn of the event loop. On a large index every row lands in other pages
- * (about 60 µs an audit row on 3 million rows, 20-30 µs an access time on 400,000 objects): a whole batch in one
- * turn held every request 10-15 ms.
+ * How long one chunk of such a write (an audit batch, a batch of access times: transaction and commit) is sized
+ * to take (ChunkSizer, deferred-writes.ts); the rest of the batch goes in later turns of the event loop. On a large
+ * index every row lands in other pages (about 60 µs an audit row on 3 million rows, 20-30 µs an access time on
+ * 400,000 objects): a whole batch in one turn held every request 10-15 ms.
  */
 export const DEFERRED_WRITE_CHUNK_MS = 3;
+
+/** The index's schema version (user_version): what migrations it has had. Read-only opens do not migrate. */
+export function schemaVersion(db: Db): number {
+  return db.pragma('user_version', { simple: true }) as number;
+}
 
 /** Runs `write` with a shorter busy timeout (see DEFERRED_WRITE_BUSY_MS), then restores the connection's own. */
 export function withBusyTimeout<T>(db: Db, ms: number, write: () => T): T {
@@ -277,7 +282,7 @@ function describeSqliteProblem(err: unknown): string {
 }
 
 function migrate(db: Db): void {
-  const current = db.pragma('user_version', { simple: true }) as number;
+  const current = schemaVersion(db);
   if (current > MIGRATIONS.length) {
     throw new GateError('STORE_IO', `the cache index is from a newer gomodgate (schema ${current}, this one knows ${MIGRATIONS.length})`);
   }

@@ -1,6 +1,6 @@
 // What is in the cache, for `gomodgate cache stats` and `gomodgate cache ls`: index rows by kind and size, the
 // blob files on disk, and the hit ratio the audit trail shows. Read-only: never changes the index or a blob.
-import type { Db } from '../store/database.js';
+import { schemaVersion, type Db } from '../store/database.js';
 import { BlobStore } from '../store/blob-store.js';
 import { indexedBlobBytes } from '../store/eviction.js';
 import { AUDIT_OUTCOMES, CONSOLE_OUTCOMES } from '../audit/audit-log.js';
@@ -109,7 +109,7 @@ const KEPT_BLOBS_SCHEMA = 9;
  * is, is grouped.
  */
 export function indexedBlobs(db: Db): { n: number; bytes: number } {
-  if ((db.pragma('user_version', { simple: true }) as number) >= KEPT_BLOBS_SCHEMA) {
+  if (schemaVersion(db) >= KEPT_BLOBS_SCHEMA) {
     const { n } = db.prepare('SELECT COUNT(*) AS n FROM cache_blobs').get() as { n: number };
     return { n, bytes: indexedBlobBytes(db) };
   }

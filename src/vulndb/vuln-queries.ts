@@ -6,7 +6,7 @@
 // (vuln_fetch_clients); only a time window (since/until) reaches the audit trail itself, through
 // audit_by_module_version_ts, never by scanning it. Never writes.
 import type { Statement } from 'better-sqlite3';
-import type { Db } from '../store/database.js';
+import { schemaVersion, type Db } from '../store/database.js';
 import { GateError } from '../errors.js';
 import { matchRanges, FETCH_KINDS, SERVED_OUTCOMES } from './vuln-match.js';
 import type { OsvAdvisory } from './osv.js';
@@ -62,7 +62,7 @@ const VULNDB_SCHEMA = 5;
  * older version wrote it and no newer one has opened it for writing yet).
  */
 export function assertVulnSchema(db: Db): void {
-  const version = db.pragma('user_version', { simple: true }) as number;
+  const version = schemaVersion(db);
   if (version < VULNDB_SCHEMA) {
     throw new GateError('STORE_IO', `the cache index predates the vulnerability database (schema ${version}): run \`gomodgate vulndb sync\` (or import) once, or restart the gateway with this version`);
   }
