@@ -21,7 +21,7 @@ import { startDelayRelayProcess, EMULATED_RTT_MS } from '../delay-relay-process.
 import { writeManyFileModule, writeModule, type BenchModule } from '../fixtures.js';
 import { getOnce, getText, median, MiB, type Target } from '../load-client.js';
 import { startSquid, type Squid } from '../squid.js';
-import { startLoopProbe } from '../loop-probe.js';
+import { startLoopProbe, stallWindow } from '../loop-probe.js';
 import { TARGET_LOOP_STALL_MS } from '../loop-stall.js';
 import { missingReason, toolPath } from '../tools.js';
 import type { World } from '../world.js';
@@ -216,11 +216,10 @@ export async function runLargeZipScenario(ctx: BenchContext, world: World): Prom
     // One cold GET of an ordinary module zip (many small deflated files), its stall next to the idle probe's.
     const manyProbe = startLoopProbe();
     ctx.cleanup.add('loop probe', () => manyProbe.stop());
-    await manyProbe.read();
-    await loopStallMs(gateway);
+    const manyWindow = stallWindow(() => loopStallMs(gateway), manyProbe);
+    await manyWindow.open();
     await timedGets(many, 1, plain(gateway.ports.proxy, many.zipPath));
-    const manyStall = await loopStallMs(gateway);
-    const manyFloor = await manyProbe.read();
+    const { gatewayMs: manyStall, floorMs: manyFloor } = await manyWindow.close();
     manyProbe.stop();
     const manyNote = `one cold GET of a ${MANY_FILES}-file module zip (${(many.zipSize / 1e6).toFixed(1)} MB, deflated), ${rtt}`;
     ctx.add({ scenario: 'large', metric: `longest event-loop stall, cold ${MANY_FILES}-file zip`, unit: 'ms', better: 'lower', gomodgate: manyStall, baselineName: 'idle node, same window', baseline: manyFloor, note: manyNote });

@@ -32,7 +32,7 @@ import { startNginxInNamespace } from '../nginx.js';
 import { CMD_GO_SOURCE_DIR, TEST_SUMDB_KEY } from '../../test/helpers/go-test-proxy.js';
 import { countModuleZips, goClientEnv } from '../../test/helpers/go-client.js';
 import { runInNamespace, spawnInNamespace, tail } from '../../test/helpers/netns.js';
-import { startLoopProbe, type LoopProbe } from '../loop-probe.js';
+import { startLoopProbe, stallWindow, type Stall, type StallWindow } from '../loop-probe.js';
 import { loopStallOfMetrics, TARGET_LOOP_STALL_MS } from '../loop-stall.js';
 
 export const DEFAULT_REDIRECT_ROUNDS = 1; // about 5 minutes; --rounds N for medians over more
@@ -62,37 +62,12 @@ interface GoRun {
   stall: Stall | null;
 }
 
-interface Stall {
-  gatewayMs: number;
-  /** An idle Node process's longest stall over the same window: the machine's scheduling floor. */
-  floorMs: number;
-}
-
-/** Opens a window over gomodgate's event loop and the idle probe's, and closes it with both longest stalls. */
-interface StallWindow {
-  open(): Promise<void>;
-  close(): Promise<Stall>;
-}
-
-/**
- * gomodgate's gauge (its admin listener, 127.0.0.1:9464 inside the gateway namespace, read with curl there; each
- * scrape answers the longest stall since the previous one) next to the idle loop probe, read at the same moments.
- */
-function stallWindow(rw: RedirectWorld, probe: LoopProbe): StallWindow {
-  const scrape = async () => {
+/** gomodgate's gauge from its admin listener, 127.0.0.1:9464 inside the gateway namespace (read with curl there). */
+function scrapeInNamespace(rw: RedirectWorld): () => Promise<number> {
+  return async () => {
     const res = await runInNamespace(rw.world.namespaces.gateway, ['curl', '-sS', '--max-time', '10', `http://127.0.0.1:${ADMIN_PORT}/metrics`], { timeoutMs: 15_000 });
     if (res.code !== 0) throw new Error(`reading gomodgate's /metrics in the gateway namespace: ${res.stderr.trim()}`);
     return loopStallOfMetrics(res.stdout);
-  };
-  return {
-    open: async () => {
-      await scrape();
-      await probe.read();
-    },
-    close: async () => {
-      const gatewayMs = await scrape();
-      return { gatewayMs, floorMs: await probe.read() };
-    },
   };
 }
 
@@ -427,7 +402,7 @@ export async function runRedirectScenario(ctx: BenchContext, opts: { rounds: num
       async () => {
         const gw = await rw.world.startGateway({ freshData: true });
         try {
-          await measureInterceptor(rw, set, runsDir, gmg, 'gomodgate', { pid: gw.process.pid, caFile: gw.caFile, stall: stallWindow(rw, probe) }, !wrkMissing, ctx);
+          await measureInterceptor(rw, set, runsDir, gmg, 'gomodgate', { pid: gw.process.pid, caFile: gw.caFile, stall: stallWindow(scrapeInNamespace(rw), probe) }, !wrkMissing, ctx);
         } finally {
           await rw.world.stopGateway();
         }

@@ -24,7 +24,7 @@ import { loopStallMs, startBenchGateway, type BenchGateway } from '../gateway-pr
 import { TARGET_LOOP_STALL_MS } from '../loop-stall.js';
 import { checkCacheTotals, endBulkSettings, generateAuditRows, generatedClientAddress, generatedModulePath, generatedVersion, generateObjects, objectsPerModule, useBulkSettings } from '../generated-index.js';
 import { getOnce, median, quantile } from '../load-client.js';
-import { startLoopProbe, type LoopProbe } from '../loop-probe.js';
+import { startLoopProbe, stallWindow, type LoopProbe } from '../loop-probe.js';
 import { runModuleFetchLoad, type ModuleFetchLoadResult } from '../module-fetch-load.js';
 import { startOriginProcess } from '../origin-process.js';
 import { cpuSeconds } from '../processes.js';
@@ -178,8 +178,8 @@ async function runSide(ctx: BenchContext, side: Side, round: number, index: Gene
     await delay(SETTLE_MS);
     const pid = gateway.proc.child.pid!;
     ctx.progress(`scale: round ${round + 1}, ${side} index: ${CONCURRENCY} clients for ${WINDOW_MS / 1000} s`);
-    await loopStallMs(gateway); // opens the window
-    await probe.read();
+    const window = stallWindow(() => loopStallMs(gateway), probe);
+    await window.open();
     const cpu0 = cpuSeconds(pid);
     load = await runModuleFetchLoad({
       port: gateway.ports.proxy,
@@ -191,8 +191,7 @@ async function runSide(ctx: BenchContext, side: Side, round: number, index: Gene
       timeoutMs: REQUEST_TIMEOUT_MS,
     });
     const cpu1 = cpuSeconds(pid);
-    stallMs = await loopStallMs(gateway);
-    idleStallMs = await probe.read();
+    ({ gatewayMs: stallMs, floorMs: idleStallMs } = await window.close());
     cpu = cpu0 === null || cpu1 === null ? null : cpu1 - cpu0;
   } finally {
     await gateway.stop();
