@@ -144,7 +144,8 @@ export class ExplicitProxy {
       const peek = await peekClientHello(socket, this.deps.peekTimeoutMs);
       bytes = peek.bytes;
       peekKind = peek.peeked.kind === 'tls' ? `sni ${peek.peeked.sni ?? 'none'}` : peek.peeked.kind;
-      decision = decideConnection({ ...facts, peeked: peek.peeked });
+      facts.peeked = peek.peeked; // not `{ ...facts, peeked }`: a spread's result gets a hidden class of its own each time
+      decision = decideConnection(facts);
     } else if (decision.action === 'resolve') {
       let address: string;
       try {

@@ -15,7 +15,7 @@ import { peekSocket } from './peek.js';
 import { spliceConnection } from './splice.js';
 import { isLocalAddress, isOwnListener } from './own-addresses.js';
 import { formatAddress, newConnectionId, plainAddress, type ConnectionInfo } from './connection-info.js';
-import { decideConnection, type Arrival, type ConnectionDecision, type Peeked } from './connection-decision.js';
+import { decideConnection, type Arrival, type ConnectionDecision, type ConnectionFacts, type Peeked } from './connection-decision.js';
 import type { InterceptHosts } from './intercept-hosts.js';
 
 export interface ConnectionDeps {
@@ -113,7 +113,7 @@ export class TransparentListener {
     socket.on('error', () => undefined); // errors end the connection; each stage reports its own
     const client = plainAddress(socket.remoteAddress);
     const dst = originalDestination(socket);
-    const facts = {
+    const facts: ConnectionFacts = {
       arrival,
       destination: dst,
       destinationIsGateway: dst !== null && isLocalAddress(dst.address),
@@ -125,7 +125,8 @@ export class TransparentListener {
     let peeked: Peeked | undefined;
     if (decision.action === 'peek') {
       ({ bytes, peeked } = await (arrival === 'transparent-tls' ? peekClientHello(socket, this.deps.peekTimeoutMs) : peekRequestHead(socket, this.deps.peekTimeoutMs)));
-      decision = decideConnection({ ...facts, peeked });
+      facts.peeked = peeked; // not `{ ...facts, peeked }`: a spread's result gets a hidden class of its own each time
+      decision = decideConnection(facts);
     }
     const host = peeked && (peeked.kind === 'tls' ? peeked.sni : peeked.kind === 'http' ? peeked.host : null);
     switch (decision.action) {
