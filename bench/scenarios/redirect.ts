@@ -5,7 +5,10 @@
 // gateway namespace: gomodgate, or Squid ssl-bump; direct = no REDIRECT, straight to the upstream. Every path to
 // the upstream pays the emulated 80 ms round trip (redirect-world.ts). Cold = an interceptor with an empty cache,
 // warm = the same interceptor again (the first warm run after the cold one reported apart from the later ones:
-// answers cached as mutable may have expired by then). Then small objects: wrk -t2 -c16 keep-alive TLS to a
+// answers cached as mutable may have expired by then), and again after the wrk loads below ("settled": by then
+// gomodgate has answered tens of thousands of requests, as a gateway that has been up a while has, and V8 has
+// optimized the code of a hit, which the first warm runs still pay for: docs/PERFORMANCE.md, session 14. Squid,
+// which has no such warm-up, runs the same sequence). Then small objects: wrk -t2 -c16 keep-alive TLS to a
 // cached 1.8 KB zip through the REDIRECT, gomodgate next to Squid, and the same with a new TLS connection per
 // request (each a handshake with the interceptor, the same work for both: a fairer baseline for new connections
 // than nginx reached directly, which the tls scenario uses). Both loads also run against two servers in
@@ -37,6 +40,7 @@ import { loopStallOfMetrics, TARGET_LOOP_STALL_MS } from '../loop-stall.js';
 
 export const DEFAULT_REDIRECT_ROUNDS = 1; // about 5 minutes; --rounds N for medians over more
 const WARM_RUNS = 3; // per interceptor and round; a warm run takes a second or two
+const SETTLED_RUNS = 3; // per interceptor and round, after its wrk loads
 const GO_TIMEOUT_MS = 240_000;
 /** The small cached object of the wrk row: 1,780 bytes. */
 const SMALL_ZIP = { module: 'rsc.io/quote', version: 'v1.5.2', path: '/rsc.io/quote/@v/v1.5.2.zip' };
@@ -92,6 +96,8 @@ interface SideFigures extends WrkPair {
   warmFirst: GoRun[];
   /** The other WARM_RUNS - 1 warm runs of each round. */
   warm: GoRun[];
+  /** The SETTLED_RUNS warm runs after the wrk loads. */
+  settled: GoRun[];
   failures: string[];
 }
 
@@ -212,7 +218,7 @@ function emptyPair(): WrkPair {
 }
 
 function emptyFigures(): SideFigures {
-  return { cold: [], warmFirst: [], warm: [], ...emptyPair(), failures: [] };
+  return { cold: [], warmFirst: [], warm: [], settled: [], ...emptyPair(), failures: [] };
 }
 
 /** Both wrk loads against one server standing in the interceptor's place (its TLS port, certificate of the test CA). */
@@ -309,6 +315,8 @@ async function measureInterceptor(
       ctx.progress(`redirect: ${label} wrk, a new TLS connection per request`);
       await wrkSmallZip(rw, pid, label, true, figures.newConn, stall);
     }
+    ctx.progress(`redirect: ${label} warm x${SETTLED_RUNS}, settled`);
+    for (let i = 0; i < SETTLED_RUNS; i++) figures.settled.push(await downloadOnce(rw, set, runsDir, caFile, pid, `${label} warm, settled`, stall));
   } catch (err) {
     figures.failures.push((err as Error).message.split('\n')[0]!);
     ctx.notice(`redirect: ${(err as Error).message}`);
@@ -472,6 +480,7 @@ function addRows(ctx: BenchContext, set: ModuleSet, direct: GoRun[], gmg: SideFi
     ['cold', gmg.cold, squid.cold],
     ['warm, first run after the cold one', gmg.warmFirst, squid.warmFirst],
     ['warm, later runs', gmg.warm, squid.warm],
+    ['warm, settled (after the wrk loads)', gmg.settled, squid.settled],
   ] as const;
   /** One phase's median against one baseline's runs. */
   const phaseRow = (phase: string, g: GoRun[], baselineName: string, base: GoRun[], rowNote: string): Row => ({
@@ -512,7 +521,7 @@ function addRows(ctx: BenchContext, set: ModuleSet, direct: GoRun[], gmg: SideFi
   const stallsOf = (runs: GoRun[]) => runs.map((r) => r.stall).filter((x): x is Stall => x !== null);
   rows.push(
     ...stallRows('cold go mod download', stallsOf(gmg.cold)),
-    ...stallRows('warm go mod download', stallsOf([...gmg.warmFirst, ...gmg.warm])),
+    ...stallRows('warm go mod download', stallsOf([...gmg.warmFirst, ...gmg.warm, ...gmg.settled])),
     ...stallRows(`${zip}, wrk keep-alive TLS`, gmg.keepAlive.stall),
     ...stallRows(`${zip}, a new TLS connection per request`, gmg.newConn.stall),
   );
@@ -522,8 +531,8 @@ function addRows(ctx: BenchContext, set: ModuleSet, direct: GoRun[], gmg: SideFi
   const rates = (f: WrkFigures) => bracketed(f.reqPerSec);
   const pairRates = (p: WrkPair) => `keep-alive ${rates(p.keepAlive)} new connection ${rates(p.newConn)}`;
   ctx.notice(
-    `redirect: every run (ms, in order): direct ${list(direct)}; gomodgate cold ${list(gmg.cold)} first warm ${list(gmg.warmFirst)} later warm ${list(gmg.warm)}` +
-      (withSquid ? `; Squid cold ${list(squid.cold)} first warm ${list(squid.warmFirst)} later warm ${list(squid.warm)}` : '') +
+    `redirect: every run (ms, in order): direct ${list(direct)}; gomodgate cold ${list(gmg.cold)} first warm ${list(gmg.warmFirst)} later warm ${list(gmg.warm)} settled ${list(gmg.settled)}` +
+      (withSquid ? `; Squid cold ${list(squid.cold)} first warm ${list(squid.warmFirst)} later warm ${list(squid.warm)} settled ${list(squid.settled)}` : '') +
       `; wrk req/s gomodgate ${rates(gmg.keepAlive)}${withSquid ? ` Squid ${rates(squid.keepAlive)}` : ''}` +
       `; new connection per request gomodgate ${rates(gmg.newConn)}${withSquid ? ` Squid ${rates(squid.newConn)}` : ''}` +
       `; bare Node https server ${pairRates(standIns.floor)}; nginx ${pairRates(standIns.nginx)}`,
