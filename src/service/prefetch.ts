@@ -119,16 +119,24 @@ export class Prefetcher {
   private async run(job: Job): Promise<void> {
     const { request, upstream } = job;
     const started = this.now();
-    const facts = {
-      ts: started,
-      host: upstream[0]?.target.base.hostname ?? null,
-      method: 'GET',
-      path: request.upstreamPath,
-      module: request.module ?? null,
-      version: request.version ?? null,
-      kind: request.kind,
-      outcome: 'prefetch' as const,
-    };
+    // the row of this prefetch, as one literal (not `{ ...facts, status }`: see http/exchange.ts, summarize())
+    const row = (status: number, upstreamUrl: string | null, end: { bytes?: number; sha256?: string | null; reason?: string }) =>
+      auditRow({
+        ts: started,
+        host: upstream[0]?.target.base.hostname ?? null,
+        method: 'GET',
+        path: request.upstreamPath,
+        module: request.module ?? null,
+        version: request.version ?? null,
+        kind: request.kind,
+        outcome: 'prefetch',
+        status,
+        bytes: end.bytes,
+        durationMs: this.now() - started,
+        sha256: end.sha256,
+        upstreamUrl,
+        reason: end.reason,
+      });
     let result: WarmResult;
     try {
       result = await this.opts.warm({ request, upstream, method: 'GET' });
@@ -137,12 +145,12 @@ export class Prefetcher {
       // denied or private: the policy said no before anything left the gateway; nothing to audit
       if (gate.code === 'DENIED' || gate.code === 'PRIVATE') return;
       this.opts.onFailure?.(gate, request.cacheKey);
-      this.opts.record(auditRow({ ...facts, status: httpStatusFor(gate), durationMs: this.now() - started, upstreamUrl: gate.upstreamUrl ?? null, reason: gate.message }));
+      this.opts.record(row(httpStatusFor(gate), gate.upstreamUrl ?? null, { reason: gate.message }));
       return;
     }
     if (result.done === 'skipped') return;
     const obj = result.object;
-    this.opts.record(auditRow({ ...facts, status: obj.status, bytes: obj.size, durationMs: this.now() - started, sha256: obj.sha256, upstreamUrl: obj.upstreamUrl }));
+    this.opts.record(row(obj.status, obj.upstreamUrl, { bytes: obj.size, sha256: obj.sha256 }));
     if (obj.status === 200) this.answered(request, upstream); // a prefetched .mod leads on to its .zip and .info
   }
 }

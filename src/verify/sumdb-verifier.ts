@@ -225,7 +225,7 @@ export class SumdbVerifier {
       }
       const sums = await this.checkLookupAnswer(module, version, res.body);
       this.keep(path, res.body);
-      return { ...sums, answer: { body: res.body, url: res.url } };
+      return { zipHash: sums.zipHash, modHash: sums.modHash, treeSize: sums.treeSize, answer: { body: res.body, url: res.url } };
     } finally {
       lease?.release();
     }
@@ -239,7 +239,8 @@ export class SumdbVerifier {
     const body = this.recall(path);
     if (body === null) return null;
     try {
-      return { ...(await this.checkLookupAnswer(module, version, body)), answer: { body } };
+      const sums = await this.checkLookupAnswer(module, version, body);
+      return { zipHash: sums.zipHash, modHash: sums.modHash, treeSize: sums.treeSize, answer: { body } };
     } catch (err) {
       if (isVerifyError(err, 'unavailable')) throw err; // the tiles could not be read: as for a fresh answer
       this.forget(path);
@@ -292,7 +293,9 @@ export class SumdbVerifier {
     // At least as new as `tree`, and consistent with it.
     const latest = await this.withContextAsync(what, () => this.mergeLatest(tree, rest));
     await this.withContextAsync(what, () => checkRecordInTree(latest, id, text, this.tileReader));
-    return { ...this.extractHashes(module, version, body.toString('utf8')), treeSize: latest.size };
+    const { zipHash, modHash } = this.extractHashes(module, version, body.toString('utf8'));
+    // the sums are written out here and in lookup(), never spread: see http/exchange.ts, summarize()
+    return { zipHash, modHash, treeSize: latest.size };
   }
 
   /** Authenticates a signed tree head (a /latest answer): signed by the key, consistent with the latest head. */

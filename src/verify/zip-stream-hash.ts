@@ -139,6 +139,14 @@ export function unpackWalk(p: PackedWalk): WalkResult {
   return { ended: p.ended, walked: p.walked, entries };
 }
 
+/**
+ * A walked entry as one literal of a fixed shape (the one decodeWalkResult makes), never `{ ...header, sha256 }`:
+ * Node 20's V8 gives an optimized spread's result a hidden class of its own at every call (see http/exchange.ts).
+ */
+function walkedEntry(h: OpenEntry['header'], sha256: Buffer, crc: number, size: number): WalkedEntry {
+  return { offset: h.offset, flags: h.flags, method: h.method, crc32: h.crc32, compressedSize: h.compressedSize, uncompressedSize: h.uncompressedSize, actualCrc32: crc >>> 0, actualSize: size, sha256, name: h.name };
+}
+
 interface OpenEntry {
   header: Omit<WalkedEntry, 'sha256' | 'actualCrc32' | 'actualSize'>;
   /** Stored bytes still to come (Infinity with a data descriptor: the deflate stream says where it ends). */
@@ -405,7 +413,7 @@ export class ZipStreamHash implements KnownDigests {
       this.destroy();
       return;
     }
-    this.entries.push({ ...e.header, sha256: e.hash.digest(), actualCrc32: e.crc >>> 0, actualSize: e.size });
+    this.entries.push(walkedEntry(e.header, e.hash.digest(), e.crc, e.size));
     this.state = 'header';
   }
 
@@ -450,7 +458,7 @@ export class ZipStreamHash implements KnownDigests {
         e.header.crc32 = e.crc >>> 0;
         e.header.compressedSize = size;
         e.header.uncompressedSize = size;
-        this.entries.push({ ...e.header, sha256: e.hash.digest(), actualCrc32: e.crc >>> 0, actualSize: size });
+        this.entries.push(walkedEntry(e.header, e.hash.digest(), e.crc, size));
         this.open = null;
         this.state = 'header';
         return at + (k + 16 - carried);
@@ -484,7 +492,7 @@ export class ZipStreamHash implements KnownDigests {
     this.walked += this.head.length;
     this.head = Buffer.alloc(0);
     e.inflater?.destroy();
-    this.entries.push({ ...e.header, sha256: e.hash.digest(), actualCrc32: e.crc >>> 0, actualSize: e.size });
+    this.entries.push(walkedEntry(e.header, e.hash.digest(), e.crc, e.size));
     this.state = 'header';
     return g.at;
   }
@@ -515,7 +523,7 @@ export class ZipStreamHash implements KnownDigests {
       this.destroy();
       return;
     }
-    this.entries.push({ ...e.header, sha256: e.hash.digest(), actualCrc32: e.crc >>> 0, actualSize: e.size });
+    this.entries.push(walkedEntry(e.header, e.hash.digest(), e.crc, e.size));
     this.state = 'header';
   }
 }
