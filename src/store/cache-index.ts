@@ -4,8 +4,8 @@
 // Cache hits record their last access in memory and write them in batches (every 250 ms or 512 keys): an
 // UPDATE per hit was the largest cost of a hit. A batch is written in chunks, one per turn of the event loop
 // that DeferredWrites gives it, each sized by ChunkSizer to take about DEFERRED_WRITE_CHUNK_MS (512 access
-// times on 400,000 objects took 11-15 ms in one transaction). Whoever reads last_access in this process (eviction) calls flushTouches() first; the gateway's
-// shutdown does too.
+// times on 400,000 objects took 11-15 ms in one transaction). Whoever reads last_access in this process
+// (eviction) calls flushTouches() first; the gateway's shutdown does too.
 // The hit SELECT names its columns and returns them as an array (better-sqlite3's raw mode), which costs
 // about a third less than an object per row.
 // Rows of immutable objects (no expiry: a version's .info/.mod/.zip, a checksum lookup or tile) are kept in
@@ -273,9 +273,8 @@ export class CacheIndex {
 
   /** Writes every waiting last access now, a batch being written included. Call before reading last_access (eviction). */
   flushTouches(): void {
-    this.clearTouchTimer();
-    if (this.touching) this.writeTouches(this.touching, true);
-    if (this.pendingTouches.size > 0) this.writeTouches(this.takeTouches(), true);
+    // a batch finished here may hand what waited behind it to a new batch (startTouches): that one too
+    while (this.touching || this.pendingTouches.size > 0) this.writeTouches(this.touching ?? this.takeTouches(), true);
     this.clearTouchTimer();
   }
 

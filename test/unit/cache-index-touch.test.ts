@@ -158,3 +158,13 @@ test('a full batch is written in later turns, in chunks sized by what the last o
   index.flushTouches();
   assert.deepEqual(keys.filter((k) => k !== 'k118' && lastAccess(k) !== 600), []);
 });
+
+test('flushTouches writes a batch being written and a full batch that waited behind it, both before it returns', async () => {
+  const index = new CacheIndex(db, { touchBatchMs: 60_000, touchBatchSize: 3 });
+  const keys = ['a', 'b', 'c', 'd', 'e', 'f'];
+  for (const [i, k] of keys.entries()) await stored(index, k, i, 10, 100);
+  for (const k of keys.slice(0, 3)) index.touch(k, 200); // the third starts a batch, written in later turns
+  for (const k of keys.slice(3)) index.touch(k, 300); // a full batch waiting behind the one being written
+  index.flushTouches();
+  assert.deepEqual(keys.map(lastAccess), [200, 200, 200, 300, 300, 300]);
+});
