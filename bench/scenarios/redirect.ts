@@ -8,7 +8,8 @@
 // answers cached as mutable may have expired by then), and again after the wrk loads below ("settled": by then
 // gomodgate has answered tens of thousands of requests, as a gateway that has been up a while has, and V8 has
 // optimized the code of a hit, which the first warm runs still pay for: docs/PERFORMANCE.md, session 14. Squid,
-// which has no such warm-up, runs the same sequence). Then small objects: wrk -t2 -c16 keep-alive TLS to a
+// which has no such warm-up, runs the same sequence; without wrk they simply follow the later warm runs, and
+// their row says so). Then small objects: wrk -t2 -c16 keep-alive TLS to a
 // cached 1.8 KB zip through the REDIRECT, gomodgate next to Squid, and the same with a new TLS connection per
 // request (each a handshake with the interceptor, the same work for both: a fairer baseline for new connections
 // than nginx reached directly, which the tls scenario uses). Both loads also run against two servers in
@@ -448,7 +449,7 @@ export async function runRedirectScenario(ctx: BenchContext, opts: { rounds: num
     roundMs = Date.now() - started;
   }
   probe.stop();
-  addRows(ctx, set, direct, gmg, squid, { floor, nginx }, !squidMissing);
+  addRows(ctx, set, direct, gmg, squid, { floor, nginx }, !squidMissing, !wrkMissing);
 }
 
 /**
@@ -467,7 +468,21 @@ function stallRows(what: string, stalls: Stall[]): Row[] {
   return [row('idle node, same window', median(floor)), row('issue target', TARGET_LOOP_STALL_MS)];
 }
 
-function addRows(ctx: BenchContext, set: ModuleSet, direct: GoRun[], gmg: SideFigures, squid: SideFigures, standIns: { floor: WrkPair; nginx: WrkPair }, withSquid: boolean): void {
+/** The settled runs' phase name: without wrk they follow the later warm runs directly, and it says only that. */
+export function settledPhase(withWrk: boolean): string {
+  return withWrk ? 'warm, settled (after the wrk loads)' : `warm, settled (warm runs ${WARM_RUNS + 1}-${WARM_RUNS + SETTLED_RUNS}; no wrk, so no load before them)`;
+}
+
+function addRows(
+  ctx: BenchContext,
+  set: ModuleSet,
+  direct: GoRun[],
+  gmg: SideFigures,
+  squid: SideFigures,
+  standIns: { floor: WrkPair; nginx: WrkPair },
+  withSquid: boolean,
+  withWrk: boolean,
+): void {
   const ms = (runs: GoRun[]) => runs.map((r) => r.ms);
   const cpu = (runs: GoRun[]) => runs.map((r) => r.cpuSeconds).filter((c): c is number => c !== null);
   const what = `go mod download of ${set.accepted.length} module versions through the REDIRECT, ${EMULATED_RTT_MS} ms round trip, fresh client caches`;
@@ -480,7 +495,7 @@ function addRows(ctx: BenchContext, set: ModuleSet, direct: GoRun[], gmg: SideFi
     ['cold', gmg.cold, squid.cold],
     ['warm, first run after the cold one', gmg.warmFirst, squid.warmFirst],
     ['warm, later runs', gmg.warm, squid.warm],
-    ['warm, settled (after the wrk loads)', gmg.settled, squid.settled],
+    [settledPhase(withWrk), gmg.settled, squid.settled],
   ] as const;
   /** One phase's median against one baseline's runs. */
   const phaseRow = (phase: string, g: GoRun[], baselineName: string, base: GoRun[], rowNote: string): Row => ({

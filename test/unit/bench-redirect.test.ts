@@ -2,7 +2,8 @@
 // the address it is given (the namespace world puts it on the upstream's own address, not loopback) and passes
 // bytes both ways; the bare Node server (the floor row) serves exactly its file over keep-alive TLS; the large
 // scenario's streaming floor serves its file whole to clients at once and answers its loop stall; the test
-// proxy's file names map to the module@version the go command is asked for. Real sockets, real TLS and real
+// proxy's file names map to the module@version the go command is asked for; the settled runs carry the wrk loads in
+// their name only when wrk ran. Real sockets, real TLS and real
 // child processes (stopped by their PID); no timing is asserted.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { createTestPki } from '../helpers/test-pki.js';
 import { delayRelayArgv } from '../../bench/delay-relay-process.js';
 import { freePort, spawnLogged, waitForListener } from '../../bench/processes.js';
-import { moduleOfTestdataFile } from '../../bench/scenarios/redirect.js';
+import { moduleOfTestdataFile, settledPhase } from '../../bench/scenarios/redirect.js';
 
 test('the relay process listens on the host it is told and relays both ways', async () => {
   const target = net.createServer((s) => {
@@ -129,4 +130,9 @@ test('the test proxy file names map to module@version, upper case unescaped', ()
   assert.equal(moduleOfTestdataFile('example.com_incompatiblewithsub_v2.0.0+incompatible.txt'), 'example.com/incompatiblewithsub@v2.0.0+incompatible');
   assert.equal(moduleOfTestdataFile('README'), null);
   assert.equal(moduleOfTestdataFile('noversion.txt'), null);
+});
+
+test('the settled runs are named after the wrk loads only when wrk ran before them', () => {
+  assert.equal(settledPhase(true), 'warm, settled (after the wrk loads)');
+  assert.equal(settledPhase(false), 'warm, settled (warm runs 4-6; no wrk, so no load before them)');
 });
