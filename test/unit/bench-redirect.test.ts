@@ -2,9 +2,9 @@
 // the address it is given (the namespace world puts it on the upstream's own address, not loopback) and passes
 // bytes both ways; the bare Node server (the floor row) serves exactly its file over keep-alive TLS; the large
 // scenario's streaming floor serves its file whole to clients at once and answers its loop stall; the test
-// proxy's file names map to the module@version the go command is asked for; the settled runs carry the wrk loads in
-// their name only when wrk ran. Real sockets, real TLS and real
-// child processes (stopped by their PID); no timing is asserted.
+// proxy's file names map to the module@version the go command is asked for; the settled runs carry the wrk loads
+// in their name only when wrk ran. Real sockets, real TLS and real child processes (stopped by their PID); no
+// timing is asserted.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
