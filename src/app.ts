@@ -236,7 +236,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
   const verifier = sumdb
     ? new ModuleVerifier(
         sumdb,
-        (request, target) => upstream.getSmall(target, request.upstreamPath, SUMDB_OBJECT_MAX_BYTES),
+        (request, target) => upstream.getSmall(target, request.upstreamPath, SUMDB_OBJECT_MAX_BYTES, config.upstreamDeadline * 1000),
         (module) => {
           const c = policy.classify(module, null);
           return c.kind === 'allowed' && c.checkSumdb;

@@ -17,7 +17,7 @@ import { classify, contentType, cacheControl, type CacheClass } from '../goproxy
 import { isBlobGoneOrDamaged, type BlobStore } from '../store/blob-store.js';
 import type { CacheIndex, CachedObject } from '../store/cache-index.js';
 import { PendingBlob } from '../store/pending-blob.js';
-import type { Upstream, UpstreamResponse, UpstreamTarget } from '../upstream/upstream.js';
+import { discardBody, type Upstream, type UpstreamResponse, type UpstreamTarget } from '../upstream/upstream.js';
 import { maskCredentialsOf } from '../redact.js';
 import type { UpstreamChain } from '../upstream/upstream-chain.js';
 import { SingleFlight, type FlightResult } from './single-flight.js';
@@ -361,7 +361,7 @@ export class ModuleService {
       const notFound = res.status === 404 || res.status === 410;
       const moveOn = !last && ((notFound && hop.fallthrough !== 'none') || (!notFound && res.status !== 200 && hop.fallthrough === 'any-error'));
       if (moveOn) {
-        res.body.resume();
+        discardBody(res);
         continue;
       }
       return { res, target: hop.target };
@@ -430,6 +430,8 @@ export class ModuleService {
     this.startChecksumLookup(q);
     const { res, target } = (await this.alreadyRead(q)) ?? (await this.requestAlongChain(q));
     const host = target.base.hostname;
+    // from the headers on: a 404's text that trickles in is cut at the deadline too, not only a 200's body
+    this.armDeadline(res, req);
     if (res.status === 404 || res.status === 410) {
       const text = await negativeText(res, target);
       const now = this.now();
@@ -470,7 +472,6 @@ export class ModuleService {
     }
     const type = contentType(req);
     const verify = this.verifier?.needsVerification(req) ? this.verifier : null;
-    this.armDeadline(res, req);
     // every kind is checked before it is stored (checksum database, module zip rules, protocol shape), and
     // nothing is released whole before its check
     const stored = this.store(req, key, cls, res, pending, declared, max, type, verify, target, walk);
@@ -664,7 +665,7 @@ async function upstreamRefusal(res: UpstreamResponse, req: ModuleRequest): Promi
     said = (await readSmall(res.body, 512)).toString('utf8').split('\n').find((l) => l.trim() !== '')?.trim().slice(0, 200) ?? '';
     clearTimeout(timer);
   } else {
-    res.body.resume();
+    discardBody(res);
   }
   const host = new URL(res.url).hostname;
   const status = res.status >= 400 && res.status < 500 ? res.status : undefined;

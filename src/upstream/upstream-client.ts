@@ -13,7 +13,7 @@ import { createSecureContext, rootCertificates, TLSSocket } from 'node:tls';
 import { isIP } from 'node:net';
 import { CidrSet } from '../cidr.js';
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
-import type { Upstream, UpstreamResponse, UpstreamTarget } from './upstream.js';
+import { discardBody, type Upstream, type UpstreamResponse, type UpstreamTarget } from './upstream.js';
 import type { IncomingMessage } from 'node:http';
 import { GateError, describeCause } from '../errors.js';
 import { egressProxyFor, TunnelingAgent, type EgressSettings } from './egress-proxy.js';
@@ -119,7 +119,7 @@ export class UpstreamClient implements Upstream {
       const res = await this.once(url, redirected && !connectTo && url.host !== target.base.host, connectTo, method);
       const location = res.headers.location;
       if (res.status >= 300 && res.status < 400 && res.status !== 304 && location) {
-        res.body.resume(); // drain and reuse the socket
+        discardBody(res);
         let next: URL;
         try {
           next = new URL(location, url);
@@ -142,9 +142,19 @@ export class UpstreamClient implements Upstream {
     throw new GateError('UPSTREAM_UNAVAILABLE', `upstream ${target.base.hostname} redirected more than ${MAX_REDIRECTS} times`);
   }
 
-  /** GET a small object whole: any status, the body bounded to maxBytes (over it: UPSTREAM_UNAVAILABLE). */
-  async getSmall(target: UpstreamTarget, path: string, maxBytes: number): Promise<{ status: number; body: Buffer; url: string }> {
+  /**
+   * GET a small object whole: any status, the body bounded to maxBytes (over it: UPSTREAM_UNAVAILABLE) and in
+   * time to deadlineMs from the request (after it: UPSTREAM_TIMEOUT): the idle bound alone let a body that
+   * trickles in a byte at a time hold its waiting clients for as long as maxBytes times the idle timeout.
+   */
+  async getSmall(target: UpstreamTarget, path: string, maxBytes: number, deadlineMs: number): Promise<{ status: number; body: Buffer; url: string }> {
+    const started = Date.now();
     const res = await this.request(target, path);
+    const timer = setTimeout(
+      () => res.body.destroy(new GateError('UPSTREAM_TIMEOUT', `upstream ${target.base.hostname} took longer than ${Math.round(deadlineMs / 1000)} s to send ${path}`, { upstreamUrl: redactUrl(res.url) })),
+      Math.max(0, deadlineMs - (Date.now() - started)),
+    );
+    timer.unref();
     const parts: Buffer[] = [];
     let n = 0;
     try {
@@ -158,6 +168,8 @@ export class UpstreamClient implements Upstream {
       }
     } catch (err) {
       throw toGateError(err, target.base.hostname, new URL(res.url));
+    } finally {
+      clearTimeout(timer);
     }
     return { status: res.status, body: Buffer.concat(parts), url: res.url };
   }

@@ -1,6 +1,6 @@
 // What the module service needs from an upstream: one request, answered with a status, headers and a streamed
 // body. UpstreamClient (HTTPS, redirects, egress proxy) is the real one; tests give the service an in-memory
-// one. Owns no I/O itself.
+// one. Owns no I/O itself, except discarding a body nobody reads.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 
@@ -27,4 +27,33 @@ export interface Upstream {
    * later (it then errors like any stream).
    */
   request(target: UpstreamTarget, path: string): Promise<UpstreamResponse>;
+}
+
+/** A body that is only drained for its connection's sake: more than this, or for longer, and it is cut. */
+export const DISCARD_MAX_BYTES = 64 * 1024;
+export const DISCARD_MAX_MS = 2000;
+
+/**
+ * Gets rid of an answer's body that nobody reads (a redirect's, a refusal's, a 404 a chain moves past): a short
+ * one is drained, so its keep-alive connection is used again; one that is long, endless or slow is destroyed
+ * (for HTTP/2, only its stream), so no upstream can keep the gateway downloading what it throws away.
+ */
+export function discardBody(res: Pick<UpstreamResponse, 'headers' | 'body'>): void {
+  const body = res.body;
+  const declared = Number(res.headers['content-length'] ?? NaN);
+  if (body.destroyed) return;
+  if (!(declared <= DISCARD_MAX_BYTES)) {
+    body.destroy();
+    return;
+  }
+  let seen = 0;
+  const timer = setTimeout(() => body.destroy(), DISCARD_MAX_MS);
+  timer.unref();
+  body.on('data', (chunk: Buffer) => {
+    seen += chunk.length;
+    if (seen > DISCARD_MAX_BYTES) body.destroy();
+  });
+  body.once('close', () => clearTimeout(timer));
+  body.on('error', () => undefined);
+  body.resume();
 }

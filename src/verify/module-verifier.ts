@@ -15,7 +15,7 @@ import { parseProxyPath, parseSumdbDirectPath, type ModuleRequest } from '../gop
 import type { UpstreamTarget } from '../upstream/upstream-client.js';
 import { SumdbVerifier, type LookupAnswer } from './sumdb-verifier.js';
 import { hash1GoMod, hash1ModuleZip, type KnownDigests } from './dirhash.js';
-import { isVerifyError } from './verify-error.js';
+import { isVerifyError, type VerifyError } from './verify-error.js';
 import { MemoryLatestNoteStore, type LatestNoteStore } from './latest-note-store.js';
 import type { SumdbReadStore } from './sumdb-read-store.js';
 import type { FetchLeases } from '../service/fetch-leases.js';
@@ -134,12 +134,18 @@ export class ModuleVerifier {
       else if (req.kind === 'sumdb-latest') await verifier.checkSignedHead(body);
       else await verifier.checkTile(req.upstreamPath.slice(req.upstreamPath.lastIndexOf('/tile/') + 1), body);
     } catch (err) {
-      if (isVerifyError(err, 'unavailable')) {
-        throw new GateError('UPSTREAM_UNAVAILABLE', `cannot check ${what}: the checksum database ${this.sumdb.name} is unreachable from the gateway`, { cause: err });
-      }
+      if (isVerifyError(err, 'unavailable')) throw this.unavailable(`cannot check ${what}`, err);
       // say why (a bad signature, a record that does not prove, a forked log): each points the admin elsewhere
       throw new GateError('INTEGRITY', `upstream sent ${what} that does not verify (${describeCause(err)}); refusing it`, { cause: err });
     }
+  }
+
+  /** The client's line when the database could not be read: a 504 when it was too slow, else a 502. */
+  private unavailable(what: string, err: VerifyError): GateError {
+    const slow = err.cause instanceof GateError && err.cause.code === 'UPSTREAM_TIMEOUT';
+    return slow
+      ? new GateError('UPSTREAM_TIMEOUT', `${what}: the checksum database ${this.sumdb.name} did not answer in time`, { cause: err })
+      : new GateError('UPSTREAM_UNAVAILABLE', `${what}: the checksum database ${this.sumdb.name} is unreachable from the gateway`, { cause: err });
   }
 
   /**
@@ -170,9 +176,7 @@ export class ModuleVerifier {
       if (isVerifyError(err, 'not-found')) {
         throw new GateError('INTEGRITY', `${module}@${version} is not in the checksum database ${this.sumdb.name}; refusing it (for a private module set --private or --nosumdb)`, { cause: err });
       }
-      if (isVerifyError(err, 'unavailable')) {
-        throw new GateError('UPSTREAM_UNAVAILABLE', `cannot verify ${module}@${version}: the checksum database ${this.sumdb.name} is unreachable from the gateway`, { cause: err });
-      }
+      if (isVerifyError(err, 'unavailable')) throw this.unavailable(`cannot verify ${module}@${version}`, err);
       throw new GateError('INTEGRITY', `the checksum database ${this.sumdb.name} gave an answer that does not verify for ${module}@${version}; refusing it`, { cause: err });
     }
     const expected = req.kind === 'zip' ? sums.zipHash : sums.modHash;

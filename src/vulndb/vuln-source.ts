@@ -8,7 +8,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GateError, describeCause } from '../errors.js';
-import type { Upstream, UpstreamTarget } from '../upstream/upstream.js';
+import { discardBody, type Upstream, type UpstreamTarget } from '../upstream/upstream.js';
 import { ZipReader } from '../verify/zip-reader.js';
 
 export interface VulnSource {
@@ -39,11 +39,11 @@ export function upstreamVulnSource(upstream: Upstream, base: URL): VulnSource {
     async get(path, maxBytes) {
       const res = await upstream.request(target, `/${path}`);
       if (res.status === 404 || res.status === 410) {
-        res.body.resume();
+        discardBody(res);
         return null;
       }
       if (res.status !== 200) {
-        res.body.resume();
+        discardBody(res);
         throw new GateError('UPSTREAM_UNAVAILABLE', `vulnerability database ${base.hostname} answered ${res.status} for ${path}`);
       }
       try {

@@ -2,8 +2,9 @@
 // .zip) for modules a test adds, over real TLS (test PKI) or plain HTTP on 127.0.0.1, port 0, keep-alive on.
 // It records every request so tests can assert hit counts, and misbehaves on command (down, forced status, delay,
 // truncated body, tampered bytes, and the faults of UpstreamFault: stalls, wrong Content-Length, endless bodies,
-// HTML error pages). It never serves the checksum database (a separate fixture does) and never
-// holds a large zip in memory: those stream from disk.
+// HTML error pages, trickled refusals), counting what each faulty answer sent and whether its peer closed it.
+// It never serves the checksum database (a separate fixture does) and never holds a large zip in memory: those
+// stream from disk.
 import { createReadStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
@@ -42,8 +43,20 @@ export type UpstreamFault =
   | { kind: 'html' }
   /** The object's real bytes, all of them, under this Content-Length; then the connection is closed. */
   | { kind: 'content-length'; declared: number }
-  /** Status 200, chunked, filler bytes as fast as the peer reads, until it goes (bounded at 2 GiB). */
-  | { kind: 'endless' };
+  /**
+   * Filler bytes as fast as the peer reads, chunked, until it goes (bounded at 2 GiB): status 200 with the
+   * object's type, or the status and headers given (a 500 of another type, a redirect with a body).
+   */
+  | { kind: 'endless'; status?: number; headers?: Record<string, string> }
+  /** This status, text/plain and no Content-Length, then one byte every 500 ms until the peer goes (bounded at 10 min). */
+  | { kind: 'trickle'; status: number };
+
+/** What one faulty answer sent, and whether the peer has closed it yet. */
+export interface FaultAnswer {
+  path: string;
+  bytes: number;
+  open: boolean;
+}
 
 export const HTML_ERROR_PAGE = '<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>\n<body><h1>Bad Gateway</h1><p>The upstream server is temporarily unavailable.</p></body></html>\n';
 
@@ -75,6 +88,8 @@ export interface ModuleUpstream {
   tamper(path: string, replacement: Buffer | null): void;
   /** Until cleared (null): answer this path with the fault. Requests are still recorded. */
   setFault(path: string, fault: UpstreamFault | null): void;
+  /** Every faulty answer begun since the last resetFaults, in order, live: its body bytes sent, and whether open. */
+  faultAnswers: FaultAnswer[];
   /** Clear forced statuses, delay, drops, tampering, faults and down (not hits). */
   resetFaults(): void;
   close(): Promise<void>;
@@ -176,6 +191,7 @@ export async function startModuleUpstream(opts: ModuleUpstreamOptions = {}): Pro
   const drops = new Map<string, number>();
   const tampered = new Map<string, Buffer>();
   const faults = new Map<string, UpstreamFault>();
+  const faultAnswers: FaultAnswer[] = [];
   const sockets = new Set<Socket>();
   const timers = new Set<NodeJS.Timeout>();
   let down = false;
@@ -285,6 +301,9 @@ export async function startModuleUpstream(opts: ModuleUpstreamOptions = {}): Pro
   function sendFault(req: http.IncomingMessage, res: http.ServerResponse, urlPath: string, fault: UpstreamFault): void {
     const original = resolve(urlPath);
     const size = original.body.kind === 'buffer' ? original.body.data.length : original.body.size;
+    const answered: FaultAnswer = { path: urlPath, bytes: 0, open: true };
+    faultAnswers.push(answered);
+    res.on('close', () => (answered.open = false));
     switch (fault.kind) {
       case 'stall-after-headers':
         res.writeHead(200, { 'Content-Type': original.contentType, 'Content-Length': String(size) });
@@ -300,12 +319,11 @@ export async function startModuleUpstream(opts: ModuleUpstreamOptions = {}): Pro
         return;
       }
       case 'endless': {
-        res.writeHead(200, { 'Content-Type': original.contentType });
+        res.writeHead(fault.status ?? 200, { 'Content-Type': original.contentType, ...fault.headers });
         const chunk = Buffer.alloc(64 * 1024, 0x61);
-        let sent = 0;
         const pump = (): void => {
-          while (!res.destroyed && !closed && sent < 2 ** 31) {
-            sent += chunk.length;
+          while (!res.destroyed && !closed && answered.bytes < 2 ** 31) {
+            answered.bytes += chunk.length;
             if (!res.write(chunk)) {
               res.once('drain', pump);
               return;
@@ -314,6 +332,21 @@ export async function startModuleUpstream(opts: ModuleUpstreamOptions = {}): Pro
           res.destroy();
         };
         pump();
+        return;
+      }
+      case 'trickle': {
+        res.writeHead(fault.status, { 'Content-Type': 'text/plain; charset=utf-8' });
+        res.flushHeaders();
+        const timer = setInterval(() => {
+          if (res.destroyed || closed || answered.bytes >= 1200) {
+            clearInterval(timer);
+            res.destroy();
+            return;
+          }
+          answered.bytes++;
+          res.write('.');
+        }, 500);
+        res.on('close', () => clearInterval(timer));
         return;
       }
     }
@@ -458,6 +491,8 @@ export async function startModuleUpstream(opts: ModuleUpstreamOptions = {}): Pro
       else faults.set(decodedPath(path), fault);
     },
 
+    faultAnswers,
+
     resetFaults() {
       down = false;
       delayMs = 0;
@@ -465,6 +500,7 @@ export async function startModuleUpstream(opts: ModuleUpstreamOptions = {}): Pro
       drops.clear();
       tampered.clear();
       faults.clear();
+      faultAnswers.length = 0;
     },
 
     async close() {

@@ -59,7 +59,7 @@ for (const kind of ['h1', 'h2'] as const) {
     const client = new UpstreamClient({ trustedRoots: roots, timeoutMs: 10_000, http2: kind === 'h2' });
     try {
       for (let i = 0; i < 20; i++) {
-        const r = await client.getSmall({ base: up.url }, `/example.com/m/@v/v1.0.${i}.mod`, 1024);
+        const r = await client.getSmall({ base: up.url }, `/example.com/m/@v/v1.0.${i}.mod`, 1024, 60_000);
         assert.equal(r.status, 200);
         assert.ok(r.body.equals(body));
       }
@@ -147,7 +147,7 @@ test('h1: a pooled connection the upstream reset while idle is retried once on a
   const client = new UpstreamClient({ trustedRoots: loadTrustedRoots([pki.caFile]), timeoutMs: 10_000, http2: false });
   try {
     for (let i = 0; i < 6; i++) {
-      const r = await client.getSmall({ base: url }, `/example.com/m/@v/v1.0.${i}.mod`, 1024);
+      const r = await client.getSmall({ base: url }, `/example.com/m/@v/v1.0.${i}.mod`, 1024, 60_000);
       assert.equal(r.status, 200, `request ${i}`);
       assert.ok(r.body.equals(body));
     }
@@ -165,14 +165,14 @@ test('h1: a pooled connection idle longer than idleSocketMs is closed by the gat
   let closed = 0;
   const client = new UpstreamClient({ trustedRoots: loadTrustedRoots([pki.caFile]), timeoutMs: 10_000, http2: false, idleSocketMs: 200 });
   try {
-    const r = await client.getSmall({ base: up.url }, '/example.com/m/@v/v1.0.0.mod', 1024);
+    const r = await client.getSmall({ base: up.url }, '/example.com/m/@v/v1.0.0.mod', 1024, 60_000);
     assert.equal(r.status, 200);
     const agent = client.routeFor(up.url).agent as https.Agent;
     const idle = Object.values(agent.freeSockets).flat();
     assert.equal(idle.length, 1, 'kept for reuse first');
     idle[0]!.once('close', () => closed++);
     await waitFor('the idle connection to be closed', () => closed === 1, 10_000);
-    const again = await client.getSmall({ base: up.url }, '/example.com/m/@v/v1.0.1.mod', 1024);
+    const again = await client.getSmall({ base: up.url }, '/example.com/m/@v/v1.0.1.mod', 1024, 60_000);
     assert.equal(again.status, 200);
     assert.equal(up.connections(), 2, 'a new connection after the idle one was closed');
   } finally {
