@@ -7,7 +7,17 @@ import { isExactVersion } from './module-path.js';
 import { isValidSemver } from './semver.js';
 import type { ModuleRequest } from './request-path.js';
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a byte order mark stays in the text (and JSON.parse refuses it), as encoding/json refuses it
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * A JSON key as encoding/json matches it to a field: case-insensitively, with the two non-ASCII letters that
+ * Unicode folds to ASCII ones folded too (U+017F long s to s; U+212A Kelvin sign to k, which toLowerCase does).
+ * `{"Version":"v1.0.0","Verſion":"v9.9.9"}` is two Versions to the go command, so it is to the check.
+ */
+function goFieldName(key: string): string {
+  return key.toLowerCase().replace(/\u017f/g, 's');
+}
 
 function text(body: Buffer): string | null {
   try {
@@ -27,7 +37,8 @@ export function hasAnswerCheck(req: ModuleRequest): boolean {
  * - .info and @latest: a JSON object whose Version is a valid semantic version, equal to the version asked
  *   for when that is exact for the path (isExactVersion: the go command refuses the same mismatch, and
  *   accepts "v2.0.0+incompatible" for "v2.0.0" of a path without "/v2"), and whose Time, if any, is an
- *   RFC 3339 time (keys matched whatever their case, as encoding/json does; a field given twice is refused);
+ *   RFC 3339 time (keys matched as encoding/json matches them, whatever their case and with Unicode folding;
+ *   a field given twice is refused; so is a byte order mark, which encoding/json refuses);
  * - list: text, not markup, with a valid semantic version first on at least one line when it has any: the
  *   go command skips the lines it cannot read (proxy.go Versions), so one odd line is no reason to refuse
  *   the list, but a page with no version at all (a portal's or proxy's answer) is not a list;
@@ -62,12 +73,12 @@ function checkInfo(req: ModuleRequest, s: string): string | null {
   if (typeof info !== 'object' || info === null || Array.isArray(info)) return 'the answer is not a JSON object';
   // encoding/json matches a key to a field whatever its case and decodes every repeat (the first bad one fails
   // it), where JSON.parse keeps only the last: a field given twice is refused, so what is checked is what Go reads
-  const names = topLevelKeys(s).map((k) => k.toLowerCase());
+  const names = topLevelKeys(s).map(goFieldName);
   if (new Set(names).size !== names.length) return 'the answer repeats a field';
   let Version: unknown;
   let Time: unknown;
   for (const [key, value] of Object.entries(info)) {
-    const name = key.toLowerCase();
+    const name = goFieldName(key);
     if (name === 'version') Version = value;
     else if (name === 'time') Time = value;
   }

@@ -672,6 +672,12 @@ describe('.info and @latest answers', () => {
       `{"Version":"${V}","x":["\\"Time\\":"],"Time":"2018-02-14T00:54:53Z"}`,
       `{"Version":"${V}","Time":"2018-02-14T00:54:53Z"} x`,
       `{"Version":"${V}","Time":"2018-02-14T00:54:53Z",}`,
+      // Unicode folding of keys (U+017F long s is an s to encoding/json; a dotless i is not an i) and a BOM
+      `{"Version":"${V}","Ver\u017fion":"v9.9.9"}`,
+      `{"Ver\u017fion":"${V}"}`,
+      `{"VER\u017fION":"${V}"}`,
+      `{"Version":"${V}","T\u0131me":"1"}`,
+      `\ufeff{"Version":"${V}"}`,
     ];
     const request = parseProxyPath(`/${M}/@v/${V}.info`);
     assert.equal(request.ok, true);

@@ -59,6 +59,22 @@ describe('checkAnswer: .info', () => {
     assert.equal(checkAnswer(req, Buffer.from('{"Version":"v1.5.2","Time":"1","Time":"2018-02-14T00:54:53Z"}')), 'the answer repeats a field');
     assert.equal(checkAnswer(req, Buffer.from('{"Version":"v1.5.2","x":{"Time":"1","time":"1"},"Time":"2018-02-14T00:54:53Z"}')), null, 'nested objects are not fields');
   });
+
+  it('folds keys as encoding/json does: "Verſion" (U+017F) is a Version to the go command, and so it is here', () => {
+    const info = request('/rsc.io/quote/@v/v1.5.2.info');
+    // Go reads v9.9.9 from the second key, and refuses the answer for another version than asked
+    assert.equal(checkAnswer(info, Buffer.from('{"Version":"v1.5.2","Ver\u017fion":"v9.9.9"}')), 'the answer repeats a field');
+    assert.equal(checkAnswer(info, Buffer.from('{"Ver\u017fion":"v9.9.9"}')), 'the answer is for version "v9.9.9", not v1.5.2');
+    assert.equal(checkAnswer(info, Buffer.from('{"VER\u017fION":"v1.5.2"}')), null, 'the right version under a folded key');
+    assert.equal(checkAnswer(request('/rsc.io/quote/@latest'), Buffer.from('{"Ver\u017fion":"not a version"}')), 'the answer has no valid Version');
+    assert.equal(checkAnswer(info, Buffer.from('{"Version":"v1.5.2","T\u0131me":"1"}')), null, 'dotless i is not i to encoding/json: not a Time');
+  });
+
+  it('refuses a byte order mark before the JSON, as encoding/json does', () => {
+    const bom = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"Version":"v1.5.2"}')]);
+    assert.equal(checkAnswer(request('/rsc.io/quote/@v/v1.5.2.info'), bom), 'the answer is not JSON');
+    assert.equal(checkAnswer(request('/rsc.io/quote/@latest'), bom), 'the answer is not JSON');
+  });
 });
 
 describe('checkAnswer: lists and go.mod files, as leniently as the go command reads them', () => {
