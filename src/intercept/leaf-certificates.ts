@@ -5,6 +5,7 @@
 // The signing CA comes from a source asked at each lookup: when it changes (a CA rotation switched), every
 // cached leaf is dropped and re-issued by the new CA on its next handshake.
 import tls from 'node:tls';
+import { constants } from 'node:crypto';
 import { generateEcKeyPair, issueLeafCertificate, type CertificateAuthority, type KeyPairPem } from './certificates.js';
 
 export interface LeafCertificatesOptions {
@@ -69,7 +70,10 @@ export class LeafCertificates {
       return found;
     }
     const cert = issueLeafCertificate(ca, this.key.publicKeyPem, [host], this.opts.validDays ?? DEFAULT_VALID_DAYS);
-    const context = tls.createSecureContext({ key: this.key.privateKeyPem, cert: cert + ca.certPem });
+    // no renegotiation (TLS 1.2): a TLSSocket made outside a tls.Server never applies Node's renegotiation limit
+    // (its ERR_TLS_SESSION_ATTACK is swallowed, see tls-terminator.ts), so a client could make the gateway do
+    // full handshakes on one connection for as long as it liked; the go command never renegotiates
+    const context = tls.createSecureContext({ key: this.key.privateKeyPem, cert: cert + ca.certPem, secureOptions: constants.SSL_OP_NO_RENEGOTIATION });
     this.issued++;
     this.contexts.set(host, context);
     while (this.contexts.size > this.maxEntries) this.contexts.delete(this.contexts.keys().next().value as string);

@@ -72,6 +72,13 @@ export class TlsTerminator {
       }
       socket.destroy();
     });
+    // Workaround (Node 20): a server-side TLSSocket made outside a tls.Server never "releases control", and such a
+    // socket reports a TLS error after its handshake (a bad record, an alert) only as the internal '_tlsError'
+    // event, never as 'error': the connection then sat open until the HTTP keep-alive timeout. End it at once.
+    // (Were the event renamed, such a connection would only wait for that timeout again.)
+    socket.on('_tlsError', () => {
+      if (secured) socket.destroy();
+    });
     raw.on('error', () => socket.destroy());
     this.opts.next(socket, conn);
   }
