@@ -4,6 +4,7 @@
 // an upstream's answer that echoes the credentials the gateway sent it (maskCredentialsOf) is masked before a
 // client or the cache sees it.
 // Pure string work: never throws, never parses with `new URL` (which would reformat what it prints).
+// A request target keeps only its path (pathOnly), and a CONNECT target its host and port (redactAuthority).
 // Only userinfo (an "@" between "://" and the next "/", "?" or "#") and a query (which needs a "?") are ever
 // masked, so a string with neither is returned as it is without running the URL pattern: the common case of
 // every log line (a Go path's "/@v/" comes after the host's "/").
@@ -83,4 +84,17 @@ export function maskCredentialsOf(url: URL, text: string): string {
   let out = text;
   for (const secret of secrets) out = out.split(secret).join(MASK);
   return out;
+}
+
+/** A request target's path without its query or fragment (either may carry a token): what logs and the audit keep. */
+export function pathOnly(target: string): string {
+  const end = target.search(/[?#]/);
+  return end < 0 ? target : target.slice(0, end);
+}
+
+/** A CONNECT target (`host:port`, authority form) with any userinfo (`user:password@`) masked; a URL as redactUrl. */
+export function redactAuthority(target: string): string {
+  if (target.includes('://')) return redactUrl(target);
+  const at = target.lastIndexOf('@');
+  return at < 0 ? target : `${MASK}@${target.slice(at + 1)}`;
 }

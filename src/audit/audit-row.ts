@@ -1,8 +1,9 @@
 // The one builder of audit rows: every row (a Go request, a refused or passed-through connection) is made
 // here, so each field has one meaning everywhere: absent facts are null, paths are cut to 1 KiB without
-// their query string. (AuditLog.record, which every row passes through, masks credentials and query values
+// their query string or fragment. (AuditLog.record, which every row passes through, masks credentials and query values
 // in upstream URLs and reasons.)
 import type { AuditOutcome, AuditRecord } from './audit-log.js';
+import { pathOnly } from '../redact.js';
 
 export type AuditFacts = Partial<Omit<AuditRecord, 'outcome' | 'ts'>> & { outcome: AuditOutcome; ts?: number };
 
@@ -15,7 +16,7 @@ export function auditRow(f: AuditFacts): AuditRecord {
     origDst: f.origDst ?? null,
     host: f.host ?? null,
     method: f.method ?? null,
-    path: f.path == null ? null : f.path.split('?')[0]!.slice(0, MAX_PATH),
+    path: f.path == null ? null : pathOnly(f.path).slice(0, MAX_PATH),
     module: f.module ?? null,
     version: f.version ?? null,
     kind: f.kind ?? null,

@@ -26,6 +26,7 @@ import type { SignInLimiter } from './sign-in-limiter.js';
 import type { LiveTail } from './console-live.js';
 import type { ConsoleTlsMaterial } from './console-certificate.js';
 import { page } from './console-html.js';
+import { pathOnly } from '../redact.js';
 import {
   PAGE_SIZE, advisoriesBody, advisoryBody, clientBody, errorBody, eventsBody, moduleBody, overviewBody, searchBody, signInBody,
 } from './console-pages.js';
@@ -424,7 +425,7 @@ export async function startConsoleServer(o: ConsoleServerOptions): Promise<Conso
 
   const server = https.createServer({ key: o.tls.key, cert: o.tls.cert, requestTimeout: 30_000, headersTimeout: 15_000 }, (req, res) => {
     route(req, res).catch((err: unknown) => {
-      o.log.error({ err: describeCause(err), path: (req.url ?? '').split('?')[0] }, 'console request failed');
+      o.log.error({ err: describeCause(err), path: pathOnly(req.url ?? '') }, 'console request failed');
       if (!res.headersSent) reply(req, res, { status: err instanceof GateError && err.code === 'BAD_PATH' ? 400 : 500, type: TEXT, body: 'gomodgate console: the request failed; see the gateway log\n' });
       else res.destroy();
     });

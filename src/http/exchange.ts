@@ -9,6 +9,7 @@ import { GateError, asGateError, describeCause, httpStatusFor } from '../errors.
 import type { AuditOutcome } from '../audit/audit-log.js';
 import type { ModuleRequest } from '../goproxy/request-path.js';
 import type { ConnectionInfo } from '../intercept/connection-info.js';
+import { pathOnly } from '../redact.js';
 
 /** What the audit row and the log line say about one exchange. */
 export interface ExchangeSummary {
@@ -105,9 +106,9 @@ export class Exchange {
     res.once('close', () => this.onClose());
   }
 
-  /** The path without its query string (never logged: it may carry tokens). */
+  /** The path without its query string or fragment (never logged: they may carry tokens). */
   get path(): string {
-    return (this.req.url ?? '/').split('?')[0]!;
+    return pathOnly(this.req.url ?? '/');
   }
 
   get method(): string {

@@ -8,6 +8,7 @@ import http from 'node:http';
 import type net from 'node:net';
 import type { ConnectionInfo } from '../intercept/connection-info.js';
 import { answerClientError, rawReply } from './raw-reply.js';
+import { redactAuthority } from '../redact.js';
 
 export interface InterceptedServerOptions {
   onRequest: (req: http.IncomingMessage, res: http.ServerResponse, conn: ConnectionInfo) => void;
@@ -49,7 +50,7 @@ export class InterceptedHttpServer {
     this.server.on('checkExpectation', onRequest);
     this.server.on('connect', (req: http.IncomingMessage, socket: net.Socket) => {
       const conn = this.connections.get(socket);
-      if (conn) this.opts.onRefused(conn, `CONNECT ${String(req.url).slice(0, 200)} inside an intercepted connection`);
+      if (conn) this.opts.onRefused(conn, `CONNECT ${redactAuthority(String(req.url)).slice(0, 200)} inside an intercepted connection`);
       rawReply(socket, 405, 'CONNECT is not allowed here');
     });
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => {

@@ -15,6 +15,7 @@ import type { ConnectionInfo } from '../intercept/connection-info.js';
 import { singleHop, type UpstreamChain } from '../upstream/upstream-chain.js';
 import type { UpstreamTarget } from '../upstream/upstream-client.js';
 import type { VulnDbHandler } from './vulndb-handler.js';
+import { redactAuthority } from '../redact.js';
 
 export function hostWithoutPort(hostHeader: string | undefined): string | null {
   if (!hostHeader) return null;
@@ -67,7 +68,7 @@ export class RequestRouter {
     const exchange = new Exchange(req, res, conn, expected, this.deps.exchanges);
     const host = hostWithoutPort(req.headers.host);
     if (!expected || host !== expected) {
-      exchange.fail(new GateError('MISDIRECTED', `misdirected request: Host ${JSON.stringify(host ?? '')} does not match the TLS server name ${JSON.stringify(expected ?? '')}`));
+      exchange.fail(new GateError('MISDIRECTED', `misdirected request: Host ${JSON.stringify(redactAuthority(host ?? ''))} does not match the TLS server name ${JSON.stringify(expected ?? '')}`));
       return;
     }
     const target = originFormTarget(req.url ?? '', expected);

@@ -1,7 +1,7 @@
 // Unit: the URL redaction helper on its own (table), before the integration test greps every output path.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { maskCredentialsOf, redactUrl, redactUrlsInText, redactUrlsDeep } from '../../src/redact.js';
+import { maskCredentialsOf, redactUrl, redactUrlsInText, redactUrlsDeep, pathOnly, redactAuthority } from '../../src/redact.js';
 
 test('redactUrl masks userinfo and query values and keeps the rest', () => {
   const table: [string, string][] = [
@@ -55,4 +55,19 @@ test("maskCredentialsOf masks echoes of a URL's own password and Basic token, an
   assert.equal(maskCredentialsOf(url, `Authorization: Basic ${basic}; password p@ss-w0rd, raw p%40ss-w0rd`), 'Authorization: Basic redacted; password redacted, raw redacted');
   assert.equal(maskCredentialsOf(new URL('https://mirror.example/go'), 'nothing p@ss-w0rd here'), 'nothing p@ss-w0rd here');
   assert.equal(maskCredentialsOf(new URL('https://u:ab@mirror.example'), 'a tab and a cab'), 'a tab and a cab', 'a password too short to tell from text is not searched for');
+});
+
+test('pathOnly keeps a request target up to its query or fragment', () => {
+  assert.equal(pathOnly('/example.com/m/@v/list'), '/example.com/m/@v/list');
+  assert.equal(pathOnly('/example.com/m/@v/list?token=s3cret'), '/example.com/m/@v/list');
+  assert.equal(pathOnly('/example.com/m/@v/list#s3cret'), '/example.com/m/@v/list');
+  assert.equal(pathOnly('/x#a?b'), '/x');
+  assert.equal(pathOnly(''), '');
+});
+
+test('redactAuthority masks the userinfo of a CONNECT target, and of a URL given instead', () => {
+  assert.equal(redactAuthority('proxy.golang.org:443'), 'proxy.golang.org:443');
+  assert.equal(redactAuthority('user:s3cret@x.example:443'), 'redacted@x.example:443');
+  assert.equal(redactAuthority('a@b@[::1]:443'), 'redacted@[::1]:443');
+  assert.equal(redactAuthority('https://user:s3cret@x.example/?sig=1'), 'https://redacted@x.example/?sig=redacted');
 });
