@@ -26,6 +26,7 @@ import { readFile } from 'node:fs/promises';
 import { checkAnswer, hasAnswerCheck } from '../goproxy/answer-check.js';
 import { hash1ModuleZip, type KnownDigests } from '../verify/dirhash.js';
 import { InThreadZipWalks, type ZipWalk, type ZipWalkPool } from '../verify/zip-walk-pool.js';
+import { withoutFilePath } from '../verify/verify-error.js';
 import { privateLookupMessage, type ModulePolicy } from '../policy/module-policy.js';
 
 export type Outcome = 'hit' | 'miss' | 'stale' | 'not-found' | 'error';
@@ -519,7 +520,7 @@ export class ModuleService {
         await hash1ModuleZip(file, req.module!, req.version!, known ?? undefined);
       } catch (err) {
         if (err instanceof GateError) throw err; // the gateway's own trouble (its hashing thread stopped), not the zip's
-        throw new GateError('UPSTREAM_UNAVAILABLE', `upstream ${target.base.hostname} sent a zip for ${describeRequest(req)} that the go command would refuse (${describeCause(err).slice(0, 200)}); nothing was cached`, { upstreamUrl: url, cause: err });
+        throw new GateError('UPSTREAM_UNAVAILABLE', `upstream ${target.base.hostname} sent a zip for ${describeRequest(req)} that the go command would refuse (${withoutFilePath(describeCause(err), file).slice(0, 200)}); nothing was cached`, { upstreamUrl: url, cause: err });
       }
       return;
     }

@@ -15,7 +15,7 @@ import { parseProxyPath, parseSumdbDirectPath, type ModuleRequest } from '../gop
 import type { UpstreamTarget } from '../upstream/upstream-client.js';
 import { SumdbVerifier, type LookupAnswer } from './sumdb-verifier.js';
 import { hash1GoMod, hash1ModuleZip, type KnownDigests } from './dirhash.js';
-import { isVerifyError, type VerifyError } from './verify-error.js';
+import { isVerifyError, withoutFilePath, type VerifyError } from './verify-error.js';
 import { MemoryLatestNoteStore, type LatestNoteStore } from './latest-note-store.js';
 import type { SumdbReadStore } from './sumdb-read-store.js';
 import type { FetchLeases } from '../service/fetch-leases.js';
@@ -258,7 +258,7 @@ export class ModuleVerifier {
       return await hash1ModuleZip(file, module, version, known);
     } catch (err) {
       if (err instanceof GateError) throw err; // the gateway's own trouble (its hashing thread stopped), not the zip's
-      const why = isVerifyError(err, 'bad-zip') ? `: ${err.message.replace(`${file}: `, '')}` : '';
+      const why = isVerifyError(err, 'bad-zip') ? `: ${withoutFilePath(err.message, file)}` : '';
       throw new GateError('INTEGRITY', `upstream sent a zip for ${module}@${version} that the go command would refuse or could read differently${why}; refusing it`, { cause: err });
     }
   }

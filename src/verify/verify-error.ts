@@ -23,3 +23,8 @@ export class VerifyError extends Error {
 export function isVerifyError(err: unknown, code?: VerifyErrorCode): err is VerifyError {
   return err instanceof VerifyError && (code === undefined || err.code === code);
 }
+
+/** A message about a zip on disk, as a client may read it: without the gateway's own path of the file. */
+export function withoutFilePath(message: string, file: string): string {
+  return message.split(`${file}: `).join('').split(file).join('the zip');
+}

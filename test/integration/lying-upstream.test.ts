@@ -12,8 +12,10 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { createTestPki } from '../helpers/test-pki.js';
 import { fetchVia, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { crc32, deflateRawSync } from 'node:zlib';
+import { centralHeader } from '../helpers/raw-zip.js';
 
-type Script = Map<string, { status: number; body: string; headers?: Record<string, string> }>;
+type Script = Map<string, { status: number; body: string | Buffer; headers?: Record<string, string> }>;
 
 interface ScriptedUpstream {
   url: string;
@@ -109,6 +111,43 @@ test('lies are 502 with a reason and never cached; the honest answer afterwards 
     const again = await fetchVia(gwA.baseUrl + p);
     assert.equal(again.headers['x-gomodgate-cache'], 'hit', `${p} cached once honest`);
   }
+});
+
+/** A module zip whose a.txt inflates to 5,000 bytes where both its headers say 1,000 (the go command refuses it). */
+function sizeLyingZip(module: string, version: string): Buffer {
+  const u16 = (v: number) => Buffer.from([v & 0xff, v >> 8]);
+  const u32 = (v: number) => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(v >>> 0);
+    return b;
+  };
+  const goMod = Buffer.from(`module ${module}\n`);
+  const data = Buffer.alloc(5000, 0x61);
+  const deflated = deflateRawSync(data);
+  const n1 = Buffer.from(`${module}@${version}/go.mod`);
+  const n2 = Buffer.from(`${module}@${version}/a.txt`);
+  const local = (name: Buffer, method: number, crc: number, csize: number, usize: number) =>
+    Buffer.concat([u32(0x04034b50), u16(20), u16(0), u16(method), u16(0x21), u16(0x21), u32(crc), u32(csize), u32(usize), u16(name.length), u16(0), name]);
+  const l1 = Buffer.concat([local(n1, 0, crc32(goMod), goMod.length, goMod.length), goMod]);
+  const l2 = Buffer.concat([local(n2, 8, crc32(data), deflated.length, 1000), deflated]);
+  const central = Buffer.concat([
+    centralHeader({ name: n1, flags: 0, method: 0, crc: crc32(goMod), csize: goMod.length, usize: goMod.length, offset: 0 }),
+    centralHeader({ name: n2, flags: 0, method: 8, crc: crc32(data), csize: deflated.length, usize: 1000, offset: l1.length }),
+  ]);
+  const end = Buffer.concat([u32(0x06054b50), u16(0), u16(0), u16(2), u16(2), u32(central.length), u32(l1.length + l2.length), u16(0)]);
+  return Buffer.concat([l1, l2, central, end]);
+}
+
+test('a zip the go command would refuse: 502 saying why, naming no file of the gateway, nothing cached', async () => {
+  const zip = sizeLyingZip('example.com/zl', 'v1.0.0');
+  a.script.set('/example.com/zl/@v/v1.0.0.zip', { status: 200, body: zip, headers: { 'content-type': 'application/zip' } });
+  const r = await fetchVia(gwA.baseUrl + '/example.com/zl/@v/v1.0.0.zip');
+  assert.equal(r.status, 502, r.body.toString());
+  const line = r.body.toString();
+  assert.match(line, /a\.txt: more data than the declared size/, line);
+  assert.doesNotMatch(line, /\.part\b|\/tmp\/|gomodgate-|data\//, 'the gateway\'s own temporary file');
+  assert.equal(line.split('\n').length, 2, 'one line');
+  assert.equal(objectsLike(gwA, '%example.com/zl%'), 0, 'nothing cached');
 });
 
 test('a redirect within the configured upstream is followed, even on loopback; one to another loopback host is not', async () => {
