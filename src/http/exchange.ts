@@ -86,6 +86,18 @@ export function outcomeFor(err: GateError): AuditOutcome {
   }
 }
 
+/**
+ * An answer's text as the go command shows it: one line of at most 1,000 characters, every character graphic
+ * (or a tab). The go command prints a text/plain error's body only when it has no other character: one escape
+ * code or NUL in an upstream's reason would hide the whole explanation.
+ */
+export function oneLine(text: string): string {
+  return text
+    .replace(/[\r\n]+/g, ' ')
+    .slice(0, 1000)
+    .replace(/(?!\t)[\p{C}\p{Zl}\p{Zp}]/gu, ' ');
+}
+
 export class Exchange {
   readonly id: string;
   readonly started = Date.now();
@@ -203,7 +215,7 @@ export class Exchange {
       this.res.destroy();
       return;
     }
-    const body = Buffer.from(text.replace(/[\r\n]+/g, ' ').slice(0, 1000) + '\n');
+    const body = Buffer.from(oneLine(text) + '\n');
     this.res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(body.length), 'cache-control': 'no-store', ...extraHeaders });
     this.res.end(this.method === 'HEAD' ? undefined : body);
   }

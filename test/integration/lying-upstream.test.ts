@@ -150,6 +150,15 @@ test('a zip the go command would refuse: 502 saying why, naming no file of the g
   assert.equal(objectsLike(gwA, '%example.com/zl%'), 0, 'nothing cached');
 });
 
+test('an upstream refusal with control characters in its text: the client line keeps the status and only graphic characters', async () => {
+  a.script.set('/example.com/esc/@v/v1.0.0.info', { status: 403, body: '\x1b[31mblocked\x1b[0m by policy\u0000\n' });
+  const r = await fetchVia(gwA.baseUrl + '/example.com/esc/@v/v1.0.0.info');
+  assert.equal(r.status, 403, r.body.toString());
+  const line = r.body.toString();
+  assert.match(line, /blocked .*by policy/, line);
+  assert.match(line, /^[^\p{C}]*\n$/u, `only graphic characters before the newline: ${JSON.stringify(line)}`);
+});
+
 test('a redirect within the configured upstream is followed, even on loopback; one to another loopback host is not', async () => {
   const info = '{"Version":"v1.0.0","Time":"2020-01-01T00:00:00Z"}';
   a.script.set('/cdn/r.info', { status: 200, body: info });
