@@ -124,14 +124,20 @@ export class UpstreamClient implements Upstream {
         try {
           next = new URL(location, url);
         } catch {
-          throw new GateError('UPSTREAM_UNAVAILABLE', `upstream ${url.hostname} redirected to an invalid URL; refused`, { upstreamUrl: url.toString() });
+          throw new GateError('UPSTREAM_UNAVAILABLE', `upstream ${url.hostname} redirected to an invalid URL; refused`, { upstreamUrl: redactUrl(url.toString()) });
         }
         if (next.protocol !== 'https:') {
-          throw new GateError('UPSTREAM_UNAVAILABLE', `upstream ${url.hostname} redirected to a non-https URL; refused`, { upstreamUrl: url.toString() });
+          throw new GateError('UPSTREAM_UNAVAILABLE', `upstream ${url.hostname} redirected to a non-https URL; refused`, { upstreamUrl: redactUrl(url.toString()) });
         }
-        if (next.username || next.password) {
-          throw new GateError('UPSTREAM_UNAVAILABLE', `upstream ${url.hostname} redirected to a URL with credentials; refused`, { upstreamUrl: url.toString() });
+        // userinfo a Location names itself is refused; a relative one (or one without an authority) inherits ours
+        // from `url`, and the configured credentials stay with their own origin, as the go command's client keeps them
+        const ownAuthority = /^(?:[a-z][a-z0-9+.-]*:)?\/\//i.test(location.trimStart());
+        if (ownAuthority && (next.username || next.password)) {
+          throw new GateError('UPSTREAM_UNAVAILABLE', `upstream ${url.hostname} redirected to a URL with credentials; refused`, { upstreamUrl: redactUrl(url.toString()) });
         }
+        const sameOrigin = next.protocol === url.protocol && next.host === url.host;
+        next.username = sameOrigin ? url.username : '';
+        next.password = sameOrigin ? url.password : '';
         if (next.host !== url.host) connectTo = undefined; // a new host is resolved by name, and checked
         redirected = true;
         url = next;

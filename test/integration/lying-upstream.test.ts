@@ -21,6 +21,8 @@ interface ScriptedUpstream {
   url: string;
   script: Script;
   hits: Map<string, number>;
+  /** The Authorization header of the last request for each path ('' for none). */
+  authorization: Map<string, string>;
   close(): Promise<void>;
 }
 
@@ -32,9 +34,11 @@ async function scriptedUpstream(certFile: string, keyFile: string): Promise<Scri
   const { readFileSync } = await import('node:fs');
   const script: Script = new Map();
   const hits = new Map<string, number>();
+  const authorization = new Map<string, string>();
   const server = https.createServer({ cert: readFileSync(certFile), key: readFileSync(keyFile) }, (req, res) => {
     const path = (req.url ?? '').split('?')[0]!;
     hits.set(path, (hits.get(path) ?? 0) + 1);
+    authorization.set(path, req.headers.authorization ?? '');
     const a = script.get(path) ?? { status: 404, body: 'not found\n' };
     res.writeHead(a.status, { 'content-type': 'text/plain', ...a.headers });
     res.end(a.body);
@@ -44,6 +48,7 @@ async function scriptedUpstream(certFile: string, keyFile: string): Promise<Scri
     url: `https://127.0.0.1:${(server.address() as AddressInfo).port}`,
     script,
     hits,
+    authorization,
     close: () => new Promise((r) => {
       server.closeAllConnections();
       server.close(() => r());
@@ -174,6 +179,34 @@ test('a redirect within the configured upstream is followed, even on loopback; o
   const other = await fetchVia(gwA.baseUrl + '/example.com/r/@v/list');
   assert.equal(other.status, 502);
   assert.match(other.body.toString(), /redirected to localhost, which resolves to an address the gateway never fetches from; refused/);
+});
+
+test('an upstream with credentials: a redirect on its own origin keeps them, one naming credentials of its own is refused', async () => {
+  const withCredentials = new URL(b.url);
+  withCredentials.username = 'alice';
+  withCredentials.password = 's3cret';
+  const gw = await startTestGateway({ upstream: withCredentials.href, upstreamCa: [caFile] });
+  try {
+    const basic = `Basic ${Buffer.from('alice:s3cret').toString('base64')}`;
+    const info = '{"Version":"v1.0.0","Time":"2020-01-01T00:00:00Z"}';
+    b.script.set('/cdn/c.info', { status: 200, body: info });
+    b.script.set('/cdn/c.mod', { status: 200, body: 'module example.com/c\n' });
+    b.script.set('/example.com/c/@v/v1.0.0.info', { status: 302, body: '', headers: { location: '/cdn/c.info' } });
+    b.script.set('/example.com/c/@v/v1.0.0.mod', { status: 302, body: '', headers: { location: `${b.url}/cdn/c.mod` } });
+    b.script.set('/example.com/c/@v/list', { status: 302, body: '', headers: { location: `${b.url.replace('https://', 'https://mallory:x@')}/cdn/list` } });
+    const relative = await fetchVia(gw.baseUrl + '/example.com/c/@v/v1.0.0.info');
+    assert.equal(relative.status, 200, relative.body.toString());
+    assert.equal(b.authorization.get('/cdn/c.info'), basic, 'the credentials went with the relative redirect');
+    const absolute = await fetchVia(gw.baseUrl + '/example.com/c/@v/v1.0.0.mod');
+    assert.equal(absolute.status, 200, absolute.body.toString());
+    assert.equal(b.authorization.get('/cdn/c.mod'), basic, 'and with an absolute one to the same origin');
+    const named = await fetchVia(gw.baseUrl + '/example.com/c/@v/list');
+    assert.equal(named.status, 502);
+    assert.match(named.body.toString(), /redirected to a URL with credentials; refused/);
+    assert.doesNotMatch(named.body.toString(), /s3cret|mallory/);
+  } finally {
+    await gw.close();
+  }
 });
 
 test('lists are cached per upstream: one mirror\'s list is not served for another', async () => {
