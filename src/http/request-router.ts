@@ -24,9 +24,14 @@ export function hostWithoutPort(hostHeader: string | undefined): string | null {
   return h.replace(/:\d+$/, '') || null;
 }
 
-/** An HTTP/1.1 request without a Host header: malformed (RFC 9112), refused on the plain endpoint with its reason. */
-export function lacksRequiredHost(req: IncomingMessage): boolean {
-  return req.headers.host === undefined && req.httpVersion === '1.1';
+/**
+ * Why a request's Host makes it malformed (RFC 9112 3.2: an HTTP/1.1 request without one, or any request with
+ * more than one, of which Node would keep the first), or null: such a request is refused with a 400.
+ */
+export function malformedHost(req: IncomingMessage): string | null {
+  if ((req.headersDistinct.host?.length ?? 0) > 1) return 'a request with more than one Host header';
+  if (req.headers.host === undefined && req.httpVersion === '1.1') return 'an HTTP/1.1 request needs a Host header';
+  return null;
 }
 
 /**
@@ -66,6 +71,7 @@ export class RequestRouter {
   onInterceptedRequest(req: IncomingMessage, res: ServerResponse, conn: ConnectionInfo): void {
     const expected = conn.sni;
     const exchange = new Exchange(req, res, conn, expected, this.deps.exchanges);
+    if (req.headers.host !== undefined && this.refusedAsMalformed(exchange)) return; // no Host at all is a 421 below
     const host = hostWithoutPort(req.headers.host);
     if (!expected || host !== expected) {
       exchange.fail(new GateError('MISDIRECTED', `misdirected request: Host ${JSON.stringify(redactAuthority(host ?? ''))} does not match the TLS server name ${JSON.stringify(expected ?? '')}`));
@@ -98,16 +104,21 @@ export class RequestRouter {
     this.deps.handler.handle(exchange, route, forward);
   }
 
+  /** Answers a request whose Host makes it malformed with a 400, and closes the connection after it. */
+  private refusedAsMalformed(exchange: Exchange): boolean {
+    const why = malformedHost(exchange.req);
+    if (why === null) return false;
+    exchange.res.setHeader('connection', 'close'); // a malformed request: as Node's own refusal did, nothing more on it
+    exchange.fail(new GateError('BAD_PATH', why));
+    return true;
+  }
+
   /** A request to the plain GOPROXY endpoint (GOPROXY=http://gateway:3128). */
   onGoproxyEndpointRequest(req: IncomingMessage, res: ServerResponse, conn: ConnectionInfo): void {
     const upstream = this.deps.configuredUpstream() ?? singleHop({ base: new URL('https://proxy.golang.org') });
     const host = upstream[0]!.target.base.hostname;
     const exchange = new Exchange(req, res, conn, host, this.deps.exchanges);
-    if (lacksRequiredHost(req)) {
-      res.setHeader('connection', 'close'); // a malformed request: as Node's own refusal did, nothing more on it
-      exchange.fail(new GateError('BAD_PATH', 'an HTTP/1.1 request needs a Host header'));
-      return;
-    }
+    if (this.refusedAsMalformed(exchange)) return;
     this.deps.handler.handle(exchange, { host, upstream, protocol: 'goproxy' }, null);
   }
 }

@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import type { ClientAcl } from './client-acl.js';
 import type { InterceptHosts } from './intercept-hosts.js';
 import type { RequestRouter } from '../http/request-router.js';
-import { hostWithoutPort, lacksRequiredHost } from '../http/request-router.js';
+import { hostWithoutPort, malformedHost } from '../http/request-router.js';
 import { answerClientError, rawReply } from '../http/raw-reply.js';
 import { passThrough, peekClientHello, refuseConnection, type ConnectionDeps } from './transparent-listener.js';
 import { formatAddress, newConnectionId, plainAddress, type ConnectionInfo } from './connection-info.js';
@@ -94,8 +94,8 @@ export class ExplicitProxy {
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = req.url ?? '/';
     if (url.startsWith('/')) {
-      // an HTTP/1.1 request without Host goes to the router, which refuses it with its reason and audit row
-      if (!lacksRequiredHost(req) && this.deps.onboarding(req, res)) return;
+      // an HTTP/1.1 request without Host, or with two, goes to the router, which refuses it with its reason and audit row
+      if (malformedHost(req) === null && this.deps.onboarding(req, res)) return;
       this.deps.router.onGoproxyEndpointRequest(req, res, this.connInfo(req, null));
       return;
     }

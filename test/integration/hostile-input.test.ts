@@ -165,7 +165,7 @@ describe('proxy port', () => {
     await assertAliveAndServing();
   });
 
-  it('the plain endpoint: HTTP/1.1 without Host is a 400 with its reason, an Expect other than 100-continue is answered as usual', async () => {
+  it('the plain endpoint: HTTP/1.1 without Host, or with two, is a 400 with its reason, an Expect other than 100-continue is answered as usual', async () => {
     const ask = async (request: string): Promise<string> => {
       const c = await RawClient.connect(ports.proxy);
       c.write(request);
@@ -176,6 +176,9 @@ describe('proxy port', () => {
     const noHost = await ask(`GET /${quote.path}/@v/list HTTP/1.1\r\nConnection: close\r\n\r\n`);
     assert.equal(statusOf(Buffer.from(noHost, 'latin1')), 400);
     assert.equal(noHost.split('\r\n\r\n')[1], 'gomodgate: an HTTP/1.1 request needs a Host header\n');
+    const twoHosts = await ask(`GET /${quote.path}/@v/list HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n`);
+    assert.equal(statusOf(Buffer.from(twoHosts, 'latin1')), 400, twoHosts.slice(0, 200));
+    assert.equal(twoHosts.split('\r\n\r\n')[1], 'gomodgate: a request with more than one Host header\n');
     const expect = await ask(`GET /${quote.path}/@v/list HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\nConnection: close\r\n\r\n`);
     assert.equal(statusOf(Buffer.from(expect, 'latin1')), 200, expect.slice(0, 200));
     assert.match(expect.split('\r\n\r\n')[1] ?? '', /^v1\.5\.2$/m);
@@ -276,6 +279,7 @@ describe('proxy port', () => {
     ['an oversized request line', `GET /${'a'.repeat(20_000)} HTTP/1.1\r\nHost: proxy.golang.org\r\n\r\n`, 431],
     // Node answered these two itself (400, 417) with no reason, no audit row and no log line
     ['no Host header', 'GET /x HTTP/1.1\r\nConnection: close\r\n\r\n', 421],
+    ['two Host headers (RFC 9112 3.2; Node would keep the first)', 'GET /x HTTP/1.1\r\nHost: proxy.golang.org\r\nHost: evil.example\r\n\r\n', 400],
     ['an Expect other than 100-continue (answered as any request)', 'GET /%zz/@v/list HTTP/1.1\r\nHost: proxy.golang.org\r\nExpect: 200-ok\r\nConnection: close\r\n\r\n', 400],
   ] as const) {
     it(`an intercepted TLS connection carrying ${name}: ${expected} and closed`, async () => {
