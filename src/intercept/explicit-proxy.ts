@@ -157,7 +157,14 @@ export class ExplicitProxy {
       facts.destinationIsGateway = isLocalAddress(address);
       decision = decideConnection(facts);
       if (decision.action === 'refuse') return this.refuse(socket, client, host, facts.destination, decision.why, true);
-      if (decision.action === 'splice') socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      if (decision.action === 'splice') {
+        // no peek was needed: the client hears the tunnel is open only once the destination accepted, or why not
+        passThrough(this.deps, socket, bytes, facts.destination, { client, host, why: decision.why }, {
+          established: () => socket.write('HTTP/1.1 200 Connection Established\r\n\r\n'),
+          failed: (status, reason) => rawReply(socket, status, `cannot open a tunnel to ${host}:${port} from the gateway (${reason.replace(/^upstream: /, '')})`),
+        });
+        return;
+      }
     }
     switch (decision.action) {
       case 'intercept':

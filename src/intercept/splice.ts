@@ -19,6 +19,12 @@ export interface SpliceOptions {
   connectTimeoutMs: number;
   /** Called exactly once, after both sockets have closed. */
   onEnd?: (stats: SpliceStats) => void;
+  /**
+   * A CONNECT tunnel not yet confirmed to its client: `established` once the upstream accepted (before any of its
+   * bytes), or, when it could not be reached, `failed` with the status to answer (504 for the connect timeout,
+   * else 502) and the reason; the client is then left to that answer instead of being closed here.
+   */
+  tunnel?: { established: () => void; failed: (status: 502 | 504, reason: string) => void };
 }
 
 /**
@@ -45,9 +51,20 @@ export function spliceConnection(
   client.allowHalfOpen = true;
   const upstream = net.connect({ host: destination.address, port: destination.port, allowHalfOpen: true });
 
+  let connected = false;
+  /** The client was given a tunnel's failure to read: it is its answer's to close, not ours. */
+  let answered = false;
   const fail = (reason: string): void => {
+    const first = error === undefined;
     error ??= reason;
-    client.destroy();
+    if (first && !connected && opts.tunnel && !client.destroyed) {
+      answered = true;
+      client.unpipe(upstream);
+      upstream.destroy();
+      opts.tunnel.failed(reason === 'connect timeout' ? 504 : 502, reason);
+      return;
+    }
+    if (!answered) client.destroy();
     upstream.destroy();
   };
   const onClosed = (): void => {
@@ -59,7 +76,11 @@ export function spliceConnection(
   };
 
   const connectTimer = setTimeout(() => fail('connect timeout'), opts.connectTimeoutMs);
-  upstream.once('connect', () => clearTimeout(connectTimer));
+  upstream.once('connect', () => {
+    connected = true;
+    clearTimeout(connectTimer);
+    opts.tunnel?.established();
+  });
 
   client.on('error', (e: Error) => fail(`client: ${e.message}`));
   upstream.on('error', (e: Error) => fail(`upstream: ${e.message}`));

@@ -12,7 +12,7 @@ import { inspectClientHello } from './client-hello.js';
 import { inspectHttpRequestHead } from './http-request-head.js';
 import { originalDestination, type SocketAddress } from './original-destination.js';
 import { peekSocket } from './peek.js';
-import { spliceConnection } from './splice.js';
+import { spliceConnection, type SpliceOptions } from './splice.js';
 import { isLocalAddress, isOwnListener } from './own-addresses.js';
 import { formatAddress, newConnectionId, plainAddress, type ConnectionInfo } from './connection-info.js';
 import { decideConnection, type Arrival, type ConnectionDecision, type ConnectionFacts, type Peeked } from './connection-decision.js';
@@ -66,11 +66,20 @@ export function refuseConnection(deps: Pick<ConnectionDeps, 'audit' | 'log' | 's
 }
 
 /** Splices a connection we do not intercept and records it. Shared with the explicit proxy's CONNECT. */
-export function passThrough(deps: Pick<ConnectionDeps, 'audit' | 'log' | 'connectTimeoutMs' | 'stats'>, socket: net.Socket, peeked: Buffer, dst: SocketAddress, info: { client: string; host: string | null; why: string }): void {
+export function passThrough(
+  deps: Pick<ConnectionDeps, 'audit' | 'log' | 'connectTimeoutMs' | 'stats'>,
+  socket: net.Socket,
+  peeked: Buffer,
+  dst: SocketAddress,
+  info: { client: string; host: string | null; why: string },
+  /** A CONNECT whose 200 is not sent yet: sent once the destination accepted, else a 502/504 with the reason. */
+  tunnel?: SpliceOptions['tunnel'],
+): void {
   deps.stats.spliced++;
   const started = Date.now();
   spliceConnection(socket, peeked, dst, {
     connectTimeoutMs: deps.connectTimeoutMs,
+    tunnel,
     onEnd: (s) => {
       deps.log.debug({ client: info.client, dst: formatAddress(dst), host: info.host, bytesUp: s.bytesUp, bytesDown: s.bytesDown, error: s.error, why: info.why }, 'passthrough closed');
       deps.audit.record(auditRow({

@@ -1,10 +1,11 @@
 // spliceConnection over loopback: peeked bytes first, half-close both ways, refused, reset and a connect
-// that never completes (a listener whose accept queue is full drops the SYN).
+// that never completes (a listener whose accept queue is full drops the SYN); and a CONNECT tunnel that is
+// confirmed only once its destination accepted, or answered with the failure instead.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { after, test } from 'node:test';
-import { spliceConnection, type SpliceStats } from '../../src/intercept/splice.js';
+import { spliceConnection, type SpliceOptions, type SpliceStats } from '../../src/intercept/splice.js';
 
 const cleanups: (() => void)[] = [];
 after(() => {
@@ -25,11 +26,16 @@ async function spliced(
   peeked: Buffer,
   destination: { address: string; port: number },
   connectTimeoutMs = 5000,
+  tunnel?: SpliceOptions['tunnel'],
 ): Promise<{ client: net.Socket; stats: Promise<SpliceStats> }> {
   let reportStats!: (stats: SpliceStats) => void;
   const stats = new Promise<SpliceStats>((resolve) => (reportStats = resolve));
   const front = net.createServer({ pauseOnConnect: true }, (socket) => {
-    spliceConnection(socket, peeked, destination, { connectTimeoutMs, onEnd: reportStats });
+    const answering = tunnel && { established: tunnel.established, failed: (status: 502 | 504, reason: string) => {
+      tunnel.failed(status, reason);
+      socket.end(`${status} ${reason}`); // as the proxy's answer would: the client is the tunnel's to close now
+    } };
+    spliceConnection(socket, peeked, destination, { connectTimeoutMs, onEnd: reportStats, tunnel: answering });
   });
   const port = await listen(front);
   const client = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true });
@@ -162,3 +168,31 @@ function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void } {
   const promise = new Promise<T>((r) => (resolve = r));
   return { promise, resolve };
 }
+
+test('a CONNECT tunnel: established before the destination\'s first byte; a refused destination is answered, not cut', { timeout: 10_000 }, async () => {
+  const upstream = net.createServer((socket) => socket.end('hello from the destination'));
+  const port = await listen(upstream);
+  const order: string[] = [];
+  const { client } = await spliced(Buffer.alloc(0), { address: '127.0.0.1', port }, 5000, {
+    established: () => order.push('established'),
+    failed: () => order.push('failed'),
+  });
+  client.on('data', () => order.push('data'));
+  await new Promise<void>((resolve) => client.once('end', resolve));
+  assert.deepEqual(order.slice(0, 2), ['established', 'data']);
+
+  const closed = net.createServer();
+  const deadPort = await listen(closed);
+  closed.close(); // nothing listens there any more: the connect is refused
+  const failures: string[] = [];
+  const refused = await spliced(Buffer.alloc(0), { address: '127.0.0.1', port: deadPort }, 5000, {
+    established: () => failures.push('established'),
+    failed: (status, reason) => failures.push(`${status} ${reason}`),
+  });
+  const answer = await collect(refused.client);
+  refused.client.end(); // a half-open client: the splice reports once both sides are closed
+  assert.equal(failures.length, 1, failures.join(', '));
+  assert.match(failures[0]!, /^502 upstream: connect ECONNREFUSED/);
+  assert.match(answer.toString(), /^502 upstream: connect ECONNREFUSED/, 'the client got the answer, not a bare close');
+  assert.equal((await refused.stats).error, failures[0]!.slice(4));
+});
