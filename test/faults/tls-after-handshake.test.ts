@@ -7,11 +7,10 @@
 // Each case ends with the process alive and answering a normal request byte for byte.
 import assert from 'node:assert/strict';
 import tls from 'node:tls';
-import { Duplex } from 'node:stream';
 import type net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { startFaultWorld, type FaultWorld } from '../helpers/fault-world.js';
-import { openTunnel } from '../helpers/connect-client.js';
+import { openTlsViaConnect } from '../helpers/connect-client.js';
 
 /** A hang detector, well below the 30 s the gateway took before; not a timing assertion. */
 const CLOSE_BOUND_MS = 15_000;
@@ -29,37 +28,8 @@ after(async () => {
 
 /** A TLS 1.2 session with the gateway through a CONNECT tunnel; `raw` is the tunnel, for bytes TLS would not send. */
 async function tls12(): Promise<{ s: tls.TLSSocket; raw: net.Socket }> {
-  const raw = await openTunnel({ proxyPort: world.ports.proxy, ca: world.gatewayCa });
-  const between = new Duplex({
-    read() {
-      raw.resume();
-    },
-    write(chunk: Buffer, _encoding, done) {
-      if (raw.destroyed) return done(new Error('tunnel closed'));
-      raw.write(chunk, () => done());
-    },
-    final(done) {
-      raw.end();
-      done();
-    },
-    destroy(err, done) {
-      raw.destroy();
-      done(err);
-    },
-  });
-  raw.on('data', (c: Buffer) => {
-    if (!between.push(c)) raw.pause();
-  });
-  raw.on('end', () => between.push(null));
-  raw.on('close', () => between.destroy());
-  raw.on('error', () => undefined);
-  const s = tls.connect({ socket: between, ca: world.gatewayCa, servername: 'proxy.golang.org', maxVersion: 'TLSv1.2' });
-  await new Promise((resolve, reject) => {
-    s.once('secureConnect', resolve);
-    s.once('error', reject);
-  });
-  s.on('error', () => undefined);
-  return { s, raw };
+  const s = await openTlsViaConnect({ proxyPort: world.ports.proxy, ca: world.gatewayCa, maxVersion: 'TLSv1.2' });
+  return { s, raw: s.raw };
 }
 
 /** One renegotiation attempt: 'ok', an error, or 'no answer' after a bounded wait. */

@@ -13,6 +13,7 @@ export interface TunnelOptions {
   host?: string; // the CONNECT target and TLS server name; default proxy.golang.org
   ca: string | Buffer; // the gateway CA
   timeoutMs?: number; // for the tunnel to be established (default 10 s)
+  maxVersion?: tls.SecureVersion; // of the TLS over the tunnel (default: Node's, TLS 1.3)
 }
 
 /** Sends CONNECT and resolves with the raw socket once the proxy answered 200; rejects otherwise. */
@@ -87,7 +88,7 @@ function tlsOver(raw: net.Socket, o: TunnelOptions): TunnelledTls {
   });
   raw.on('end', () => between.push(null));
   raw.on('close', () => between.destroy());
-  return Object.assign(tls.connect({ socket: between, servername: o.host ?? 'proxy.golang.org', ca: o.ca }), { raw });
+  return Object.assign(tls.connect({ socket: between, servername: o.host ?? 'proxy.golang.org', ca: o.ca, maxVersion: o.maxVersion }), { raw });
 }
 
 /** A TLS connection to the intercepted host through a tunnel; resolves after the handshake. */
