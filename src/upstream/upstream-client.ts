@@ -297,6 +297,7 @@ export class UpstreamClient implements Upstream {
         stream = session.request({ ':method': method, ':path': url.pathname + url.search, ':authority': authority!, ':scheme': 'https', ...rest }, { endStream: true });
       } catch (err) {
         this.h2!.retire(session); // closing or gone: the next request opens a new session
+        this.h2!.streamEnded(session); // the stream reserved for this request was never made
         reject(toGateError(err, host, url));
         return;
       }

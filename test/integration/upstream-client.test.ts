@@ -180,3 +180,45 @@ test('h1: a pooled connection idle longer than idleSocketMs is closed by the gat
     await up.close();
   }
 });
+
+test('h2: a peer allowing one stream at a time gets a second connection, not a request queued behind a long body', async () => {
+  const { certPem, keyPem } = pki.issue('upstream', ['localhost']);
+  const server = http2.createSecureServer({ cert: certPem, key: keyPem, settings: { maxConcurrentStreams: 1 } });
+  let connections = 0;
+  server.on('secureConnection', () => connections++);
+  let releaseSlow!: () => void;
+  const slowMayEnd = new Promise<void>((r) => (releaseSlow = r));
+  server.on('stream', (stream, headers) => {
+    stream.on('error', () => undefined);
+    stream.respond({ ':status': 200, 'content-type': 'text/plain' });
+    if (headers[':path'] === '/slow') {
+      stream.write('part one\n'); // the rest only once the other request has been answered
+      void slowMayEnd.then(() => stream.end('part two\n'));
+    } else {
+      stream.end('quick\n');
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = new URL(`https://localhost:${(server.address() as AddressInfo).port}`);
+  const client = new UpstreamClient({ trustedRoots: loadTrustedRoots([pki.caFile]), timeoutMs: 10_000 });
+  try {
+    const slow = await client.request({ base: url }, '/slow');
+    const chunks: Buffer[] = [];
+    slow.body.on('data', (c: Buffer) => chunks.push(c));
+    const slowEnded = new Promise<void>((r) => slow.body.once('end', r));
+    // the slow stream holds the first connection's only stream: this one must not wait for it
+    const quick = await client.getSmall({ base: url }, '/quick', 1024, 10_000);
+    assert.equal(quick.body.toString(), 'quick\n');
+    assert.equal(connections, 2, 'a second connection for the second stream');
+    releaseSlow();
+    await slowEnded;
+    assert.equal(Buffer.concat(chunks).toString(), 'part one\npart two\n');
+    // both streams are over: the next request reuses an open connection
+    assert.equal((await client.getSmall({ base: url }, '/quick', 1024, 10_000)).body.toString(), 'quick\n');
+    assert.equal(connections, 2);
+  } finally {
+    releaseSlow();
+    client.close();
+    await new Promise<void>((r) => server.close(() => r()));
+  }
+});
