@@ -108,6 +108,14 @@ async function serve(argv: Record<string, unknown>): Promise<void> {
     printBanner(sink, config, supervisor.ports, supervisor.ca);
     return;
   }
+  // a SIGHUP before the gateway is ready would end the process (Node's default action, with no word): it is
+  // noted here and the reload runs once the gateway is ready
+  let reloadAsked = false;
+  const hupWhileStarting = () => {
+    reloadAsked = true;
+    log.info('SIGHUP while starting: the configuration is re-read once the gateway is ready');
+  };
+  process.on('SIGHUP', hupWhileStarting);
   const { startGateway } = await import('../app.js');
   const gateway = await startGateway(config, log).catch((err: unknown) => fail(err, config));
   printBanner(sink, config, gateway.ports, gateway.ca);
@@ -140,13 +148,25 @@ async function serve(argv: Record<string, unknown>): Promise<void> {
       },
     );
   };
-  process.on('SIGHUP', () => {
+  const reload = () => {
+    let next: GatewayConfig;
     try {
-      gateway.reload(configFromArgv(argv)); // it logs what it applied
+      next = configFromArgv(argv);
     } catch (err) {
       log.error({ err: err instanceof Error ? err.message : String(err) }, 'configuration reload rejected; the previous configuration stays in force');
+      return;
     }
-  });
+    try {
+      gateway.reload(next); // it logs what it applied
+    } catch (err) {
+      // every option was checked by configFromArgv before this: a failure here is a defect, and some of the new
+      // values may be in force already
+      log.error({ err: err instanceof Error ? err.message : String(err) }, 'configuration reload failed while it was applied; restart the gateway to be sure which configuration is in force');
+    }
+  };
+  process.off('SIGHUP', hupWhileStarting);
+  process.on('SIGHUP', reload);
+  if (reloadAsked) reload();
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
 }

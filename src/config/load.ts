@@ -5,6 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { isCidr } from '../cidr.js';
+import { compileModulePatterns } from '../policy/module-pattern.js';
+import { PATTERN_OPTIONS } from '../policy/module-policy.js';
 import { LineCounter, isMap, isScalar, parseDocument, type Node as YamlNode } from 'yaml';
 import { GateError } from '../errors.js';
 import { redactUrlsInText } from '../redact.js';
@@ -244,6 +246,9 @@ function readFileOptions(file: string, problems: string[]): FileOptions {
   } catch (err) {
     throw configInvalid(unreadable(file, err as NodeJS.ErrnoException));
   }
+  // a file with no byte but white space is a file being written, or one a failed write left: refused, so a reload
+  // never takes it for "every option at its default" (which would clear private and allowClients)
+  if (text.trim() === '') throw configInvalid(`config file ${file} is empty (still being written?); for every option at its default, write {}`);
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) throw configInvalid(yamlSyntaxError(file, text, doc.errors, lineCounter));
@@ -301,6 +306,15 @@ function checkCrossFieldRules(
   const missing = (key: string) => `--${flagName(key)} (${key} in the config file)`;
   for (const cidr of c.allowClients as string[]) {
     if (!isCidr(cidr)) problems.push(`${label('allowClients')} entries must be addresses or CIDRs such as 10.0.0.0/8 (got "${cidr}")`);
+  }
+  // compiled as the policy compiles them: `config check`, start-up and a reload refuse a bad glob alike, before
+  // anything of the configuration is applied
+  for (const key of ['private', 'nosumdb'] as const) {
+    try {
+      compileModulePatterns(c[key] as string[], PATTERN_OPTIONS[key]);
+    } catch (err) {
+      problems.push(`${label(key)}: ${(err as Error).message}`);
+    }
   }
   for (const host of c.interceptHosts as string[]) {
     if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/.test(host)) {

@@ -37,7 +37,17 @@ export function privateLookupMessage(module: string, pattern: string): string {
   return `${module} is private here: set GOPRIVATE=${pattern} on this machine; the gateway never sends private module names to public services`;
 }
 
-function compileOption(flag: string, patterns: readonly string[], foldCase: boolean, trimSpaces = true): ModulePatternSet {
+/**
+ * How each pattern option is read: --private case-insensitively (a case variant must not slip past it), --nosumdb
+ * as the go command reads GONOSUMDB (spaces kept). loadConfig compiles them the same way to report a bad one.
+ */
+export const PATTERN_OPTIONS = {
+  private: { flag: '--private', foldCase: true, trimSpaces: true },
+  nosumdb: { flag: '--nosumdb', foldCase: false, trimSpaces: false },
+} as const;
+
+function compileOption(option: keyof typeof PATTERN_OPTIONS, patterns: readonly string[]): ModulePatternSet {
+  const { flag, foldCase, trimSpaces } = PATTERN_OPTIONS[option];
   try {
     return compileModulePatterns(patterns, { foldCase, trimSpaces });
   } catch (err) {
@@ -56,10 +66,10 @@ export class ModulePolicy {
   constructor(options: ModulePolicyOptions) {
     // Private matching ignores case, so a case variant of a private path is never sent out either; nosumdb
     // follows the go command exactly, so it never skips verification for more than the admin wrote.
-    this.privatePatterns = compileOption('--private', options.private, true);
+    this.privatePatterns = compileOption('private', options.private);
     // Exactly GONOSUMDB's matching: a pattern with surrounding spaces skips nothing (it must not turn off
     // verification where the go command would not).
-    this.nosumdbPatterns = compileOption('--nosumdb', options.nosumdb, false, false);
+    this.nosumdbPatterns = compileOption('nosumdb', options.nosumdb);
     this.rulesFile = options.rulesFile === null || options.rulesFile === '' ? null : options.rulesFile;
     this.rules = this.rulesFile === null ? Policy.allowAll() : loadPolicyFile(this.rulesFile);
     this.advisories = options.advisories ?? (() => []);
@@ -99,8 +109,8 @@ export class ModulePolicy {
    * them. Throws GateError(CONFIG_INVALID) for a bad pattern, and then both stay as they were.
    */
   replacePatterns(patterns: { private: readonly string[]; nosumdb: readonly string[] }): void {
-    const privatePatterns = compileOption('--private', patterns.private, true);
-    const nosumdbPatterns = compileOption('--nosumdb', patterns.nosumdb, false, false);
+    const privatePatterns = compileOption('private', patterns.private);
+    const nosumdbPatterns = compileOption('nosumdb', patterns.nosumdb);
     this.privatePatterns = privatePatterns;
     this.nosumdbPatterns = nosumdbPatterns;
   }

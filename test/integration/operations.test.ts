@@ -4,9 +4,9 @@
 // new file is invalid.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import http from 'node:http';
@@ -101,6 +101,11 @@ test('config check: a valid file passes; an invalid one exits 2 naming every pro
     ['allowClients: [10.0.0.0/33]\n', `gomodgate: ${f}:1: allowClients entries must be addresses or CIDRs such as 10.0.0.0/8 (got "10.0.0.0/33")\n`],
     ['upstream: "https://a.example,direct"\n', `gomodgate: ${f}:1: upstream entries must be proxy URLs; "direct" is for the go command, not the gateway (got "https://a.example,direct")\n`],
     ['proxyPort: 8443\n', `gomodgate: ${f}:1: proxyPort is 8443, the same port as --tls-port (default): each of gomodgate's listeners needs its own port\n`],
+    // a glob serve would refuse is refused here too, with its line (config check once passed it)
+    ['private: ["corp.example/*", "a[b"]\n', `gomodgate: ${f}:1: private: pattern "a[b" is not a valid glob: the character class at offset 1 is not closed with "]"\n`],
+    ['nosumdb: ["a[b"]\n', `gomodgate: ${f}:1: nosumdb: pattern "a[b" is not a valid glob: the character class at offset 1 is not closed with "]"\n`],
+    // a file with nothing in it is one still being written: never "every option at its default"
+    ['\n  \n', `gomodgate: config file ${f} is empty (still being written?); for every option at its default, write {}\n`],
     // every problem at once, one per line, each with its line
     ['tlsPort: 9443\nprot: 1\ncache:\n  maxBytes: 10X\nadminPort: 9443\n', [
       'gomodgate: 3 problems in the configuration:',
@@ -135,7 +140,7 @@ test('config check: a valid file passes; an invalid one exits 2 naming every pro
   assert.deepEqual(JSON.parse(shown.stdout.toString()).interceptHosts, ['proxy.golang.org'], 'host names are lower-cased, not refused');
 });
 
-test('SIGHUP applies a new allowClients list without a restart; an invalid file is rejected and the old one stays', async () => {
+test('SIGHUP applies a new allowClients list without a restart; an invalid, empty or bad-glob file is rejected whole and the old one stays', async () => {
   const pid = gw.child.pid!;
   const before = await get(`${gw.baseUrl}/`);
   assert.ok(!(before instanceof Error) && before.status === 200);
@@ -150,6 +155,17 @@ test('SIGHUP applies a new allowClients list without a restart; an invalid file 
   process.kill(pid, 'SIGHUP');
   await waitFor('rejection logged', () => gw.log().includes('configuration reload rejected'));
   assert.ok((await get(`${gw.baseUrl}/`)) instanceof Error, 'the rejected file changed nothing');
+
+  // an empty file (one being written) and a file with a bad glob after a valid allowClients: both rejected
+  // whole, and nothing of them applied (the bad glob once failed after allowClients was in force)
+  writeFileSync(configFile, '');
+  process.kill(pid, 'SIGHUP');
+  await waitFor('empty file rejected', () => gw.log().split('configuration reload rejected').length === 3);
+  assert.match(gw.log(), /is empty \(still being written\?\)/);
+  writeConfig('allowClients: [127.0.0.0/8]\nprivate: ["corp.example/*", "a[b"]');
+  process.kill(pid, 'SIGHUP');
+  await waitFor('bad glob rejected', () => gw.log().split('configuration reload rejected').length === 4);
+  assert.ok((await get(`${gw.baseUrl}/`)) instanceof Error, 'the allowClients of the rejected file is not in force');
 
   writeConfig('allowClients: [127.0.0.0/8]');
   process.kill(pid, 'SIGHUP');
@@ -178,4 +194,40 @@ test('the admin port: /healthz, /readyz and /metrics counting real requests by k
   assert.match(text, /^gomodgate_cache_objects \d+$/m);
   assert.match(text, /^# TYPE gomodgate_upstream_request_duration_seconds histogram$/m);
   assert.match(text, new RegExp(`^gomodgate_certificates_issued_total ${DEFAULT_INTERCEPT_HOSTS.length}$`, 'm'), 'one certificate per default intercepted host, issued at start-up');
+});
+
+test('a SIGHUP while the gateway is starting does not end it: the reload runs once it is ready', async () => {
+  const own = mkdtempSync(join(tmpdir(), 'gmg-ops-hup-'));
+  const file = join(own, 'gomodgate.yaml');
+  writeFileSync(file, [`dataDir: ${join(own, 'data')}`, `caDir: ${join(own, 'certs')}`, 'listen: 127.0.0.1', 'tlsPort: 0', 'httpPort: 0', 'proxyPort: 0', 'adminPort: 0', 'sumdb: "off"', 'logFormat: json', ''].join('\n'));
+  const child = spawn(process.execPath, [join(REPO_ROOT, 'bin/gomodgate.js'), 'serve', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (c) => (out += c));
+  child.stderr!.on('data', (c) => (out += c));
+  try {
+    // as soon as the process catches SIGHUP (SigCgt in /proc), which `serve` arranges before it starts the gateway:
+    // the start (a new CA, the index) is then still under way, and the signal must neither end it nor be lost
+    const catchesHup = (): boolean => {
+      try {
+        const mask = /^SigCgt:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? '0';
+        return (BigInt(`0x${mask}`) & 1n) === 1n; // bit 0: signal 1, SIGHUP
+      } catch {
+        return false;
+      }
+    };
+    await waitFor('the process to catch SIGHUP', () => catchesHup() || child.exitCode !== null, 15_000);
+    const readyAlready = out.includes('gomodgate ready');
+    child.kill('SIGHUP');
+    await waitFor('the gateway ready', () => out.includes('gomodgate ready') || child.exitCode !== null || child.signalCode !== null, 30_000);
+    assert.equal(child.signalCode, null, `ended by the SIGHUP: ${out.slice(0, 500)}`);
+    assert.equal(child.exitCode, null, out.slice(0, 500));
+    if (!readyAlready) {
+      await waitFor('the reload it had been asked for', () => out.includes('configuration reloaded'), 15_000);
+      assert.match(out, /SIGHUP while starting/);
+    }
+  } finally {
+    child.kill('SIGTERM');
+    await waitFor('exit', () => child.exitCode !== null || child.signalCode !== null, 20_000).catch(() => child.kill('SIGKILL'));
+    rmSync(own, { recursive: true, force: true });
+  }
 });
