@@ -60,7 +60,16 @@ export class LiveTail {
 
   private deliver(rows: readonly StoredAuditRecord[]): void {
     for (const s of this.streams) {
-      const out = rows.filter((r) => rowMatches(s.filter, r)).map((r) => `id: ${r.id}\ndata: ${JSON.stringify({ row: auditRowJson(r), html: auditRowHtml(r) })}\n\n`);
+      let matching: StoredAuditRecord[];
+      try {
+        matching = rows.filter((r) => rowMatches(s.filter, r));
+      } catch {
+        // a filter that cannot be matched (the route refuses those): this stream ends, the others go on
+        s.res.end();
+        this.streams.delete(s);
+        continue;
+      }
+      const out = matching.map((r) => `id: ${r.id}\ndata: ${JSON.stringify({ row: auditRowJson(r), html: auditRowHtml(r) })}\n\n`);
       if (!out.length) continue;
       if (s.res.writableLength > MAX_BUFFERED) {
         s.res.destroy();

@@ -17,7 +17,7 @@ import { auditRow } from '../audit/audit-row.js';
 import { CidrSet, unmappedAddress } from '../cidr.js';
 import type { UpstreamHealth } from '../admin/metrics.js';
 import type { ModuleClassification } from '../policy/module-policy.js';
-import { parseTimeArgument, type AuditFilter } from '../tools/audit-query.js';
+import { auditWhere, parseTimeArgument, type AuditFilter } from '../tools/audit-query.js';
 import { affectedFetchesCsvDocument, affectedFetchesJsonDocument, auditRowsCsvDocument, auditRowsJsonDocument, groupsCsvDocument, groupsJsonDocument } from '../tools/audit-format.js';
 import type { ConsoleReads } from './console-reads.js';
 import type { ConsoleUsers } from './console-users.js';
@@ -192,7 +192,7 @@ export async function startConsoleServer(o: ConsoleServerOptions): Promise<Conso
     }
     const user = (form.get('user') ?? '').trim().slice(0, 64);
     const password = form.get('password') ?? '';
-    const wait = o.limiter.retryAfter(peer);
+    const wait = o.limiter.begin(peer);
     if (wait > 0) {
       record(req, peer, 'sign-in-failed', 429, `user ${JSON.stringify(user)}: too many failed sign-ins from this address`);
       o.log.warn({ client: peer, user }, 'console sign-in refused: too many failed attempts');
@@ -201,8 +201,13 @@ export async function startConsoleServer(o: ConsoleServerOptions): Promise<Conso
     }
     // read before the check: a password replaced meanwhile ends this session at its next request, never the reverse
     const credential = o.users.credential(user);
-    if (!(await o.users.verify(user, password))) {
-      o.limiter.failed(peer);
+    let ok = false;
+    try {
+      ok = await o.users.verify(user, password);
+    } finally {
+      o.limiter.finished(peer, ok);
+    }
+    if (!ok) {
       record(req, peer, 'sign-in-failed', 401, `user ${JSON.stringify(user)}: wrong user name or password`);
       o.log.warn({ client: peer, user }, 'console sign-in failed: wrong user name or password');
       reply(req, res, { status: 401, type: HTML, body: page(frame('Sign in', null), signInBody(session!.csrf, 'Wrong user name or password.', o.sso !== null)) });
@@ -393,7 +398,10 @@ export async function startConsoleServer(o: ConsoleServerOptions): Promise<Conso
         }
         case '/events/stream': {
           const filter = filterOf(filterText(q), now());
+          auditWhere(filter); // a filter that does not compile is a 400 here, as on the Events page (CONFIG_INVALID below)
           res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'text/event-stream; charset=utf-8', 'x-accel-buffering': 'no' });
+          // a HEAD gets the headers alone: it never holds one of the live view's places
+          if (method === 'HEAD') return void res.end();
           if (!o.live.open(res, filter)) res.end('event: busy\ndata: too many live views are open\n\n');
           return;
         }

@@ -1,6 +1,8 @@
 // Console sessions: random 256-bit ids in a HttpOnly; Secure; SameSite=Strict cookie, kept in memory (a restart
 // signs everyone out), each with its own random CSRF token. A visitor who is not signed in gets a pre-session
 // (user null) whose token the sign-in form carries; signing in replaces it with a new id (no fixation).
+// Pre-sessions are kept apart and bounded on their own: anyone can make one (a GET of the sign-in page), and
+// when they shared one table, ten thousand anonymous GETs pushed every signed-in user out.
 // Sessions end after `idleMs` without a request, after `maxAgeMs` in any case, and on sign-out. The clock is
 // injected, so expiry is tested without waiting. Never logs or returns an id except to set the cookie.
 import { randomBytes, timingSafeEqual } from 'node:crypto';
@@ -23,7 +25,7 @@ export interface Session {
 export interface SessionOptions {
   idleMs: number;
   maxAgeMs?: number;
-  /** At most this many sessions (the least recently used go first). */
+  /** At most this many signed-in sessions, and as many pre-sessions (the least recently used go first). */
   maxSessions?: number;
   now?: () => number;
 }
@@ -33,7 +35,10 @@ function token(): string {
 }
 
 export class ConsoleSessions {
+  /** Signed-in sessions, least recently used first. */
   private readonly sessions = new Map<string, Session>();
+  /** Pre-sessions (the sign-in form's), oldest first. */
+  private readonly pre = new Map<string, Session>();
   private readonly now: () => number;
   private readonly maxAgeMs: number;
   private readonly maxSessions: number;
@@ -47,16 +52,17 @@ export class ConsoleSessions {
   /** The live session of this cookie value (its idle time restarts), or null when unknown or expired. */
   get(id: string | undefined): Session | null {
     if (!id) return null;
-    const s = this.sessions.get(id);
+    const table = this.sessions.has(id) ? this.sessions : this.pre;
+    const s = table.get(id);
     if (!s) return null;
     const now = this.now();
     if (now - s.lastSeen > this.opts.idleMs || now - s.created > this.maxAgeMs) {
-      this.sessions.delete(id);
+      table.delete(id);
       return null;
     }
     s.lastSeen = now;
-    this.sessions.delete(id); // most recently used last
-    this.sessions.set(id, s);
+    table.delete(id); // most recently used last
+    table.set(id, s);
     return s;
   }
 
@@ -64,19 +70,21 @@ export class ConsoleSessions {
   create(user: string | null, via: Session['via'] = null, credential: string | null = null): Session {
     const now = this.now();
     const s: Session = { id: token(), user, via: user === null ? null : via, credential: user === null ? null : credential, csrf: token(), created: now, lastSeen: now };
-    this.sessions.set(s.id, s);
-    while (this.sessions.size > this.maxSessions) this.sessions.delete(this.sessions.keys().next().value as string);
+    const table = user === null ? this.pre : this.sessions;
+    table.set(s.id, s);
+    while (table.size > this.maxSessions) table.delete(table.keys().next().value as string);
     return s;
   }
 
   /** Signs in: the old (pre-)session is dropped and a new id issued. */
   signIn(previous: Session | null, user: string, via: 'password' | 'sso', credential: string | null = null): Session {
-    if (previous) this.sessions.delete(previous.id);
+    if (previous) this.end(previous);
     return this.create(user, via, credential);
   }
 
   end(session: Session): void {
     this.sessions.delete(session.id);
+    this.pre.delete(session.id);
   }
 
   /** Whether `sent` is this session's CSRF token (constant time). */
@@ -87,8 +95,9 @@ export class ConsoleSessions {
     return a.length === b.length && timingSafeEqual(a, b);
   }
 
+  /** Signed-in sessions and pre-sessions together. */
   get size(): number {
-    return this.sessions.size;
+    return this.sessions.size + this.pre.size;
   }
 }
 

@@ -161,3 +161,32 @@ test('live tail filter: module patterns, versions, client CIDRs and outcomes as 
   assert.equal(rowMatches({ outcomes: ['hit,miss'] }, row), true);
   assert.equal(rowMatches({ outcomes: ['tampered'] }, row), false);
 });
+
+test('sign-in limiter: attempts still being checked count, so ten sent at once cannot become forty', () => {
+  let now = 0;
+  const limiter = new SignInLimiter({ max: 3, windowMs: 60_000, now: () => now });
+  // four attempts arrive before any password check has answered: the fourth waits
+  assert.deepEqual([1, 2, 3, 4].map(() => limiter.begin('10.0.0.9')), [0, 0, 0, 1]);
+  limiter.finished('10.0.0.9', true); // a right password frees its slot, and is not a failure
+  assert.equal(limiter.begin('10.0.0.9'), 0);
+  limiter.finished('10.0.0.9', false);
+  limiter.finished('10.0.0.9', false);
+  now += 1000;
+  limiter.finished('10.0.0.9', false);
+  assert.equal(limiter.retryAfter('10.0.0.9'), 59, 'three failures: the window runs from the first');
+  assert.equal(limiter.begin('10.0.0.9'), 59);
+});
+
+test('sessions: anonymous pre-sessions past the bound push out older pre-sessions, never a signed-in user', () => {
+  const sessions = new ConsoleSessions({ idleMs: 30 * 60_000, maxSessions: 3 });
+  const alice = sessions.signIn(sessions.create(null), 'alice', 'password');
+  const forms = Array.from({ length: 10 }, () => sessions.create(null)); // ten GETs of the sign-in page
+  assert.equal(sessions.get(alice.id)?.user, 'alice', 'still signed in');
+  assert.equal(sessions.get(forms[0]!.id), null, 'the oldest sign-in forms expired instead');
+  assert.ok(sessions.get(forms[9]!.id), 'the newest sign-in form still works');
+  assert.equal(sessions.size, 4);
+  // signed-in sessions have the same bound among themselves
+  const more = ['b', 'c', 'd'].map((u) => sessions.signIn(null, u, 'password'));
+  assert.equal(sessions.get(alice.id), null, 'the least recently used signed-in session goes once there are more than 3');
+  assert.ok(sessions.get(more[2]!.id));
+});
