@@ -293,7 +293,7 @@ export class ModuleService {
       // cached while verification did not apply (--sumdb off, --nosumdb): verified before this client gets it
       try {
         const h1 = await this.verifier.verify(q.request, q.upstream[0]!.target, this.opts.blobs.pathOf(obj.sha256));
-        this.opts.index.put({ ...obj, h1 });
+        this.putIndexed({ ...obj, h1 });
       } catch (err) {
         if (err instanceof GateError && err.code === 'INTEGRITY') this.opts.index.delete(obj.key);
         throw err;
@@ -389,6 +389,15 @@ export class ModuleService {
     return { status: 200, headers, body: q.method === 'HEAD' ? null : res.body, outcome: 'miss', upstreamUrl: res.url };
   }
 
+  /**
+   * Stores a row; the blob it replaced, once no row points at it (a refreshed list or @latest, a 200 that became a
+   * remembered 404), is removed, unless it is being read (then `cache verify --repair` finds it).
+   */
+  private putIndexed(obj: CachedObject): void {
+    const orphan = this.opts.index.put(obj);
+    if (orphan !== null && !this.opts.blobs.isReading(orphan)) this.opts.blobs.removeSync(orphan);
+  }
+
   /** Cuts an upstream body that is still arriving after the fetch deadline. */
   private armDeadline(res: UpstreamResponse, req: ModuleRequest): void {
     const ms = this.opts.fetchDeadlineMs ?? DEFAULT_FETCH_DEADLINE_MS;
@@ -451,7 +460,7 @@ export class ModuleService {
         storedAt: now,
         expiresAt: now + this.opts.negativeTtlSeconds * 1000,
       };
-      this.opts.index.put(object);
+      this.putIndexed(object);
       this.opts.index.pruneNegatives(this.opts.maxNegativeEntries ?? DEFAULT_MAX_NEGATIVE_ENTRIES, now);
       return { value: { type: 'negative', object } };
     }
@@ -589,7 +598,7 @@ export class ModuleService {
         storedAt: now,
         expiresAt: cls === 'immutable' ? null : now + this.opts.mutableTtlSeconds * 1000,
       };
-      this.opts.index.put(obj);
+      this.putIndexed(obj);
       pending.seal();
       this.opts.onStored?.(obj);
       return null;

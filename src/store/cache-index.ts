@@ -154,6 +154,8 @@ export class CacheIndex {
   private checkedThisTurn = false;
   private readonly getStmt;
   private readonly putStmt;
+  /** The upsert, with the blob it left no row pointing at (see put). */
+  private readonly putRow: (row: CachedObject) => string | null;
   private readonly touchStmt;
   private readonly deleteStmt;
   private readonly allStmt;
@@ -181,6 +183,13 @@ export class CacheIndex {
          body_inline=excluded.body_inline, upstream_url=excluded.upstream_url, stored_at=excluded.stored_at,
          expires_at=excluded.expires_at, last_access=excluded.last_access`,
     );
+    const shaOfKey = db.prepare<[string], string | null>('SELECT sha256 FROM objects WHERE key = ?').pluck(true);
+    const anyRowOf = db.prepare<[string], number>('SELECT 1 FROM objects WHERE sha256 = ? LIMIT 1').pluck(true);
+    this.putRow = db.transaction((row: CachedObject): string | null => {
+      const before = shaOfKey.get(row.key) ?? null;
+      this.putStmt.run(row);
+      return before !== null && before !== row.sha256 && anyRowOf.get(before) === undefined ? before : null;
+    });
     this.touchStmt = db.prepare('UPDATE objects SET last_access = ? WHERE key = ?');
     this.touchChunk = db.transaction((rest: Iterator<[string, number]>, n: number) => {
       let i = 0;
@@ -252,12 +261,17 @@ export class CacheIndex {
     this.keptRows.delete(key);
   }
 
-  put(obj: CachedObject): void {
+  /**
+   * Stores (or replaces) the row of obj.key. Returns the blob the key pointed at before when no row points at
+   * it any more (a list or @latest refreshed with new content, a 200 replaced by a remembered 404): the caller
+   * removes that file, which nothing would count or evict again. Else null.
+   */
+  put(obj: CachedObject): string | null {
     this.pendingTouches.delete(obj.key); // put writes last_access itself (storedAt), as it always did
     this.touching?.times.delete(obj.key);
     this.keptRows.delete(obj.key);
     try {
-      this.putStmt.run({ ...obj, bodyInline: obj.bodyInline ?? null, upstreamUrl: obj.upstreamUrl === null ? null : redactUrl(obj.upstreamUrl) });
+      return this.putRow({ ...obj, bodyInline: obj.bodyInline ?? null, upstreamUrl: obj.upstreamUrl === null ? null : redactUrl(obj.upstreamUrl) });
     } catch (err) {
       throw new GateError('STORE_IO', 'cannot write the cache index', { cause: err });
     }

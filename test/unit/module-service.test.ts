@@ -169,6 +169,33 @@ test('miss, then hit without upstream; after the TTL a refresh; with upstream do
   assert.equal(upstream.count(list), 3);
 });
 
+test('a refreshed list, @latest or a 200 that became a 404 leaves no blob file that no row names', async () => {
+  const svc = service();
+  const list = '/example.com/r/@v/list';
+  const latest = '/example.com/r/@latest';
+  const files = () => blobs.listBlobFiles().map((f) => f.sha256).sort();
+  const named = () => [...new Set((db.prepare('SELECT sha256 FROM objects WHERE sha256 IS NOT NULL').pluck().all() as string[]))].sort();
+  for (let i = 0; i < 4; i++) {
+    upstream.serve(list, `v1.0.${i}\n`);
+    upstream.serve(latest, JSON.stringify({ Version: `v1.0.${i}`, Time: '2019-01-01T00:00:00Z' }));
+    assert.equal((await bodyOf(await ask(svc, list))).toString(), `v1.0.${i}\n`);
+    await bodyOf(await ask(svc, latest));
+    clock += (MUTABLE_TTL_S + 1) * 1000; // both expire: the next round stores new content under the same keys
+  }
+  assert.deepEqual(files(), named(), 'every blob file is named by a row');
+  assert.equal(files().length, 2, 'the list and @latest, each once');
+  // the same content again shares its blob: nothing is removed that a row still names
+  upstream.serve(list, 'v1.0.3\n');
+  await bodyOf(await ask(svc, list));
+  assert.equal((await bodyOf(await ask(svc, list))).toString(), 'v1.0.3\n');
+  // a 200 replaced by a remembered 404: its blob goes too
+  clock += (MUTABLE_TTL_S + 1) * 1000;
+  upstream.routes.delete(list);
+  assert.equal((await ask(svc, list)).status, 404);
+  assert.deepEqual(files(), named());
+  assert.equal(files().length, 1, '@latest alone');
+});
+
 test('immutable objects stay hits however far the clock moves; HEAD sends no body', async () => {
   const svc = service();
   const zip = '/example.com/m/@v/v1.0.0.zip';
