@@ -13,6 +13,7 @@ import type { GatewayConfig } from './config/load.js';
 import { describeCause } from './errors.js';
 import { openDatabase, type Db } from './store/database.js';
 import { WalCheckpointer } from './store/wal-checkpointer.js';
+import { lockDataDirectory } from './store/data-dir-lock.js';
 import { BlobStore } from './store/blob-store.js';
 import { CacheIndex } from './store/cache-index.js';
 import { AuditLog } from './audit/audit-log.js';
@@ -157,6 +158,9 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
     consoleTls = consoleNames ? gatewayIssuedCertificate(caSource.signing(), consoleNames) : adminGivenCertificate(config.consoleCert, config.consoleKey);
   }
   const blobs = new BlobStore(config.dataDir);
+  // one serving gateway per data directory (a worker runs under its supervisor's lock), taken before anything
+  // of another one's could be touched: its downloads in progress are not "left by an earlier run"
+  const dataDirLock = role ? null : lockDataDirectory(config.dataDir);
   // a worker's siblings may be writing temp files now: the supervisor cleaned up before forking them
   const leftovers = role ? 0 : blobs.removeLeftoverTempFiles();
   if (leftovers) log.info({ count: leftovers }, 'removed partial downloads left by an earlier run');
@@ -509,6 +513,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
       upstream.close();
       await checkpoints.close();
       db.close();
+      dataDirLock?.release();
       log.info('gomodgate stopped');
     },
   };

@@ -23,6 +23,7 @@ import { LeaseCoordinator, type LeaseGrant } from './lease-coordinator.js';
 import { isLeaseMessage } from './worker-leases.js';
 import { WORKER_CONFIG_ENV, WORKER_INDEX_ENV, type SupervisorMessage, type WorkerMessage } from './worker.js';
 import { ensureDataDirectory } from '../store/data-directory.js';
+import { lockDataDirectory, type DataDirLock } from '../store/data-dir-lock.js';
 
 /** Replacements allowed within RESTART_WINDOW_MS before the supervisor gives up (a crash loop). */
 const MAX_RESTARTS = 10;
@@ -61,10 +62,11 @@ function notifySystemd(args: string[], log: Logger): void {
   child.on('error', (err) => log.warn({ err: describeCause(err) }, 'systemd-notify failed'));
 }
 
-/** Everything that must happen once, before any worker starts (the workers then skip it). */
-function prepareOnce(config: GatewayConfig, log: Logger): void {
+/** Everything that must happen once, before any worker starts (the workers then skip it); the data directory's lock. */
+function prepareOnce(config: GatewayConfig, log: Logger): DataDirLock {
   ensureOriginalDestinationSupport();
   ensureDataDirectory(config.dataDir);
+  const lock = lockDataDirectory(config.dataDir); // before another gateway's downloads could be taken for leftovers
   const { created, paths } = initCa(config.caDir);
   if (created) log.info({ caDir: config.caDir, certFile: paths.certFile }, `created the gateway CA; distribute ${paths.certFile} to clients (\`gomodgate ca export\`)`);
   const caSource = new CaSource(config.caDir); // makes a rotation's switch that fell due while we were down, once
@@ -72,11 +74,12 @@ function prepareOnce(config: GatewayConfig, log: Logger): void {
   const leftovers = new BlobStore(config.dataDir).removeLeftoverTempFiles();
   if (leftovers) log.info({ count: leftovers }, 'removed partial downloads left by an earlier run');
   openDatabase(join(config.dataDir, 'gomodgate.db')).close(); // WAL mode and migrations, before N writers open it
+  return lock;
 }
 
 export async function startSupervisor(opts: SupervisorOptions): Promise<Supervisor> {
   const { config, log } = opts;
-  prepareOnce(config, log);
+  const dataDirLock = prepareOnce(config, log);
   cluster.schedulingPolicy = cluster.SCHED_NONE;
   const leases = new LeaseCoordinator();
   const slots: Slot[] = Array.from({ length: opts.workers }, (_, index) => ({ index, worker: null, ready: false, owed: [] }));
@@ -126,6 +129,7 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
     const done = () => {
       if (slots.some((s) => s.worker)) return;
       void admin?.close().then(() => {
+        dataDirLock.release();
         log.info('gomodgate stopped');
         exitAll(code);
       });

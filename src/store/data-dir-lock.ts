@@ -1,0 +1,103 @@
+// One serving gateway per data directory. `serve` (or, with worker processes, their supervisor) holds
+// DATA/gomodgate.pid while it runs. A second `serve` on the same directory (a manual start while the service
+// runs, two units with one --data-dir) removed the first one's downloads in progress as "left by an earlier
+// run", before it even failed to bind the ports: it is now refused, naming the first one's PID. A file whose
+// process is gone (a crash, a SIGKILL) is taken over; so is one whose PID now belongs to a process that is not
+// gomodgate. Workers run under their supervisor's lock; `gomodgate cache` and `audit` take none (they are made
+// to run beside a serving gateway). Within one process (tests start several gateways) the lock is counted.
+import { linkSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { GateError } from '../errors.js';
+import { ensureDataDirectory } from './data-directory.js';
+
+export const LOCK_FILE = 'gomodgate.pid';
+
+/** Locks held by this process, per lock file, with how many gateways hold each. */
+const held = new Map<string, number>();
+
+export interface DataDirLock {
+  release(): void;
+}
+
+/** Takes the data directory's lock; throws GateError(CONFIG_INVALID) when another gomodgate serves it. */
+export function lockDataDirectory(dataDir: string): DataDirLock {
+  ensureDataDirectory(dataDir);
+  const file = join(dataDir, LOCK_FILE);
+  const count = held.get(file);
+  if (count !== undefined) {
+    held.set(file, count + 1);
+    return once(file);
+  }
+  // Bounded: a stale file is removed once, then the exclusive create either wins or names the live holder.
+  for (let attempt = 0; attempt < 2; attempt++) {
+    if (createExclusive(file)) {
+      held.set(file, 1);
+      return once(file);
+    }
+    const holder = holderOf(file);
+    if (holder !== null && isGomodgate(holder)) {
+      throw new GateError('CONFIG_INVALID', `the data directory ${dataDir} is in use by another gomodgate (pid ${holder}, ${file}); stop it first, or give this one another --data-dir`);
+    }
+    rmSync(file, { force: true }); // left by a process that is gone
+  }
+  throw new GateError('CONFIG_INVALID', `cannot lock the data directory ${dataDir} (${file} keeps coming back); is another gomodgate starting?`);
+}
+
+/** Writes our PID to a temporary file and links it into place: the link fails when the lock file exists. */
+function createExclusive(file: string): boolean {
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, `${process.pid}\n`, { mode: 0o644 });
+  try {
+    linkSync(tmp, file);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw new GateError('STORE_IO', `cannot write the data directory's lock ${file}: ${(err as Error).message}`, { cause: err });
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+}
+
+function holderOf(file: string): number | null {
+  try {
+    const pid = Number(readFileSync(file, 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Whether `pid` is a live gomodgate process (where /proc cannot tell, any live process counts). */
+function isGomodgate(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false; // ESRCH: gone
+  }
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('gomodgate');
+  } catch {
+    return true;
+  }
+}
+
+function once(file: string): DataDirLock {
+  let released = false;
+  return {
+    release() {
+      if (released) return;
+      released = true;
+      const n = (held.get(file) ?? 1) - 1;
+      if (n > 0) {
+        held.set(file, n);
+        return;
+      }
+      held.delete(file);
+      try {
+        if (holderOf(file) === process.pid) unlinkSync(file);
+      } catch {
+        // already gone: nothing to release
+      }
+    },
+  };
+}
