@@ -6,7 +6,7 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { GateError } from '../errors.js';
-import { openDatabase, type Db } from '../store/database.js';
+import { describeSqliteProblem, openDatabase, type Db } from '../store/database.js';
 import { AuditQuery, AUDIT_OUTCOMES, parseTimeArgument, type AuditFilter, type AuditRow } from '../tools/audit-query.js';
 import {
   AUDIT_CSV_HEADER,
@@ -29,7 +29,8 @@ type Args = Record<string, unknown>;
 
 /** Prints `gomodgate: message` and sets the exit code (2 for bad arguments or config, else 1). */
 export function reportFailure(err: unknown): void {
-  const msg = err instanceof Error ? err.message : String(err);
+  const sqlite = String((err as { code?: unknown } | null)?.code ?? '').startsWith('SQLITE_');
+  const msg = sqlite ? `the cache index: ${describeSqliteProblem(err)}` : err instanceof Error ? err.message : String(err);
   process.stderr.write(`gomodgate: ${msg}\n`);
   process.exitCode = err instanceof GateError && err.code === 'CONFIG_INVALID' ? 2 : 1;
 }

@@ -267,8 +267,11 @@ export function openDatabase(file: string, options: { readonly?: boolean } = {})
   return db;
 }
 
-/** What to do about an SQLite error met opening the index, in one clause after its message. */
-function describeSqliteProblem(err: unknown): string {
+/**
+ * What to do about an SQLite error met with the index, in one clause after its message (opening it here; reading
+ * it in the read-only commands, whose error line is otherwise SQLite's bare "database disk image is malformed").
+ */
+export function describeSqliteProblem(err: unknown): string {
   const code = (err as { code?: string }).code ?? '';
   const message = (err as Error).message;
   if (code.startsWith('SQLITE_READONLY') || code === 'SQLITE_CANTOPEN' || code === 'SQLITE_PERM') {

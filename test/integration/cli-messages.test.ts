@@ -98,7 +98,7 @@ test('a data directory on a read-only file system says so (Node\'s recursive mkd
   }
 });
 
-test('a cache index the gateway may not write, or one that is damaged, stops serve with the file and what to do', async (t) => {
+test('a cache index the gateway may not write, or one that is damaged, stops serve with the file and what to do; the read commands say what to do too', async (t) => {
   const d = mkdtempSync(join(tmpdir(), 'gmg-db-'));
   try {
     const data = join(d, 'data');
@@ -121,6 +121,12 @@ test('a cache index the gateway may not write, or one that is damaged, stops ser
     const r = await runCli([...serveArgs(), '--data-dir', data, '--log-level', 'silent']);
     assert.match(r.stderr, /^gomodgate: the cache index \S+gomodgate\.db cannot be used: file is not a database \(damaged: stop the gateway, move the file and its -wal\/-shm away; serve starts an empty index, and `gomodgate cache verify --repair` then removes the blobs it no longer knows\)\n$/);
     assert.notEqual(r.code, 0);
+    // the read-only commands say the same, where they once printed SQLite's bare line
+    for (const command of [['audit'], ['cache', 'stats']]) {
+      const read = await runCli([...command, '--data-dir', data]);
+      assert.match(read.stderr, /^gomodgate: the cache index: file is not a database \(damaged: stop the gateway, move the file/, `${command.join(' ')}: ${read.stderr}`);
+      assert.equal(read.code, 1);
+    }
   } finally {
     rmSync(d, { recursive: true, force: true });
   }
