@@ -60,6 +60,13 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
         return;
       }
       case '/metrics':
+        if (req.method === 'HEAD') {
+          // the headers alone: collecting would end the window of the longest-stall gauge (and of the per-scrape
+          // figures) for the next GET, so an operator's `curl -I` would hide a stall from Prometheus
+          res.writeHead(200, { 'content-type': opts.metrics.contentType, 'cache-control': 'no-store' });
+          res.end();
+          return;
+        }
         opts.metrics.text().then(
           (text) => send(req, res, 200, opts.metrics.contentType, text),
           (err) => {

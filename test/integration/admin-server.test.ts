@@ -121,6 +121,22 @@ test('HEAD answers the headers without a body; other methods 405, other paths 40
   assert.equal(query.status, 200);
 });
 
+test('HEAD /metrics collects nothing: the longest stall since the last GET is still there for the next GET', async () => {
+  await get('/metrics'); // a scrape: the stall window starts here
+  const until = Date.now() + 300;
+  while (Date.now() < until) {
+    // a 300 ms stall of this process's event loop, which the gauge samples
+  }
+  await new Promise((r) => setTimeout(r, 20)); // the sampler's next tick records it
+  const head = await get('/metrics', 'HEAD');
+  assert.equal(head.status, 200);
+  assert.equal(head.body, '');
+  assert.match(String(head.headers['content-type']), /^text\/plain/);
+  const r = await get('/metrics');
+  const stall = Number(/^gomodgate_event_loop_delay_max_seconds ([0-9.e+-]+)$/m.exec(r.body)?.[1]);
+  assert.ok(stall >= 0.25, `the 300 ms stall survived the HEAD (gauge ${stall} s)`);
+});
+
 test('a port in use is a CONFIG_INVALID error naming the port', async () => {
   await assert.rejects(
     startAdminServer({ host: '127.0.0.1', port: admin.port, metrics, readiness: () => readiness }),
