@@ -138,8 +138,11 @@ export class ExplicitProxy {
     let decision = decideConnection(facts);
     let bytes = head;
     let peekKind: string | undefined;
+    /** Whether the client has its 200: a peek needs it first (the ClientHello comes only after it). */
+    let tunnelOpen = false;
     if (decision.action === 'peek') {
       socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      tunnelOpen = true;
       if (head.length) socket.unshift(head);
       const peek = await peekClientHello(socket, this.deps.peekTimeoutMs);
       bytes = peek.bytes;
@@ -157,14 +160,6 @@ export class ExplicitProxy {
       facts.destinationIsGateway = isLocalAddress(address);
       decision = decideConnection(facts);
       if (decision.action === 'refuse') return this.refuse(socket, client, host, facts.destination, decision.why, true);
-      if (decision.action === 'splice') {
-        // no peek was needed: the client hears the tunnel is open only once the destination accepted, or why not
-        passThrough(this.deps, socket, bytes, facts.destination, { client, host, why: decision.why }, {
-          established: () => socket.write('HTTP/1.1 200 Connection Established\r\n\r\n'),
-          failed: (status, reason) => rawReply(socket, status, `cannot open a tunnel to ${host}:${port} from the gateway (${reason.replace(/^upstream: /, '')})`),
-        });
-        return;
-      }
     }
     switch (decision.action) {
       case 'intercept':
@@ -172,7 +167,11 @@ export class ExplicitProxy {
         this.deps.terminateTls(socket, bytes, { id: newConnectionId(), arrival: 'connect', client: { address: client, port: socket.remotePort ?? 0 }, originalDestination: null, destinationIsGateway: false, sni: decision.host });
         return;
       case 'splice':
-        passThrough(this.deps, socket, bytes, facts.destination!, { client, host, why: decision.why });
+        // without a peek, the client hears the tunnel is open only once the destination accepted, or why not
+        passThrough(this.deps, socket, bytes, facts.destination!, { client, host, why: decision.why }, tunnelOpen ? undefined : {
+          established: () => socket.write('HTTP/1.1 200 Connection Established\r\n\r\n'),
+          failed: (status, reason) => rawReply(socket, status, `cannot open a tunnel to ${host}:${port} from the gateway (${reason.replace(/^upstream: /, '')})`),
+        });
         return;
       case 'refuse':
         return this.refuse(socket, client, host, facts.destination, `${decision.why} (${peekKind})`, false);
