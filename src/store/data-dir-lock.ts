@@ -8,7 +8,6 @@
 import { linkSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GateError } from '../errors.js';
-import { ensureDataDirectory } from './data-directory.js';
 
 export const LOCK_FILE = 'gomodgate.pid';
 
@@ -19,9 +18,11 @@ export interface DataDirLock {
   release(): void;
 }
 
-/** Takes the data directory's lock; throws GateError(CONFIG_INVALID) when another gomodgate serves it. */
+/**
+ * Takes the lock of a data directory the caller has made ready (ensureDataDirectory); throws
+ * GateError(CONFIG_INVALID) when another gomodgate serves it.
+ */
 export function lockDataDirectory(dataDir: string): DataDirLock {
-  ensureDataDirectory(dataDir);
   const file = join(dataDir, LOCK_FILE);
   const count = held.get(file);
   if (count !== undefined) {
