@@ -14,7 +14,7 @@ import { Readable } from 'node:stream';
 import { GateError, describeCause } from '../errors.js';
 import type { ModuleRequest } from '../goproxy/request-path.js';
 import { classify, contentType, cacheControl, type CacheClass } from '../goproxy/cache-class.js';
-import { isBlobGoneOrDamaged, type BlobStore } from '../store/blob-store.js';
+import { isBlobGoneOrDamaged, SMALL_BLOB_BYTES, type BlobStore } from '../store/blob-store.js';
 import type { CacheIndex, CachedObject } from '../store/cache-index.js';
 import { PendingBlob } from '../store/pending-blob.js';
 import { discardBody, type Upstream, type UpstreamResponse, type UpstreamTarget } from '../upstream/upstream.js';
@@ -88,21 +88,14 @@ const MAX_BYTES: Record<string, number> = { zip: 500 << 20 };
 const DEFAULT_MAX_BYTES = 16 << 20;
 const NEGATIVE_BODY_MAX = 4096;
 /**
- * Cached objects up to this size are read whole and sent as one buffer, kept in memory by the blob store for
- * the next hit: most module zips, besides lists, .info, .mod and tiles. A hit of a 200 KiB zip cost 3-4 times
- * more CPU as a file stream (open, reads, close, stream machinery). 256 KiB is what a stream holds per chunk
- * anyway, so a response never holds more memory than before.
- */
-const SMALL_OBJECT_BYTES = 256 * 1024;
-/**
  * A zip starts streaming to its clients once this much of it is walked and hashed. A smaller one is whole
  * and checked first, so a refusal is a status with its reason (the go command prints it), not a cut-off.
  */
 const STREAM_AFTER_BYTES = 1 << 20;
 
 type Fetched =
-  | { type: 'streaming'; pending: PendingBlob; size: number | null; contentType: string; upstreamUrl: string; stored: Promise<GateError | null> }
-  | { type: 'stored' }
+  | { type: 'streaming'; pending: PendingBlob; size: number | null; contentType: string; upstreamUrl: string; stored: Promise<GateError | CachedObject> }
+  | { type: 'stored'; object: CachedObject }
   | { type: 'negative'; object: CachedObject };
 
 export interface ModuleServiceOptions {
@@ -186,11 +179,12 @@ export class ModuleService {
       throw new GateError('UPSTREAM_UNAVAILABLE', `the gateway is offline and has no cached copy of ${describeRequest(req)}`);
     }
     // twice at most: an object evicted between its store and this read (another worker enforcing a small
-    // cache limit) is fetched once more rather than answered with an error
+    // cache limit) is fetched once more rather than answered with an error, and by this process itself: what
+    // another worker stores may be evicted again before this one reads it, what this one stores it holds
     for (let attempt = 1; ; attempt++) {
       let fetched: Fetched;
       try {
-        fetched = await this.flights.run<Fetched>(key, () => this.fetchUnderLease(q, cls, key));
+        fetched = await this.flights.run<Fetched>(key, () => this.fetchUnderLease(q, cls, key, attempt === 1));
       } catch (err) {
         if (cached && isUpstreamTrouble(err)) {
           const stale = await this.fromCache(q, cached, 'stale');
@@ -204,8 +198,9 @@ export class ModuleService {
         const streaming = await this.streamingReply(q, fetched);
         if (streaming) return streaming;
       }
-      // checked and stored before any byte was released
-      const stored = this.opts.index.get(key);
+      // checked and stored before any byte was released; answered from the row as stored (another process may
+      // have evicted it already: a small blob is still in this process's memory)
+      const stored = fetched.type === 'stored' ? fetched.object : this.opts.index.get(key);
       const reply = stored && (await this.fromCache(q, stored, 'miss'));
       if (reply) return reply;
       if (attempt === 2) throw new GateError('STORE_IO', 'the object was evicted from the cache as soon as it was stored, twice (is cache.maxBytes too small?); retry');
@@ -227,14 +222,11 @@ export class ModuleService {
     if (cached && this.isFresh(cached)) return { done: 'skipped' };
     if (this.flights.has(key)) return { done: 'skipped' };
     const fetched = await this.flights.run<Fetched>(key, () => this.fetchUnderLease(q, classify(req), key));
-    if (fetched.type === 'streaming') {
-      // a large zip resolves its flight while it still arrives: the prefetch is done when it is stored
-      const failure = await fetched.stored;
-      if (failure) throw failure;
-    }
-    const object = fetched.type === 'negative' ? fetched.object : this.opts.index.get(key);
-    if (!object) throw new GateError('STORE_IO', 'the object vanished from the cache while being stored');
-    return { done: 'fetched', object };
+    if (fetched.type !== 'streaming') return { done: 'fetched', object: fetched.object };
+    // a large zip resolves its flight while it still arrives: the prefetch is done when it is stored
+    const outcome = await fetched.stored;
+    if (outcome instanceof GateError) throw outcome;
+    return { done: 'fetched', object: outcome };
   }
 
   /** Immutable, or its TTL not yet over: served from the cache without asking upstream. */
@@ -295,7 +287,7 @@ export class ModuleService {
         const h1 = await this.verifier.verify(q.request, q.upstream[0]!.target, this.opts.blobs.pathOf(obj.sha256));
         this.putIndexed({ ...obj, h1 });
       } catch (err) {
-        if (err instanceof GateError && err.code === 'INTEGRITY') this.opts.index.delete(obj.key);
+        if (err instanceof GateError && err.code === 'INTEGRITY') this.opts.index.deleteIfNames(obj.key, obj.sha256);
         throw err;
       }
     }
@@ -303,7 +295,7 @@ export class ModuleService {
     let body: Readable | Buffer | null = null;
     if (q.method === 'GET') {
       try {
-        if (obj.size <= SMALL_OBJECT_BYTES) {
+        if (obj.size <= SMALL_BLOB_BYTES) {
           // lists, .info, .mod, tiles and most zips: one read (or none: kept in memory), no stream machinery
           body = await this.opts.blobs.readSmall(obj.sha256, obj.size);
         } else {
@@ -313,7 +305,7 @@ export class ModuleService {
         this.opts.onBackgroundError?.(err, obj.key);
         // a blob gone or cut short loses its row (fetched again); a failure to read it (too many open files,
         // permissions) says nothing about the blob, and dropping the row would orphan a good file for good
-        if (isBlobGoneOrDamaged(err)) this.opts.index.delete(obj.key);
+        if (isBlobGoneOrDamaged(err)) this.opts.index.deleteIfNames(obj.key, obj.sha256);
         return null;
       }
     }
@@ -336,8 +328,8 @@ export class ModuleService {
     if (failed) throw failed;
     const body = q.method === 'GET' ? f.pending.createReader() : null;
     if (body) return { status: 200, headers: this.headersFor(q.request, f.contentType, f.size, 'miss'), body, outcome: 'miss', upstreamUrl: f.upstreamUrl, sealedSha256: () => f.pending.sha256 };
-    const failure = await f.stored;
-    if (failure) throw failure;
+    const outcome = await f.stored;
+    if (outcome instanceof GateError) throw outcome;
     return null;
   }
 
@@ -391,11 +383,15 @@ export class ModuleService {
 
   /**
    * Stores a row; the blob it replaced, once no row points at it (a refreshed list or @latest, a 200 that became a
-   * remembered 404), is removed, unless it is being read (then `cache verify --repair` finds it).
+   * remembered 404), is removed, unless it is in use (then `cache verify --repair` finds it). A row whose file is
+   * gone once the row is written is deleted again: another process removed the same content between this
+   * process's rename and its row (it evicted the content's other rows; see removeBlobFile).
    */
   private putIndexed(obj: CachedObject): void {
-    const orphan = this.opts.index.put(obj);
-    if (orphan !== null && !this.opts.blobs.isReading(orphan)) this.opts.blobs.removeSync(orphan);
+    const { index, blobs } = this.opts;
+    const orphan = index.put(obj);
+    if (orphan !== null && !blobs.inUse(orphan)) index.removeBlob(blobs, orphan);
+    if (obj.sha256 !== null && blobs.sizeOfSync(obj.sha256) === null) index.deleteIfNames(obj.key, obj.sha256);
   }
 
   /** Cuts an upstream body that is still arriving after the fetch deadline. */
@@ -410,16 +406,17 @@ export class ModuleService {
 
   /**
    * The flight leader's fetch, under the key's lease across processes: one that waited for another process
-   * answers from what that one stored (fresh) instead of fetching again. The lease is held until the object is
-   * stored or the fetch failed (a streaming zip: until its last byte is checked and stored).
+   * answers from what that one stored (fresh) instead of fetching again, unless `takeOthers` is false (that
+   * copy was evicted before it could be read once already). The lease is held until the object is stored or the
+   * fetch failed (a streaming zip: until its last byte is checked and stored).
    */
-  private async fetchUnderLease(q: ModuleQuery, cls: CacheClass, key: string): Promise<FlightResult<Fetched>> {
+  private async fetchUnderLease(q: ModuleQuery, cls: CacheClass, key: string, takeOthers = true): Promise<FlightResult<Fetched>> {
     const lease = await (this.opts.leases ?? soleProcessLeases).acquire(key);
     let handedOn = false;
     try {
-      if (lease.waited) {
+      if (lease.waited && takeOthers) {
         const now = this.opts.index.get(key);
-        if (now && this.isFresh(now)) return { value: now.status === 200 ? { type: 'stored' } : { type: 'negative', object: now } };
+        if (now && this.isFresh(now)) return { value: now.status === 200 ? { type: 'stored', object: now } : { type: 'negative', object: now } };
       }
       const result = await this.fetch(q, cls, key);
       if (result.settled) {
@@ -491,9 +488,9 @@ export class ModuleService {
         return { value: { type: 'streaming', pending, size: declared, contentType: type, upstreamUrl: res.url, stored }, settled: stored };
       }
     }
-    const failure = await stored;
-    if (failure) throw failure;
-    return { value: { type: 'stored' } };
+    const outcome = await stored;
+    if (outcome instanceof GateError) throw outcome;
+    return { value: { type: 'stored', object: outcome } };
   }
 
   /**
@@ -547,7 +544,7 @@ export class ModuleService {
   }
 
   /**
-   * Pumps the upstream body into the pending blob, verifies and seals it. Resolves to the failure, if any.
+   * Pumps the upstream body into the pending blob, verifies and seals it. Resolves to the row stored, or the failure.
    * With a `walk` (zips), each chunk is also hashed as it passes, and readers get what the walk has passed
    * (local entries): the central directory and end record, at least, wait for the verdict.
    */
@@ -563,7 +560,8 @@ export class ModuleService {
     verifier: ObjectVerifier | null,
     target: UpstreamTarget,
     walk: ZipWalk | null,
-  ): Promise<GateError | null> {
+  ): Promise<GateError | CachedObject> {
+    let unpin = () => {};
     try {
       for await (const chunk of res.body as AsyncIterable<Buffer>) {
         if (pending.bytesWritten + chunk.length > max) throw new Error(`body exceeds the ${max}-byte limit`);
@@ -581,7 +579,8 @@ export class ModuleService {
       const { sha256, size } = await pending.finishWriting().catch(storeFailure);
       const h1 = verifier ? await verifier.verify(req, target, pending.tempPath, walk ?? undefined) : null;
       if (!verifier) await this.checkAnswer(req, target, pending.tempPath, size, res.url, walk);
-      await this.opts.blobs.commit(pending.tempPath, sha256);
+      unpin = this.opts.blobs.pin(sha256);
+      await this.opts.blobs.commit(pending.tempPath, sha256, size);
       const now = this.now();
       const obj: CachedObject = {
         key,
@@ -599,10 +598,12 @@ export class ModuleService {
         expiresAt: cls === 'immutable' ? null : now + this.opts.mutableTtlSeconds * 1000,
       };
       this.putIndexed(obj);
+      unpin();
       pending.seal();
       this.opts.onStored?.(obj);
-      return null;
+      return obj;
     } catch (err) {
+      unpin();
       res.body.destroy();
       walk?.destroy();
       // the audit row and the log line name the upstream that was asked, whatever went wrong with its answer

@@ -19,6 +19,8 @@
 //   build, so every hit of the next build paid the SELECT again.
 import { DEFERRED_WRITE_BUSY_MS, withBusyTimeout, type Db } from './database.js';
 import { ChunkSizer, DeferredWrites } from './deferred-writes.js';
+import { removeBlobFile } from './eviction.js';
+import type { BlobStore } from './blob-store.js';
 import { GateError } from '../errors.js';
 import { redactUrl } from '../redact.js';
 
@@ -158,6 +160,7 @@ export class CacheIndex {
   private readonly putRow: (row: CachedObject) => string | null;
   private readonly touchStmt;
   private readonly deleteStmt;
+  private readonly deleteNamingStmt;
   private readonly allStmt;
   private readonly countNegativeStmt;
   /** Remembered 404/410s as last counted, plus those stored here since; null: count at the next call. */
@@ -185,11 +188,13 @@ export class CacheIndex {
     );
     const shaOfKey = db.prepare<[string], string | null>('SELECT sha256 FROM objects WHERE key = ?').pluck(true);
     const anyRowOf = db.prepare<[string], number>('SELECT 1 FROM objects WHERE sha256 = ? LIMIT 1').pluck(true);
+    // BEGIN IMMEDIATE: a transaction that reads first holds a snapshot, and its write then fails at once
+    // (SQLITE_BUSY, no busy wait) when another connection (a worker) committed since; this one waits its turn
     this.putRow = db.transaction((row: CachedObject): string | null => {
       const before = shaOfKey.get(row.key) ?? null;
       this.putStmt.run(row);
       return before !== null && before !== row.sha256 && anyRowOf.get(before) === undefined ? before : null;
-    });
+    }).immediate;
     this.touchStmt = db.prepare('UPDATE objects SET last_access = ? WHERE key = ?');
     this.touchChunk = db.transaction((rest: Iterator<[string, number]>, n: number) => {
       let i = 0;
@@ -201,6 +206,7 @@ export class CacheIndex {
       return i;
     });
     this.deleteStmt = db.prepare('DELETE FROM objects WHERE key = ?');
+    this.deleteNamingStmt = db.prepare('DELETE FROM objects WHERE key = ? AND sha256 = ?');
     this.allStmt = db.prepare<[], Row>('SELECT * FROM objects');
     this.countNegativeStmt = db.prepare<[], { n: number }>('SELECT count(*) AS n FROM objects WHERE sha256 IS NULL AND status <> 200');
     this.pruneNegativeStmt = db.prepare(
@@ -344,10 +350,32 @@ export class CacheIndex {
   }
 
   delete(key: string): void {
+    this.forgetKey(key);
+    this.deleteStmt.run(key);
+  }
+
+  /**
+   * Deletes key's row only while it still names this blob: a blob found gone or bad says nothing of a row another
+   * process has written for the key since (a fresh copy), and deleting that one would orphan its file.
+   */
+  deleteIfNames(key: string, sha256: string): void {
+    this.forgetKey(key);
+    this.deleteNamingStmt.run(key, sha256);
+  }
+
+  /**
+   * Removes the file of a blob no row points at any more (what put returned), as eviction removes one: rows
+   * another process wrote for the same content meanwhile go with it (removeBlobFile).
+   */
+  removeBlob(blobs: BlobStore, sha256: string): void {
+    for (const row of removeBlobFile(this.db, blobs, sha256) ?? []) this.forgetKey(row.key);
+  }
+
+  /** What this process holds of key's row in memory: waiting access times, a kept row. */
+  private forgetKey(key: string): void {
     this.pendingTouches.delete(key);
     this.touching?.times.delete(key);
     this.keptRows.delete(key);
-    this.deleteStmt.run(key);
   }
 
   /**

@@ -1,7 +1,7 @@
 // The running gateway's cache size limit (--cache-max-bytes): after each stored object, least recently used
-// blobs go first, never one being read or just stored. The limit is read at each pass, so a reload applies
-// it to the next stored object (and to the pass the reload itself asks for). Each pass first writes the cache
-// hits' waiting last-access times, so it evicts in LRU order, and tells the index which rows it deleted.
+// blobs go first, never one being read, being stored or just stored. The limit is read at each pass, so a reload
+// applies it to the next stored object (and to the pass the reload itself asks for). Each pass first writes the
+// cache hits' waiting last-access times, so it evicts in LRU order, and tells the index which rows it deleted.
 // A pass goes on where the previous one stopped: the rows before that were passed already (their blob has a
 // more recent row, or was being read), and scanning them again at every stored object cost 0.6-1.4 s a pass
 // once a tenth of a 400,000-object cache had been evicted. So a blob that was being read is evicted when the
@@ -42,7 +42,7 @@ export class CacheLimit {
     if (max <= 0 || !this.db.open) return;
     try {
       this.index.flushTouches();
-      const r = evictionPass(this.db, this.blobs, max, (sha) => sha === justStored || this.blobs.isReading(sha), {
+      const r = evictionPass(this.db, this.blobs, max, (sha) => sha === justStored || this.blobs.inUse(sha), {
         onRemove: (o) => this.index.forgetKept(o.key), // the same connection: data_version does not tell the index
         from: this.resumeAt,
         budgetMs: this.passBudgetMs,

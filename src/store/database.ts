@@ -7,6 +7,8 @@ import Database from 'better-sqlite3';
 import { GateError } from '../errors.js';
 
 export type Db = Database.Database;
+/** A prepared statement of a Db (better-sqlite3's type, named here so other modules import it from this adapter). */
+export type Statement<P extends unknown[] | {} = unknown[], R = unknown> = Database.Statement<P, R>;
 
 /** How long a write waits for another connection's write lock (a worker, `gomodgate cache`, an admin's sqlite3). */
 const BUSY_TIMEOUT_MS = 5000;

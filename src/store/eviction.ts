@@ -8,7 +8,7 @@
 // (database.ts, migration 9); then the least recently used rows in order, reading a blob's rows where the scan
 // first meets it and again where it evicts it. The running gateway's passes go on where the last one stopped
 // and run a bounded time each (cache-limit.ts).
-import type { Db } from './database.js';
+import type { Db, Statement } from './database.js';
 import type { BlobStore } from './blob-store.js';
 
 export interface EvictionResult {
@@ -57,7 +57,7 @@ export interface LimitPassOptions extends EvictionOptions {
   budgetMs?: number;
 }
 
-interface Row {
+export interface Row {
   rowid: number;
   key: string;
   kind: string;
@@ -77,9 +77,28 @@ export function indexedBlobBytes(db: Db): number {
   return Number(r?.blob_bytes ?? 0);
 }
 
-function removeBlobFile(blobs: BlobStore, sha256: string): void {
-  // An unremovable file is an orphan for `cache verify --repair`; the index no longer points at it.
-  blobs.removeSync(sha256);
+/** The statements removeBlobFile runs, prepared once per connection. */
+const recheckStatements = new WeakMap<Db, { rowsOf: Statement<[string], Row>; deleteRows: Statement<[string]> }>();
+
+/**
+ * Removes the file of a blob whose rows were just deleted, then reads its rows again: another process (a worker,
+ * the running gateway beside `cache prune`) may have renamed the same content into place and written a row for
+ * it between the delete and the removal. Such rows name a file that is gone now; they are deleted and returned
+ * (fetched again at their next request); null when the file could not be removed. The process that wrote them checks for its file after its row as well
+ * (ModuleService), which covers a row written after this second read. Blobs this process is storing or reading
+ * are never passed here (inUse). An unremovable file stays, an orphan for `cache verify --repair`.
+ */
+export function removeBlobFile(db: Db, blobs: BlobStore, sha256: string): Row[] | null {
+  if (!blobs.removeSync(sha256)) return null;
+  let s = recheckStatements.get(db);
+  if (s === undefined) {
+    s = { rowsOf: db.prepare<[string], Row>(`SELECT ${ROW_COLS} FROM objects WHERE sha256 = ?`), deleteRows: db.prepare<[string]>('DELETE FROM objects WHERE sha256 = ?') };
+    recheckStatements.set(db, s);
+  }
+  const rows = s.rowsOf.all(sha256);
+  if (rows.length === 0 || blobs.sizeOfSync(sha256) !== null) return [];
+  s.deleteRows.run(sha256);
+  return rows;
 }
 
 function emit(opts: EvictionOptions, rows: Row[], blobRemoved: boolean): void {
@@ -182,7 +201,11 @@ export function evictionPass(
     if (!options.dryRun && doomed.length > 0) {
       // rows first, in one transaction; then the files no row points at (a crash between leaves orphans only)
       deleteAll(doomed.map((d) => d.sha));
-      for (const d of doomed) removeBlobFile(blobs, d.sha);
+      for (const d of doomed) {
+        const late = removeBlobFile(db, blobs, d.sha) ?? [];
+        d.refs.push(...late);
+        result.removedObjects += late.length;
+      }
     }
     for (const d of doomed) emit(options, d.refs, true);
     result.resumeAt = cursor;
@@ -240,7 +263,11 @@ export function pruneOlderThan(
   for (const [sha, rows] of doomed) {
     const orphaned = options.dryRun ? (refCount.get(sha) as number) === rows.length : !stillReferenced.get(sha);
     if (orphaned) {
-      if (!options.dryRun) removeBlobFile(blobs, sha);
+      if (!options.dryRun) {
+        const late = removeBlobFile(db, blobs, sha) ?? [];
+        rows.push(...late);
+        result.removedObjects += late.length;
+      }
       result.removedBytes += rows.reduce((m, r) => Math.max(m, r.size), 0);
     }
     emit(options, rows, orphaned);

@@ -7,6 +7,7 @@
 // The layout (where blobs and temp files live, what a blob name is) is BlobStore's; this module only asks it.
 import type { Db } from '../store/database.js';
 import { BlobStore } from '../store/blob-store.js';
+import { removeBlobFile } from '../store/eviction.js';
 
 export interface MissingBlob {
   key: string;
@@ -134,6 +135,14 @@ export async function verifyCache(db: Db, dataDir: string, progress: VerifyProgr
     }
   }
 
+  // A running gateway evicts while this runs: a row deleted since it was read is not missing, nor its blob
+  // unreadable (it went with the row). Only rows that still name the blob are reported.
+  const stillNames = db.prepare('SELECT 1 FROM objects WHERE key = ? AND sha256 IS ?').pluck();
+  report.missing = report.missing.filter((m) => stillNames.get(m.key, m.sha256) !== undefined);
+  report.unreadable = report.unreadable
+    .map((u) => ({ ...u, keys: u.keys.filter((k) => stillNames.get(k, u.sha256) !== undefined) }))
+    .filter((u) => u.keys.length > 0);
+
   const referenced = db.prepare('SELECT 1 FROM objects WHERE sha256 = ? LIMIT 1').pluck();
   for (const { sha256, path, size, mtimeMs } of onDisk) {
     if (sha256 !== null && (bySha.has(sha256) || referenced.get(sha256))) continue;
@@ -184,7 +193,11 @@ export function repairCache(db: Db, dataDir: string, report: VerifyReport, opts:
   })();
   // Rows first, then files: a blob is removed only when no row points at it any more.
   for (const sha of blobsToCheck) {
-    if (!referenced.get(sha) && blobs.removeSync(sha)) result.removedBlobs++;
+    if (referenced.get(sha)) continue;
+    const late = removeBlobFile(db, blobs, sha);
+    if (late === null) continue;
+    result.removedBlobs++;
+    result.removedRows += late.length;
   }
   for (const o of report.orphans) {
     const name = blobs.blobNameAt(o.path);

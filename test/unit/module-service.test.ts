@@ -272,12 +272,17 @@ test('a large blob cut short is fetched again, never sent under its full length;
   assert.equal(sha256(await bodyOf(back)), sha256(zip));
 });
 
-test('an object evicted right after it was stored (another worker enforcing the size limit) is fetched once more', async () => {
-  let evictions = 0;
+/** What another process's eviction does to an object this one just stored: its row and its file go, not this process's memory. */
+function evictElsewhere(o: CachedObject): void {
+  index.delete(o.key);
+  rmSync(blobs.pathOf(o.sha256!));
+}
+
+test('a small object evicted by another process right after it was stored is answered from the copy in hand', async () => {
   const svc = service({
     onStored: (o) => {
       stored.push(o);
-      if (evictions++ === 0) index.delete(o.key); // as another process's CacheLimit.enforce would
+      evictElsewhere(o);
     },
   });
   const path = '/example.com/small/@v/v1.0.0.mod';
@@ -285,11 +290,30 @@ test('an object evicted right after it was stored (another worker enforcing the 
   const reply = await ask(svc, path);
   assert.equal(reply.outcome, 'miss');
   assert.equal((await bodyOf(reply)).toString(), 'module example.com/small\n');
+  assert.equal(upstream.count(path), 1, 'not fetched again');
+  assert.equal(index.get(keyOf(path)), null, 'the eviction stands');
+});
+
+test('a large object evicted right after it was stored is fetched once more, then a clear error', async () => {
+  let evictions = 0;
+  const svc = service({
+    onStored: (o) => {
+      stored.push(o);
+      if (evictions++ === 0) evictElsewhere(o);
+    },
+  });
+  // over the size a reply holds in memory (SMALL_BLOB_BYTES): read from the file, which is gone
+  const big = (m: string) => `module ${m}\n\n// ${'x'.repeat(300_000)}\n`;
+  const path = '/example.com/big/@v/v1.0.0.mod';
+  upstream.serve(path, big('example.com/big'));
+  const reply = await ask(svc, path);
+  assert.equal(reply.outcome, 'miss');
+  assert.equal(sha256(await bodyOf(reply)), sha256(big('example.com/big')));
   assert.equal(upstream.count(path), 2);
   // evicted every time: a clear error, not a loop
-  const always = service({ onStored: (o) => index.delete(o.key) });
-  const other = '/example.com/tiny/@v/v1.0.0.mod';
-  upstream.serve(other, 'module example.com/tiny\n');
+  const always = service({ onStored: evictElsewhere });
+  const other = '/example.com/huge/@v/v1.0.0.mod';
+  upstream.serve(other, big('example.com/huge'));
   await assert.rejects(ask(always, other), (e: unknown) => e instanceof GateError && e.code === 'STORE_IO' && /evicted .* twice/.test(e.message));
   assert.equal(upstream.count(other), 2);
 });
