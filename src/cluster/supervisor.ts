@@ -62,8 +62,11 @@ function notifySystemd(args: string[], log: Logger): void {
   child.on('error', (err) => log.warn({ err: describeCause(err) }, 'systemd-notify failed'));
 }
 
-/** Everything that must happen once, before any worker starts (the workers then skip it); the data directory's lock. */
-function prepareOnce(config: GatewayConfig, log: Logger): DataDirLock {
+/**
+ * Everything that must happen once, before any worker starts (the workers then skip it). Returns the data
+ * directory's lock, and the blob store the supervisor clears a dead worker's partial downloads in.
+ */
+function prepareOnce(config: GatewayConfig, log: Logger): { lock: DataDirLock; blobs: BlobStore } {
   ensureOriginalDestinationSupport();
   ensureDataDirectory(config.dataDir);
   const lock = lockDataDirectory(config.dataDir); // before another gateway's downloads could be taken for leftovers
@@ -71,15 +74,16 @@ function prepareOnce(config: GatewayConfig, log: Logger): DataDirLock {
   if (created) log.info({ caDir: config.caDir, certFile: paths.certFile }, `created the gateway CA; distribute ${paths.certFile} to clients (\`gomodgate ca export\`)`);
   const caSource = new CaSource(config.caDir); // makes a rotation's switch that fell due while we were down, once
   assertCaUsable(config.caDir, caSource.cas().current!);
-  const leftovers = new BlobStore(config.dataDir).removeLeftoverTempFiles();
+  const blobs = new BlobStore(config.dataDir);
+  const leftovers = blobs.removeLeftoverTempFiles();
   if (leftovers) log.info({ count: leftovers }, 'removed partial downloads left by an earlier run');
   openDatabase(join(config.dataDir, 'gomodgate.db')).close(); // WAL mode and migrations, before N writers open it
-  return lock;
+  return { lock, blobs };
 }
 
 export async function startSupervisor(opts: SupervisorOptions): Promise<Supervisor> {
   const { config, log } = opts;
-  const dataDirLock = prepareOnce(config, log);
+  const { lock: dataDirLock, blobs } = prepareOnce(config, log);
   cluster.schedulingPolicy = cluster.SCHED_NONE;
   const leases = new LeaseCoordinator();
   const slots: Slot[] = Array.from({ length: opts.workers }, (_, index) => ({ index, worker: null, ready: false, owed: [] }));
@@ -178,6 +182,9 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
       }
       for (const g of leases.workerGone(w.id)) deliver(g);
       metrics.workerGone(w);
+      // its downloads in progress died with it (whoever waited for them fetches again, under a new lease)
+      const partial = w.process.pid === undefined ? 0 : blobs.removeTempFilesOf(w.process.pid);
+      if (partial) log.info({ worker: s.index, pid: w.process.pid, count: partial }, 'removed the partial downloads of a worker that exited');
       if (stopping) return;
       if (!allReady) {
         // a worker that cannot start (a port in use, a bad certificate): the others would fail alike

@@ -171,8 +171,23 @@ export class BlobStore {
     return n;
   }
 
+  /** A new download's temp file, named for this process (removeTempFilesOf). */
   newTempPath(): string {
-    return join(this.tempDir, `${Date.now()}-${randomBytes(6).toString('hex')}.part`);
+    return join(this.tempDir, `${process.pid}-${Date.now()}-${randomBytes(6).toString('hex')}.part`);
+  }
+
+  /**
+   * Removes the temp files of a process that is gone (a worker killed mid-download), which nothing else would
+   * remove before the next start. Returns how many.
+   */
+  removeTempFilesOf(pid: number): number {
+    let n = 0;
+    for (const name of listDir(this.tempDir)) {
+      if (!name.startsWith(`${pid}-`)) continue;
+      rmSync(join(this.tempDir, name), { force: true });
+      n++;
+    }
+    return n;
   }
 
   /** Whether s can name a blob (64 lower-case hex digits). */

@@ -3,11 +3,12 @@
 // the supervisor's /metrics); 16 concurrent cold clients for one zip cause exactly one upstream fetch and get
 // identical bytes; /metrics sums the workers; SIGHUP applies a live option in every worker; a worker killed
 // (-9) while it holds a fetch lease is replaced, its lease passes on and every client still gets the object;
+// one killed mid-download leaves no partial download behind;
 // SIGTERM to the supervisor and its workers (as systemd sends it) exits 0 and leaves a consistent store. Counts and hashes only, no timing assertions.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -198,6 +199,43 @@ test('kill -9 of the worker holding a fetch lease: it is replaced, the lease pas
   }
 });
 
+test('kill -9 of a worker mid-download: its partial download is removed while the gateway runs', async () => {
+  writeConfig([`upstream: ${up.url}`]);
+  const reloads = logged('configuration reload: 2 of 2 workers applied it').length;
+  gw.child.kill('SIGHUP');
+  await waitFor('the first upstream in both workers', () => logged('configuration reload: 2 of 2 workers applied it').length === reloads + 1);
+  up.addModule({ path: 'example.com/e', version: 'v1.0.0', files: { 'a.go': 'package e\n' } });
+  const path = '/example.com/e/@v/v1.0.0.mod';
+  up.setFault(path, { kind: 'endless' }); // filler bytes as fast as the gateway takes them (a .mod may have 16 MiB)
+  const tmp = join(dir, 'data', 'tmp');
+  const holderOf = () => {
+    for (const pid of execFileSync('pgrep', ['-P', String(gw.child.pid)], { encoding: 'utf8' }).split('\n').filter(Boolean)) {
+      for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+        try {
+          if (readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith(tmp + '/')) return Number(pid);
+        } catch {
+          // closed meanwhile
+        }
+      }
+    }
+    return null;
+  };
+  const pending = fetchVia(proxyUrl(path), { keepBelow: 0, timeoutMs: 10_000 }).catch((err: Error) => err);
+  const victim = await waitFor('a worker writing the partial download', holderOf, 20_000);
+  const partialOf = (pid: number) => readdirSync(tmp).filter((f) => f.startsWith(`${pid}-`));
+  assert.equal(partialOf(victim).length, 1, `the partial download is named for its worker: ${readdirSync(tmp).join(' ')}`);
+  const removedBefore = logged('removed the partial downloads of a worker that exited').length;
+  process.kill(victim, 'SIGKILL');
+  await pending;
+  await waitFor('the supervisor to clear it', () => logged('removed the partial downloads of a worker that exited').length === removedBefore + 1, 20_000);
+  assert.deepEqual(partialOf(victim), [], 'nothing of the dead worker is left in DATA/tmp');
+  up.setFault(path, null);
+  await waitFor('both workers serving again', async () => (await metric('gomodgate_workers')).get('{state="ready"}') === 2);
+  const again = await concurrent(path, 1);
+  assert.ok(!(again[0] instanceof Error) && again[0]!.status === 200, String(again[0] instanceof Error ? again[0].message : again[0]!.status));
+  assert.match(again[0]!.body.toString(), /^module example\.com\/e\b/);
+});
+
 test('a worker replaced: the totals do not go back, and a SIGHUP while the replacement starts reaches it', async () => {
   writeConfig([`upstream: ${up.url}`]);
   // both workers have been scraped with these counted (what a worker last reported is what it leaves behind)
@@ -298,5 +336,5 @@ test('SIGTERM to the control group: the supervisor drains both workers, exits 0,
   assert.equal(gw.child.exitCode, 0);
   assert.equal(logged('gomodgate stopped').length, 3, 'two workers and the supervisor');
   const rows = await assertStoreConsistent(join(dir, 'data'));
-  assert.deepEqual(rows.map((r) => r.key).sort(), ['mod:example.com/a@v1.0.0.mod', 'mod:example.com/a@v1.0.0.zip', 'mod:example.com/b@v1.0.0.zip', 'mod:example.com/c@v1.0.0.zip', 'mod:example.com/d@v1.0.0.zip']);
+  assert.deepEqual(rows.map((r) => r.key).sort(), ['mod:example.com/a@v1.0.0.mod', 'mod:example.com/a@v1.0.0.zip', 'mod:example.com/b@v1.0.0.zip', 'mod:example.com/c@v1.0.0.zip', 'mod:example.com/d@v1.0.0.zip', 'mod:example.com/e@v1.0.0.mod', 'mod:example.com/e@v1.0.0.zip']); // e's .zip: prefetched after its .mod
 });
