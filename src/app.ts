@@ -13,7 +13,8 @@ import type { GatewayConfig } from './config/load.js';
 import { describeCause } from './errors.js';
 import { openDatabase, type Db } from './store/database.js';
 import { WalCheckpointer } from './store/wal-checkpointer.js';
-import { lockDataDirectory } from './store/data-dir-lock.js';
+import { lockDataDirectory, lockTakenAt } from './store/data-dir-lock.js';
+import { sweepOrphanBlobs } from './store/orphan-sweep.js';
 import { BlobStore } from './store/blob-store.js';
 import { CacheIndex } from './store/cache-index.js';
 import { AuditLog } from './audit/audit-log.js';
@@ -72,6 +73,8 @@ import { ensureDataDirectory } from './store/data-directory.js';
 
 /** A checksum-database answer (lookup, tile, signed head) is never larger than this. */
 const SUMDB_OBJECT_MAX_BYTES = 1 << 20;
+/** How long after start the sweep for blob files without a row begins (it runs one shard per turn). */
+const ORPHAN_SWEEP_AFTER_MS = 2000;
 
 export interface Gateway {
   /** console: 0 when --console-listen is not set. */
@@ -374,6 +377,16 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
   // one process prunes the shared table (worker 0): the others would only repeat its deletes
   const retention = duties ? new AuditRetention(db, { retentionSeconds: () => current.auditRetention, log }) : null;
   retention?.start();
+  // blob files a crash left without their row, written before this gateway took the data directory (one process)
+  const sweepOrphans = () => {
+    const olderThan = lockTakenAt(config.dataDir);
+    if (olderThan === null || closed) return;
+    sweepOrphanBlobs(db, blobs, { olderThan, open: () => !closed && db.open }).then(
+      (r) => r.removed && log.info({ removed: r.removed, bytes: r.bytes }, 'removed blob files no index row named (left by a crash between a store and its row)'),
+      (err) => log.warn({ err: describeCause(err) }, 'the sweep for blob files without an index row failed; `gomodgate cache verify --repair` removes them'),
+    );
+  };
+  const orphanSweep = duties ? setTimeout(sweepOrphans, ORPHAN_SWEEP_AFTER_MS).unref() : null;
 
   let live: LiveTail | null = null;
   if (config.consoleListen && consoleTls && duties) {
@@ -487,6 +500,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
       if (closed) return;
       closed = true;
       clearInterval(caTimer);
+      if (orphanSweep) clearTimeout(orphanSweep);
       vulnSyncer.stop();
       retention?.stop();
       if (!role) notifySystemd(['STOPPING=1'], log);

@@ -132,6 +132,23 @@ export class BlobStore {
     return out;
   }
 
+  /** The shard directories of the blob directory ("00".."ff" that exist). Never throws. */
+  listShards(): string[] {
+    return listDir(this.blobDir).filter((name) => SHARD.test(name));
+  }
+
+  /** The blob names in one shard, without a stat each (strays are listBlobFiles's). Never throws. */
+  blobNamesIn(shard: string): string[] {
+    if (!SHARD.test(shard)) return [];
+    return listDir(join(this.blobDir, shard)).filter((name) => SHA256_HEX.test(name) && name.startsWith(shard));
+  }
+
+  /** A stored blob's size and last write (ms), or null when it is missing or not a file. */
+  fileStat(sha256: string): { size: number; mtimeMs: number } | null {
+    const st = statOf(this.pathOf(sha256));
+    return st && st.isFile ? { size: st.size, mtimeMs: st.mtimeMs } : null;
+  }
+
   /** The entries of the temp directory (downloads in progress, or left by a crash). Never throws. */
   listTempFiles(): StoredFile[] {
     const out: StoredFile[] = [];
@@ -260,8 +277,7 @@ export class BlobStore {
 
   /** Size of a stored blob (a regular file), or null when it is missing or not a file. */
   sizeOfSync(sha256: string): number | null {
-    const st = statOf(this.pathOf(sha256));
-    return st && st.isFile ? st.size : null;
+    return this.fileStat(sha256)?.size ?? null;
   }
 
   /** Re-hashes a stored blob from disk (streamed); onChunk gets each chunk's length. Rejects with the fs error. */

@@ -5,7 +5,7 @@
 // process is gone (a crash, a SIGKILL) is taken over; so is one whose PID now belongs to a process that is not
 // gomodgate. Workers run under their supervisor's lock; `gomodgate cache` and `audit` take none (they are made
 // to run beside a serving gateway). Within one process (tests start several gateways) the lock is counted.
-import { linkSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { linkSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GateError } from '../errors.js';
 
@@ -42,6 +42,18 @@ export function lockDataDirectory(dataDir: string): DataDirLock {
     rmSync(file, { force: true }); // left by a process that is gone
   }
   throw new GateError('CONFIG_INVALID', `cannot lock the data directory ${dataDir} (${file} keeps coming back); is another gomodgate starting?`);
+}
+
+/**
+ * When the serving gateway (or its supervisor) took the data directory (ms since epoch; the lock file's last
+ * write), or null when nobody holds it. Nothing of that gateway's was written before then.
+ */
+export function lockTakenAt(dataDir: string): number | null {
+  try {
+    return statSync(join(dataDir, LOCK_FILE)).mtimeMs;
+  } catch {
+    return null;
+  }
 }
 
 /** Writes our PID to a temporary file and links it into place: the link fails when the lock file exists. */
