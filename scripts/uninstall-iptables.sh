@@ -71,14 +71,20 @@ if ((dry_run)); then
   echo "$script"
   exit 0
 fi
-if ! bash -c "$script"; then
-  for t in "${tools[@]}"; do
-    refs=$("$t" "${WAIT[@]}" -t nat -S 2>/dev/null | grep -E -- "-[jg] $CHAIN( |\$)" || true)
+# Each family on its own: a chain that IPv4 cannot remove does not keep the IPv6 one (nor the reverse).
+failed=0
+for t in "${tools[@]}"; do
+  if ! bash -c "set -euo pipefail; $(chain_removal_commands "$t ${WAIT[*]}")"; then
+    failed=1
+    # what still jumps to the chain once our own tagged jump is gone: rules someone else added
+    refs=$("$t" "${WAIT[@]}" -t nat -S 2>/dev/null | grep -E -- "-[jg] $CHAIN( |\$)" | grep -v -F -- "--comment $JUMP_COMMENT -j $CHAIN" || true)
     if [[ -n $refs ]]; then
       echo "$PROG: $t: the $CHAIN chain is still used by rules that install-iptables.sh did not add:" >&2
       echo "$refs" >&2
     fi
-  done
+  fi
+done
+if ((failed)); then
   die "failed; remove the rules above by hand (iptables -t nat -D ...) and run it again"
 fi
 for t in "${tools[@]}"; do
