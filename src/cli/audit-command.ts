@@ -2,6 +2,7 @@
 // or CIDR), outcome and time range, as rows or grouped by module@version; `audit tail` follows new rows.
 // Output: an aligned table, --json (an array; JSON lines for tail) or --csv (RFC 4180). Opens the index
 // read-only (a running gateway keeps writing in WAL mode); never changes it. Exit 2 for bad arguments.
+import { shownNumber } from './cli-errors.js';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
@@ -110,7 +111,7 @@ function runQuery(args: Args): void {
   try {
     const filter = filterFromArgs(args, Date.now());
     const limit = Number(args.limit);
-    if (!Number.isInteger(limit) || limit < 0) throw new GateError('CONFIG_INVALID', `--limit must be a non-negative integer (got ${JSON.stringify(args.limit)})`);
+    if (!Number.isInteger(limit) || limit < 0) throw new GateError('CONFIG_INVALID', `--limit must be a non-negative integer (got ${shownNumber(args.limit)})`);
     const format = formatOf(args);
     db = openIndex(args, { readonly: true }).db;
     const q = new AuditQuery(db);
@@ -165,10 +166,10 @@ async function runTail(args: Args): Promise<void> {
   try {
     const filter = filterFromArgs(args, Date.now());
     const lines = Number(args.lines);
-    if (!Number.isInteger(lines) || lines < 0) throw new GateError('CONFIG_INVALID', `--lines must be a non-negative integer (got ${JSON.stringify(args.lines)})`);
+    if (!Number.isInteger(lines) || lines < 0) throw new GateError('CONFIG_INVALID', `--lines must be a non-negative integer (got ${shownNumber(args.lines)})`);
     const interval = Number(args.interval);
     if (!Number.isFinite(interval) || interval < 50 || interval > 60_000) {
-      throw new GateError('CONFIG_INVALID', `--interval must be between 50 and 60000 ms (got ${JSON.stringify(args.interval)})`);
+      throw new GateError('CONFIG_INVALID', `--interval must be between 50 and 60000 ms (got ${shownNumber(args.interval)})`);
     }
     const format = formatOf(args);
     db = openIndex(args, { readonly: true }).db;

@@ -116,3 +116,11 @@ export function exitWith(message: string, code: number): never {
   process.stderr.write(`gomodgate: ${redactUrlsInText(message)}\n`);
   process.exit(code);
 }
+
+/**
+ * A number option's value as a message shows it: yargs turns a word given to a `type: 'number'` option into NaN,
+ * which JSON.stringify would print as "null".
+ */
+export function shownNumber(value: unknown): string {
+  return typeof value === 'number' && Number.isNaN(value) ? 'something that is not a number' : JSON.stringify(value);
+}

@@ -2,6 +2,7 @@
 // clients fetched them when — one line per advisory × module@version, latest fetch first. Filters and output
 // formats are those of `gomodgate audit` (--since/--until, --module patterns, --client, --json, --csv), plus
 // --advisory (an ID or alias: then withdrawn advisories are shown too). Opens the index read-only.
+import { shownNumber } from './cli-errors.js';
 import type { CommandModule } from 'yargs';
 import { GateError } from '../errors.js';
 import type { Db } from '../store/database.js';
@@ -33,7 +34,7 @@ function runVulns(args: Args): void {
     }
     const modules = parseModulePatterns(list(args.module));
     const limit = Number(args.limit);
-    if (!Number.isInteger(limit) || limit < 0) throw new GateError('CONFIG_INVALID', `--limit must be a non-negative integer (got ${JSON.stringify(args.limit)})`);
+    if (!Number.isInteger(limit) || limit < 0) throw new GateError('CONFIG_INVALID', `--limit must be a non-negative integer (got ${shownNumber(args.limit)})`);
     if (args.json && args.csv) throw new GateError('CONFIG_INVALID', '--json and --csv cannot be used together');
     const advisory = args.advisory === undefined ? undefined : String(args.advisory).trim();
     db = openIndex(args, { readonly: true }).db;
