@@ -352,6 +352,20 @@ describe('scripts/install-iptables.sh and uninstall-iptables.sh in a network nam
     expectOk(await bash(GW, UNINSTALL_IPTABLES, ['--no-ipv6']));
     assert.equal(await natBoth(GW), pristine);
   });
+
+  it('a foreign rule in one family keeps only that family\'s chain: the other is removed, and our own jump is never named', async () => {
+    expectOk(await bash(GW, INSTALL_IPTABLES, ['--lan-if', GW_IF]));
+    assert.match(await natRules(GW, 6), /GOMODGATE/);
+    await netfilter(GW, 4, ['-t', 'nat', '-A', 'OUTPUT', '-p', 'tcp', '-d', '198.51.100.1', '-j', 'GOMODGATE']);
+    const refused = await bash(GW, UNINSTALL_IPTABLES, []);
+    assert.equal(refused.code, 1, describeResult(refused));
+    assert.match(refused.stderr, /-A OUTPUT -d 198\.51\.100\.1\/32 -p tcp -j GOMODGATE/);
+    assert.ok(!refused.stderr.includes(JUMP), `our own jump is not a rule to remove by hand:\n${refused.stderr}`);
+    assert.doesNotMatch(await natRules(GW, 6), /GOMODGATE/, 'IPv6 is removed although IPv4 could not be');
+    await netfilter(GW, 4, ['-t', 'nat', '-D', 'OUTPUT', '-p', 'tcp', '-d', '198.51.100.1', '-j', 'GOMODGATE']);
+    expectOk(await bash(GW, UNINSTALL_IPTABLES, []));
+    assert.equal(await natBoth(GW), pristine);
+  });
 });
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -66,6 +66,16 @@ test('option values are echoed as typed, named as given (flag or variable), all 
   assert.equal(JSON.parse(sized.stdout)['cache.maxBytes'], 10 * 1024 ** 3);
 });
 
+test('a word given to a number option is named as such, not "got null" (yargs makes it NaN); one line, exit 2', async () => {
+  const data = join(dir, 'numbers');
+  for (const [args, flag] of [[['audit', '--limit', 'abc'], '--limit'], [['audit', 'tail', '--lines', 'abc'], '--lines'], [['audit', 'tail', '--interval', 'abc'], '--interval'], [['vulns', '--limit', 'abc'], '--limit']] as const) {
+    const r = await runCli([...args, '--data-dir', data]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`^gomodgate: ${flag} must be .* \\(got something that is not a number\\)`), r.stderr);
+  }
+});
+
 test('two of our own ports equal are reported as such by serve, before anything listens', async () => {
   const r = await runCli(serveArgs('--proxy-port', '18443', '--tls-port', '18443'));
   assert.equal(r.stderr, "gomodgate: --proxy-port is 18443, the same port as --tls-port: each of gomodgate's listeners needs its own port\n");
