@@ -27,5 +27,6 @@ export function auditRow(f: AuditFacts): AuditRecord {
     sha256: f.sha256 ?? null,
     upstreamUrl: f.upstreamUrl ?? null,
     reason: f.reason ?? null,
+    joined: f.joined ?? false,
   };
 }

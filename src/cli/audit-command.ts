@@ -2,7 +2,6 @@
 // or CIDR), outcome and time range, as rows or grouped by module@version; `audit tail` follows new rows.
 // Output: an aligned table, --json (an array; JSON lines for tail) or --csv (RFC 4180). Opens the index
 // read-only (a running gateway keeps writing in WAL mode); never changes it. Exit 2 for bad arguments.
-import { shownNumber } from './cli-errors.js';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
@@ -25,6 +24,7 @@ import {
   type OutputFormat,
 } from '../tools/audit-format.js';
 import { configFromArgv, withOptions } from './config-options.js';
+import { shownNumber } from './cli-errors.js';
 
 type Args = Record<string, unknown>;
 

@@ -19,6 +19,7 @@ import { warmCache } from '../tools/cache-warm.js';
 import { ProgressBar } from '../tools/progress-bar.js';
 import { withOptions } from './config-options.js';
 import { exitQuietlyOnClosedStdout, openIndex, reportFailure } from './audit-command.js';
+import { shownNumber } from './cli-errors.js';
 
 type Args = Record<string, unknown>;
 
@@ -258,7 +259,7 @@ async function runWarm(args: Args): Promise<void> {
     }
     const concurrency = Number(args.concurrency);
     if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) {
-      throw new GateError('CONFIG_INVALID', `--concurrency must be an integer from 1 to 64 (got ${JSON.stringify(args.concurrency)})`);
+      throw new GateError('CONFIG_INVALID', `--concurrency must be an integer from 1 to 64 (got ${shownNumber(args.concurrency)})`);
     }
     let gateway: URL;
     try {

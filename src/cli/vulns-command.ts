@@ -2,7 +2,6 @@
 // clients fetched them when — one line per advisory × module@version, latest fetch first. Filters and output
 // formats are those of `gomodgate audit` (--since/--until, --module patterns, --client, --json, --csv), plus
 // --advisory (an ID or alias: then withdrawn advisories are shown too). Opens the index read-only.
-import { shownNumber } from './cli-errors.js';
 import type { CommandModule } from 'yargs';
 import { GateError } from '../errors.js';
 import type { Db } from '../store/database.js';
@@ -12,6 +11,7 @@ import { affectedFetchesCsvDocument, affectedFetchesJsonDocument, affectedFetche
 import { isIP } from 'node:net';
 import { withOptions } from './config-options.js';
 import { exitQuietlyOnClosedStdout, openIndex, reportFailure } from './audit-command.js';
+import { shownNumber } from './cli-errors.js';
 
 type Args = Record<string, unknown>;
 

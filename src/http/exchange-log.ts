@@ -36,6 +36,7 @@ export class AuditedExchangeLog implements ExchangeLog {
       sha256: s.sha256,
       upstreamUrl: s.upstreamUrl,
       reason: s.reason,
+      joined: s.joined,
     });
     this.audit.record(row);
     const err = s.error;
@@ -43,7 +44,8 @@ export class AuditedExchangeLog implements ExchangeLog {
     // a stale copy served is upstream trouble too, whose reason (in the row) the admin needs to see
     const level = err?.code === 'INTERNAL' || err?.code === 'INTEGRITY' ? 'error' : s.status >= 500 || s.outcome === 'stale' ? 'warn' : s.outcome === 'hit' ? this.hitLevel() : 'info';
     if (!this.log.isLevelEnabled(level)) return;
-    const { ts: _ts, ...fields } = row;
-    this.log[level]({ reqId: ex.id, arrival: ex.conn.arrival, ...fields, cause }, 'go request');
+    const { ts: _ts, joined, ...fields } = row;
+    // `joined` only where it says something (pino leaves out undefined)
+    this.log[level]({ reqId: ex.id, arrival: ex.conn.arrival, ...fields, joined: joined || undefined, cause }, 'go request');
   }
 }

@@ -21,6 +21,8 @@ export interface ExchangeSummary {
   reason?: string;
   /** The error behind a failed exchange, for the admin log (never sent to the client). */
   error?: GateError;
+  /** Answered by an upstream fetch another request had started. */
+  joined?: boolean;
 }
 
 /** What the caller knows of an answer before it is sent: the exchange adds the status and the bytes that left. */
@@ -54,6 +56,7 @@ function summarize(facts: AnswerFacts, status: number, bytes: number, ending: En
     upstreamUrl: facts.upstreamUrl,
     reason: ending.reason ?? facts.reason,
     error: ending.error ?? facts.error,
+    joined: facts.joined,
   };
 }
 

@@ -67,7 +67,7 @@ export class GoRequestHandler {
     this.service.answer({ request, upstream: route.upstream, method: method as 'GET' | 'HEAD' }).then(
       (reply) => {
         // a streamed zip's SHA-256 exists once its body is whole: the exchange asks sealedSha256 when it ends
-        exchange.send(reply, reply.body, { outcome: reply.outcome, upstreamUrl: reply.upstreamUrl, reason: reply.warning, sha256: reply.sha256, sealedSha256: reply.sealedSha256 });
+        exchange.send(reply, reply.body, { outcome: reply.outcome, upstreamUrl: reply.upstreamUrl, reason: reply.warning, sha256: reply.sha256, sealedSha256: reply.sealedSha256, joined: reply.joined });
         // the cold path only: after a cache hit, what comes next was most likely fetched ahead already, and a
         // hit must not pay for asking again
         if (reply.status === 200 && method === 'GET' && reply.outcome !== 'hit') this.prefetch?.answered(request, route.upstream);

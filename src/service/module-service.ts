@@ -55,6 +55,8 @@ export interface ModuleReply {
   upstreamUrl?: string;
   /** Served, but a policy rule flagged it (action warn): the audit row's reason. */
   warning?: string;
+  /** A miss answered by an upstream fetch another request had started (here, or in another worker). */
+  joined?: boolean;
 }
 
 /** Verifies downloaded objects before they are stored (see verify/module-verifier.ts). */
@@ -95,7 +97,7 @@ const STREAM_AFTER_BYTES = 1 << 20;
 
 type Fetched =
   | { type: 'streaming'; pending: PendingBlob; size: number | null; contentType: string; upstreamUrl: string; stored: Promise<GateError | CachedObject> }
-  | { type: 'stored'; object: CachedObject }
+  | { type: 'stored'; object: CachedObject; /** stored by another process, whose fetch lease this one waited for */ byOther: boolean }
   | { type: 'negative'; object: CachedObject };
 
 export interface ModuleServiceOptions {
@@ -183,6 +185,8 @@ export class ModuleService {
     // another worker stores may be evicted again before this one reads it, what this one stores it holds
     for (let attempt = 1; ; attempt++) {
       let fetched: Fetched;
+      // a fetch for this key already under way: this request joins it, and causes no upstream fetch of its own
+      let joined = this.flights.has(key);
       try {
         fetched = await this.flights.run<Fetched>(key, () => this.fetchUnderLease(q, cls, key, attempt === 1));
       } catch (err) {
@@ -195,13 +199,14 @@ export class ModuleService {
       }
       if (fetched.type === 'negative') return this.negativeReply(q, fetched.object, 'not-found');
       if (fetched.type === 'streaming') {
-        const streaming = await this.streamingReply(q, fetched);
+        const streaming = await this.streamingReply(q, fetched, joined);
         if (streaming) return streaming;
       }
+      if (fetched.type === 'stored' && fetched.byOther) joined = true;
       // checked and stored before any byte was released; answered from the row as stored (another process may
       // have evicted it already: a small blob is still in this process's memory)
       const stored = fetched.type === 'stored' ? fetched.object : this.opts.index.get(key);
-      const reply = stored && (await this.fromCache(q, stored, 'miss'));
+      const reply = stored && (await this.fromCache(q, stored, 'miss', joined));
       if (reply) return reply;
       if (attempt === 2) throw new GateError('STORE_IO', 'the object was evicted from the cache as soon as it was stored, twice (is cache.maxBytes too small?); retry');
     }
@@ -278,7 +283,7 @@ export class ModuleService {
   }
 
   /** A reply from an index row, or null when its blob is gone (then the row is dropped). */
-  private async fromCache(q: ModuleQuery, obj: CachedObject, outcome: 'hit' | 'stale' | 'miss'): Promise<ModuleReply | null> {
+  private async fromCache(q: ModuleQuery, obj: CachedObject, outcome: 'hit' | 'stale' | 'miss', joined = false): Promise<ModuleReply | null> {
     if (obj.status !== 200) return this.negativeReply(q, obj, outcome === 'stale' ? 'stale' : 'not-found');
     if (!obj.sha256) return null;
     if (obj.h1 === null && this.verifier?.needsVerification(q.request)) {
@@ -316,6 +321,7 @@ export class ModuleService {
       outcome,
       sha256: obj.sha256,
       upstreamUrl: obj.upstreamUrl ?? undefined,
+      joined,
     };
   }
 
@@ -323,11 +329,11 @@ export class ModuleService {
    * A miss answered while its zip still arrives: the body follows the download, its tail only the verdict
    * (a refusal cuts it). HEAD waits for the verdict. Null once the zip is stored (answer from the cache).
    */
-  private async streamingReply(q: ModuleQuery, f: Extract<Fetched, { type: 'streaming' }>): Promise<ModuleReply | null> {
+  private async streamingReply(q: ModuleQuery, f: Extract<Fetched, { type: 'streaming' }>, joined: boolean): Promise<ModuleReply | null> {
     const failed = f.pending.failureReason;
     if (failed) throw failed;
     const body = q.method === 'GET' ? f.pending.createReader() : null;
-    if (body) return { status: 200, headers: this.headersFor(q.request, f.contentType, f.size, 'miss'), body, outcome: 'miss', upstreamUrl: f.upstreamUrl, sealedSha256: () => f.pending.sha256 };
+    if (body) return { status: 200, headers: this.headersFor(q.request, f.contentType, f.size, 'miss'), body, outcome: 'miss', upstreamUrl: f.upstreamUrl, sealedSha256: () => f.pending.sha256, joined };
     const outcome = await f.stored;
     if (outcome instanceof GateError) throw outcome;
     return null;
@@ -416,7 +422,7 @@ export class ModuleService {
     try {
       if (lease.waited && takeOthers) {
         const now = this.opts.index.get(key);
-        if (now && this.isFresh(now)) return { value: now.status === 200 ? { type: 'stored', object: now } : { type: 'negative', object: now } };
+        if (now && this.isFresh(now)) return { value: now.status === 200 ? { type: 'stored', object: now, byOther: true } : { type: 'negative', object: now } };
       }
       const result = await this.fetch(q, cls, key);
       if (result.settled) {
@@ -490,7 +496,7 @@ export class ModuleService {
     }
     const outcome = await stored;
     if (outcome instanceof GateError) throw outcome;
-    return { value: { type: 'stored', object: outcome } };
+    return { value: { type: 'stored', object: outcome, byOther: false } };
   }
 
   /**

@@ -243,6 +243,10 @@ const MIGRATIONS: readonly string[] = [
      INSERT INTO cache_blobs (sha256, refs, size) SELECT NEW.sha256, 1, NEW.size WHERE NEW.sha256 IS NOT NULL
        ON CONFLICT (sha256) DO UPDATE SET refs = refs + 1, size = max(size, excluded.size);
    END;`,
+  // 10: whether a request was answered by an upstream fetch another request had started (it joined that flight,
+  //     in this process or, through the fetch lease, in another worker): `audit --group` counts upstream fetches
+  //     as the misses that did not join one; counting every miss said 5 fetches for 5 clients of one fetch
+  `ALTER TABLE audit ADD COLUMN joined INTEGER NOT NULL DEFAULT 0;`,
 ];
 
 export function openDatabase(file: string, options: { readonly?: boolean } = {}): Db {

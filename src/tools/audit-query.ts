@@ -340,7 +340,7 @@ export class AuditQuery {
   groupsSql(filter: AuditFilter, limit: number): Where {
     const w = auditWhere(filter);
     const sql = `SELECT module, version, COUNT(DISTINCT client) AS clients, SUM(outcome <> 'prefetch') AS fetches,
-        SUM(outcome IN ('miss', 'prefetch')) AS upstream, COALESCE(SUM(bytes), 0) AS bytes, MIN(ts) AS first, MAX(ts) AS last
+        SUM(outcome IN ('miss', 'prefetch') AND joined = 0) AS upstream, COALESCE(SUM(bytes), 0) AS bytes, MIN(ts) AS first, MAX(ts) AS last
       FROM audit WHERE +module IS NOT NULL AND ${w.sql}
       GROUP BY +module, +version ORDER BY fetches DESC, module, version${limit > 0 ? ' LIMIT ?' : ''}`;
     return { sql, params: limit > 0 ? [...w.params, limit] : w.params };

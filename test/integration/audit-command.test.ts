@@ -344,3 +344,25 @@ test('audit tail follows: a request made through the gateway appears as a new JS
   assert.equal(child.exitCode, 0, `tail exits cleanly on SIGTERM: ${stderr}`);
   assert.equal(stdout.trimEnd().split('\n').length, 3, 'nothing printed twice');
 });
+
+test('--group: clients that joined one upstream fetch count as one upstream fetch; their rows say joined', async () => {
+  upstream.addModule({ path: 'example.com/joined', version: 'v1.0.0', files: { 'a.go': 'package a\n' } });
+  const path = '/example.com/joined/@v/v1.0.0.zip';
+  upstream.resetHits();
+  upstream.setDelay(300); // all five arrive while the one fetch is in flight
+  try {
+    const statuses = await Promise.all(['127.0.0.1', '127.0.0.2', '127.0.0.1', '127.0.0.2', '127.0.0.1'].map((from) => get(path, from)));
+    assert.deepEqual(statuses, [200, 200, 200, 200, 200]);
+  } finally {
+    upstream.setDelay(0);
+  }
+  assert.equal(upstream.hits(path), 1, 'single-flight: one upstream request');
+  await waitFor('the five rows', () => auditRows("module = 'example.com/joined'").length >= 5);
+  const r = await audit('--group', '--json', '--module', 'example.com/joined');
+  assert.equal(r.code, 0, r.stderr);
+  const [g] = JSON.parse(r.stdout) as Array<{ fetches: number; upstream: number }>;
+  assert.deepEqual({ fetches: g!.fetches, upstream: g!.upstream }, { fetches: 5, upstream: 1 });
+  const rows = auditRows("module = 'example.com/joined'");
+  assert.deepEqual(rows.map((x) => x.outcome), ['miss', 'miss', 'miss', 'miss', 'miss']);
+  assert.equal(rows.filter((x) => x.joined === 0).length, 1, 'one row led the fetch');
+});

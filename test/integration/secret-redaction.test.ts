@@ -121,12 +121,12 @@ test('the audit log, the cache index and the logger redact signed URLs handed to
   const audit = new AuditLog(db);
   audit.record({
     ts: 1, client: '10.0.0.1', origDst: null, host: 'proxy.golang.org', method: 'GET', path: '/m/@v/v1.0.0.zip', module: 'm', version: 'v1.0.0', kind: 'zip',
-    outcome: 'miss', status: 200, bytes: 1, durationMs: 1, sha256: null, upstreamUrl: signed, reason: `redirected to ${signed}`,
+    outcome: 'miss', status: 200, bytes: 1, durationMs: 1, sha256: null, upstreamUrl: signed, reason: `redirected to ${signed}`, joined: false,
   });
   // a client's absolute-form request line refused before it is rewritten (421 on an intercepted connection)
   audit.record({
     ts: 2, client: '10.0.0.1', origDst: null, host: 'proxy.golang.org', method: 'GET', path: `https://${SECRETS[3]}:${SECRETS[0]}@proxy.golang.org/m/@v/list`,
-    module: null, version: null, kind: null, outcome: 'refused', status: 421, bytes: 0, durationMs: 1, sha256: null, upstreamUrl: null, reason: 'misdirected',
+    module: null, version: null, kind: null, outcome: 'refused', status: 421, bytes: 0, durationMs: 1, sha256: null, upstreamUrl: null, reason: 'misdirected', joined: false,
   });
   audit.flush();
   assert.equal(db.prepare('SELECT path FROM audit WHERE ts = 2').pluck().get(), 'https://redacted@proxy.golang.org/m/@v/list');

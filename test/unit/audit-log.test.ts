@@ -15,7 +15,7 @@ import Database from 'better-sqlite3';
 
 const row = (path: string): AuditRecord => ({
   ts: 1, client: '10.0.0.1', origDst: null, host: 'proxy.golang.org', method: 'GET', path, module: null, version: null, kind: null,
-  outcome: 'hit', status: 200, bytes: 0, durationMs: 0, sha256: null, upstreamUrl: null, reason: null,
+  outcome: 'hit', status: 200, bytes: 0, durationMs: 0, sha256: null, upstreamUrl: null, reason: null, joined: false,
 });
 
 test('whenFlushed resolves after the batch holding every earlier row is written', async () => {

@@ -17,7 +17,7 @@ const NOW = Date.UTC(2026, 10, 30);
 
 const row = (ts: number, version: string): AuditRecord => ({
   ts, client: '10.0.0.1', origDst: null, host: 'proxy.golang.org', method: 'GET', path: `/example.com/m/@v/${version}.zip`, module: 'example.com/m', version, kind: 'zip',
-  outcome: 'hit', status: 200, bytes: 1, durationMs: 1, sha256: null, upstreamUrl: null, reason: null,
+  outcome: 'hit', status: 200, bytes: 1, durationMs: 1, sha256: null, upstreamUrl: null, reason: null, joined: false,
 });
 
 test('rows past the retention are deleted in batches, younger rows and the fetch counts stay; 0 keeps all', async () => {

@@ -22,7 +22,7 @@ function row(i: number): AuditRecord {
   return {
     ts: NOW - (i % 86_400) * 1000, client: `10.0.${(i >> 8) % 4}.${i % 256}`, origDst: null, host: 'proxy.golang.org', method: 'GET',
     path: `/${module}/@v/v1.0.${i % 7}.zip`, module, version: `v1.0.${i % 7}`, kind: 'zip', outcome: i % 5 === 0 ? 'miss' : 'hit',
-    status: 200, bytes: 1000 + (i % 100), durationMs: 1, sha256: null, upstreamUrl: null, reason: null,
+    status: 200, bytes: 1000 + (i % 100), durationMs: 1, sha256: null, upstreamUrl: null, reason: null, joined: false,
   };
 }
 
