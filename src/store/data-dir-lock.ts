@@ -45,6 +45,21 @@ export function lockDataDirectory(dataDir: string): DataDirLock {
 }
 
 /**
+ * The PID of the live process that holds the data directory's lock (the serving gateway, or its supervisor),
+ * or null when no live process does: no gomodgate serves it (`gomodgate doctor` asks).
+ */
+export function servingPid(dataDir: string): number | null {
+  const pid = holderOf(join(dataDir, LOCK_FILE));
+  if (pid === null) return null;
+  try {
+    process.kill(pid, 0);
+    return pid;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM' ? pid : null;
+  }
+}
+
+/**
  * When the serving gateway (or its supervisor) took the data directory (ms since epoch; the lock file's last
  * write), or null when nobody holds it. Nothing of that gateway's was written before then.
  */

@@ -151,7 +151,13 @@ function loopbackAddresses(listen: string): string[] {
  * A transparent listener that listens only where redirected connections never arrive (loopback, or not on the
  * interfaces `redirect` names) fails; it is a warning only when the rules are known to send nothing to its port.
  */
-export async function checkListeners(config: GatewayConfig, ms: number, redirect: RedirectView = { toPorts: null, lanAddresses: null }): Promise<DoctorCheck[]> {
+export async function checkListeners(
+  config: GatewayConfig,
+  ms: number,
+  redirect: RedirectView = { toPorts: null, lanAddresses: null },
+  /** The PID of the gomodgate that serves config.dataDir (its lock's live holder), or null: none does. */
+  serving: number | null = null,
+): Promise<DoctorCheck[]> {
   const listeners = [
     { id: 'listener-tls', what: 'transparent TLS listener', flag: '--tls-port', port: config.tlsPort, addrs: loopbackAddresses(config.listen), transparent: true },
     { id: 'listener-http', what: 'transparent HTTP listener', flag: '--http-port', port: config.httpPort, addrs: loopbackAddresses(config.listen), transparent: true },
@@ -178,7 +184,6 @@ export async function checkListeners(config: GatewayConfig, ms: number, redirect
       return { l, listening: null, skipped: false, unreachable: null };
     }),
   );
-  const anyUp = results.some((r) => r.listening !== null);
   return results.map(({ l, listening, skipped, unreachable }): DoctorCheck => {
     const title = `${l.what} port ${l.port}`;
     if (skipped) return { id: l.id, title, ok: true, detail: `${l.flag} 0 (any free port): nothing to check`, hint: '' };
@@ -192,13 +197,25 @@ export async function checkListeners(config: GatewayConfig, ms: number, redirect
       }
       return { id: l.id, title, ok: false, detail: `${only}: ${why}, so every one is refused`, hint: fix };
     }
+    if (listening && serving === null) {
+      // the port in use that makes serve exit: not the gateway, whatever answers there
+      return {
+        id: l.id,
+        title,
+        ok: 'warn',
+        detail: `something listens on ${at(listening)}, but no gomodgate serves ${config.dataDir} (no live holder of its gomodgate.pid)`,
+        hint: `another program holds this port, and gomodgate serve would fail to bind it: stop that program, or give gomodgate another ${l.flag}`,
+      };
+    }
     if (listening) return { id: l.id, title, ok: true, detail: `something listens on ${at(listening)}`, hint: '' };
     return {
       id: l.id,
       title,
       ok: 'warn',
       detail: `nothing listens on ${l.addrs.map(at).join(' or ')}`,
-      hint: anyUp ? `other gateway ports answer: did serve fail to bind ${l.flag} ${l.port}? check its log` : 'the gateway is not running here: start it (gomodgate serve, or systemctl start gomodgate)',
+      hint: serving !== null
+        ? `gomodgate (pid ${serving}) serves this data directory, but not on this port: did serve fail to bind ${l.flag} ${l.port}, or does it run with another configuration? check its log`
+        : 'the gateway is not running here: start it (gomodgate serve, or systemctl start gomodgate)',
     };
   });
 }

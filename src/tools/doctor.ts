@@ -10,6 +10,7 @@ import { DEFAULT_PROBE_TIMEOUT_MS, type DoctorCheck } from './doctor-check.js';
 import { checkCa, checkDataDir, checkListeners } from './doctor-local.js';
 import { judgeRedirects, redirectView, runSave } from './doctor-redirect.js';
 import { checkUpstreams } from './doctor-upstream.js';
+import { servingPid } from '../store/data-dir-lock.js';
 
 export { DEFAULT_PROBE_MODULE, DEFAULT_PROBE_TIMEOUT_MS, hasFailures, type CheckResult, type DoctorCheck } from './doctor-check.js';
 
@@ -44,7 +45,7 @@ export async function runDoctor(opts: DoctorOptions): Promise<DoctorCheck[]> {
   const saved = Promise.all([runSave('iptables-save', ms), runSave('ip6tables-save', ms)]);
   const [upstream, listeners, [v4, v6]] = await Promise.all([
     checkUpstreams(config, opts.probeModule, { timeoutMs: ms, roots, env, config }),
-    saved.then(([v4, v6]) => checkListeners(config, ms, redirectView([v4, v6], config.tlsPort, networkInterfaces()))),
+    saved.then(([v4, v6]) => checkListeners(config, ms, redirectView([v4, v6], config.tlsPort, networkInterfaces()), servingPid(config.dataDir))),
     saved,
   ]);
   checks.push(...upstream);

@@ -47,8 +47,8 @@ function cleanEnv(path = emptyPath): NodeJS.ProcessEnv {
   return env;
 }
 
-function doctor(args: string[], ca = caDir, path = emptyPath): Promise<{ code: number; checks: Check[]; stderr: string }> {
-  const all = ['doctor', '--ca-dir', ca, '--data-dir', dataDir, '--json', '--probe-timeout', '5s', ...args];
+function doctor(args: string[], ca = caDir, path = emptyPath, data = dataDir): Promise<{ code: number; checks: Check[]; stderr: string }> {
+  const all = ['doctor', '--ca-dir', ca, '--data-dir', data, '--json', '--probe-timeout', '5s', ...args];
   return new Promise((done, fail) => {
     execFile(process.execPath, [BIN, ...all], { env: cleanEnv(path), timeout: 60_000 }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
@@ -301,6 +301,8 @@ test('listeners: a listening port passes, a missing one is a warning that points
   const listening = net.createServer((c) => c.destroy());
   await new Promise<void>((ok) => listening.listen(0, '127.0.0.1', ok));
   const port = (listening.address() as net.AddressInfo).port;
+  // a gomodgate serves the data directory (its lock's holder is alive): this process stands for it
+  writeFileSync(join(dataDir, 'gomodgate.pid'), `${process.pid}\n`);
   try {
     const { code, checks } = await doctor(['--offline', '--admin-listen', '127.0.0.1', '--admin-port', String(port), '--listen', '127.0.0.1', '--tls-port', String(deadPort)]);
     const admin = byId(checks, 'listener-admin');
@@ -309,10 +311,31 @@ test('listeners: a listening port passes, a missing one is a warning that points
     const tlsListener = byId(checks, 'listener-tls');
     assert.equal(tlsListener.ok, 'warn');
     assert.equal(tlsListener.detail, `nothing listens on 127.0.0.1:${deadPort}`);
-    assert.match(tlsListener.hint, /other gateway ports answer: did serve fail to bind --tls-port/);
+    assert.match(tlsListener.hint, new RegExp(`^gomodgate \\(pid ${process.pid}\\) serves this data directory, but not on this port: did serve fail to bind --tls-port`));
     assert.equal(code, 0);
   } finally {
+    rmSync(join(dataDir, 'gomodgate.pid'), { force: true });
     await new Promise<void>((ok) => listening.close(() => ok()));
+  }
+});
+
+test('listeners: with no gomodgate serving the data directory, what holds its ports is another program, not the gateway', async () => {
+  const other = net.createServer((c) => c.destroy());
+  await new Promise<void>((ok) => other.listen(0, '127.0.0.1', ok));
+  const port = (other.address() as net.AddressInfo).port;
+  // a lock file left by a process that is gone serves nothing
+  writeFileSync(join(dataDir, 'gomodgate.pid'), '999999999\n');
+  try {
+    const { code, checks } = await doctor(['--offline', '--admin-listen', '127.0.0.1', '--admin-port', String(port), '--listen', '127.0.0.1', '--tls-port', String(deadPort)]);
+    const admin = byId(checks, 'listener-admin');
+    assert.equal(admin.ok, 'warn');
+    assert.equal(admin.detail, `something listens on 127.0.0.1:${port}, but no gomodgate serves ${dataDir} (no live holder of its gomodgate.pid)`);
+    assert.match(admin.hint, /^another program holds this port, and gomodgate serve would fail to bind it/);
+    assert.equal(byId(checks, 'listener-tls').hint, 'the gateway is not running here: start it (gomodgate serve, or systemctl start gomodgate)');
+    assert.equal(code, 0);
+  } finally {
+    rmSync(join(dataDir, 'gomodgate.pid'), { force: true });
+    await new Promise<void>((ok) => other.close(() => ok()));
   }
 });
 
@@ -321,7 +344,7 @@ test('a running gateway: its transparent listeners are found by their sockets, w
   const gw = await startTestGateway({}, { dir: gwDir });
   const p = gw.gateway.ports;
   try {
-    const { checks } = await doctor(['--offline', '--listen', '127.0.0.1', '--tls-port', String(p.tls), '--http-port', String(p.http), '--proxy-port', String(p.proxy), '--admin-listen', '127.0.0.1', '--admin-port', String(p.admin)]);
+    const { checks } = await doctor(['--offline', '--listen', '127.0.0.1', '--tls-port', String(p.tls), '--http-port', String(p.http), '--proxy-port', String(p.proxy), '--admin-listen', '127.0.0.1', '--admin-port', String(p.admin)], caDir, emptyPath, gw.dataDir);
     // found by their sockets: on loopback, which redirected LAN connections never reach (the next test)
     assert.match(byId(checks, 'listener-tls').detail, new RegExp(`^listens only on 127\\.0\\.0\\.1:${p.tls}: `));
     assert.match(byId(checks, 'listener-http').detail, new RegExp(`^listens only on 127\\.0\\.0\\.1:${p.http}: `));
