@@ -4,7 +4,7 @@
 // environment. Never reads files or exits itself: loadConfig throws CONFIG_INVALID.
 import type { Argv, Options } from 'yargs';
 import { OPTIONS, flagName, envName, type OptionSpec } from '../config/schema.js';
-import { loadConfig, type GatewayConfig } from '../config/load.js';
+import { durationText, loadConfig, type GatewayConfig } from '../config/load.js';
 
 function yargsOption(spec: OptionSpec): Options {
   const base: Options = {
@@ -12,7 +12,7 @@ function yargsOption(spec: OptionSpec): Options {
     group: spec.group ? `${spec.group}:` : undefined,
     defaultDescription: Array.isArray(spec.default)
       ? spec.default.length ? spec.default.join(', ') : 'none'
-      : spec.type === 'duration' ? `${spec.default}s` : String(spec.default),
+      : spec.type === 'duration' ? durationText(Number(spec.default)) : String(spec.default),
   };
   // numbers, sizes and choices reach loadConfig as typed: it validates them with the one message style
   // (`--proxy-port must be a port number 0-65535 (got "abc")`), not yargs' NaN or its "Invalid values:" block

@@ -145,6 +145,15 @@ export function parseDuration(value: unknown): number | null {
   return n * factor;
 }
 
+/** Seconds as a duration option is written: the largest unit it is a whole number of (7776000 → "90d", 30 → "30s", 0 → "0"). */
+export function durationText(seconds: number): string {
+  if (seconds === 0) return '0';
+  for (const [unit, factor] of [['d', 86400], ['h', 3600], ['m', 60]] as const) {
+    if (seconds >= factor && seconds % factor === 0) return `${seconds / factor}${unit}`;
+  }
+  return `${seconds}s`;
+}
+
 /** The typed value of one option, or the message saying what is wrong with it. */
 function coerce(spec: OptionSpec, raw: unknown, origin: Origin): { value: unknown } | { error: string } {
   const bad = (what: string) => ({ error: invalid(spec, origin, what, raw) });

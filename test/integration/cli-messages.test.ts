@@ -76,6 +76,16 @@ test('a word given to a number option is named as such, not "got null" (yargs ma
   }
 });
 
+test('serve --help shows duration defaults as the README and the YAML write them (90d, not 7776000s)', async () => {
+  const r = await runCli(['serve', '--help']);
+  assert.equal(r.code, 0, r.stderr);
+  const help = r.stdout.replace(/\s+/g, ' ');
+  for (const [flag, shown] of [['--audit-retention', '90d'], ['--upstream-deadline', '10m'], ['--console-session-idle', '30m'], ['--upstream-timeout', '30s']]) {
+    assert.match(help, new RegExp(`${flag} .*?\\[default: ${shown}\\]`), `${flag} shows ${shown}`);
+  }
+  assert.doesNotMatch(help, /\[default: \d{3,}s\]/, 'no duration in bare seconds');
+});
+
 test('two of our own ports equal are reported as such by serve, before anything listens', async () => {
   const r = await runCli(serveArgs('--proxy-port', '18443', '--tls-port', '18443'));
   assert.equal(r.stderr, "gomodgate: --proxy-port is 18443, the same port as --tls-port: each of gomodgate's listeners needs its own port\n");
