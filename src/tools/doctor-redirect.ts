@@ -120,7 +120,8 @@ export function judgeRedirects(family: 'IPv4' | 'IPv6', saved: SaveOutput, tlsPo
       title,
       ok: 'warn',
       detail: `no REDIRECT rule for ${m}${parts.length ? ` (found ${parts.join(', ')})` : ''}; ${without}`,
-      hint: `for transparent mode: ${tool} -t nat -A PREROUTING -i <LAN interface> -p tcp --dport ${missing[0]!.port} -j REDIRECT --to-ports ${missing[0]!.to}`,
+      // the script the README installs with: both ports, both families, a chain of its own that uninstall removes
+      hint: `for transparent mode: scripts/install-iptables.sh --lan-if <LAN interface> --tls-port ${tlsPort} --http-port ${httpPort} (by hand: ${tool} -t nat -A PREROUTING -i <LAN interface> -p tcp --dport ${missing[0]!.port} -j REDIRECT --to-ports ${missing[0]!.to})`,
     };
   }
   return { id, title, ok: true, detail: parts.join(', '), hint: '' };

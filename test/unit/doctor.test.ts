@@ -58,7 +58,7 @@ test('judgeRedirects: present, wrong port, missing, and the command not availabl
   assert.equal(missing.ok, 'warn');
   assert.equal(missing.id, 'redirect-ipv6');
   assert.match(missing.detail, /no REDIRECT rule for 443 → 8443 and 80 → 8080/);
-  assert.match(missing.hint, /^for transparent mode: ip6tables -t nat -A PREROUTING .* --dport 443 -j REDIRECT --to-ports 8443$/);
+  assert.match(missing.hint, /^for transparent mode: scripts\/install-iptables\.sh --lan-if <LAN interface> --tls-port 8443 --http-port 8080 \(by hand: ip6tables -t nat -A PREROUTING .* --dport 443 -j REDIRECT --to-ports 8443\)$/);
 
   const half = judgeRedirects('IPv4', { stdout: '-A PREROUTING -i eth1 -p tcp -m tcp --dport 443 -j REDIRECT --to-ports 8443\n', problem: null, message: '' }, 8443, 8080);
   assert.equal(half.ok, 'warn');
