@@ -71,6 +71,9 @@ export interface ReplyHead {
 
 let nextExchangeId = 1;
 
+/** The methods the gateway answers (a 405's and OPTIONS *'s Allow): the Go module protocol's. */
+export const ALLOWED_METHODS = 'GET, HEAD';
+
 /** The audit outcome of a refused or failed request. */
 export function outcomeFor(err: GateError): AuditOutcome {
   switch (err.code) {
@@ -147,7 +150,7 @@ export class Exchange {
     // a verbatim message (the private-module 403, a vulnerability denial) is the exact sentence the go command shows
     const text = gate.verbatim ? gate.message : `gomodgate: ${gate.message}`;
     // a 405 says which methods there are (RFC 9110, 15.5.6)
-    this.writeText(status, text, status === 405 ? { allow: 'GET, HEAD' } : undefined);
+    this.writeText(status, text, status === 405 ? { allow: ALLOWED_METHODS } : undefined);
     this.end(summarize({ outcome: outcomeFor(gate), upstreamUrl: extra.upstreamUrl, reason: gate.message, error: gate }, status, 0));
   }
 

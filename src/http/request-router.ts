@@ -6,10 +6,12 @@
 // - the vulnerability database's host (vuln.go.dev): answered from the synced copy (VulnDbHandler).
 // A Host that disagrees with the connection's SNI, or a request target naming any other host, is refused
 // (421) and nothing is sent anywhere: the gateway never opens a connection a request names by itself.
+// A request for the server as a whole (the * target) is answered here, as the origin the gateway stands for:
+// OPTIONS * with the methods it has (200, Allow: GET, HEAD); any other method with * is a 400.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GateError } from '../errors.js';
 import type { GoRequestHandler, GoRoute, Forward } from './go-request-handler.js';
-import { Exchange, type ExchangeLog } from './exchange.js';
+import { ALLOWED_METHODS, Exchange, type ExchangeLog } from './exchange.js';
 import { InterceptHosts } from '../intercept/intercept-hosts.js';
 import type { ConnectionInfo } from '../intercept/connection-info.js';
 import { singleHop, type UpstreamChain } from '../upstream/upstream-chain.js';
@@ -77,6 +79,7 @@ export class RequestRouter {
       exchange.fail(new GateError('MISDIRECTED', `misdirected request: Host ${JSON.stringify(redactAuthority(host ?? ''))} does not match the TLS server name ${JSON.stringify(expected ?? '')}`));
       return;
     }
+    if (this.answeredServerWide(exchange)) return;
     const target = originFormTarget(req.url ?? '', expected);
     if (target === null) {
       exchange.fail(new GateError('MISDIRECTED', `misdirected request: the request target names another host than ${expected}`));
@@ -113,12 +116,23 @@ export class RequestRouter {
     return true;
   }
 
+  /**
+   * A request for the server as a whole (asterisk-form target, RFC 9112 3.2.4): OPTIONS * is answered with the
+   * methods every path here has, no body (RFC 9110 9.3.7); another method cannot ask for *. False for any other target.
+   */
+  private answeredServerWide(exchange: Exchange): boolean {
+    if (exchange.req.url !== '*') return false;
+    if (exchange.method === 'OPTIONS') exchange.send({ status: 200, headers: { allow: ALLOWED_METHODS, 'content-length': '0' } }, null, { outcome: 'hit' });
+    else exchange.fail(new GateError('BAD_PATH', `the request target * (the whole server) is for OPTIONS only, not ${exchange.method}`));
+    return true;
+  }
+
   /** A request to the plain GOPROXY endpoint (GOPROXY=http://gateway:3128). */
   onGoproxyEndpointRequest(req: IncomingMessage, res: ServerResponse, conn: ConnectionInfo): void {
     const upstream = this.deps.configuredUpstream() ?? singleHop({ base: new URL('https://proxy.golang.org') });
     const host = upstream[0]!.target.base.hostname;
     const exchange = new Exchange(req, res, conn, host, this.deps.exchanges);
-    if (this.refusedAsMalformed(exchange)) return;
+    if (this.refusedAsMalformed(exchange) || this.answeredServerWide(exchange)) return;
     this.deps.handler.handle(exchange, { host, upstream, protocol: 'goproxy' }, null);
   }
 }

@@ -93,7 +93,8 @@ export class ExplicitProxy {
 
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = req.url ?? '/';
-    if (url.startsWith('/')) {
+    // origin-form, or the asterisk-form of OPTIONS * (the router answers it for the endpoint as a whole)
+    if (url.startsWith('/') || url === '*') {
       // an HTTP/1.1 request without Host, or with two, goes to the router, which refuses it with its reason and audit row
       if (malformedHost(req) === null && this.deps.onboarding(req, res)) return;
       this.deps.router.onGoproxyEndpointRequest(req, res, this.connInfo(req, null));
