@@ -9,6 +9,7 @@ export type GateErrorCode =
   | 'PRIVATE' // a private module path: never sent upstream
   | 'DENIED' // refused by policy
   | 'MISDIRECTED' // Host, SNI and original destination disagree
+  | 'HTTP_VERSION' // a request line of an HTTP version other than 1.x
   | 'UPSTREAM_UNAVAILABLE' // upstream refused, reset, failed TLS, or answered an unexpected status
   | 'UPSTREAM_TIMEOUT'
   | 'INTEGRITY' // content failed verification
@@ -50,6 +51,8 @@ export function httpStatusFor(err: GateError): number {
       return 403;
     case 'MISDIRECTED':
       return 421;
+    case 'HTTP_VERSION':
+      return 505;
     case 'UPSTREAM_TIMEOUT':
       return 504;
     case 'UPSTREAM_UNAVAILABLE':

@@ -8,6 +8,8 @@
 // (421) and nothing is sent anywhere: the gateway never opens a connection a request names by itself.
 // A request for the server as a whole (the * target) is answered here, as the origin the gateway stands for:
 // OPTIONS * with the methods it has (200, Allow: GET, HEAD); any other method with * is a 400.
+// A request that is not HTTP/1.x (Node's parser takes "HTTP/2.0", and a line without a version as HTTP/0.9) is
+// refused whatever it asks (505, or 400 without a version), and its connection closed.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GateError } from '../errors.js';
 import type { GoRequestHandler, GoRoute, Forward } from './go-request-handler.js';
@@ -34,6 +36,30 @@ export function malformedHost(req: IncomingMessage): string | null {
   if ((req.headersDistinct.host?.length ?? 0) > 1) return 'a request with more than one Host header';
   if (req.headers.host === undefined && req.httpVersion === '1.1') return 'an HTTP/1.1 request needs a Host header';
   return null;
+}
+
+/**
+ * Why a request's HTTP version is one the gateway does not answer, as the error to refuse it with, or null for
+ * HTTP/1.x. Node's parser accepts a request line of version HTTP/2.0 (and 0.9) on an HTTP/1 connection, and reads
+ * one without a version as HTTP/0.9 (so an explicit HTTP/0.9 is refused as that too): 505, and 400 for no version.
+ */
+export function unsupportedVersion(req: IncomingMessage): GateError | null {
+  if (req.httpVersionMajor === 1) return null;
+  if (req.httpVersionMajor === 0) return new GateError('BAD_PATH', 'the request line has no HTTP version (HTTP/0.9 is not supported); send HTTP/1.1');
+  return new GateError('HTTP_VERSION', `HTTP/${req.httpVersion} is not supported in an HTTP/1 request line; send HTTP/1.1`);
+}
+
+/**
+ * Why a request is malformed whatever it asks, as the error to refuse it with (and close its connection), or null:
+ * its version (unsupportedVersion), then its Host (malformedHost), a missing Host only when `missingHost` is
+ * 'malformed' (on an intercepted connection it is a misdirected request instead).
+ */
+export function malformedRequest(req: IncomingMessage, missingHost: 'malformed' | 'allowed' = 'malformed'): GateError | null {
+  const version = unsupportedVersion(req);
+  if (version !== null) return version;
+  if (missingHost === 'allowed' && req.headers.host === undefined) return null;
+  const why = malformedHost(req);
+  return why === null ? null : new GateError('BAD_PATH', why);
 }
 
 /**
@@ -73,7 +99,7 @@ export class RequestRouter {
   onInterceptedRequest(req: IncomingMessage, res: ServerResponse, conn: ConnectionInfo): void {
     const expected = conn.sni;
     const exchange = new Exchange(req, res, conn, expected, this.deps.exchanges);
-    if (req.headers.host !== undefined && this.refusedAsMalformed(exchange)) return; // no Host at all is a 421 below
+    if (this.refusedAsMalformed(exchange, 'allowed')) return; // no Host at all is a 421 below
     const host = hostWithoutPort(req.headers.host);
     if (!expected || host !== expected) {
       exchange.fail(new GateError('MISDIRECTED', `misdirected request: Host ${JSON.stringify(redactAuthority(host ?? ''))} does not match the TLS server name ${JSON.stringify(expected ?? '')}`));
@@ -107,12 +133,12 @@ export class RequestRouter {
     this.deps.handler.handle(exchange, route, forward);
   }
 
-  /** Answers a request whose Host makes it malformed with a 400, and closes the connection after it. */
-  private refusedAsMalformed(exchange: Exchange): boolean {
-    const why = malformedHost(exchange.req);
-    if (why === null) return false;
+  /** Answers a malformed request (malformedRequest) with its 400 or 505, and closes the connection after it. */
+  private refusedAsMalformed(exchange: Exchange, missingHost: 'malformed' | 'allowed' = 'malformed'): boolean {
+    const refusal = malformedRequest(exchange.req, missingHost);
+    if (refusal === null) return false;
     exchange.res.setHeader('connection', 'close'); // a malformed request: as Node's own refusal did, nothing more on it
-    exchange.fail(new GateError('BAD_PATH', why));
+    exchange.fail(refusal);
     return true;
   }
 

@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import type { ClientAcl } from './client-acl.js';
 import type { InterceptHosts } from './intercept-hosts.js';
 import type { RequestRouter } from '../http/request-router.js';
-import { hostWithoutPort, malformedHost } from '../http/request-router.js';
+import { hostWithoutPort, malformedRequest } from '../http/request-router.js';
 import { answerClientError, rawReply } from '../http/raw-reply.js';
 import { passThrough, peekClientHello, refuseConnection, type ConnectionDeps } from './transparent-listener.js';
 import { formatAddress, newConnectionId, plainAddress, type ConnectionInfo } from './connection-info.js';
@@ -95,8 +95,9 @@ export class ExplicitProxy {
     const url = req.url ?? '/';
     // origin-form, or the asterisk-form of OPTIONS * (the router answers it for the endpoint as a whole)
     if (url.startsWith('/') || url === '*') {
-      // an HTTP/1.1 request without Host, or with two, goes to the router, which refuses it with its reason and audit row
-      if (malformedHost(req) === null && this.deps.onboarding(req, res)) return;
+      // a malformed request (not HTTP/1.x, an HTTP/1.1 request without Host, or with two) goes to the router,
+      // which refuses it with its reason and audit row
+      if (malformedRequest(req) === null && this.deps.onboarding(req, res)) return;
       this.deps.router.onGoproxyEndpointRequest(req, res, this.connInfo(req, null));
       return;
     }

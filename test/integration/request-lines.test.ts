@@ -3,6 +3,8 @@
 // proxy.golang.org: the TLS terminator and HTTP server the REDIRECT feeds too). A server-wide OPTIONS * is
 // answered by the gateway as the Go module origin it stands for (200, Allow: GET, HEAD, no body), audited and
 // logged like any request; another method with the * target is a 400 that says so, not a routing refusal.
+// Node's parser takes a request line of version HTTP/2.0 over HTTP/1 framing, and one without a version (read as
+// HTTP/0.9): the gateway answers 505 and 400, one line each, closes the connection, audits and logs them.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -137,4 +139,25 @@ test('another method with the * target is a 400 that says the * target is for OP
   assert.deepEqual(answers.map(([via, r]) => [via, r.status, r.body]), VIAS.map(([via]) => [via, 400, why]));
   const rows = await auditRows("method = 'GET' AND path = '*'", 2);
   assert.deepEqual(rows.map((r) => [r.status, r.outcome]), [[400, 'error'], [400, 'error']]);
+});
+
+test('HTTP/2.0 in an HTTP/1 request line is a 505 and a line without a version a 400: one line, connection closed, audited and logged', async () => {
+  const list = '/example.com/line/@v/list';
+  const v2 = await each(`GET ${list} HTTP/2.0\r\n${H}\r\n`);
+  const noVersion = [...(await each(`GET ${list}\r\n\r\n`)), ...(await each(`GET ${list}\r\n${H}\r\n`))];
+  const v2Why = 'gomodgate: HTTP/2.0 is not supported in an HTTP/1 request line; send HTTP/1.1\n';
+  const noVersionWhy = 'gomodgate: the request line has no HTTP version (HTTP/0.9 is not supported); send HTTP/1.1\n';
+  assert.deepEqual(
+    [...v2, ...noVersion].map(([via, r]) => [via, r.status, r.body, r.closedByGateway]),
+    [...v2.map(([via]) => [via, 505, v2Why, true]), ...noVersion.map(([via]) => [via, 400, noVersionWhy, true])],
+  );
+  for (const [via, r] of [...v2, ...noVersion]) assert.match(r.head, /^content-type: text\/plain; charset=utf-8$/im, via);
+  const rows = await auditRows(`path = '${list}' AND status IN (400, 505)`, 6);
+  assert.deepEqual(rows.map((r) => [r.status, r.outcome]), [[505, 'error'], [505, 'error'], [400, 'error'], [400, 'error'], [400, 'error'], [400, 'error']]);
+  assert.equal(upstream.hits(list), 0, 'nothing was fetched for them');
+  const lines = requestLines((l) => l.path === list && (l.status === 505 || l.status === 400));
+  assert.deepEqual(lines.map((l) => [l.level, l.status, l.reason]), [
+    ...v2.map(() => ['warn', 505, v2Why.slice('gomodgate: '.length, -1)]),
+    ...noVersion.map(() => ['info', 400, noVersionWhy.slice('gomodgate: '.length, -1)]),
+  ]);
 });
