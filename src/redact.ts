@@ -4,10 +4,12 @@
 // an upstream's answer that echoes the credentials the gateway sent it (maskCredentialsOf) is masked before a
 // client or the cache sees it.
 // Pure string work: never throws, never parses with `new URL` (which would reformat what it prints).
-// A request target keeps only its path (pathOnly), and a CONNECT target its host and port (redactAuthority).
-// Only userinfo (an "@" between "://" and the next "/", "?" or "#") and a query (which needs a "?") are ever
-// masked, so a string with neither is returned as it is without running the URL pattern: the common case of
-// every log line (a Go path's "/@v/" comes after the host's "/").
+// A request target keeps only its path (pathOnly), with the values of its path parameters masked
+// (";jsessionid=redacted": servlet containers put session ids there), and a CONNECT target its host and port
+// (redactAuthority).
+// In URLs and free text, only userinfo (an "@" between "://" and the next "/", "?" or "#") and a query (which
+// needs a "?") are ever masked, so a string with neither is returned as it is without running the URL pattern:
+// the common case of every log line (a Go path's "/@v/" comes after the host's "/").
 
 export const MASK = 'redacted';
 
@@ -32,14 +34,19 @@ function mayHoldSecret(s: string): boolean {
   return false;
 }
 
-function maskQuery(query: string): string {
-  const items = query.slice(1).split('&').map((item) => {
-    if (item === '') return item;
-    const eq = item.indexOf('=');
-    return eq < 0 ? MASK : `${item.slice(0, eq)}=${MASK}`;
-  });
-  return `?${items.join('&')}`;
+/** One `name=value` item of a query or of a path segment's parameters with its value masked; one without "=" is all value. */
+function maskItem(item: string): string {
+  if (item === '') return item;
+  const eq = item.indexOf('=');
+  return eq < 0 ? MASK : `${item.slice(0, eq)}=${MASK}`;
 }
+
+function maskQuery(query: string): string {
+  return `?${query.slice(1).split('&').map(maskItem).join('&')}`;
+}
+
+/** A path parameter: from a ";" to the next ";" or "/" (RFC 3986 3.3). */
+const PATH_PARAMETER = /;([^;/]*)/g;
 
 /** `http://u:p@host/x?sig=1` → `http://redacted@host/x?sig=redacted`; a string that is not a URL is returned as is. */
 export function redactUrl(url: string): string {
@@ -86,10 +93,23 @@ export function maskCredentialsOf(url: URL, text: string): string {
   return out;
 }
 
-/** A request target's path without its query or fragment (either may carry a token): what logs and the audit keep. */
-export function pathOnly(target: string): string {
+/**
+ * A request target's path as asked, without its query or fragment (either may carry a token). It still holds
+ * any path parameters: parse it, never print it (pathOnly).
+ */
+export function pathAsAsked(target: string): string {
   const end = target.search(/[?#]/);
   return end < 0 ? target : target.slice(0, end);
+}
+
+/**
+ * A request target's path without its query or fragment, and each path parameter's value masked
+ * (`/m;jsessionid=S/@v/list` → `/m;jsessionid=redacted/@v/list`, `/m;S` → `/m;redacted`): what logs, the audit
+ * and the reasons sent to clients show.
+ */
+export function pathOnly(target: string): string {
+  const path = pathAsAsked(target);
+  return path.includes(';') ? path.replace(PATH_PARAMETER, (_, item: string) => `;${maskItem(item)}`) : path;
 }
 
 /** A CONNECT target (`host:port`, authority form) with any userinfo (`user:password@`) masked; a URL as redactUrl. */

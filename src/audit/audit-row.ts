@@ -1,7 +1,7 @@
 // The one builder of audit rows: every row (a Go request, a refused or passed-through connection) is made
 // here, so each field has one meaning everywhere: absent facts are null, paths are cut to 1 KiB without
-// their query string or fragment. (AuditLog.record, which every row passes through, masks credentials and query values
-// in upstream URLs and reasons.)
+// their query string or fragment and with path parameters' values masked (pathOnly). (AuditLog.record, which
+// every row passes through, masks credentials and query values in upstream URLs and reasons.)
 import type { AuditOutcome, AuditRecord } from './audit-log.js';
 import { pathOnly } from '../redact.js';
 

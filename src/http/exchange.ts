@@ -9,7 +9,7 @@ import { GateError, asGateError, describeCause, httpStatusFor } from '../errors.
 import type { AuditOutcome } from '../audit/audit-log.js';
 import type { ModuleRequest } from '../goproxy/request-path.js';
 import type { ConnectionInfo } from '../intercept/connection-info.js';
-import { pathOnly } from '../redact.js';
+import { pathAsAsked, pathOnly } from '../redact.js';
 
 /** What the audit row and the log line say about one exchange. */
 export interface ExchangeSummary {
@@ -124,9 +124,17 @@ export class Exchange {
     res.once('close', () => this.onClose());
   }
 
-  /** The path without its query string or fragment (never logged: they may carry tokens). */
+  /**
+   * The path without its query string or fragment (never logged: they may carry tokens), path parameters' values
+   * masked: what the audit, the log and reasons show.
+   */
   get path(): string {
     return pathOnly(this.req.url ?? '/');
+  }
+
+  /** The path as asked (path parameters included), without query string or fragment: to parse, never to show. */
+  get askedPath(): string {
+    return pathAsAsked(this.req.url ?? '/');
   }
 
   get method(): string {

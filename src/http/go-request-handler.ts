@@ -5,9 +5,11 @@
 // answered to a GET from upstream (not a hit) is told to the prefetcher, which fetches ahead what the go
 // command asks next.
 // Paths are parsed once and remembered (ParsedPaths): a hit asks for the same few paths again and again.
-// Never echoes internal error text to clients.
+// Never echoes internal error text to clients, nor a path parameter's value (";jsessionid=..."): a path is parsed
+// as asked, but a refusal of one with path parameters quotes it as the audit keeps it (values masked).
 import { GateError, describeCause } from '../errors.js';
 import { parseProxyPath, parseSumdbDirectPath, type ParseResult } from '../goproxy/request-path.js';
+import { quoteForReason } from '../goproxy/protocol-error.js';
 import type { ModuleService } from '../service/module-service.js';
 import type { Prefetcher } from '../service/prefetch.js';
 import type { UpstreamChain } from '../upstream/upstream-chain.js';
@@ -37,8 +39,8 @@ export class GoRequestHandler {
   handle(exchange: Exchange, route: GoRoute, forward: Forward | null): void {
     const method = exchange.method;
     let parsed: ParseResult;
+    const path = exchange.askedPath;
     try {
-      const path = exchange.path;
       parsed = this.parsed.get(route.protocol, route.host, path, () =>
         route.protocol === 'sumdb-direct' ? parseSumdbDirectPath(path, route.host) : parseProxyPath(path));
     } catch (err) {
@@ -59,7 +61,10 @@ export class GoRequestHandler {
       return;
     }
     if (parsed.ok === false) {
-      exchange.fail(new GateError(parsed.status === 404 ? 'NOT_FOUND' : 'BAD_PATH', parsed.reason));
+      // the parser quotes what it refused, decoded or case-escaped: a path parameter's value must not be in it
+      const shown = exchange.path;
+      const reason = shown === path ? parsed.reason : `invalid request path ${quoteForReason(shown)}: a Go module request has no path parameters (;name=value)`;
+      exchange.fail(new GateError(parsed.status === 404 ? 'NOT_FOUND' : 'BAD_PATH', reason));
       return;
     }
     const request = parsed.request;

@@ -2,8 +2,8 @@
 // table. On a real gomodgate child process (log level debug, so hits are logged too), through the plain GOPROXY
 // endpoint and inside an intercepted TLS connection (CONNECT, the transparent listener's TLS terminator):
 // userinfo in absolute-form targets, in a CONNECT target sent inside the TLS connection and in a Host header;
-// query strings; fragments; credentials in headers. Every audit column and every log line is searched for the
-// marker each secret carries.
+// query strings; fragments; credentials in headers; path parameters (";jsessionid=..."), which the answers' reasons
+// must not echo either. Every audit column and every log line is searched for the marker each secret carries.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { join } from 'node:path';
@@ -28,15 +28,20 @@ after(async () => {
   await world?.close();
 });
 
-async function plain(request: string): Promise<void> {
+/** Sends `request` on the plain GOPROXY endpoint; what came back until the gateway closed the connection. */
+async function plain(request: string): Promise<string> {
   const c = await RawClient.connect(world.ports.proxy);
   c.write(request);
   await c.waitForClose(WAIT_MS);
   c.destroy();
+  return c.received.toString('latin1');
 }
 
-async function intercepted(request: string): Promise<void> {
+/** Sends `request` inside an intercepted TLS connection; what came back until the gateway closed it. */
+async function intercepted(request: string): Promise<string> {
   const s = await openTlsViaConnect({ proxyPort: world.ports.proxy, ca: world.gatewayCa });
+  let text = '';
+  s.on('data', (d: Buffer) => (text += d.toString('latin1')));
   const closed = new Promise<void>((resolve) => {
     const timer = setTimeout(resolve, WAIT_MS);
     s.once('close', () => {
@@ -47,6 +52,7 @@ async function intercepted(request: string): Promise<void> {
   s.write(request);
   await closed;
   s.destroy();
+  return text;
 }
 
 function auditRowsWith(marker: string): unknown[] {
@@ -90,5 +96,31 @@ describe('secrets a client sends', () => {
     assert.deepEqual(auditRowsWith('SECRET'), [], 'audit rows holding a secret');
     assert.deepEqual(world.gw.log().split('\n').filter((l) => l.includes('SECRET')), [], 'log lines holding a secret');
     await world.assertAlive('after requests carrying secrets');
+  }));
+
+  it('path parameters: their values are in no answer, log line or audit row, not even case-escaped', () => world.guard(async () => {
+    const before = auditCount();
+    const paths = [
+      '/example.com/probe;jsessionid=j5secret/@v/list',
+      '/example.com/Probe;jsessionid=J5SECRET/@v/list', // a 400 that suggests the case-escaped path
+      '/example.com/probe/@v/v1.0.0.info;sid=j5secret',
+      '/example.com/probe;j5secret/@latest',
+      '/sumdb/sum.golang.org;s=j5secret/lookup/example.com/probe@v1.0.0',
+      '/index.html;jsessionid=j5secret',
+    ];
+    const answers: string[] = [];
+    for (const path of paths) {
+      answers.push(await plain(`GET ${path} HTTP/1.1\r\n${H}${C}\r\n`));
+      answers.push(await intercepted(`GET ${path} HTTP/1.1\r\n${H}${C}\r\n`));
+    }
+    await waitFor('the audit rows of every request', () => auditCount() >= before + 2 * paths.length, 15_000);
+    const leaks = (text: string): boolean => /j5secret|!j5!s!e!c!r!e!t/i.test(text);
+    assert.deepEqual(answers.filter(leaks), [], 'answers holding a path parameter\'s value');
+    assert.ok(answers.filter((a) => a.startsWith('HTTP/1.1 400 ')).length >= 2, `module paths are refused: ${answers.map((a) => a.split('\r\n')[0]).join(', ')}`);
+    assert.deepEqual(auditRowsWith('j5secret'), [], 'audit rows holding a path parameter\'s value');
+    assert.deepEqual(auditRowsWith('!j5!s!e!c'), [], 'audit rows holding a path parameter\'s value, case-escaped');
+    assert.deepEqual(world.gw.log().split('\n').filter(leaks), [], 'log lines holding a path parameter\'s value');
+    assert.ok(auditRowsWith(';jsessionid=redacted/@v/list').length >= 2, 'the audit keeps the path, the value masked');
+    await world.assertAlive('after requests with path parameters');
   }));
 });

@@ -1,7 +1,7 @@
 // Unit: the URL redaction helper on its own (table), before the integration test greps every output path.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { maskCredentialsOf, redactUrl, redactUrlsInText, redactUrlsDeep, pathOnly, redactAuthority } from '../../src/redact.js';
+import { maskCredentialsOf, redactUrl, redactUrlsInText, redactUrlsDeep, pathOnly, pathAsAsked, redactAuthority } from '../../src/redact.js';
 
 test('redactUrl masks userinfo and query values and keeps the rest', () => {
   const table: [string, string][] = [
@@ -63,6 +63,22 @@ test('pathOnly keeps a request target up to its query or fragment', () => {
   assert.equal(pathOnly('/example.com/m/@v/list#s3cret'), '/example.com/m/@v/list');
   assert.equal(pathOnly('/x#a?b'), '/x');
   assert.equal(pathOnly(''), '');
+});
+
+test('pathOnly masks the value of every path parameter; pathAsAsked keeps them, to parse', () => {
+  const table: [string, string][] = [
+    ['/example.com/m;jsessionid=S3CRET/@v/list', '/example.com/m;jsessionid=redacted/@v/list'],
+    ['/example.com/m/@v/v1.0.0.info;sid=s3cret?token=x', '/example.com/m/@v/v1.0.0.info;sid=redacted'],
+    ['/a;s3cret/b;x=1;y=2;/c', '/a;redacted/b;x=redacted;y=redacted;/c'],
+    ['/a;=s3cret', '/a;=redacted'],
+    ['/a;', '/a;'],
+    ['/a;x=redacted', '/a;x=redacted'],
+  ];
+  for (const [target, shown] of table) {
+    assert.equal(pathOnly(target), shown, target);
+    assert.equal(pathOnly(shown), shown, `${shown} stays as it is`);
+  }
+  assert.equal(pathAsAsked('/example.com/m;jsessionid=S3CRET/@v/list?token=x#f'), '/example.com/m;jsessionid=S3CRET/@v/list');
 });
 
 test('redactAuthority masks the userinfo of a CONNECT target, and of a URL given instead', () => {
