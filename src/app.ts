@@ -230,7 +230,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
   });
   const vulnSyncer = new VulnSyncer({
     store: vulnStore,
-    source: upstreamVulnSource(upstream, vulndbUrl),
+    source: upstreamVulnSource(upstream, vulndbUrl, config.upstreamDeadline * 1000),
     intervalSeconds: () => (current.offline ? 0 : current.vulndbSync),
     onResult: (r) => {
       if (r.ok) log.info({ vulndb: r.value.source, changed: r.value.changed, updated: r.value.updated, advisories: r.value.total }, 'vulnerability database synced');

@@ -65,7 +65,7 @@ async function liveSource(args: Args): Promise<{ source: VulnSource; close: () =
     egress: { egressProxy: config.egressProxy, env: process.env },
     isGatewayAddress: isLocalAddress,
   });
-  return { source: upstreamVulnSource(upstream, new URL(config.vulndbUrl)), close: () => upstream.close() };
+  return { source: upstreamVulnSource(upstream, new URL(config.vulndbUrl), config.upstreamDeadline * 1000), close: () => upstream.close() };
 }
 
 async function offlineSource(args: Args): Promise<{ source: VulnSource }> {

@@ -17,7 +17,7 @@ import { classify, contentType, cacheControl, type CacheClass } from '../goproxy
 import { isBlobGoneOrDamaged, SMALL_BLOB_BYTES, type BlobStore } from '../store/blob-store.js';
 import type { CacheIndex, CachedObject } from '../store/cache-index.js';
 import { PendingBlob } from '../store/pending-blob.js';
-import { discardBody, type Upstream, type UpstreamResponse, type UpstreamTarget } from '../upstream/upstream.js';
+import { cutAtDeadline, discardBody, type Upstream, type UpstreamResponse, type UpstreamTarget } from '../upstream/upstream.js';
 import { maskCredentialsOf } from '../redact.js';
 import type { UpstreamChain } from '../upstream/upstream-chain.js';
 import { SingleFlight, type FlightResult } from './single-flight.js';
@@ -403,11 +403,7 @@ export class ModuleService {
   /** Cuts an upstream body that is still arriving after the fetch deadline. */
   private armDeadline(res: UpstreamResponse, req: ModuleRequest): void {
     const ms = this.opts.fetchDeadlineMs ?? DEFAULT_FETCH_DEADLINE_MS;
-    const timer = setTimeout(() => {
-      res.body.destroy(new GateError('UPSTREAM_TIMEOUT', `upstream took longer than ${Math.round(ms / 1000)} s to send ${describeRequest(req)}`, { upstreamUrl: res.url }));
-    }, ms);
-    timer.unref();
-    res.body.once('close', () => clearTimeout(timer));
+    cutAtDeadline(res, ms, `upstream took longer than ${Math.round(ms / 1000)} s to send ${describeRequest(req)}`);
   }
 
   /**

@@ -13,7 +13,7 @@ import { createSecureContext, rootCertificates, TLSSocket } from 'node:tls';
 import { isIP } from 'node:net';
 import { CidrSet } from '../cidr.js';
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
-import { discardBody, type Upstream, type UpstreamResponse, type UpstreamTarget } from './upstream.js';
+import { cutAtDeadline, discardBody, type Upstream, type UpstreamResponse, type UpstreamTarget } from './upstream.js';
 import type { IncomingMessage } from 'node:http';
 import { GateError, describeCause } from '../errors.js';
 import { egressProxyFor, TunnelingAgent, type EgressSettings } from './egress-proxy.js';
@@ -156,11 +156,7 @@ export class UpstreamClient implements Upstream {
   async getSmall(target: UpstreamTarget, path: string, maxBytes: number, deadlineMs: number): Promise<{ status: number; body: Buffer; url: string }> {
     const started = Date.now();
     const res = await this.request(target, path);
-    const timer = setTimeout(
-      () => res.body.destroy(new GateError('UPSTREAM_TIMEOUT', `upstream ${target.base.hostname} took longer than ${Math.round(deadlineMs / 1000)} s to send ${path}`, { upstreamUrl: redactUrl(res.url) })),
-      Math.max(0, deadlineMs - (Date.now() - started)),
-    );
-    timer.unref();
+    const disarm = cutAtDeadline(res, deadlineMs - (Date.now() - started), `upstream ${target.base.hostname} took longer than ${Math.round(deadlineMs / 1000)} s to send ${path}`);
     const parts: Buffer[] = [];
     let n = 0;
     try {
@@ -175,7 +171,7 @@ export class UpstreamClient implements Upstream {
     } catch (err) {
       throw toGateError(err, target.base.hostname, new URL(res.url));
     } finally {
-      clearTimeout(timer);
+      disarm();
     }
     return { status: res.status, body: Buffer.concat(parts), url: res.url };
   }

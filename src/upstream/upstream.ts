@@ -1,8 +1,10 @@
 // What the module service needs from an upstream: one request, answered with a status, headers and a streamed
 // body. UpstreamClient (HTTPS, redirects, egress proxy) is the real one; tests give the service an in-memory
-// one. Owns no I/O itself, except discarding a body nobody reads.
+// one. Owns no I/O itself, except discarding a body nobody reads and cutting one still arriving at its deadline.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
+import { GateError } from '../errors.js';
+import { redactUrl } from '../redact.js';
 
 export interface UpstreamTarget {
   /** Base URL of the Go proxy or checksum DB, e.g. https://proxy.golang.org or https://mirror.corp/goproxy */
@@ -56,4 +58,17 @@ export function discardBody(res: Pick<UpstreamResponse, 'headers' | 'body'>): vo
   body.once('close', () => clearTimeout(timer));
   body.on('error', () => undefined);
   body.resume();
+}
+
+/**
+ * Cuts an answer's body that is still arriving `ms` from now, with UPSTREAM_TIMEOUT and `reason` (one line naming
+ * the upstream and the deadline): the idle timeout alone lets a body that trickles in a byte at a time run for
+ * as long as it likes. Disarmed when the body closes, or by the function returned (once it has been read whole).
+ */
+export function cutAtDeadline(res: Pick<UpstreamResponse, 'body' | 'url'>, ms: number, reason: string): () => void {
+  const timer = setTimeout(() => res.body.destroy(new GateError('UPSTREAM_TIMEOUT', reason, { upstreamUrl: redactUrl(res.url) })), Math.max(0, ms));
+  timer.unref();
+  const disarm = (): void => clearTimeout(timer);
+  res.body.once('close', disarm);
+  return disarm;
 }

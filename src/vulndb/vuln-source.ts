@@ -1,5 +1,6 @@
 // Where a copy of the Go vulnerability database is read from: the live database over HTTPS (through the
-// same UpstreamClient as modules: egress proxy, trusted roots, timeouts), an offline directory, or an
+// same UpstreamClient as modules: egress proxy, trusted roots, timeouts, and the same deadline on each file, so
+// a database that trickles cannot hold a sync for ever), an offline directory, or an
 // offline zip (vuln.zip, read with the project's zip reader). All three serve the database's layout:
 // index/db.json, index/vulns.json, index/modules.json, ID/<id>.json.
 // Owns: reading one file by its path, bounded in size. Returns null when the file does not exist; throws
@@ -8,7 +9,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GateError, describeCause } from '../errors.js';
-import { discardBody, type Upstream, type UpstreamTarget } from '../upstream/upstream.js';
+import { cutAtDeadline, discardBody, type Upstream, type UpstreamTarget } from '../upstream/upstream.js';
 import { ZipReader } from '../verify/zip-reader.js';
 
 export interface VulnSource {
@@ -31,12 +32,16 @@ async function readBounded(body: AsyncIterable<Buffer>, maxBytes: number, what: 
   return Buffer.concat(parts);
 }
 
-/** The live database at `base` (default https://vuln.go.dev) through the gateway's upstream client. */
-export function upstreamVulnSource(upstream: Upstream, base: URL): VulnSource {
+/**
+ * The live database at `base` (default https://vuln.go.dev) through the gateway's upstream client; each file
+ * whole within `deadlineMs` of asking for it (--upstream-deadline), else UPSTREAM_TIMEOUT naming host and deadline.
+ */
+export function upstreamVulnSource(upstream: Upstream, base: URL, deadlineMs: number): VulnSource {
   const target: UpstreamTarget = { base };
   return {
     name: base.href.replace(/\/+$/, ''),
     async get(path, maxBytes) {
+      const started = Date.now();
       const res = await upstream.request(target, `/${path}`);
       if (res.status === 404 || res.status === 410) {
         discardBody(res);
@@ -46,12 +51,15 @@ export function upstreamVulnSource(upstream: Upstream, base: URL): VulnSource {
         discardBody(res);
         throw new GateError('UPSTREAM_UNAVAILABLE', `vulnerability database ${base.hostname} answered ${res.status} for ${path}`);
       }
+      const disarm = cutAtDeadline(res, deadlineMs - (Date.now() - started), `vulnerability database ${base.hostname} took longer than ${Math.round(deadlineMs / 1000)} s to send ${path}`);
       try {
         return await readBounded(res.body as AsyncIterable<Buffer>, maxBytes, `${base.hostname}/${path}`);
       } catch (err) {
         res.body.destroy();
         if (err instanceof GateError) throw err;
         throw new GateError('UPSTREAM_UNAVAILABLE', `vulnerability database ${base.hostname}: reading ${path} failed (${describeCause(err)})`, { cause: err });
+      } finally {
+        disarm();
       }
     },
     async close() {},

@@ -63,11 +63,13 @@ function withStore(fn: (db: Db, store: VulnStore) => Promise<void>): () => Promi
 }
 
 const BASE = new URL('https://vuln.go.dev');
+/** Each file's deadline: the in-memory upstream answers at once. */
+const DEADLINE_MS = 60_000;
 const summaries = (db: Db) => db.prepare('SELECT id, summary FROM vuln_advisories ORDER BY id').all();
 
 test('first sync takes everything; unchanged db.json stops there; a change fetches only that advisory', withStore(async (db, store) => {
   const up = new FakeVulnUpstream();
-  const source = upstreamVulnSource(up, BASE);
+  const source = upstreamVulnSource(up, BASE, DEADLINE_MS);
   let clock = 1000;
   const r1 = await syncVulnDb(store, source, () => clock);
   assert.deepEqual({ ...r1 }, { source: 'https://vuln.go.dev', changed: true, updated: 3, total: 3, dbModified: Date.UTC(2099, 0, 12) });
@@ -94,7 +96,7 @@ test('first sync takes everything; unchanged db.json stops there; a change fetch
 
 test('a lying or bad file changes no advisory and names the file; the next good sync recovers', withStore(async (db, store) => {
   const up = new FakeVulnUpstream();
-  const source = upstreamVulnSource(up, BASE);
+  const source = upstreamVulnSource(up, BASE, DEADLINE_MS);
   await syncVulnDb(store, source);
   const before = summaries(db);
   const dbJsonBefore = store.file('index/db.json')!.body;
@@ -153,7 +155,7 @@ test('VulnSyncer: concurrent syncs share one run; with interval 0 nothing is sch
   const results: boolean[] = [];
   const syncer = new VulnSyncer({
     store,
-    source: upstreamVulnSource(up, BASE),
+    source: upstreamVulnSource(up, BASE, DEADLINE_MS),
     intervalSeconds: () => 0,
     onResult: (r) => results.push(r.ok),
   });
@@ -188,7 +190,7 @@ test('a sync of 200 advisories writes them 32 to a turn of the event loop, not a
     putAdvisory(adv, body);
   };
   try {
-    const r = await syncVulnDb(store, upstreamVulnSource(up, BASE));
+    const r = await syncVulnDb(store, upstreamVulnSource(up, BASE, DEADLINE_MS));
     assert.equal(r.updated, 200);
   } finally {
     loop.stop();
