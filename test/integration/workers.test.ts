@@ -265,8 +265,12 @@ test('a worker replaced: the totals do not go back, and a SIGHUP while the repla
   const replacement = await waitFor('the replacement process', () => workers().find((p) => !known.has(p)) ?? null, 20_000);
   gw.child.kill('SIGHUP');
   await waitFor('every worker, the replacement too, to apply the reload', () => logged('configuration reload: 2 of 2 workers applied it').length === summaries + 1, 30_000);
-  // the replacement answers too (it may have read the new file as it started: then it applies nothing new)
-  const reloaded = logged('configuration reloaded').slice(reloadLines);
+  // the replacement answers too (it may have read the new file as it started: then it applies nothing new).
+  // Each worker writes its line to the shared stdout itself: it may arrive after the supervisor's summary
+  const reloaded = await waitFor('a reload line from each worker', () => {
+    const lines = logged('configuration reloaded').slice(reloadLines);
+    return lines.length >= 2 ? lines : null;
+  }, 10_000).catch(() => logged('configuration reloaded').slice(reloadLines));
   assert.deepEqual(reloaded.map((l) => l.worker).sort(), [0, 1], JSON.stringify(reloaded));
   assert.ok(alive(replacement));
   await waitFor('both workers serving again', async () => (await metric('gomodgate_workers')).get('{state="ready"}') === 2);
