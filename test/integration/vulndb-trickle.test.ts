@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnGatewayProcess, waitFor, type GatewayProcess } from '../helpers/gateway.js';
-import { vulndbFixture } from '../helpers/vulndb-fixtures.js';
+import { answerFromFixtures } from '../helpers/vulndb-fixtures.js';
 
 const HANG_BOUND_MS = 20_000; // a hang detector, not a timing assertion
 
@@ -41,14 +41,7 @@ before(async () => {
       });
       return;
     }
-    let body: Buffer;
-    try {
-      body = vulndbFixture(path.slice(1));
-    } catch {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
-      return;
-    }
-    res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length }).end(body);
+    answerFromFixtures(path, res);
   });
   await new Promise<void>((r) => database.listen(0, '127.0.0.1', r));
   databaseUrl = `http://127.0.0.1:${(database.address() as { port: number }).port}`;

@@ -19,7 +19,7 @@ import { ConnectAgent } from '../helpers/connect-client.js';
 import { buildZipSync } from '../helpers/module-zip.js';
 import { caPaths } from '../../src/intercept/ca-store.js';
 import { loadConfig } from '../../src/config/load.js';
-import { VULNDB_FIXTURES, vulndbFixture } from '../helpers/vulndb-fixtures.js';
+import { VULNDB_FIXTURES, answerFromFixtures, vulndbFixture } from '../helpers/vulndb-fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'gmg-vulndb-it-'));
 let modules: ModuleUpstream;
@@ -31,14 +31,7 @@ async function startVulnDbFixture(): Promise<typeof vulndb> {
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]!;
     hits.push(path);
-    let body: Buffer;
-    try {
-      body = vulndbFixture(path.slice(1));
-    } catch {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
-      return;
-    }
-    res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length }).end(body);
+    answerFromFixtures(path, res);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;
