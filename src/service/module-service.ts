@@ -17,7 +17,7 @@ import { classify, contentType, cacheControl, type CacheClass } from '../goproxy
 import { isBlobGoneOrDamaged, SMALL_BLOB_BYTES, type BlobStore } from '../store/blob-store.js';
 import type { CacheIndex, CachedObject } from '../store/cache-index.js';
 import { PendingBlob } from '../store/pending-blob.js';
-import { cutAtDeadline, discardBody, type Upstream, type UpstreamResponse, type UpstreamTarget } from '../upstream/upstream.js';
+import { cutAtDeadline, discardBody, readUpTo, type Upstream, type UpstreamResponse, type UpstreamTarget } from '../upstream/upstream.js';
 import { maskCredentialsOf } from '../redact.js';
 import type { UpstreamChain } from '../upstream/upstream-chain.js';
 import { SingleFlight, type FlightResult } from './single-flight.js';
@@ -675,7 +675,7 @@ async function upstreamRefusal(res: UpstreamResponse, req: ModuleRequest): Promi
   let said = '';
   if (mediaType(res, '') === 'text/plain') {
     const timer = setTimeout(() => res.body.destroy(), REFUSAL_TEXT_MS);
-    said = (await readSmall(res.body, 512)).toString('utf8').split('\n').find((l) => l.trim() !== '')?.trim().slice(0, 200) ?? '';
+    said = (await readUpTo(res.body, 512, null)).toString('utf8').split('\n').find((l) => l.trim() !== '')?.trim().slice(0, 200) ?? '';
     clearTimeout(timer);
   } else {
     discardBody(res);
@@ -696,25 +696,8 @@ async function negativeText(res: UpstreamResponse, target: UpstreamTarget): Prom
     res.body.destroy();
     return Buffer.from(`${res.status === 410 ? 'gone' : 'not found'}: upstream ${target.base.host} answered ${res.status} with a ${type} page (not shown)\n`);
   }
-  const body = await readSmall(res.body, NEGATIVE_BODY_MAX);
+  const body = await readUpTo(res.body, NEGATIVE_BODY_MAX, null);
   if (!target.base.username && !target.base.password) return body;
   return Buffer.from(maskCredentialsOf(target.base, body.toString('utf8')));
 }
 
-async function readSmall(body: NodeJS.ReadableStream & { destroy(): void }, max: number): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  let n = 0;
-  try {
-    for await (const chunk of body as AsyncIterable<Buffer>) {
-      parts.push(chunk);
-      n += chunk.length;
-      if (n >= max) {
-        body.destroy();
-        break;
-      }
-    }
-  } catch {
-    // a truncated error body is still an answer
-  }
-  return Buffer.concat(parts).subarray(0, max);
-}

@@ -13,7 +13,7 @@ import { createSecureContext, rootCertificates, TLSSocket } from 'node:tls';
 import { isIP } from 'node:net';
 import { CidrSet } from '../cidr.js';
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
-import { cutAtDeadline, discardBody, type Upstream, type UpstreamResponse, type UpstreamTarget } from './upstream.js';
+import { cutAtDeadline, discardBody, readUpTo, type Upstream, type UpstreamResponse, type UpstreamTarget } from './upstream.js';
 import type { IncomingMessage } from 'node:http';
 import { GateError, describeCause } from '../errors.js';
 import { egressProxyFor, TunnelingAgent, type EgressSettings } from './egress-proxy.js';
@@ -157,23 +157,14 @@ export class UpstreamClient implements Upstream {
     const started = Date.now();
     const res = await this.request(target, path);
     const disarm = cutAtDeadline(res, deadlineMs - (Date.now() - started), `upstream ${target.base.hostname} took longer than ${Math.round(deadlineMs / 1000)} s to send ${path}`);
-    const parts: Buffer[] = [];
-    let n = 0;
+    const tooLong = () => new GateError('UPSTREAM_UNAVAILABLE', `upstream ${target.base.hostname} sent more than ${maxBytes} bytes for ${path}`, { upstreamUrl: redactUrl(res.url) });
     try {
-      for await (const chunk of res.body as AsyncIterable<Buffer>) {
-        n += chunk.length;
-        if (n > maxBytes) {
-          res.body.destroy();
-          throw new GateError('UPSTREAM_UNAVAILABLE', `upstream ${target.base.hostname} sent more than ${maxBytes} bytes for ${path}`, { upstreamUrl: redactUrl(res.url) });
-        }
-        parts.push(chunk);
-      }
+      return { status: res.status, body: await readUpTo(res.body, maxBytes, tooLong), url: res.url };
     } catch (err) {
       throw toGateError(err, target.base.hostname, new URL(res.url));
     } finally {
       disarm();
     }
-    return { status: res.status, body: Buffer.concat(parts), url: res.url };
   }
 
   /** The route to an HTTPS upstream: through the egress proxy by name when one applies, else direct. */

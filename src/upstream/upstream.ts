@@ -1,6 +1,7 @@
 // What the module service needs from an upstream: one request, answered with a status, headers and a streamed
 // body. UpstreamClient (HTTPS, redirects, egress proxy) is the real one; tests give the service an in-memory
-// one. Owns no I/O itself, except discarding a body nobody reads and cutting one still arriving at its deadline.
+// one. Owns no I/O itself, except reading a small body whole (readUpTo), discarding a body nobody reads and
+// cutting one still arriving at its deadline.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import { GateError } from '../errors.js';
@@ -58,6 +59,35 @@ export function discardBody(res: Pick<UpstreamResponse, 'headers' | 'body'>): vo
   body.once('close', () => clearTimeout(timer));
   body.on('error', () => undefined);
   body.resume();
+}
+
+/**
+ * A small body read whole, at most `maxBytes` of it (the one bounded reader of upstream bodies). Past the bound
+ * the body is destroyed, then:
+ * - with `tooLong`, its error is thrown: an object that must be whole (a checksum-database answer, a
+ *   vulnerability-database file); a failure of the body is thrown too;
+ * - with null, the first `maxBytes` are the answer, and so is what came before a failure: a reason shown in
+ *   part (an upstream's 404 text) is still a reason.
+ */
+export async function readUpTo(body: AsyncIterable<Buffer> & { destroy?(): void }, maxBytes: number, tooLong: (() => Error) | null): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let n = 0;
+  try {
+    for await (const chunk of body) {
+      if (n + chunk.length > maxBytes) {
+        body.destroy?.();
+        if (tooLong) throw tooLong();
+        parts.push(chunk.subarray(0, maxBytes - n));
+        n = maxBytes;
+        break;
+      }
+      parts.push(chunk);
+      n += chunk.length;
+    }
+  } catch (err) {
+    if (tooLong) throw err;
+  }
+  return Buffer.concat(parts, n);
 }
 
 /**

@@ -9,7 +9,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GateError, describeCause } from '../errors.js';
-import { cutAtDeadline, discardBody, type Upstream, type UpstreamTarget } from '../upstream/upstream.js';
+import { cutAtDeadline, discardBody, readUpTo, type Upstream, type UpstreamTarget } from '../upstream/upstream.js';
 import { ZipReader } from '../verify/zip-reader.js';
 
 export interface VulnSource {
@@ -21,15 +21,8 @@ export interface VulnSource {
 }
 
 /** Read a body whole, bounded; an over-long body throws. */
-async function readBounded(body: AsyncIterable<Buffer>, maxBytes: number, what: string): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  let n = 0;
-  for await (const chunk of body) {
-    n += chunk.length;
-    if (n > maxBytes) throw new GateError('UPSTREAM_UNAVAILABLE', `${what} is larger than ${maxBytes} bytes`);
-    parts.push(chunk);
-  }
-  return Buffer.concat(parts);
+function readBounded(body: AsyncIterable<Buffer>, maxBytes: number, what: string): Promise<Buffer> {
+  return readUpTo(body, maxBytes, () => new GateError('UPSTREAM_UNAVAILABLE', `${what} is larger than ${maxBytes} bytes`));
 }
 
 /**
