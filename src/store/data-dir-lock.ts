@@ -50,13 +50,7 @@ export function lockDataDirectory(dataDir: string): DataDirLock {
  */
 export function servingPid(dataDir: string): number | null {
   const pid = holderOf(join(dataDir, LOCK_FILE));
-  if (pid === null) return null;
-  try {
-    process.kill(pid, 0);
-    return pid;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM' ? pid : null;
-  }
+  return pid !== null && isAlive(pid) ? pid : null;
 }
 
 /**
@@ -95,13 +89,19 @@ function holderOf(file: string): number | null {
   }
 }
 
-/** Whether `pid` is a live gomodgate process (where /proc cannot tell, any live process counts). */
-function isGomodgate(pid: number): boolean {
+/** Whether a process `pid` runs (EPERM: it does, as another user's; ESRCH: it is gone). */
+function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
+    return true;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false; // ESRCH: gone
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/** Whether `pid` is a live gomodgate process (where /proc cannot tell, any live process counts). */
+function isGomodgate(pid: number): boolean {
+  if (!isAlive(pid)) return false;
   try {
     return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('gomodgate');
   } catch {
