@@ -330,11 +330,6 @@ export class BlobStore {
     }
   }
 
-  /** Is this blob being streamed to someone right now? */
-  isReading(sha256: string): boolean {
-    return this.readers.has(sha256);
-  }
-
   /** Is this blob being streamed to someone or being stored (pinned)? Then this process never removes it. */
   inUse(sha256: string): boolean {
     return this.readers.has(sha256) || this.pins.has(sha256);

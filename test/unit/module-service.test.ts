@@ -457,7 +457,7 @@ test('a client abandoning its answer stops neither the download nor the other cl
   assert.equal(row.sha256, sha256(content));
   assert.equal(sha256(readFileSync(blobs.pathOf(row.sha256!))), sha256(content));
   assert.deepEqual(blobs.listTempFiles(), []);
-  await settle('no reader holds the blob', () => !blobs.isReading(row.sha256!));
+  await settle('no reader holds the blob', () => !blobs.inUse(row.sha256!));
   const again = await ask(svc, zip);
   assert.equal(again.outcome, 'hit');
   assert.equal(sha256(await bodyOf(again)), sha256(content));

@@ -185,12 +185,12 @@ function storeContract(name: string, open: () => StoreUnderTest): void {
       await s.blobs.commit(pending.tempPath, sha);
       readers.push(follow(pending.createReader()!)); // after the rename, before the seal: the open handle still reads
       const fromStore = await s.blobs.openRead(sha); // a reader of the committed blob, before its row exists
-      assert.equal(s.blobs.isReading(sha), true);
+      assert.equal(s.blobs.inUse(sha), true);
       s.index.put(row(key, { sha256: sha, size }));
       pending.seal();
       const bodies = await Promise.all([...readers.map((r) => r.done), readAll(fromStore)]);
       for (const b of bodies) assert.equal(sha256(b), sha);
-      await settle('the store reader is closed', () => !s.blobs.isReading(sha));
+      await settle('the store reader is closed', () => !s.blobs.inUse(sha));
     });
 
     test('removeLeftoverTempFiles removes what a crash left in the temp directory, and nothing else', async () => {
@@ -240,7 +240,7 @@ function storeContract(name: string, open: () => StoreUnderTest): void {
       const reading = await s.blobs.openRead(a.sha256!); // a is being served
       // the index is told of each row deleted on its own connection, as the gateway's CacheLimit does
       const forget = { onRemove: (o: { key: string }) => s.index.forgetKept(o.key) };
-      const r = evictToLimit(s.db, s.blobs, 2000, (sha) => s.blobs.isReading(sha), forget);
+      const r = evictToLimit(s.db, s.blobs, 2000, (sha) => s.blobs.inUse(sha), forget);
       assert.deepEqual(r, { removedObjects: 1, removedBytes: 1000 });
       assert.ok(s.index.get('a'), 'in use: kept although least recently used');
       assert.equal(s.blobs.sizeOfSync(a.sha256!), 1000);
@@ -248,9 +248,9 @@ function storeContract(name: string, open: () => StoreUnderTest): void {
       assert.equal(s.blobs.sizeOfSync(b.sha256!), null);
       assert.ok(s.index.get('c') && s.index.get('c-again'));
       assert.equal((await readAll(reading)).length, 1000, 'the reader of the kept blob is unharmed');
-      await settle('the reader is closed', () => !s.blobs.isReading(a.sha256!));
+      await settle('the reader is closed', () => !s.blobs.inUse(a.sha256!));
 
-      const r2 = evictToLimit(s.db, s.blobs, 1000, (sha) => s.blobs.isReading(sha), forget);
+      const r2 = evictToLimit(s.db, s.blobs, 1000, (sha) => s.blobs.inUse(sha), forget);
       assert.deepEqual(r2, { removedObjects: 1, removedBytes: 1000 });
       assert.equal(s.index.get('a'), null, 'no longer in use: now it goes');
       assert.equal(s.blobs.sizeOfSync(c.sha256!), 1000);
