@@ -81,12 +81,14 @@ export function indexedBlobBytes(db: Db): number {
 const recheckStatements = new WeakMap<Db, { rowsOf: Statement<[string], Row>; deleteRows: Statement<[string]> }>();
 
 /**
- * Removes the file of a blob whose rows were just deleted, then reads its rows again: another process (a worker,
- * the running gateway beside `cache prune`) may have renamed the same content into place and written a row for
- * it between the delete and the removal. Such rows name a file that is gone now; they are deleted and returned
- * (fetched again at their next request); null when the file could not be removed. The process that wrote them checks for its file after its row as well
- * (ModuleService), which covers a row written after this second read. Blobs this process is storing or reading
- * are never passed here (inUse). An unremovable file stays, an orphan for `cache verify --repair`.
+ * Removes the file of a blob no row names (its rows were just deleted, or it is an orphan), then reads its rows
+ * again: another process (a worker, the running gateway beside `cache prune` or `cache verify --repair`) may have
+ * renamed the same content into place and written a row for it in between. Such rows name a file that is gone
+ * now; they are deleted and returned (fetched again at their next request). Null when the file could not be
+ * removed: it stays, an orphan for `cache verify --repair`. The process that wrote a row checks for its file
+ * after the row as well (ModuleService), which covers a row written after this second read. Blobs this process
+ * is storing or reading are never passed here (inUse). Every removal of a blob file goes through here: eviction,
+ * prune, repair, the orphan sweep and the cleanup of a blob a replaced row left.
  */
 export function removeBlobFile(db: Db, blobs: BlobStore, sha256: string): Row[] | null {
   if (!blobs.removeSync(sha256)) return null;

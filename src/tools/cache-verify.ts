@@ -202,8 +202,17 @@ export function repairCache(db: Db, dataDir: string, report: VerifyReport, opts:
   for (const o of report.orphans) {
     const name = blobs.blobNameAt(o.path);
     if (name !== null && referenced.get(name)) continue; // its row was written after the check
-    if (now - o.mtimeMs < opts.graceMs) result.keptRecent++;
-    else if (blobs.removeStray(o.path)) result.removedOrphans++;
+    if (now - o.mtimeMs < opts.graceMs) {
+      result.keptRecent++;
+    } else if (name === null) {
+      if (blobs.removeStray(o.path)) result.removedOrphans++;
+    } else {
+      // a blob: removed as eviction removes one, so a row a running gateway writes for it meanwhile goes with it
+      const late = removeBlobFile(db, blobs, name);
+      if (late === null) continue;
+      result.removedOrphans++;
+      result.removedRows += late.length;
+    }
   }
   for (const t of report.tempFiles) {
     if (now - t.mtimeMs < opts.graceMs) result.keptRecent++;
